@@ -1,0 +1,47 @@
+import { Contract, type Provider } from 'ethers';
+import type { PrismaClient } from '../prisma/client';
+import type { ChainSnapshot, WiringActivities, WiringResult } from '../lib/wiring';
+
+const ERC20_SUPPLY_ABI = ['function totalSupply() view returns (uint256)'];
+
+export interface WiringDeps {
+  prisma: PrismaClient;
+  provider: Provider;
+  tokenAddress: string;
+}
+
+export function createWiringActivities({ prisma, provider, tokenAddress }: WiringDeps): WiringActivities {
+  return {
+    async readChain(): Promise<ChainSnapshot> {
+      const token = new Contract(tokenAddress, ERC20_SUPPLY_ABI, provider);
+      const [network, blockNumber, supply] = await Promise.all([
+        provider.getNetwork(),
+        provider.getBlockNumber(),
+        token.getFunction('totalSupply')() as Promise<bigint>,
+      ]);
+      return { chainId: Number(network.chainId), blockNumber, tokenAddress, tokenSupply: supply.toString() };
+    },
+
+    async recordWiringCheck(checkId: string, s: ChainSnapshot): Promise<WiringResult> {
+      const row = await prisma.wiringCheck.upsert({
+        where: { id: checkId },
+        create: {
+          id: checkId,
+          chainId: s.chainId,
+          blockNumber: BigInt(s.blockNumber),
+          tokenAddress: s.tokenAddress,
+          tokenSupply: s.tokenSupply,
+        },
+        update: {},
+      });
+      return {
+        checkId: row.id,
+        chainId: row.chainId,
+        blockNumber: Number(row.blockNumber),
+        tokenAddress: row.tokenAddress,
+        tokenSupply: row.tokenSupply,
+        recordedAt: row.createdAt.toISOString(),
+      };
+    },
+  };
+}

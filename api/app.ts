@@ -1,0 +1,33 @@
+import express, { type ErrorRequestHandler } from 'express';
+import { pinoHttp } from 'pino-http';
+import type { Logger } from '../lib/logger';
+import type { HealthReport } from '../lib/health';
+
+export interface GatewayDeps {
+  logger: Logger;
+  health(): Promise<HealthReport>;
+}
+
+/** The REST gateway. Routes only translate HTTP to calls on their dependencies. */
+export function createGateway(deps: GatewayDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(pinoHttp({ logger: deps.logger, autoLogging: { ignore: (req) => req.url === '/healthz' } }));
+  app.use(express.json({ limit: '1mb' }));
+
+  app.get('/healthz', async (_req, res) => {
+    const report = await deps.health();
+    res.status(report.status === 'up' ? 200 : 503).json(report);
+  });
+
+  app.use((req, res) => {
+    res.status(404).json({ error: 'not_found', message: `no route for ${req.method} ${req.path}` });
+  });
+  const onError: ErrorRequestHandler = (err, req, res, _next) => {
+    const status = typeof err?.status === 'number' && err.status >= 400 && err.status < 500 ? err.status : 500;
+    if (status === 500) req.log.error({ err }, 'request failed');
+    res.status(status).json({ error: status === 500 ? 'internal' : 'bad_request', message: status === 500 ? 'internal error; see the gateway log' : err.message });
+  };
+  app.use(onError);
+  return app;
+}

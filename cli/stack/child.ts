@@ -1,0 +1,89 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { StartupError } from '../../lib/errors';
+
+export interface ManagedProcess {
+  readonly name: string;
+  readonly child: ChildProcess;
+  /** Resolves with the exit code (or signal name) once the process is gone. */
+  readonly exited: Promise<number | string>;
+  /** SIGTERM (or `signal`), then SIGKILL after `graceMs`; resolves when the whole process group is gone. */
+  stop(signal?: NodeJS.Signals, graceMs?: number): Promise<void>;
+}
+
+export interface SpawnOptions {
+  name: string;
+  command: string;
+  args: string[];
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** stdout and stderr are appended here; undefined = inherit this process's streams. */
+  logFile?: string;
+  /** Polled until it resolves true. */
+  ready: () => Promise<boolean>;
+  readyTimeoutMs?: number;
+}
+
+/**
+ * Starts a long-running child in its own process group, so a terminal's Ctrl-C reaches only the
+ * supervisor, which then stops children in a deliberate order (workers before the servers they use).
+ */
+export async function spawnManaged(opts: SpawnOptions): Promise<ManagedProcess> {
+  let stdio: ('ignore' | 'inherit' | number)[] = ['ignore', 'inherit', 'inherit'];
+  let fd: number | undefined;
+  if (opts.logFile) {
+    fs.mkdirSync(path.dirname(opts.logFile), { recursive: true });
+    fd = fs.openSync(opts.logFile, 'a');
+    stdio = ['ignore', fd, fd];
+  }
+  const child = spawn(opts.command, opts.args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio, detached: true });
+  if (fd !== undefined) fs.closeSync(fd);
+
+  const exited = new Promise<number | string>((resolve) => {
+    child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown'));
+    child.once('error', () => resolve('spawn-error'));
+  });
+  let spawnError: Error | undefined;
+  child.once('error', (e) => (spawnError = e));
+
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM', graceMs = 10_000): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+    killGroup(child.pid, signal);
+    const timer = setTimeout(() => killGroup(child.pid!, 'SIGKILL'), graceMs);
+    await exited;
+    clearTimeout(timer);
+    killGroup(child.pid, 'SIGKILL'); // anything the child left behind in its group
+  };
+
+  const managed: ManagedProcess = { name: opts.name, child, exited, stop };
+  const deadline = Date.now() + (opts.readyTimeoutMs ?? 60_000);
+  let done = false;
+  void exited.then(() => (done = true));
+  for (;;) {
+    if (spawnError) throw new StartupError(opts.name, `could not run ${opts.command}: ${spawnError.message}`);
+    if (done) {
+      throw new StartupError(opts.name, `exited with ${await exited} before it was ready${logHint(opts.logFile)}`);
+    }
+    if (await opts.ready().catch(() => false)) return managed;
+    if (Date.now() > deadline) {
+      await stop('SIGKILL');
+      throw new StartupError(opts.name, `not ready after ${opts.readyTimeoutMs ?? 60_000} ms${logHint(opts.logFile)}`);
+    }
+    await new Promise((r) => setTimeout(r, 150));
+  }
+}
+
+function killGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    /* already gone */
+  }
+}
+
+function logHint(logFile?: string): string {
+  if (!logFile || !fs.existsSync(logFile)) return '';
+  const tail = fs.readFileSync(logFile, 'utf8').trim().split('\n').slice(-8).join('\n');
+  return `; last lines of ${logFile}:\n${tail}`;
+}

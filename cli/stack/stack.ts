@@ -1,0 +1,141 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { JsonRpcProvider, NonceManager, Wallet } from 'ethers';
+import type { EmethConfig } from '../../lib/config';
+import type { Deployment } from '../../lib/types-chain';
+import { deployContracts } from '../../contracts/deploy';
+import { ensureDeployment } from '../../workers/shared/deployment';
+import { assertPortFree } from './ports';
+import { spawnManaged, type ManagedProcess } from './child';
+import { startAnvil, type Anvil } from './anvil';
+import { startTemporalDevServer, type TemporalDevServer } from './temporal';
+
+export interface Stack {
+  config: EmethConfig;
+  deployment: Deployment;
+  deploymentReused: boolean;
+  temporalUiUrl?: string;
+  gatewayUrl: string;
+  logDir: string;
+  /** Resolves with the name of the first part that exits on its own (a crash). */
+  crashed: Promise<string>;
+  /** Stops the parts in reverse order of their start; safe to call twice. */
+  stop(): Promise<void>;
+}
+
+export interface StartStackOptions {
+  /** Environment for the child processes (the L2 server reads its config from it). */
+  env: NodeJS.ProcessEnv;
+  log(message: string): void;
+}
+
+const ROOT = path.resolve(__dirname, '..', '..');
+
+function portOf(address: string): number {
+  return Number(address.slice(address.lastIndexOf(':') + 1));
+}
+
+/** Fails before starting anything when a port the embedded parts need is taken. */
+async function checkPorts(config: EmethConfig): Promise<void> {
+  const checks: [number, string, string][] = [];
+  if (config.temporal.embedded) {
+    checks.push([portOf(config.temporal.address), 'Temporal frontend', 'EMETH_TEMPORAL_PORT']);
+    checks.push([config.temporal.uiPort, 'Temporal UI', 'EMETH_TEMPORAL_UI_PORT']);
+  }
+  if (config.chain.embedded) checks.push([config.chain.anvilPort, 'anvil JSON-RPC', 'EMETH_ANVIL_PORT']);
+  if (config.database.embedded) checks.push([config.database.pglitePort, 'embedded PostgreSQL', 'EMETH_PGLITE_PORT']);
+  checks.push([config.gateway.port, 'REST gateway', 'EMETH_GATEWAY_PORT']);
+  for (const [port, what, variable] of checks) await assertPortFree(port, what, variable);
+}
+
+async function gatewayHealthy(url: string): Promise<boolean> {
+  const res = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(3000) });
+  return res.status === 200;
+}
+
+/**
+ * Starts the embedded stack: Temporal dev server, anvil with the contracts, and the L2 server
+ * (database, L2 worker, gateway). Parts configured to live elsewhere are used, not started.
+ */
+export async function startStack(config: EmethConfig, opts: StartStackOptions): Promise<Stack> {
+  const logDir = path.join(config.home, 'logs');
+  fs.mkdirSync(logDir, { recursive: true });
+  await checkPorts(config);
+
+  const started: { name: string; stop(): Promise<void>; exited: Promise<unknown> }[] = [];
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    for (const part of started.reverse()) {
+      opts.log(`stopping ${part.name}...`);
+      await part.stop();
+    }
+  };
+  const track = (name: string, proc: ManagedProcess, stopFn: () => Promise<void>) =>
+    started.push({ name, stop: stopFn, exited: proc.exited.then(() => name) });
+
+  try {
+    let temporal: TemporalDevServer | undefined;
+    if (config.temporal.embedded) {
+      opts.log('starting the Temporal dev server...');
+      temporal = await startTemporalDevServer({
+        bin: config.temporal.bin,
+        port: portOf(config.temporal.address),
+        uiPort: config.temporal.uiPort,
+        dbFile: config.temporal.dbFile,
+        namespace: config.temporal.namespace,
+        logFile: path.join(logDir, 'temporal.log'),
+      });
+      track('temporal', temporal.process, temporal.stop);
+    }
+
+    let anvil: Anvil | undefined;
+    if (config.chain.embedded) {
+      opts.log('starting anvil...');
+      anvil = await startAnvil({
+        port: config.chain.anvilPort,
+        chainId: config.chain.chainId,
+        stateFile: config.chain.stateFile,
+        logFile: path.join(logDir, 'anvil.log'),
+      });
+      track('anvil', anvil.process, anvil.stop);
+    }
+
+    const provider = new JsonRpcProvider(config.chain.rpcUrl, undefined, { batchStallTime: 0 });
+    const signer = new NonceManager(new Wallet(config.chain.deployerKey, provider));
+    const { deployment, reused } = await ensureDeployment(config.chain.deploymentFile, provider, () =>
+      deployContracts(signer),
+    );
+    provider.destroy();
+    opts.log(reused ? 'contracts found on chain (state resumed)' : 'contracts deployed');
+
+    opts.log('starting the L2 server (database, L2 worker, gateway)...');
+    const l2 = await spawnManaged({
+      name: 'l2',
+      command: process.execPath,
+      args: ['--import', 'tsx', path.join(ROOT, 'workers', 'l2', 'main.ts')],
+      cwd: ROOT,
+      env: { ...opts.env, EMETH_HOME: config.home, EMETH_DEPLOYMENT_FILE: config.chain.deploymentFile },
+      logFile: path.join(logDir, 'l2.log'),
+      ready: () => gatewayHealthy(config.gateway.url),
+      readyTimeoutMs: 120_000,
+    });
+    track('l2', l2, () => l2.stop('SIGTERM', 20_000));
+
+    const crashed = Promise.race(started.map((p) => p.exited)).then((name) => String(name));
+    return {
+      config,
+      deployment,
+      deploymentReused: reused,
+      temporalUiUrl: temporal?.uiUrl,
+      gatewayUrl: config.gateway.url,
+      logDir,
+      crashed,
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}

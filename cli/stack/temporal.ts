@@ -1,0 +1,90 @@
+import { Connection } from '@temporalio/client';
+import { SEARCH_ATTRIBUTES } from '../../lib/search-attributes';
+import { freePort } from './ports';
+import { spawnManaged, type ManagedProcess } from './child';
+
+// The Temporal CLI lookup is shared with the bootstrap script, which runs before npm install.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const temporalCli = require('../../scripts/temporal-cli.cjs') as {
+  findTemporal(env?: NodeJS.ProcessEnv): string | undefined;
+  ensureTemporal(env?: NodeJS.ProcessEnv, log?: (m: string) => void): string;
+};
+
+export interface TemporalDevServerOptions {
+  /** Path to the `temporal` CLI; found (or built) the bootstrap's way when omitted. */
+  bin?: string;
+  host?: string;
+  /** 0 or undefined: a free port. */
+  port?: number;
+  /** The UI's port; ignored when headless. */
+  uiPort?: number;
+  headless?: boolean;
+  /** SQLite file for persistent state; undefined keeps everything in memory. */
+  dbFile?: string;
+  namespace?: string;
+  logFile?: string;
+  /** Passed to the UI so it can show decoded payloads. */
+  codecEndpoint?: string;
+}
+
+export interface TemporalDevServer {
+  address: string;
+  namespace: string;
+  uiUrl?: string;
+  process: ManagedProcess;
+  stop(): Promise<void>;
+}
+
+export function resolveTemporalBin(explicit?: string): string {
+  return explicit ?? temporalCli.ensureTemporal(process.env, (m) => process.stderr.write(`emeth: ${m}\n`));
+}
+
+export async function temporalAnswers(address: string): Promise<boolean> {
+  const conn = await Connection.connect({ address, connectTimeout: 1000 });
+  try {
+    await conn.workflowService.getSystemInfo({});
+    return true;
+  } finally {
+    await conn.close();
+  }
+}
+
+/** `temporal server start-dev` with EMETH's search attributes registered. */
+export async function startTemporalDevServer(opts: TemporalDevServerOptions = {}): Promise<TemporalDevServer> {
+  const host = opts.host ?? '127.0.0.1';
+  const port = opts.port || (await freePort(host));
+  const namespace = opts.namespace ?? 'default';
+  const args = [
+    'server', 'start-dev',
+    '--ip', host,
+    '--port', String(port),
+    '--http-port', String(await freePort(host)),
+    '--metrics-port', String(await freePort(host)),
+    '--namespace', namespace,
+    '--log-level', 'warn',
+    // The version check calls out to the internet, which these machines cannot reach.
+    '--dynamic-config-value', 'frontend.enableServerVersionCheck=false',
+  ];
+  for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${name}=${type}`);
+  if (opts.dbFile) args.push('--db-filename', opts.dbFile);
+  let uiUrl: string | undefined;
+  if (opts.headless) {
+    args.push('--headless');
+  } else {
+    const uiPort = opts.uiPort || (await freePort(host));
+    args.push('--ui-ip', host, '--ui-port', String(uiPort));
+    if (opts.codecEndpoint) args.push('--ui-codec-endpoint', opts.codecEndpoint);
+    uiUrl = `http://${host}:${uiPort}`;
+  }
+  const address = `${host}:${port}`;
+  const proc = await spawnManaged({
+    name: 'temporal',
+    command: resolveTemporalBin(opts.bin),
+    args,
+    logFile: opts.logFile,
+    ready: () => temporalAnswers(address),
+    readyTimeoutMs: 60_000,
+  });
+  return { address, namespace, uiUrl, process: proc, stop: () => proc.stop('SIGTERM', 15_000) };
+}
+

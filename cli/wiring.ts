@@ -1,0 +1,38 @@
+import { Client, Connection } from '@temporalio/client';
+import type { EmethConfig } from '../lib/config';
+import type { WiringResult } from '../lib/wiring';
+import { WIRING_WORKFLOW } from '../lib/wiring';
+import { TASK_QUEUES } from '../lib/task-queues';
+import { EmethJobId, EmethNode, EmethProgramId, EmethRequester, EmethStatus } from '../lib/search-attributes';
+
+export interface WiringRun {
+  workflowId: string;
+  result: WiringResult;
+  /** Link to the workflow in the Temporal UI. */
+  uiLink: string;
+}
+
+/** Runs the wiring workflow on the L2 worker and waits for its result. */
+export async function runWiringCheck(config: EmethConfig, requester: string): Promise<WiringRun> {
+  const connection = await Connection.connect({ address: config.temporal.address });
+  try {
+    const client = new Client({ connection, namespace: config.temporal.namespace });
+    const workflowId = `wiring-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+    const result = await client.workflow.execute<() => Promise<WiringResult>>(WIRING_WORKFLOW, {
+      taskQueue: TASK_QUEUES.l2,
+      workflowId,
+      workflowExecutionTimeout: '2 minutes',
+      typedSearchAttributes: [
+        { key: EmethJobId, value: workflowId },
+        { key: EmethRequester, value: requester.toLowerCase() },
+        { key: EmethNode, value: 'l2' },
+        { key: EmethProgramId, value: 0 },
+        { key: EmethStatus, value: 'running' },
+      ],
+    });
+    const uiLink = `${config.temporalUiUrl}/namespaces/${config.temporal.namespace}/workflows/${workflowId}`;
+    return { workflowId, result, uiLink };
+  } finally {
+    await connection.close();
+  }
+}

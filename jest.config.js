@@ -1,0 +1,14 @@
+// Tests run TypeScript through swc (fast, no type check: `npm run typecheck` does that).
+// One Temporal dev server and one anvil are started for the whole run (test/support/global-setup);
+// each suite gets its own database and, where it needs one, its own chain snapshot.
+/** @type {import('jest').Config} */
+module.exports = {
+  testEnvironment: '<rootDir>/test/support/environment.js',
+  transform: { '^.+\\.(t|j)sx?$': ['@swc/jest', { jsc: { target: 'es2022' } }] },
+  testMatch: ['<rootDir>/test/**/*.test.ts'],
+  globalSetup: '<rootDir>/test/support/global-setup.ts',
+  globalTeardown: '<rootDir>/test/support/global-teardown.ts',
+  testTimeout: 120_000,
+  // Suites share one Temporal server and one anvil; two workers keep a 2-core machine busy without thrashing.
+  maxWorkers: 2,
+};

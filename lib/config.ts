@@ -1,0 +1,149 @@
+import path from 'node:path';
+import { ConfigError } from './errors';
+
+/**
+ * The one typed configuration of EMETH, read from `EMETH_*` variables (and `DATABASE_URL`).
+ * Every default points at the embedded single-machine stack under `.emeth/`; setting the
+ * variable for a part points that part elsewhere and stops `emeth up` from starting it.
+ * No other module reads the environment: pass this object (or a slice of it) down instead.
+ */
+export interface EmethConfig {
+  /** Directory for all local state of the embedded stack. */
+  home: string;
+  logLevel: string;
+  temporal: {
+    /** host:port of the Temporal frontend. */
+    address: string;
+    namespace: string;
+    /** True when `emeth up` runs the dev server itself (no EMETH_TEMPORAL_ADDRESS given). */
+    embedded: boolean;
+    uiPort: number;
+    /** Explicit path to a `temporal` CLI binary. */
+    bin?: string;
+    /** SQLite file of the embedded dev server. */
+    dbFile: string;
+  };
+  chain: {
+    rpcUrl: string;
+    embedded: boolean;
+    anvilPort: number;
+    chainId: number;
+    /** Key that deploys contracts and mints on the embedded chain (anvil's first account by default). */
+    deployerKey: string;
+    /** anvil dumps and reloads its state here, so a restart keeps balances and contracts. */
+    stateFile: string;
+    deploymentFile: string;
+  };
+  database: {
+    url: string;
+    /** True when the L2 server hosts an embedded PGlite (no DATABASE_URL given). */
+    embedded: boolean;
+    pglitePort: number;
+    dataDir: string;
+  };
+  gateway: {
+    host: string;
+    port: number;
+    /** Public base URL of the gateway, used in links printed to users. */
+    url: string;
+  };
+  /** Base URL of the Temporal UI, for links to workflows. */
+  temporalUiUrl: string;
+}
+
+type Env = Record<string, string | undefined>;
+
+/** anvil's well-known first development account. Only ever used against a local dev chain. */
+export const ANVIL_DEV_KEY = '0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80';
+
+export const DEFAULT_PORTS = {
+  temporal: 7233,
+  temporalUi: 8233,
+  anvil: 8545,
+  pglite: 5433,
+  gateway: 8080,
+} as const;
+
+function port(env: Env, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) {
+    throw new ConfigError(name, `${name} must be a TCP port between 0 and 65535, got "${raw}"`);
+  }
+  return n;
+}
+
+function positiveInt(env: Env, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n <= 0) throw new ConfigError(name, `${name} must be a positive integer, got "${raw}"`);
+  return n;
+}
+
+function url(env: Env, name: string): string | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  try {
+    new URL(raw);
+  } catch {
+    throw new ConfigError(name, `${name} must be a URL, got "${raw}"`);
+  }
+  return raw;
+}
+
+export function loadConfig(env: Env = process.env, cwd: string = process.cwd()): EmethConfig {
+  const home = path.resolve(cwd, env.EMETH_HOME || '.emeth');
+
+  const temporalAddress = env.EMETH_TEMPORAL_ADDRESS || undefined;
+  const temporalPort = port(env, 'EMETH_TEMPORAL_PORT', DEFAULT_PORTS.temporal);
+  const uiPort = port(env, 'EMETH_TEMPORAL_UI_PORT', DEFAULT_PORTS.temporalUi);
+
+  const rpcUrl = url(env, 'EMETH_CHAIN_RPC');
+  const anvilPort = port(env, 'EMETH_ANVIL_PORT', DEFAULT_PORTS.anvil);
+  const deployerKey = env.EMETH_DEPLOYER_KEY || ANVIL_DEV_KEY;
+  if (!/^0x[0-9a-fA-F]{64}$/.test(deployerKey)) {
+    throw new ConfigError('EMETH_DEPLOYER_KEY', 'EMETH_DEPLOYER_KEY must be a 32-byte hex private key starting with 0x');
+  }
+
+  const databaseUrl = url(env, 'EMETH_DATABASE_URL') ?? url(env, 'DATABASE_URL');
+  const pglitePort = port(env, 'EMETH_PGLITE_PORT', DEFAULT_PORTS.pglite);
+
+  const gatewayHost = env.EMETH_GATEWAY_HOST || '127.0.0.1';
+  const gatewayPort = port(env, 'EMETH_GATEWAY_PORT', DEFAULT_PORTS.gateway);
+
+  return {
+    home,
+    logLevel: env.EMETH_LOG_LEVEL || 'info',
+    temporal: {
+      address: temporalAddress ?? `127.0.0.1:${temporalPort}`,
+      namespace: env.EMETH_TEMPORAL_NAMESPACE || 'default',
+      embedded: temporalAddress === undefined,
+      uiPort,
+      bin: env.EMETH_TEMPORAL_BIN || undefined,
+      dbFile: path.join(home, 'temporal.sqlite'),
+    },
+    chain: {
+      rpcUrl: rpcUrl ?? `http://127.0.0.1:${anvilPort}`,
+      embedded: rpcUrl === undefined,
+      anvilPort,
+      chainId: positiveInt(env, 'EMETH_CHAIN_ID', 31337),
+      deployerKey,
+      stateFile: path.join(home, 'anvil-state.json'),
+      deploymentFile: path.resolve(cwd, env.EMETH_DEPLOYMENT_FILE || path.join(home, 'deployment.json')),
+    },
+    database: {
+      url: databaseUrl ?? `postgresql://postgres:postgres@127.0.0.1:${pglitePort}/postgres`,
+      embedded: databaseUrl === undefined,
+      pglitePort,
+      dataDir: path.join(home, 'pgdata'),
+    },
+    gateway: {
+      host: gatewayHost,
+      port: gatewayPort,
+      url: env.EMETH_GATEWAY_URL || `http://${gatewayHost}:${gatewayPort}`,
+    },
+    temporalUiUrl: env.EMETH_TEMPORAL_UI_URL || `http://127.0.0.1:${uiPort}`,
+  };
+}

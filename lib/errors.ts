@@ -1,0 +1,42 @@
+/**
+ * Errors that tell the reader what was wrong and what to do about it. Each carries a stable `code`
+ * so callers (the CLI's exit status, the gateway's HTTP status) can map them without string matching.
+ */
+export class EmethError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** A configuration value is missing or malformed; the message names the variable. */
+export class ConfigError extends EmethError {
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super('CONFIG', message);
+  }
+}
+
+/** A port the stack needs is taken by another process. */
+export class PortInUseError extends EmethError {
+  constructor(
+    readonly port: number,
+    readonly what: string,
+    readonly variable: string,
+  ) {
+    super('PORT_IN_USE', `port ${port} (${what}) is already in use; stop what holds it or set ${variable} to another port`);
+  }
+}
+
+/** A part of the stack did not become ready in time. */
+export class StartupError extends EmethError {
+  constructor(what: string, detail: string) {
+    super('STARTUP', `${what} did not start: ${detail}`);
+  }
+}

@@ -1,0 +1,2 @@
+// Every workflow the L2 worker runs. The worker bundles this file; keep it free of side effects.
+export { wiringWorkflow } from './wiring';
