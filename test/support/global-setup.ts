@@ -1,0 +1,20 @@
+import { startTemporalDevServer, type TemporalDevServer } from '../../cli/stack/temporal';
+
+declare global {
+  var __EMETH_TEMPORAL__: TemporalDevServer | undefined;
+}
+
+/**
+ * One real Temporal dev server (in memory, headless, EMETH's search attributes registered) for the
+ * whole run; suites isolate themselves by task queue and workflow id. Its address reaches the test
+ * workers through EMETH_TEST_TEMPORAL_ADDRESS. EMETH_TEST_NO_TEMPORAL=1 skips it while iterating
+ * on suites that do not need it.
+ */
+export default async function globalSetup(): Promise<void> {
+  if (process.env.EMETH_TEST_NO_TEMPORAL === '1') return;
+  const t0 = Date.now();
+  const server = await startTemporalDevServer({ headless: true });
+  globalThis.__EMETH_TEMPORAL__ = server;
+  process.env.EMETH_TEST_TEMPORAL_ADDRESS = server.address;
+  process.stderr.write(`\n[test] Temporal dev server on ${server.address} (${Date.now() - t0} ms)\n`);
+}
