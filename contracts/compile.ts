@@ -1,0 +1,102 @@
+/**
+ * Compiles every `contracts/*.sol` with solc-js (standard JSON) and writes
+ * `contracts/build/<Name>.json` = { contractName, abi, bytecode }.
+ *
+ * Run: `npm run contracts:compile` (or `tsx contracts/compile.ts`). The bootstrap runs it on first
+ * run and whenever a .sol file is newer than its artifact.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+
+// solc ships no precise types for its wrapper; the surface we use is tiny.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const solc: { compile(input: string, callbacks: { import(p: string): { contents: string } | { error: string } }): string; version(): string } = require('solc');
+
+export const CONTRACTS_DIR = __dirname;
+export const BUILD_DIR = path.join(__dirname, 'build');
+const ROOT = path.resolve(__dirname, '..');
+
+/** Optimizer runs: redeem/redeemMany dominate the call volume, so we favour runtime gas over size. */
+export const OPTIMIZER_RUNS = 10_000;
+
+export interface Artifact {
+  contractName: string;
+  abi: unknown[];
+  bytecode: string;
+}
+
+interface SolcError {
+  severity: 'error' | 'warning' | 'info';
+  formattedMessage: string;
+}
+
+interface SolcOutput {
+  errors?: SolcError[];
+  contracts?: Record<string, Record<string, { abi: unknown[]; evm: { bytecode: { object: string } } }>>;
+}
+
+/** Resolves `@openzeppelin/...` (and any other package path) from node_modules, and local paths from contracts/. */
+function findImport(importPath: string): { contents: string } | { error: string } {
+  const candidates = [path.join(CONTRACTS_DIR, importPath), path.join(ROOT, 'node_modules', importPath)];
+  for (const file of candidates) {
+    if (fs.existsSync(file)) return { contents: fs.readFileSync(file, 'utf8') };
+  }
+  return { error: `import not found: ${importPath} (looked in contracts/ and node_modules/; is npm install done?)` };
+}
+
+export function sourceFiles(): string[] {
+  return fs
+    .readdirSync(CONTRACTS_DIR)
+    .filter((f) => f.endsWith('.sol'))
+    .sort();
+}
+
+/** Compiles all sources; throws with every solc error listed when compilation fails. */
+export function compileAll(): Artifact[] {
+  const sources: Record<string, { content: string }> = {};
+  for (const f of sourceFiles()) sources[f] = { content: fs.readFileSync(path.join(CONTRACTS_DIR, f), 'utf8') };
+  const input = {
+    language: 'Solidity',
+    sources,
+    settings: {
+      optimizer: { enabled: true, runs: OPTIMIZER_RUNS },
+      viaIR: true,
+      evmVersion: 'cancun',
+      outputSelection: { '*': { '*': ['abi', 'evm.bytecode.object'] } },
+    },
+  };
+  const output = JSON.parse(solc.compile(JSON.stringify(input), { import: findImport })) as SolcOutput;
+  const errors = (output.errors ?? []).filter((e) => e.severity === 'error');
+  if (errors.length > 0) {
+    const list = errors.map((e) => e.formattedMessage.trim()).join('\n\n');
+    throw new Error(`solc ${solc.version()} failed with ${errors.length} error(s):\n\n${list}`);
+  }
+  const artifacts: Artifact[] = [];
+  for (const file of Object.keys(sources)) {
+    for (const [contractName, c] of Object.entries(output.contracts?.[file] ?? {})) {
+      if (!c.evm.bytecode.object) continue; // interfaces and abstract contracts
+      artifacts.push({ contractName, abi: c.abi, bytecode: `0x${c.evm.bytecode.object}` });
+    }
+  }
+  return artifacts;
+}
+
+export function writeArtifacts(artifacts: Artifact[]): string[] {
+  fs.mkdirSync(BUILD_DIR, { recursive: true });
+  return artifacts.map((a) => {
+    const file = path.join(BUILD_DIR, `${a.contractName}.json`);
+    fs.writeFileSync(file, JSON.stringify(a, null, 2) + '\n');
+    return file;
+  });
+}
+
+if (require.main === module) {
+  const started = Date.now();
+  try {
+    const files = writeArtifacts(compileAll());
+    console.log(`compiled ${files.length} contract(s) in ${Date.now() - started} ms: ${files.map((f) => path.relative(ROOT, f)).join(', ')}`);
+  } catch (err) {
+    console.error((err as Error).message);
+    process.exit(1);
+  }
+}

@@ -1,0 +1,78 @@
+import { Contract, ContractFactory, type Signer } from 'ethers';
+import { loadArtifact } from './artifacts';
+import { DEMO_PROGRAMS, type Deployment } from '../lib/types-chain';
+
+export type { Deployment } from '../lib/types-chain';
+
+export interface DeployOptions {
+  /** Owner/governance (DEFAULT_ADMIN_ROLE of EmethCore, owner of EmethToken). Default: the deployer. */
+  admin?: string;
+  /** Addresses given L1_SERVER_ROLE. Default: [deployer]. */
+  l1Servers?: string[];
+  /** Addresses given VERIFIER_ROLE. Default: [deployer]. */
+  verifiers?: string[];
+  /** Addresses given SIGNER_ROLE. Default: [deployer]. */
+  signers?: string[];
+  /** Register the demo programs 1→11, 2→21, 3→31. Default true. */
+  registerDemoPrograms?: boolean;
+  /** minFuelPrice of the demo programs, in holon. Default 0. */
+  demoMinFuelPrice?: bigint;
+}
+
+/**
+ * Deploys EmethToken and EmethCore, wires the roles and registers the demo programs.
+ * Transactions are sent one after another and each is awaited, so any signer (a Wallet, a
+ * NonceManager) works; the whole thing takes a few hundred ms on anvil.
+ */
+export async function deployContracts(signer: Signer, opts: DeployOptions = {}): Promise<Deployment> {
+  const provider = signer.provider;
+  if (!provider) throw new Error('deployContracts needs a signer connected to a provider');
+  const deployer = await signer.getAddress();
+  const admin = opts.admin ?? deployer;
+
+  const tokenArt = loadArtifact('EmethToken');
+  const coreArt = loadArtifact('EmethCore');
+  // The deployer owns the token first so it can mint for demos; ownership moves to `admin` below.
+  const token = await new ContractFactory(tokenArt.abi, tokenArt.bytecode, signer).deploy(deployer);
+  await token.waitForDeployment();
+  const tokenAddress = await token.getAddress();
+  // The deployer administers the core while it wires roles, then hands over to `admin`.
+  const coreBase = await new ContractFactory(coreArt.abi, coreArt.bytecode, signer).deploy(tokenAddress, deployer);
+  await coreBase.waitForDeployment();
+  const coreAddress = await coreBase.getAddress();
+  const core = new Contract(coreAddress, coreArt.abi, signer);
+
+  const send = async (p: Promise<{ wait(): Promise<unknown> }>): Promise<void> => {
+    await (await p).wait();
+  };
+  const roles: [string, string[]][] = [
+    [await core.getFunction('L1_SERVER_ROLE')(), opts.l1Servers ?? [deployer]],
+    [await core.getFunction('VERIFIER_ROLE')(), opts.verifiers ?? [deployer]],
+    [await core.getFunction('SIGNER_ROLE')(), opts.signers ?? [deployer]],
+  ];
+  for (const [role, members] of roles) {
+    for (const member of members) await send(core.getFunction('grantRole')(role, member));
+  }
+  if (opts.registerDemoPrograms ?? true) {
+    for (const p of DEMO_PROGRAMS) {
+      await send(core.getFunction('registerProgram')(p.programId, p.subProgramId, opts.demoMinFuelPrice ?? 0n, true));
+    }
+  }
+  if (admin.toLowerCase() !== deployer.toLowerCase()) {
+    const adminRole: string = await core.getFunction('DEFAULT_ADMIN_ROLE')();
+    await send(core.getFunction('grantRole')(adminRole, admin));
+    await send(core.getFunction('renounceRole')(adminRole, deployer));
+    await send(new Contract(tokenAddress, tokenArt.abi, signer).getFunction('transferOwnership')(admin));
+  }
+
+  const receipt = await provider.getTransactionReceipt(coreBase.deploymentTransaction()!.hash);
+  const network = await provider.getNetwork();
+  return {
+    chainId: Number(network.chainId),
+    deployer,
+    token: tokenAddress,
+    core: coreAddress,
+    blockNumber: receipt?.blockNumber ?? (await provider.getBlockNumber()),
+    deployedAt: new Date().toISOString(),
+  };
+}
