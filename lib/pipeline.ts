@@ -1,0 +1,153 @@
+/**
+ * The contract between the Job workflows and the activities they schedule, per task queue.
+ * Everything here travels in Temporal payloads: ids and small descriptors only, never data.
+ */
+import type { Address, AttemptOutcome, BlobId, Holon, JobStatus, SubJobStatus } from './types';
+
+export interface JobWorkflowInput {
+  jobId: string;
+}
+
+export interface SubJobPlan {
+  subJobId: string;
+  index: number;
+  programId: number;
+  shard: BlobId;
+  rows: number;
+  fuelLimit: string;
+}
+
+export interface JobPlan {
+  jobId: string;
+  requester: Address;
+  programId: number;
+  capabilityClass: string;
+  /** Unix ms; SubJobs not verified by then time out. */
+  deadline: number;
+  maxAttempts: number;
+  /** Children running at once. */
+  window: number;
+  subJobs: SubJobPlan[];
+}
+
+export interface SubJobWorkflowInput {
+  jobId: string;
+  requester: Address;
+  plan: SubJobPlan;
+  capabilityClass: string;
+  deadline: number;
+  maxAttempts: number;
+}
+
+/** What the L2 sends a node: where to fetch its inputs and how much fuel it may burn. */
+export interface NodeTask {
+  jobId: string;
+  subJobId: string;
+  programId: number;
+  shard: BlobId;
+  /** Program inputs, e.g. `{ model: <blob id> }`. */
+  params: Record<string, string>;
+  fuelLimit: string;
+  attempt: number;
+}
+
+export interface NodeResult {
+  subJobId: string;
+  nodeId: Address;
+  output: BlobId;
+  fuelUsed: string;
+  /** EIP-191 signature by the node over `nodeResultMessage(...)`. */
+  signature: string;
+  /** Which onnxruntime execution provider ran it. */
+  executionProvider: string;
+}
+
+export interface VerifyTask {
+  jobId: string;
+  subJobId: string;
+  programId: number;
+  shard: BlobId;
+  params: Record<string, string>;
+  result: NodeResult;
+  /** Every row is re-run for nodes without a track record. */
+  sampleRate: number;
+  seed: number;
+  fuelLimit: string;
+}
+
+export interface Verdict {
+  subJobId: string;
+  valid: boolean;
+  verifier: Address;
+  rowsChecked: number;
+  maxDiff: number;
+  /** The fuel the verifier derived itself; what is paid. */
+  fuelUsed: string;
+  reason?: string;
+  signature: string;
+}
+
+export interface NodeChoice {
+  nodeId: Address;
+  /** Completed SubJobs so far: nodes with fewer than 3 are fully re-checked. */
+  trackRecord: number;
+}
+
+export interface SubJobOutcome {
+  subJobId: string;
+  index: number;
+  status: Extract<SubJobStatus, 'verified' | 'failed' | 'cancelled'>;
+  nodeId?: Address;
+  output?: BlobId;
+  fuelUsed?: string;
+  attempts: number;
+  reason?: string;
+}
+
+export interface JobOutcome {
+  jobId: string;
+  status: Extract<JobStatus, 'completed' | 'failed' | 'cancelled'>;
+  result?: BlobId;
+  charged: Holon;
+  refunded: Holon;
+  subJobs: SubJobOutcome[];
+}
+
+/** Control activities on `emeth-l2`: they alone touch the database and the L2 keys. */
+export interface L2Activities {
+  planJob(jobId: string): Promise<Omit<JobPlan, 'subJobs'>>;
+  reserveJob(jobId: string): Promise<{ reserved: Holon }>;
+  splitJob(jobId: string): Promise<SubJobPlan[]>;
+  setJobStatus(jobId: string, status: JobStatus): Promise<void>;
+  setSubJobStatus(subJobId: string, status: SubJobStatus, nodeId?: Address): Promise<void>;
+  chooseNode(input: { jobId: string; subJobId: string; capabilityClass: string; exclude: Address[] }): Promise<NodeChoice | null>;
+  nodeTask(input: { subJobId: string; attempt: number }): Promise<NodeTask>;
+  /** Closes an attempt; a penalised outcome burns the node's penalty once (keyed by subJobId+attempt). */
+  closeAttempt(input: { subJobId: string; nodeId: Address; attempt: number; outcome: AttemptOutcome; reason?: string }): Promise<void>;
+  acceptResult(input: { result: NodeResult; verdict: Verdict }): Promise<void>;
+  aggregateJob(jobId: string): Promise<{ result: BlobId }>;
+  /** Tickets for verified SubJobs, charge them, release the rest of the reservation. */
+  settleJob(jobId: string, status: JobOutcome['status']): Promise<{ charged: Holon; refunded: Holon }>;
+}
+
+/** On `emeth-node-<id>`, served by the node worker. */
+export interface NodeActivities {
+  runSubJob(task: NodeTask): Promise<NodeResult>;
+}
+
+/** On `emeth-verifier`, served by the verifier worker. */
+export interface VerifierActivities {
+  verifySubJob(task: VerifyTask): Promise<Verdict>;
+}
+
+/** The node's signed statement: binds the output and fuel to the SubJob and the attempt. */
+export function nodeResultMessage(r: Pick<NodeResult, 'subJobId' | 'output' | 'fuelUsed'>, attempt: number): string {
+  return ['EMETH-RESULT-V1', r.subJobId, String(attempt), r.output, r.fuelUsed].join('\n');
+}
+
+export function verdictMessage(v: Pick<Verdict, 'subJobId' | 'valid' | 'fuelUsed' | 'rowsChecked'>): string {
+  return ['EMETH-VERDICT-V1', v.subJobId, v.valid ? 'valid' : 'invalid', v.fuelUsed, String(v.rowsChecked)].join('\n');
+}
+
+export const SIGNALS = { cancel: 'cancel', decline: 'decline' } as const;
+export const QUERIES = { progress: 'progress' } as const;

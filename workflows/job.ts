@@ -1,0 +1,142 @@
+import {
+  CancellationScope,
+  ChildWorkflowCancellationType,
+  ParentClosePolicy,
+  condition,
+  defineQuery,
+  defineSignal,
+  executeChild,
+  isCancellation,
+  proxyActivities,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { JobOutcome, JobWorkflowInput, L2Activities, SubJobOutcome, SubJobPlan } from '../lib/pipeline';
+import type { JobProgress, JobStatus } from '../lib/types';
+import { EmethJobId, EmethProgramId, EmethRequester, EmethStatus } from '../lib/search-attributes';
+import { subJobWorkflow } from './subjob';
+
+export const cancelSignal = defineSignal('cancel');
+export const progressQuery = defineQuery<JobProgress>('progress');
+
+const l2 = proxyActivities<L2Activities>({
+  startToCloseTimeout: '5 minutes',
+  retry: { initialInterval: '500 ms', maximumInterval: '10 seconds', maximumAttempts: 20, nonRetryableErrorTypes: ['EmethRefused'] },
+});
+
+/**
+ * A Job from submission to settlement (DESIGN §3): reserve the requester's deposit, split, run one
+ * child workflow per SubJob within a bounded window, aggregate, settle (tickets for verified work,
+ * the rest released). A `cancel` signal stops what has not been verified; verified work is paid.
+ */
+export async function jobWorkflow({ jobId }: JobWorkflowInput): Promise<JobOutcome> {
+  let status: JobStatus = 'submitted';
+  let cancelRequested = false;
+  const children = new CancellationScope();
+  const outcomes = new Map<string, SubJobOutcome>();
+  const running = new Set<string>();
+  let subJobs: SubJobPlan[] = [];
+  let fees = { reserved: '0', charged: '0', refunded: '0' };
+
+  setHandler(cancelSignal, () => {
+    if (cancelRequested) return;
+    cancelRequested = true;
+    children.cancel();
+  });
+  setHandler(progressQuery, (): JobProgress => {
+    const all = [...outcomes.values()];
+    return {
+      jobId,
+      status,
+      subJobs: {
+        total: subJobs.length,
+        verified: all.filter((o) => o.status === 'verified').length,
+        failed: all.filter((o) => o.status === 'failed').length,
+        running: running.size,
+        waiting: subJobs.length - outcomes.size - running.size,
+      },
+      fees,
+    };
+  });
+
+  const setStatus = async (next: JobStatus) => {
+    status = next;
+    upsertSearchAttributes([{ key: EmethStatus, value: next }]);
+    await l2.setJobStatus(jobId, next);
+  };
+
+  const plan = await l2.planJob(jobId);
+  const { reserved } = await l2.reserveJob(jobId);
+  fees = { ...fees, reserved };
+  await setStatus('reserved');
+
+  if (!cancelRequested) {
+    await setStatus('splitting');
+    subJobs = await l2.splitJob(jobId);
+  }
+  if (!cancelRequested) {
+    await setStatus('running');
+    const pending: Promise<void>[] = [];
+    for (const sj of subJobs) {
+      await condition(() => running.size < plan.window || cancelRequested);
+      if (cancelRequested) break;
+      running.add(sj.subJobId);
+      pending.push(
+        runSubJob(jobId, plan, sj, children).then((o) => {
+          outcomes.set(sj.subJobId, o);
+          running.delete(sj.subJobId);
+        }),
+      );
+    }
+    await Promise.all(pending);
+  }
+
+  const allVerified = subJobs.length > 0 && subJobs.every((sj) => outcomes.get(sj.subJobId)?.status === 'verified');
+  let result: string | undefined;
+  if (!cancelRequested && allVerified) {
+    await setStatus('aggregating');
+    result = (await l2.aggregateJob(jobId)).result;
+  }
+  const final: JobOutcome['status'] = cancelRequested ? 'cancelled' : allVerified ? 'completed' : 'failed';
+  await setStatus('settling');
+  const settled = await l2.settleJob(jobId, final);
+  fees = { reserved, ...settled };
+  await setStatus(final);
+  return {
+    jobId,
+    status: final,
+    result,
+    charged: settled.charged,
+    refunded: settled.refunded,
+    subJobs: subJobs.map((sj) => outcomes.get(sj.subJobId) ?? { subJobId: sj.subJobId, index: sj.index, status: 'cancelled', attempts: 0 }),
+  };
+}
+
+async function runSubJob(
+  jobId: string,
+  plan: Awaited<ReturnType<L2Activities['planJob']>>,
+  sj: SubJobPlan,
+  scope: CancellationScope,
+): Promise<SubJobOutcome> {
+  try {
+    return await scope.run(() =>
+      executeChild(subJobWorkflow, {
+        workflowId: `${workflowInfo().workflowId}/subjob-${sj.index}`,
+        args: [{ jobId, requester: plan.requester, plan: sj, capabilityClass: plan.capabilityClass, deadline: plan.deadline, maxAttempts: plan.maxAttempts }],
+        // Wait for the child to close its attempt (no penalty on cancel) before settling.
+        cancellationType: ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
+        parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
+        typedSearchAttributes: [
+          { key: EmethJobId, value: jobId },
+          { key: EmethRequester, value: plan.requester.toLowerCase() },
+          { key: EmethProgramId, value: sj.programId },
+          { key: EmethStatus, value: 'pending' },
+        ],
+      }),
+    );
+  } catch (err) {
+    if (!isCancellation(err)) throw err;
+    return { subJobId: sj.subJobId, index: sj.index, status: 'cancelled', attempts: 0 };
+  }
+}
