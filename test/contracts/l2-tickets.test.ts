@@ -1,0 +1,277 @@
+/**
+ * EmethCore L2 (SPEC §5): deposits, delayed withdrawals, signed ticket batches, redemption, and
+ * the attacks on them — each must revert with a named custom error.
+ */
+import { expectRevert, id32, mined, startHarness, trackBalances, type Actor, type Harness } from './harness';
+import { EMETH, GHOLON } from '../../lib/fees';
+import { TicketTree, batchDigest, emethDomain, hashTicket, recoverBatchSigner, signBatch, ticketLeaf, type Batch, type Ticket } from '../../lib/tickets';
+
+jest.setTimeout(120_000);
+
+let h: Harness;
+let requester: Actor, requester2: Actor, node: Actor, node2: Actor, verifier: Actor, signer: Actor, outsider: Actor, admin: Actor;
+let snap: string;
+let seq = 0;
+const DEPOSIT = 10n * EMETH;
+
+beforeAll(async () => {
+  h = await startHarness();
+  [requester, requester2, node, node2, verifier, signer, outsider, admin] = [
+    'requester',
+    'requester2',
+    'node',
+    'node2',
+    'verifier',
+    'signer',
+    'outsider',
+    'admin',
+  ].map((n) => h.actor(n)) as Actor[];
+  await mined(requester.core.deposit(DEPOSIT));
+  await mined(requester2.core.deposit(DEPOSIT));
+});
+afterAll(async () => h?.stop());
+beforeEach(async () => {
+  snap = await h.snapshot();
+});
+afterEach(async () => {
+  await h.revert(snap);
+});
+
+function domain() {
+  return emethDomain(h.deployment.chainId, h.deployment.core);
+}
+
+function ticket(overrides: Partial<Ticket> = {}): Ticket {
+  seq++;
+  return {
+    jobId: id32(`job-${seq}`),
+    subJobId: id32(`sub-${seq}`),
+    node: node.address,
+    requester: requester.address,
+    amount: 12_000_000n * GHOLON,
+    verifier: verifier.address,
+    verifierFee: 720_000n * GHOLON,
+    ...overrides,
+  };
+}
+
+async function signed(tickets: Ticket[], by: Actor = signer, dom = domain()) {
+  const tree = new TicketTree(tickets);
+  const batch = tree.batch(BigInt(++seq));
+  const signature = await signBatch(by.wallet, dom, batch);
+  return { tree, batch, signature };
+}
+
+function asArgs(b: Batch) {
+  return [b.batchId, b.root, b.total] as const;
+}
+
+describe('hashing agrees with the contract', () => {
+  it('hashTicket, the leaf and the batch digest are the same off-chain and on-chain', async () => {
+    const t = ticket();
+    expect(await admin.core.hashTicket(t)).toBe(hashTicket(t));
+    const { tree, batch, signature } = await signed([t, ticket()]);
+    expect(tree.tree.leafHash([hashTicket(t), 0n])).toBe(ticketLeaf(t, 0));
+    expect(await admin.core.batchDigest(asArgs(batch))).toBe(batchDigest(domain(), batch));
+    expect(recoverBatchSigner(domain(), batch, signature)).toBe(signer.address);
+  });
+});
+
+describe('deposits and withdrawals', () => {
+  it('deposit adds to the balance; requestWithdrawal earmarks; withdraw pays after the delay', async () => {
+    const t = await trackBalances(h, { r: requester.address, core: h.deployment.core });
+    await mined(requester.core.deposit(5n * EMETH));
+    expect((await requester.core.getDeposit(requester.address)).balance).toBe(DEPOSIT + 5n * EMETH);
+    await expectRevert(requester.core.requestWithdrawal(DEPOSIT + 6n * EMETH), 'InsufficientFreeDeposit', [
+      requester.address,
+      DEPOSIT + 6n * EMETH,
+      DEPOSIT + 5n * EMETH,
+    ]);
+    await mined(requester.core.requestWithdrawal(5n * EMETH));
+    expect(await requester.core.freeDeposit(requester.address)).toBe(DEPOSIT);
+    await expectRevert(requester.core.requestWithdrawal(DEPOSIT + 1n), 'InsufficientFreeDeposit');
+    await expectRevert(requester.core.withdraw(), 'WithdrawalNotReady');
+    await h.increaseTime(3600);
+    await mined(requester.core.withdraw());
+    expect(await t.deltas()).toEqual({ r: 0n, core: 0n });
+    const d = await requester.core.getDeposit(requester.address);
+    expect([d.balance, d.pendingWithdrawal]).toEqual([DEPOSIT, 0n]);
+    await expectRevert(requester.core.withdraw(), 'NoPendingWithdrawal', [requester.address]);
+  });
+
+  it('cancelWithdrawal frees the earmarked amount again', async () => {
+    await mined(requester.core.requestWithdrawal(EMETH));
+    await mined(requester.core.cancelWithdrawal());
+    expect(await requester.core.freeDeposit(requester.address)).toBe(DEPOSIT);
+    await expectRevert(requester.core.cancelWithdrawal(), 'NoPendingWithdrawal');
+  });
+});
+
+describe('redeem', () => {
+  it('pays node and verifier from the requester deposit and marks the leaf redeemed', async () => {
+    const tickets = [ticket(), ticket({ node: node2.address }), ticket()];
+    const { tree, batch, signature } = await signed(tickets);
+    const t = await trackBalances(h, { node: node.address, node2: node2.address, verifier: verifier.address, core: h.deployment.core });
+    const tk = tickets[1]!;
+    const { gasUsed } = await mined(node2.core.redeem(asArgs(batch), signature, tk, 1, tree.proof(1)));
+    expect(await t.deltas()).toEqual({ node: 0n, node2: tk.amount, verifier: tk.verifierFee, core: -(tk.amount + tk.verifierFee) });
+    expect((await admin.core.getDeposit(requester.address)).balance).toBe(DEPOSIT - tk.amount - tk.verifierFee);
+    expect(await admin.core.isRedeemed(batch.root, 1)).toBe(true);
+    expect(await admin.core.isRedeemed(batch.root, 0)).toBe(false);
+    expect(gasUsed).toBeLessThan(150_000n);
+  });
+
+  it('redeemMany pays every payee once, summed, and debits each requester', async () => {
+    const tickets = [
+      ticket(),
+      ticket({ node: node2.address }),
+      ticket({ requester: requester2.address, amount: 3n, verifierFee: 1n }),
+      ticket({ node: node2.address, requester: requester2.address, verifier: outsider.address }),
+      ticket(),
+    ];
+    const { tree, batch, signature } = await signed(tickets);
+    const t = await trackBalances(h, { node: node.address, node2: node2.address, verifier: verifier.address, outsider: outsider.address });
+    const mp = tree.multiProof([0, 1, 2, 3, 4]);
+    await mined(outsider.core.redeemMany(asArgs(batch), signature, mp.tickets, mp.indices, mp.proof, mp.proofFlags));
+    const [a, b, c, d, e] = tickets as [Ticket, Ticket, Ticket, Ticket, Ticket];
+    expect(await t.deltas()).toEqual({
+      node: a.amount + c.amount + e.amount,
+      node2: b.amount + d.amount,
+      verifier: a.verifierFee + b.verifierFee + c.verifierFee + e.verifierFee,
+      outsider: d.verifierFee,
+    });
+    const spent1 = a.amount + a.verifierFee + b.amount + b.verifierFee + e.amount + e.verifierFee;
+    const spent2 = c.amount + c.verifierFee + d.amount + d.verifierFee;
+    expect((await admin.core.getDeposit(requester.address)).balance).toBe(DEPOSIT - spent1);
+    expect((await admin.core.getDeposit(requester2.address)).balance).toBe(DEPOSIT - spent2);
+    expect(batch.total).toBe(spent1 + spent2);
+    for (let i = 0; i < 5; i++) expect(await admin.core.isRedeemed(batch.root, i)).toBe(true);
+  });
+
+  it('redeemMany of a subset, then the rest', async () => {
+    const tickets = Array.from({ length: 9 }, () => ticket());
+    const { tree, batch, signature } = await signed(tickets);
+    const first = tree.multiProof([2, 5, 7]);
+    await mined(node.core.redeemMany(asArgs(batch), signature, first.tickets, first.indices, first.proof, first.proofFlags));
+    const rest = tree.multiProof([0, 1, 3, 4, 6, 8]);
+    await mined(node.core.redeemMany(asArgs(batch), signature, rest.tickets, rest.indices, rest.proof, rest.proofFlags));
+    const per = tickets[0]!.amount + tickets[0]!.verifierFee;
+    expect((await admin.core.getDeposit(requester.address)).balance).toBe(DEPOSIT - 9n * per);
+  });
+});
+
+describe('attacks', () => {
+  it('a batch signed by a non-signer: InvalidBatchSigner(recovered)', async () => {
+    const tickets = [ticket()];
+    const { tree, batch, signature } = await signed(tickets, outsider);
+    await expectRevert(node.core.redeem(asArgs(batch), signature, tickets[0], 0, tree.proof(0)), 'InvalidBatchSigner', [outsider.address]);
+    const mp = tree.multiProof([0]);
+    await expectRevert(node.core.redeemMany(asArgs(batch), signature, mp.tickets, mp.indices, mp.proof, mp.proofFlags), 'InvalidBatchSigner', [outsider.address]);
+  });
+
+  it('a signer whose role was revoked can no longer sign batches', async () => {
+    const tickets = [ticket()];
+    const { tree, batch, signature } = await signed(tickets);
+    await mined(admin.core.revokeRole(await admin.core.SIGNER_ROLE(), signer.address));
+    await expectRevert(node.core.redeem(asArgs(batch), signature, tickets[0], 0, tree.proof(0)), 'InvalidBatchSigner', [signer.address]);
+  });
+
+  it('domain separation: a batch signed for another chain id or another contract is refused', async () => {
+    const tickets = [ticket()];
+    const otherChain = await signed(tickets, signer, emethDomain(h.deployment.chainId + 1, h.deployment.core));
+    await expectRevert(node.core.redeem(asArgs(otherChain.batch), otherChain.signature, tickets[0], 0, otherChain.tree.proof(0)), 'InvalidBatchSigner');
+    const otherContract = await signed(tickets, signer, emethDomain(h.deployment.chainId, h.deployment.token));
+    await expectRevert(
+      node.core.redeem(asArgs(otherContract.batch), otherContract.signature, tickets[0], 0, otherContract.tree.proof(0)),
+      'InvalidBatchSigner',
+    );
+    // The recovered address is someone else, never the signer.
+    expect(recoverBatchSigner(domain(), otherChain.batch, otherChain.signature)).not.toBe(signer.address);
+  });
+
+  it('double redemption: redeem twice, redeem then redeemMany, a duplicate inside redeemMany', async () => {
+    const tickets = [ticket(), ticket(), ticket()];
+    const { tree, batch, signature } = await signed(tickets);
+    await mined(node.core.redeem(asArgs(batch), signature, tickets[0], 0, tree.proof(0)));
+    const balance = (await admin.core.getDeposit(requester.address)).balance;
+    await expectRevert(node.core.redeem(asArgs(batch), signature, tickets[0], 0, tree.proof(0)), 'TicketAlreadyRedeemed', [batch.root, 0n]);
+    const mp = tree.multiProof([0, 1]);
+    await expectRevert(node.core.redeemMany(asArgs(batch), signature, mp.tickets, mp.indices, mp.proof, mp.proofFlags), 'TicketAlreadyRedeemed', [
+      batch.root,
+      0n,
+    ]);
+    const dup = tree.multiProof([1, 2]);
+    await expectRevert(
+      node.core.redeemMany(asArgs(batch), signature, [dup.tickets[0], dup.tickets[0]], [dup.indices[0], dup.indices[0]], dup.proof, dup.proofFlags),
+      'TicketAlreadyRedeemed',
+    );
+    expect((await admin.core.getDeposit(requester.address)).balance).toBe(balance);
+  });
+
+  it('a tampered ticket or a wrong index fails the proof: InvalidMerkleProof', async () => {
+    const tickets = [ticket(), ticket()];
+    const { tree, batch, signature } = await signed(tickets);
+    const richer = { ...tickets[0]!, amount: tickets[0]!.amount * 100n };
+    await expectRevert(node.core.redeem(asArgs(batch), signature, richer, 0, tree.proof(0)), 'InvalidMerkleProof', [batch.root, 0n]);
+    const thief = { ...tickets[0]!, node: outsider.address };
+    await expectRevert(outsider.core.redeem(asArgs(batch), signature, thief, 0, tree.proof(0)), 'InvalidMerkleProof');
+    // The same leaf under another index (to dodge the redeemed bit) does not verify.
+    await expectRevert(node.core.redeem(asArgs(batch), signature, tickets[0], 7, tree.proof(0)), 'InvalidMerkleProof', [batch.root, 7n]);
+    const mp = tree.multiProof([0, 1]);
+    const forged = [{ ...mp.tickets[0]!, amount: 1n }, mp.tickets[1]!];
+    await expectRevert(node.core.redeemMany(asArgs(batch), signature, forged, mp.indices, mp.proof, mp.proofFlags), 'InvalidMerkleProof');
+  });
+
+  it('redemption beyond the requester deposit: InsufficientDeposit, nothing paid (all-or-nothing)', async () => {
+    const big = ticket({ amount: DEPOSIT, verifierFee: 1n });
+    const small = ticket({ amount: 1n, verifierFee: 0n });
+    const { tree, batch, signature } = await signed([big, small]);
+    await expectRevert(node.core.redeem(asArgs(batch), signature, big, 0, tree.proof(0)), 'InsufficientDeposit', [requester.address, DEPOSIT + 1n, DEPOSIT]);
+    const t = await trackBalances(h, { node: node.address });
+    const mp = tree.multiProof([0, 1]);
+    await expectRevert(node.core.redeemMany(asArgs(batch), signature, mp.tickets, mp.indices, mp.proof, mp.proofFlags), 'InsufficientDeposit', [
+      requester.address,
+      DEPOSIT + 2n,
+      DEPOSIT,
+    ]);
+    expect(await t.deltas()).toEqual({ node: 0n });
+    expect(await admin.core.isRedeemed(batch.root, 1)).toBe(false);
+  });
+
+  it('withdrawal racing pending tickets: the withdrawal waits, the ticket is redeemed first and wins', async () => {
+    const tk = ticket({ amount: 4n * EMETH, verifierFee: EMETH });
+    const { tree, batch, signature } = await signed([tk]);
+    // The requester tries to pull the whole deposit out from under the signed ticket.
+    await mined(requester.core.requestWithdrawal(DEPOSIT));
+    expect(await admin.core.freeDeposit(requester.address)).toBe(0n);
+    await expectRevert(requester.core.withdraw(), 'WithdrawalNotReady');
+    // The withdrawal delay is longer than the signer interval, so the node redeems in time.
+    expect(await admin.core.withdrawalDelay()).toBeGreaterThan(await admin.core.signerInterval());
+    const t = await trackBalances(h, { node: node.address, r: requester.address });
+    await mined(node.core.redeem(asArgs(batch), signature, tk, 0, tree.proof(0)));
+    const d = await admin.core.getDeposit(requester.address);
+    expect([d.balance, d.pendingWithdrawal]).toEqual([5n * EMETH, 5n * EMETH]);
+    await h.increaseTime(3600);
+    await mined(requester.core.withdraw());
+    expect(await t.deltas()).toEqual({ node: 4n * EMETH, r: 5n * EMETH });
+    expect((await admin.core.getDeposit(requester.address)).balance).toBe(0n);
+  });
+
+  it('a ticket redeemed after the withdrawal delay still takes what is left first; withdraw pays the rest', async () => {
+    const tk = ticket({ amount: 3n * EMETH, verifierFee: 0n });
+    const { tree, batch, signature } = await signed([tk]);
+    await mined(requester.core.requestWithdrawal(DEPOSIT));
+    await h.increaseTime(3600);
+    await mined(node.core.redeem(asArgs(batch), signature, tk, 0, tree.proof(0)));
+    const t = await trackBalances(h, { r: requester.address });
+    await mined(requester.core.withdraw());
+    expect(await t.deltas()).toEqual({ r: DEPOSIT - 3n * EMETH });
+  });
+
+  it('an empty redeemMany or mismatched arrays revert LengthMismatch', async () => {
+    const { tree, batch, signature } = await signed([ticket()]);
+    const mp = tree.multiProof([0]);
+    await expectRevert(node.core.redeemMany(asArgs(batch), signature, [], [], mp.proof, mp.proofFlags), 'LengthMismatch');
+    await expectRevert(node.core.redeemMany(asArgs(batch), signature, mp.tickets, [], mp.proof, mp.proofFlags), 'LengthMismatch');
+  });
+});
