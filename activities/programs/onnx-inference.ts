@@ -1,0 +1,304 @@
+/**
+ * onnx-inference (ProgramId 1, SubJobs 11): an ONNX model over the rows of a dataset.
+ *   split     — the dataset into numParallel contiguous shards (blobs), with fuel-limit shares
+ *   run       — on a node: every row of a shard through the model; output matrix blob + metered fuel
+ *   verify    — re-execute a seeded sample of rows and compare within the program's tolerance
+ *   aggregate — concatenate the SubJob outputs in SubJob order: the rows come back in dataset order
+ * Everything big moves through the BlobStore; the inputs and outputs here are ids and counts.
+ */
+import type { Logger } from '../../lib/logger';
+import { EmethError } from '../../lib/errors';
+import {
+  concatRows,
+  decodeMatrix,
+  encodeMatrix,
+  pickRows,
+  rowMaxAbsDiff,
+  sliceRows,
+  type Matrix,
+} from '../../lib/matrix';
+import {
+  MAX_REPORTED_MISMATCHES,
+  ONNX_INFERENCE_SPEC,
+  ProgramId,
+  meterFuel,
+  sampleRows,
+  splitFuelLimit,
+  splitRows,
+  type AggregateInput,
+  type AggregateOutput,
+  type BlobId,
+  type ProgramModule,
+  type RowMismatch,
+  type RunContext,
+  type RunInput,
+  type RunOutput,
+  type ShardRef,
+  type SplitInput,
+  type SplitOutput,
+  type VerifyInput,
+  type VerifyVerdict,
+} from '../../lib/programs';
+import type { BlobStore } from '../storage';
+import { inspectModel } from './onnx-model';
+import { DEFAULT_BATCH_SIZE, createOnnxSession, type OnnxSession } from './onnx-runtime';
+
+export interface OnnxInferenceDeps {
+  store: BlobStore;
+  logger: Logger;
+  /** Rows per onnxruntime call (default 256). */
+  batchSize?: number;
+  intraOpNumThreads?: number;
+  /** False forces CPU (default: CUDA when the host has it). */
+  preferCuda?: boolean;
+  /** Sessions kept open, one per model blob id, least recently used closed first (default 4). */
+  maxSessions?: number;
+}
+
+export interface OnnxInferenceProgram extends ProgramModule {
+  /** The cached session of a model (opened on first use). */
+  sessionFor(modelBlobId: BlobId, context?: RunContext): Promise<OnnxSession>;
+}
+
+export function createOnnxInferenceProgram(deps: OnnxInferenceDeps): OnnxInferenceProgram {
+  const { store } = deps;
+  const batchSize = deps.batchSize ?? DEFAULT_BATCH_SIZE;
+  const maxSessions = deps.maxSessions ?? 4;
+  const sessions = new Map<BlobId, Promise<OnnxSession>>();
+  const spec = ONNX_INFERENCE_SPEC;
+  const log = (context?: RunContext) =>
+    deps.logger.child({ program: spec.name, ...definedOnly(context ?? {}) });
+
+  function sessionFor(modelBlobId: BlobId, context?: RunContext): Promise<OnnxSession> {
+    const cached = sessions.get(modelBlobId);
+    if (cached) {
+      sessions.delete(modelBlobId); // re-insert: Map order is the LRU order
+      sessions.set(modelBlobId, cached);
+      return cached;
+    }
+    const opening = (async () =>
+      createOnnxSession(await store.get(modelBlobId), {
+        preferCuda: deps.preferCuda,
+        intraOpNumThreads: deps.intraOpNumThreads,
+        logger: log(context).child({ modelBlobId }),
+      }))();
+    sessions.set(modelBlobId, opening);
+    opening.catch(() => sessions.delete(modelBlobId));
+    while (sessions.size > maxSessions) {
+      const [oldest, evicted] = sessions.entries().next().value as [BlobId, Promise<OnnxSession>];
+      sessions.delete(oldest);
+      void evicted.then((s) => s.release()).catch(() => undefined);
+    }
+    return opening;
+  }
+
+  async function loadShard(shard: ShardRef): Promise<Matrix> {
+    const m = decodeMatrix(await store.get(shard.blobId));
+    if (m.rows !== shard.rows || m.cols !== shard.cols) {
+      throw new EmethError(
+        'SHARD_MISMATCH',
+        `shard ${shard.index} (blob ${shard.blobId}) holds ${m.rows}×${m.cols} values but its SubJob says ` +
+          `${shard.rows}×${shard.cols}; the split that produced it is inconsistent — split the Job again`,
+      );
+    }
+    return m;
+  }
+
+  return {
+    spec,
+    sessionFor,
+
+    async split(input: SplitInput): Promise<SplitOutput> {
+      if (input.programId !== spec.programId) {
+        throw new EmethError(
+          'WRONG_PROGRAM',
+          `onnx-inference splits Jobs of ProgramId ${spec.programId}, this Job has ${input.programId}`,
+        );
+      }
+      const started = Date.now();
+      const dataset = decodeMatrix(await store.get(input.datasetBlobId));
+      const model = inspectModel(await store.get(input.modelBlobId));
+      if (model.inputCols !== null && model.inputCols !== dataset.cols) {
+        throw new EmethError(
+          'SHAPE_MISMATCH',
+          `the model takes rows of ${model.inputCols} values, dataset ${input.datasetBlobId} has ${dataset.cols}`,
+        );
+      }
+      const ranges = splitRows(dataset.rows, input.numParallel);
+      const limits = splitFuelLimit(input.fuelLimit, ranges.map((r) => r.rowEnd - r.rowStart));
+      const shards = [];
+      for (const [index, range] of ranges.entries()) {
+        const bytes = encodeMatrix(sliceRows(dataset, range.rowStart, range.rowEnd));
+        const rows = range.rowEnd - range.rowStart;
+        shards.push({
+          index,
+          blobId: await store.put(bytes),
+          ...range,
+          rows,
+          cols: dataset.cols,
+          bytes: bytes.byteLength,
+          fuelLimit: limits[index]!,
+          fuelRequired: meterFuel(rows, model.cost, limits[index]!).required,
+        });
+      }
+      log().info(
+        { datasetBlobId: input.datasetBlobId, rows: dataset.rows, shards: shards.length, ms: Date.now() - started },
+        'dataset split',
+      );
+      return {
+        programId: spec.programId,
+        subProgramId: spec.subProgramId,
+        datasetBlobId: input.datasetBlobId,
+        modelBlobId: input.modelBlobId,
+        totalRows: dataset.rows,
+        cols: dataset.cols,
+        modelCost: model.cost,
+        shards,
+      };
+    },
+
+    async run(input: RunInput): Promise<RunOutput> {
+      const started = Date.now();
+      const session = await sessionFor(input.modelBlobId, input.context);
+      const fuel = meterFuel(input.shard.rows, session.model.cost, input.fuelLimit);
+      if (fuel.exceedsLimit) {
+        // Metered before running: work past the limit would never be paid, so none is done.
+        throw new EmethError(
+          'FUEL_LIMIT_EXCEEDED',
+          `shard ${input.shard.index} needs ${fuel.required} fuel (${input.shard.rows} rows) but the SubJob's ` +
+            `limit is ${input.fuelLimit}; raise the Job's fuelLimit or split it into more SubJobs`,
+        );
+      }
+      const shard = await loadShard(input.shard);
+      const output = await session.runRows(shard, batchSize);
+      const outputBlobId = await store.put(encodeMatrix(output));
+      log(input.context).info(
+        {
+          shardIndex: input.shard.index,
+          rows: shard.rows,
+          fuelUsed: fuel.fuelUsed,
+          executionProvider: session.provider,
+          outputBlobId,
+          ms: Date.now() - started,
+        },
+        'shard inferred',
+      );
+      return {
+        shardIndex: input.shard.index,
+        outputBlobId,
+        outputDigest: outputBlobId,
+        rows: output.rows,
+        cols: output.cols,
+        fuelUsed: fuel.fuelUsed,
+        executionProvider: session.provider,
+      };
+    },
+
+    async verify(input: VerifyInput): Promise<VerifyVerdict> {
+      const tolerance = input.options.tolerance ?? spec.tolerance;
+      const session = await sessionFor(input.modelBlobId, input.context);
+      const shard = await loadShard(input.shard);
+      const fuelExpected = meterFuel(shard.rows, session.model.cost, input.fuelLimit).fuelUsed;
+      const verdict: VerifyVerdict = {
+        ok: false,
+        rowsChecked: 0,
+        rowsTotal: shard.rows,
+        worstDiff: 0,
+        worstRow: null,
+        mismatches: [],
+        fuelExpected,
+        fuelClaimed: input.claimed.fuelUsed,
+        tolerance,
+      };
+      const reject = (reason: string): VerifyVerdict => {
+        log(input.context).warn({ shardIndex: input.shard.index, reason }, 'result rejected');
+        return { ...verdict, ok: false, reason };
+      };
+
+      if (input.claimed.fuelUsed !== fuelExpected) {
+        return reject(`claimed fuelUsed ${input.claimed.fuelUsed} but ${shard.rows} rows of this model meter ${fuelExpected}`);
+      }
+      let claimed: Matrix;
+      try {
+        claimed = decodeMatrix(await store.get(input.claimed.outputBlobId));
+      } catch (err) {
+        // The node's output is missing, damaged or not a matrix: that is the node's failure.
+        return reject(`output blob ${input.claimed.outputBlobId} is unusable: ${(err as Error).message}`);
+      }
+      if (claimed.rows !== shard.rows) {
+        return reject(`output has ${claimed.rows} rows, the shard has ${shard.rows} (rows missing or added)`);
+      }
+
+      const sample = sampleRows(shard.rows, input.options.sampleRate, input.options.seed);
+      if (sample.length === 0) {
+        log(input.context).info({ shardIndex: input.shard.index }, 'sample rate 0: only shape and fuel checked');
+        return { ...verdict, ok: true };
+      }
+      const recomputed = await session.runRows(pickRows(shard, sample), batchSize);
+      if (claimed.cols !== recomputed.cols) {
+        return reject(`output rows have ${claimed.cols} values, the model produces ${recomputed.cols}`);
+      }
+      const diffs = rowMaxAbsDiff(recomputed, pickRows(claimed, sample));
+      let bad = 0;
+      const mismatches: RowMismatch[] = [];
+      sample.forEach((shardRow, i) => {
+        const diff = diffs[i]!;
+        const row = input.shard.rowStart + shardRow;
+        if (diff > verdict.worstDiff || verdict.worstRow === null) {
+          verdict.worstDiff = diff;
+          verdict.worstRow = row;
+        }
+        if (!(diff <= tolerance)) {
+          bad++;
+          if (mismatches.length < MAX_REPORTED_MISMATCHES) mismatches.push({ row, shardRow, diff });
+        }
+      });
+      verdict.rowsChecked = sample.length;
+      verdict.mismatches = mismatches;
+      if (bad > 0) {
+        const first = mismatches[0]!;
+        return reject(
+          `${bad} of ${sample.length} checked rows differ beyond tolerance ${tolerance}; first: row ${first.row} ` +
+            `(shard row ${first.shardRow}) differs by ${first.diff}`,
+        );
+      }
+      log(input.context).info(
+        { shardIndex: input.shard.index, rowsChecked: sample.length, worstDiff: verdict.worstDiff },
+        'result verified',
+      );
+      return { ...verdict, ok: true };
+    },
+
+    async aggregate(input: AggregateInput): Promise<AggregateOutput> {
+      const ordered = [...input.outputs].sort((a, b) => a.index - b.index);
+      ordered.forEach((o, i) => {
+        if (o.index !== i) {
+          throw new EmethError(
+            'INCOMPLETE_OUTPUTS',
+            `aggregate needs one output per SubJob index 0..${ordered.length - 1}; index ${i} is ` +
+              `${o.index < i ? 'repeated' : 'missing'} — wait for every SubJob to be verified`,
+          );
+        }
+      });
+      const parts: Matrix[] = [];
+      for (const o of ordered) parts.push(decodeMatrix(await store.get(o.outputBlobId)));
+      const result = concatRows(parts);
+      const resultBlobId = await store.put(encodeMatrix(result));
+      log(input.context).info({ resultBlobId, rows: result.rows, parts: parts.length }, 'outputs aggregated');
+      return { resultBlobId, rows: result.rows, cols: result.cols };
+    },
+
+    async close() {
+      const open = [...sessions.values()];
+      sessions.clear();
+      await Promise.all(open.map((p) => p.then((s) => s.release()).catch(() => undefined)));
+    },
+  };
+}
+
+function definedOnly(o: RunContext): RunContext {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+}
+
+// Kept next to the module so a reader sees which ProgramIds it serves.
+export const ONNX_INFERENCE_PROGRAM_IDS = [ProgramId.ONNX_INFERENCE, ProgramId.ONNX_INFERENCE_SUBJOB] as const;
