@@ -1,29 +1,44 @@
 // Runs the embedded PostgreSQL as its own process, for `prisma migrate dev` on the embedded
 // database and for debugging with psql:
 //   tsx prisma/embedded/main.ts --data .emeth/pgdata --port 5433
+// Tests start it with --memory --port 0 --lifeline (PGlite cannot run inside jest's module sandbox).
 // (The L2 server hosts the same server in-process; stop it first, the data dir is locked.)
 import { startEmbeddedPostgres } from './server';
 
-function parseArgs(argv: string[]): { dataDir?: string; port: number; host?: string } {
-  const out: { dataDir?: string; port: number; host?: string } = { port: 5433 };
+interface Args {
+  dataDir?: string;
+  port: number;
+  host?: string;
+  idleInTransactionMs?: number;
+  lifeline: boolean;
+}
+
+const USAGE =
+  'Usage: tsx prisma/embedded/main.ts [--data <dir> | --memory] [--port <p>] [--host <h>] [--idle-ms <ms>] [--lifeline]';
+
+function parseArgs(argv: string[]): Args {
+  const out: Args = { port: 5433, lifeline: false };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
-    const value = argv[i + 1];
     if (arg === '--memory') continue;
-    if (value === undefined || !['--data', '--port', '--host'].includes(arg ?? '')) {
-      throw new Error(
-        `unknown or incomplete argument "${arg}". Usage: tsx prisma/embedded/main.ts [--data <dir> | --memory] [--port <p>] [--host <h>]`,
-      );
+    if (arg === '--lifeline') {
+      out.lifeline = true;
+      continue;
     }
-    i++;
+    const value = argv[++i];
+    if (value === undefined) throw new Error(`${arg} needs a value. ${USAGE}`);
     if (arg === '--data') out.dataDir = value;
     else if (arg === '--host') out.host = value;
-    else {
-      const port = Number(value);
-      if (!Number.isInteger(port) || port < 0 || port > 65535)
-        throw new Error(`--port must be 0..65535, got "${value}"`);
-      out.port = port;
-    }
+    else if (arg === '--port' || arg === '--idle-ms') {
+      const n = Number(value);
+      if (!Number.isInteger(n) || n < 0 || (arg === '--port' && n > 65535)) {
+        throw new Error(
+          `${arg} must be a whole number${arg === '--port' ? ' 0..65535' : ''}, got "${value}"`,
+        );
+      }
+      if (arg === '--port') out.port = n;
+      else out.idleInTransactionMs = n;
+    } else throw new Error(`unknown argument "${arg}". ${USAGE}`);
   }
   return out;
 }
@@ -51,6 +66,12 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  // --lifeline: the parent holds our stdin open; when it goes away (even killed), so do we.
+  if (args.lifeline) {
+    process.stdin.on('end', () => stop('parent gone'));
+    process.stdin.on('close', () => stop('parent gone'));
+    process.stdin.resume();
+  }
 }
 
 main().catch((err: unknown) => {

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { Client } from 'pg';
 import { createPrismaClient, type PrismaClient } from '../../prisma/client';
 import { migrateDeploy } from '../../prisma/migrate';
-import { startEmbeddedPostgres } from '../../prisma/embedded/server';
+import { spawn, type ChildProcess } from 'node:child_process';
 
 export interface TestDatabase {
   url: string;
@@ -22,8 +22,9 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
+const ROOT = path.resolve(__dirname, '..', '..');
 const LOCAL_PG = 'postgresql://postgres:postgres@127.0.0.1:5432/postgres';
-const MIGRATIONS_DIR = path.resolve(__dirname, '..', '..', 'prisma', 'migrations');
+const MIGRATIONS_DIR = path.join(ROOT, 'prisma', 'migrations');
 
 export async function createTestDatabase(): Promise<TestDatabase> {
   const admin = await findRealPostgres();
@@ -123,7 +124,7 @@ function migrationsHash(): string {
 }
 
 async function createOnEmbedded(): Promise<TestDatabase> {
-  const server = await startEmbeddedPostgres({ port: 0 });
+  const server = await startEmbeddedPostgresProcess({});
   try {
     await migrateDeploy(server.url);
   } catch (err) {
@@ -138,6 +139,67 @@ async function createOnEmbedded(): Promise<TestDatabase> {
     async drop() {
       await prisma.$disconnect();
       await server.stop();
+    },
+  };
+}
+
+export interface EmbeddedPostgresProcess {
+  url: string;
+  port: number;
+  child: ChildProcess;
+  /** Everything the process printed so far. */
+  output(): string;
+  /** SIGTERM (a clean stop: data flushed, lock released); resolves with the exit code. */
+  stop(): Promise<number | null>;
+  exited: Promise<number | null>;
+}
+
+/**
+ * Runs `prisma/embedded/main.ts` as its own process on an ephemeral port (in memory unless
+ * `dataDir` is given). With its stdin as a lifeline it also exits when this process dies.
+ */
+export async function startEmbeddedPostgresProcess(opts: {
+  dataDir?: string;
+  idleInTransactionMs?: number;
+}): Promise<EmbeddedPostgresProcess> {
+  const args = [opts.dataDir ? '--data' : '--memory', ...(opts.dataDir ? [opts.dataDir] : [])];
+  args.push('--port', '0', '--lifeline');
+  if (opts.idleInTransactionMs !== undefined) args.push('--idle-ms', String(opts.idleInTransactionMs));
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', path.join(ROOT, 'prisma', 'embedded', 'main.ts'), ...args],
+    {
+      cwd: ROOT,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    },
+  );
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setInterval(() => {
+      const m = out.match(/^DATABASE_URL=(\S+)$/m);
+      if (m?.[1]) {
+        clearInterval(timer);
+        resolve(m[1]);
+      } else if (child.exitCode !== null) {
+        clearInterval(timer);
+        reject(
+          new Error(`the embedded PostgreSQL process exited (${child.exitCode}) before listening:\n${out}`),
+        );
+      }
+    }, 25);
+  });
+  return {
+    url,
+    port: Number(new URL(url).port),
+    child,
+    output: () => out,
+    exited,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      return exited;
     },
   };
 }
