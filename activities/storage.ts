@@ -35,7 +35,10 @@ export class BlobNotFoundError extends EmethError {
     readonly blobId: string,
     where: string,
   ) {
-    super('BLOB_NOT_FOUND', `no blob ${blobId} in ${where}; it was never stored here or was removed — upload it again`);
+    super(
+      'BLOB_NOT_FOUND',
+      `no blob ${blobId} in ${where}; it was never stored here or was removed — upload it again`,
+    );
   }
 }
 
@@ -54,7 +57,10 @@ export class BlobCorruptError extends EmethError {
 
 export class BlobIdError extends EmethError {
   constructor(value: unknown) {
-    super('BLOB_ID_INVALID', `"${String(value)}" is not a blob id (expected 64 lowercase hex characters, a sha-256)`);
+    super(
+      'BLOB_ID_INVALID',
+      `"${String(value)}" is not a blob id (expected 64 lowercase hex characters, a sha-256)`,
+    );
   }
 }
 

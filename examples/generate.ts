@@ -28,18 +28,28 @@ export interface GeneratedExamples {
   rows: GeneratedFile;
 }
 
-export async function generateExamples(outDir = DEFAULT_OUT_DIR, options: GenerateOptions = {}): Promise<GeneratedExamples> {
+export async function generateExamples(
+  outDir = DEFAULT_OUT_DIR,
+  options: GenerateOptions = {},
+): Promise<GeneratedExamples> {
   const { rows = 10_000, cols = 32, hidden = 64, classes = 10 } = options;
   await mkdir(outDir, { recursive: true });
   return {
-    model: await writeIfChanged(path.join(outDir, 'mlp.onnx'), buildMlpModel({ inputs: cols, hidden, classes })),
-    rows: await writeIfChanged(path.join(outDir, 'rows.emt'), encodeMatrix(syntheticRows({ rows, cols, clusters: classes }))),
+    model: await writeIfChanged(
+      path.join(outDir, 'mlp.onnx'),
+      buildMlpModel({ inputs: cols, hidden, classes }),
+    ),
+    rows: await writeIfChanged(
+      path.join(outDir, 'rows.emt'),
+      encodeMatrix(syntheticRows({ rows, cols, clusters: classes })),
+    ),
   };
 }
 
 async function writeIfChanged(file: string, bytes: Uint8Array): Promise<GeneratedFile> {
   const existing = await readFile(file).catch(() => null);
-  if (existing && Buffer.compare(existing, bytes) === 0) return { path: file, bytes: bytes.byteLength, changed: false };
+  if (existing && Buffer.compare(existing, bytes) === 0)
+    return { path: file, bytes: bytes.byteLength, changed: false };
   const tmp = `${file}.${process.pid}.tmp`;
   await writeFile(tmp, bytes);
   await rename(tmp, file); // a reader never sees half a file
@@ -61,9 +71,11 @@ function parseArgs(argv: string[]): { out: string; rows?: number } {
     else if (arg === '--help' || arg === '-h') {
       console.log('usage: npx tsx examples/generate.ts [--out DIR] [--rows N]');
       process.exit(0);
-    } else throw new Error(`unknown argument ${arg}; usage: npx tsx examples/generate.ts [--out DIR] [--rows N]`);
+    } else
+      throw new Error(`unknown argument ${arg}; usage: npx tsx examples/generate.ts [--out DIR] [--rows N]`);
   }
-  if (rows !== undefined && (!Number.isInteger(rows) || rows < 1)) throw new Error(`--rows must be an integer ≥ 1`);
+  if (rows !== undefined && (!Number.isInteger(rows) || rows < 1))
+    throw new Error(`--rows must be an integer ≥ 1`);
   return { out, rows };
 }
 
@@ -72,7 +84,9 @@ if (require.main === module) {
     const { out, rows } = parseArgs(process.argv.slice(2));
     const made = await generateExamples(out, { rows });
     for (const f of [made.model, made.rows]) {
-      console.log(`${f.changed ? 'wrote    ' : 'unchanged'} ${path.relative(process.cwd(), f.path) || f.path}  ${f.bytes} bytes`);
+      console.log(
+        `${f.changed ? 'wrote    ' : 'unchanged'} ${path.relative(process.cwd(), f.path) || f.path}  ${f.bytes} bytes`,
+      );
     }
   })().catch((err: Error) => {
     console.error(`examples/generate: ${err.message}`);

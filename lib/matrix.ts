@@ -79,7 +79,9 @@ export function readMatrixHeader(bytes: Uint8Array): { rows: number; cols: numbe
   const version = view.getUint16(4, true);
   const dtype = view.getUint16(6, true);
   if (version !== MATRIX_VERSION) {
-    throw new MatrixFormatError(`EMETH matrix version ${version} is not supported (this build reads ${MATRIX_VERSION})`);
+    throw new MatrixFormatError(
+      `EMETH matrix version ${version} is not supported (this build reads ${MATRIX_VERSION})`,
+    );
   }
   if (dtype !== MATRIX_DTYPE_FLOAT32) {
     throw new MatrixFormatError(`EMETH matrix dtype ${dtype} is not supported (only 1 = float32)`);
@@ -137,7 +139,9 @@ export function concatRows(parts: readonly Matrix[]): Matrix {
   let rows = 0;
   parts.forEach((p, i) => {
     if (p.cols !== cols) {
-      throw new MatrixFormatError(`part ${i} has ${p.cols} columns, part 0 has ${cols}; outputs of one model must agree`);
+      throw new MatrixFormatError(
+        `part ${i} has ${p.cols} columns, part 0 has ${cols}; outputs of one model must agree`,
+      );
     }
     rows += p.rows;
   });

@@ -94,7 +94,11 @@ export const ENCRYPTED_STATS_SPEC: ProgramSpec = {
   implemented: false,
 };
 
-export const PROGRAM_SPECS: readonly ProgramSpec[] = [ONNX_INFERENCE_SPEC, FEDAVG_TRAIN_SPEC, ENCRYPTED_STATS_SPEC];
+export const PROGRAM_SPECS: readonly ProgramSpec[] = [
+  ONNX_INFERENCE_SPEC,
+  FEDAVG_TRAIN_SPEC,
+  ENCRYPTED_STATS_SPEC,
+];
 
 /** The spec of a parent or SubJob ProgramId, or undefined when no program has that id. */
 export function findProgramSpec(programId: number): ProgramSpec | undefined {
@@ -176,7 +180,10 @@ function toFuel(what: string, value: string | bigint): bigint {
     return value;
   }
   if (!/^\d+$/.test(value)) {
-    throw new EmethError('BAD_FUEL', `${what} must be a non-negative integer as a decimal string, got "${value}"`);
+    throw new EmethError(
+      'BAD_FUEL',
+      `${what} must be a non-negative integer as a decimal string, got "${value}"`,
+    );
   }
   return BigInt(value);
 }
@@ -271,7 +278,8 @@ export function seededRandom(seed: string | number): () => number {
  */
 export function sampleRows(rows: number, rate: number, seed: string | number): number[] {
   assertCount('rows', rows);
-  if (!(rate >= 0 && rate <= 1)) throw new EmethError('BAD_RATE', `sample rate must be within [0, 1], got ${rate}`);
+  if (!(rate >= 0 && rate <= 1))
+    throw new EmethError('BAD_RATE', `sample rate must be within [0, 1], got ${rate}`);
   if (rows === 0 || rate === 0) return [];
   const k = Math.min(rows, Math.max(1, Math.ceil(rows * rate)));
   if (k === rows) return Array.from({ length: rows }, (_, i) => i);

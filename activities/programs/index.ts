@@ -33,7 +33,9 @@ export function programFor(programId: number, deps: ProgramDeps): ProgramModule 
     throw new EmethError(
       'PROGRAM_NOT_IMPLEMENTED',
       `program ${entry.spec.name} (ProgramId ${entry.spec.programId}) is declared but not implemented yet; ` +
-        `implemented: ${PROGRAMS.filter((p) => p.create).map((p) => p.spec.name).join(', ')}`,
+        `implemented: ${PROGRAMS.filter((p) => p.create)
+          .map((p) => p.spec.name)
+          .join(', ')}`,
     );
   }
   return entry.create(deps);

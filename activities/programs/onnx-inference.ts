@@ -125,7 +125,10 @@ export function createOnnxInferenceProgram(deps: OnnxInferenceDeps): OnnxInferen
         );
       }
       const ranges = splitRows(dataset.rows, input.numParallel);
-      const limits = splitFuelLimit(input.fuelLimit, ranges.map((r) => r.rowEnd - r.rowStart));
+      const limits = splitFuelLimit(
+        input.fuelLimit,
+        ranges.map((r) => r.rowEnd - r.rowStart),
+      );
       const shards = [];
       for (const [index, range] of ranges.entries()) {
         const bytes = encodeMatrix(sliceRows(dataset, range.rowStart, range.rowEnd));
@@ -142,7 +145,12 @@ export function createOnnxInferenceProgram(deps: OnnxInferenceDeps): OnnxInferen
         });
       }
       log().info(
-        { datasetBlobId: input.datasetBlobId, rows: dataset.rows, shards: shards.length, ms: Date.now() - started },
+        {
+          datasetBlobId: input.datasetBlobId,
+          rows: dataset.rows,
+          shards: shards.length,
+          ms: Date.now() - started,
+        },
         'dataset split',
       );
       return {
@@ -216,7 +224,9 @@ export function createOnnxInferenceProgram(deps: OnnxInferenceDeps): OnnxInferen
       };
 
       if (input.claimed.fuelUsed !== fuelExpected) {
-        return reject(`claimed fuelUsed ${input.claimed.fuelUsed} but ${shard.rows} rows of this model meter ${fuelExpected}`);
+        return reject(
+          `claimed fuelUsed ${input.claimed.fuelUsed} but ${shard.rows} rows of this model meter ${fuelExpected}`,
+        );
       }
       let claimed: Matrix;
       try {
@@ -231,7 +241,10 @@ export function createOnnxInferenceProgram(deps: OnnxInferenceDeps): OnnxInferen
 
       const sample = sampleRows(shard.rows, input.options.sampleRate, input.options.seed);
       if (sample.length === 0) {
-        log(input.context).info({ shardIndex: input.shard.index }, 'sample rate 0: only shape and fuel checked');
+        log(input.context).info(
+          { shardIndex: input.shard.index },
+          'sample rate 0: only shape and fuel checked',
+        );
         return { ...verdict, ok: true };
       }
       const recomputed = await session.runRows(pickRows(shard, sample), batchSize);
@@ -301,4 +314,7 @@ function definedOnly(o: RunContext): RunContext {
 }
 
 // Kept next to the module so a reader sees which ProgramIds it serves.
-export const ONNX_INFERENCE_PROGRAM_IDS = [ProgramId.ONNX_INFERENCE, ProgramId.ONNX_INFERENCE_SUBJOB] as const;
+export const ONNX_INFERENCE_PROGRAM_IDS = [
+  ProgramId.ONNX_INFERENCE,
+  ProgramId.ONNX_INFERENCE_SUBJOB,
+] as const;

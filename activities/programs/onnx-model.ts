@@ -53,14 +53,16 @@ function* fields(buf: Uint8Array): Generator<Field> {
     else if (wire === 5) pos += 4;
     else if (wire === 2) {
       const len = varint();
-      if (pos + len > buf.length) throw new ModelFormatError('not an ONNX model: a protobuf field runs past the end');
+      if (pos + len > buf.length)
+        throw new ModelFormatError('not an ONNX model: a protobuf field runs past the end');
       yield { no, wire, bytes: buf.subarray(pos, pos + len) };
       pos += len;
     } else throw new ModelFormatError(`not an ONNX model: unsupported protobuf wire type ${wire}`);
   }
 }
 
-const text = (b: Uint8Array | undefined) => (b ? Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8') : '');
+const text = (b: Uint8Array | undefined) =>
+  b ? Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8') : '';
 
 /** Repeated int64 that may be packed (wire 2) or not (wire 0). */
 function ints(f: Field): number[] {

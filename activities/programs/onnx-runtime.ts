@@ -50,7 +50,8 @@ export function detectCuda(): CudaAvailability {
   if (existsSync(lib)) return { available: true, reason: `CUDA provider found at ${lib}` };
   return {
     available: false,
-    reason: 'CUDA provider not installed (offline install skips it); on a GPU host run `node scripts/setup-gpu.cjs`',
+    reason:
+      'CUDA provider not installed (offline install skips it); on a GPU host run `node scripts/setup-gpu.cjs`',
   };
 }
 
@@ -59,7 +60,10 @@ function ortBinDir(): string {
   return path.join(pkg, 'bin', 'napi-v6', process.platform, process.arch);
 }
 
-export async function createOnnxSession(model: Uint8Array, options: OnnxSessionOptions = {}): Promise<OnnxSession> {
+export async function createOnnxSession(
+  model: Uint8Array,
+  options: OnnxSessionOptions = {},
+): Promise<OnnxSession> {
   const info = inspectModel(model);
   const base: ort.InferenceSession.SessionOptions = {
     graphOptimizationLevel: 'all',
@@ -86,7 +90,10 @@ export async function createOnnxSession(model: Uint8Array, options: OnnxSessionO
     }
   }
   session ??= await ort.InferenceSession.create(model, { ...base, executionProviders: ['cpu'] });
-  options.logger?.info({ executionProvider: provider, reason }, `onnxruntime session on ${provider}: ${reason}`);
+  options.logger?.info(
+    { executionProvider: provider, reason },
+    `onnxruntime session on ${provider}: ${reason}`,
+  );
 
   const s = session;
   return {

@@ -13,7 +13,11 @@ import {
 } from '../../lib/matrix';
 
 const m = (rows: number, cols: number, start = 0) =>
-  createMatrix(rows, cols, Float32Array.from({ length: rows * cols }, (_, i) => start + i * 0.5));
+  createMatrix(
+    rows,
+    cols,
+    Float32Array.from({ length: rows * cols }, (_, i) => start + i * 0.5),
+  );
 
 describe('matrix format', () => {
   it('round-trips shape and every value, with the documented little-endian header', () => {
@@ -22,9 +26,12 @@ describe('matrix format', () => {
     expect(bytes.byteLength).toBe(MATRIX_HEADER_BYTES + 3 * 4 * 4);
     expect(Buffer.from(bytes.subarray(0, 4)).toString('ascii')).toBe('EMTX');
     const view = new DataView(bytes.buffer);
-    expect([view.getUint16(4, true), view.getUint16(6, true), view.getUint32(8, true), view.getUint32(12, true)]).toEqual([
-      1, 1, 3, 4,
-    ]);
+    expect([
+      view.getUint16(4, true),
+      view.getUint16(6, true),
+      view.getUint32(8, true),
+      view.getUint32(12, true),
+    ]).toEqual([1, 1, 3, 4]);
     expect(view.getFloat32(16, true)).toBe(-1.25);
     const b = decodeMatrix(bytes);
     expect(b.rows).toBe(3);

@@ -2,7 +2,12 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, rm, writeFile, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { BlobCorruptError, BlobNotFoundError, createLocalBlobStore, type BlobStore } from '../../activities/storage';
+import {
+  BlobCorruptError,
+  BlobNotFoundError,
+  createLocalBlobStore,
+  type BlobStore,
+} from '../../activities/storage';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
@@ -65,9 +70,11 @@ describe('local blob store', () => {
 
   it('streams in and out with the same ids and checks integrity at the end of a read', async () => {
     const chunks = [Uint8Array.from([1, 2]), Uint8Array.from([3]), Uint8Array.from([4, 5, 6])];
-    const id = await store.putStream!((async function* () {
-      yield* chunks;
-    })());
+    const id = await store.putStream!(
+      (async function* () {
+        yield* chunks;
+      })(),
+    );
     expect(id).toBe(sha(Uint8Array.from([1, 2, 3, 4, 5, 6])));
     const read: number[] = [];
     for await (const c of store.getStream!(id)) read.push(...c);
