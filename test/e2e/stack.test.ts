@@ -26,7 +26,14 @@ describe('emeth up / demo on the embedded stack', () => {
       EMETH_GATEWAY_PORT: await freePort(),
     };
     env = { ...process.env, EMETH_HOME: home, EMETH_LOG_LEVEL: 'warn' };
-    for (const v of ['DATABASE_URL', 'EMETH_DATABASE_URL', 'EMETH_TEMPORAL_ADDRESS', 'EMETH_CHAIN_RPC', 'EMETH_DEPLOYMENT_FILE']) delete env[v];
+    for (const v of [
+      'DATABASE_URL',
+      'EMETH_DATABASE_URL',
+      'EMETH_TEMPORAL_ADDRESS',
+      'EMETH_CHAIN_RPC',
+      'EMETH_DEPLOYMENT_FILE',
+    ])
+      delete env[v];
     for (const [k, v] of Object.entries(ports)) env[k] = String(v);
   });
   afterAll(() => {
@@ -35,67 +42,105 @@ describe('emeth up / demo on the embedded stack', () => {
   });
 
   const temporal = (...args: string[]) =>
-    execFileSync(resolveTemporalBin(), [...args, '--address', `127.0.0.1:${ports.EMETH_TEMPORAL_PORT}`, '-o', 'json'], {
-      encoding: 'utf8',
-    });
+    execFileSync(
+      resolveTemporalBin(),
+      [...args, '--address', `127.0.0.1:${ports.EMETH_TEMPORAL_PORT}`, '-o', 'json'],
+      {
+        encoding: 'utf8',
+      },
+    );
 
   async function stopWithSigint(run: ReturnType<typeof runCli>): Promise<void> {
     run.child.kill('SIGINT');
     expect(await run.exited).toBe(0);
     await run.waitFor(/EMETH stopped\./, 1000);
     expect(processesMentioning(home)).toEqual([]);
-    for (const [variable, port] of Object.entries(ports)) expect([variable, await isPortFree(port)]).toEqual([variable, true]);
+    for (const [variable, port] of Object.entries(ports))
+      expect([variable, await isPortFree(port)]).toEqual([variable, true]);
   }
 
   let workflowId: string;
   let deployment: { token: string; core: string };
 
-  it('demo --keep runs the wiring workflow and stays up with every part healthy', async () => {
-    const run = runCli(['demo', '--keep'], env);
-    await run.waitFor(/--keep: the stack stays up/);
-    workflowId = run.output().match(/workflow\s+(wiring-\S+)/)![1]!;
-    expect(run.output()).toContain(`Temporal UI: http://127.0.0.1:${ports.EMETH_TEMPORAL_UI_PORT}`);
+  /** Runs `emeth <args>`, hands it to `body`, and always stops it with SIGINT afterwards. */
+  async function withCli(
+    args: string[],
+    body: (run: ReturnType<typeof runCli>) => Promise<void>,
+  ): Promise<void> {
+    const run = runCli(args, env);
+    try {
+      await body(run);
+    } finally {
+      if (run.child.exitCode === null) {
+        run.child.kill('SIGINT');
+        await run.exited;
+      }
+    }
+  }
 
-    const health = await fetch(`http://127.0.0.1:${ports.EMETH_GATEWAY_PORT}/healthz`);
-    const report = (await health.json()) as { status: string; parts: Record<string, { up: boolean }> };
-    expect(health.status).toBe(200);
-    expect(report.status).toBe('up');
-    expect(Object.keys(report.parts).sort()).toEqual(['chain', 'database', 'gateway', 'temporal', 'worker']);
-    for (const [name, part] of Object.entries(report.parts)) expect([name, part.up]).toEqual([name, true]);
+  it('demo --keep runs the wiring workflow and stays up with every part healthy', () =>
+    withCli(['demo', '--keep'], async (run) => {
+      await run.waitFor(/--keep: the stack stays up/);
+      workflowId = run.output().match(/workflow\s+(wiring-\S+)/)![1]!;
+      expect(run.output()).toContain(`Temporal UI: http://127.0.0.1:${ports.EMETH_TEMPORAL_UI_PORT}`);
 
-    const ui = await fetch(`http://127.0.0.1:${ports.EMETH_TEMPORAL_UI_PORT}/`);
-    expect(ui.status).toBe(200);
+      const health = await fetch(`http://127.0.0.1:${ports.EMETH_GATEWAY_PORT}/healthz`);
+      const report = (await health.json()) as { status: string; parts: Record<string, { up: boolean }> };
+      expect(health.status).toBe(200);
+      expect(report.status).toBe('up');
+      expect(Object.keys(report.parts).sort()).toEqual([
+        'chain',
+        'database',
+        'gateway',
+        'temporal',
+        'worker',
+      ]);
+      for (const [name, part] of Object.entries(report.parts)) expect([name, part.up]).toEqual([name, true]);
 
-    // The acceptance check, verbatim: `temporal workflow list` finds it by its search attributes.
-    const listed = JSON.parse(
-      `[${temporal('workflow', 'list', '--query', `EmethJobId='${workflowId}' AND EmethStatus='done'`).trim().split('\n').join(',')}]`,
-    ) as { execution: { workflowId: string }; status: string }[];
-    expect(listed.map((w) => w.execution.workflowId)).toEqual([workflowId]);
+      const ui = await fetch(`http://127.0.0.1:${ports.EMETH_TEMPORAL_UI_PORT}/`);
+      expect(ui.status).toBe(200);
 
-    deployment = JSON.parse(fs.readFileSync(path.join(home, 'deployment.json'), 'utf8'));
-    await stopWithSigint(run);
-  });
+      // The acceptance check, verbatim: `temporal workflow list` finds it by its search attributes.
+      const listed = JSON.parse(
+        temporal('workflow', 'list', '--query', `EmethJobId='${workflowId}' AND EmethStatus='done'`),
+      ) as {
+        execution: { workflowId: string };
+      }[];
+      expect(listed.map((w) => w.execution.workflowId)).toEqual([workflowId]);
 
-  it('a second `emeth up` resumes the chain, the database and Temporal', async () => {
-    const run = runCli(['up'], env);
-    await run.waitFor(/EMETH is up \(state resumed/);
-    expect(JSON.parse(fs.readFileSync(path.join(home, 'deployment.json'), 'utf8'))).toEqual(deployment);
+      deployment = JSON.parse(fs.readFileSync(path.join(home, 'deployment.json'), 'utf8'));
+      await stopWithSigint(run);
+    }));
 
-    const pg = new PgClient({ host: '127.0.0.1', port: ports.EMETH_PGLITE_PORT, user: 'postgres', password: 'postgres', database: 'postgres' });
-    await pg.connect();
-    const rows = await pg.query('SELECT "tokenAddress" FROM "WiringCheck" WHERE id = $1', [workflowId]);
-    await pg.end();
-    expect(rows.rows).toEqual([{ tokenAddress: deployment.token }]);
+  it('a second `emeth up` resumes the chain, the database and Temporal', () =>
+    withCli(['up'], async (run) => {
+      await run.waitFor(/EMETH is up \(state resumed/);
+      expect(JSON.parse(fs.readFileSync(path.join(home, 'deployment.json'), 'utf8'))).toEqual(deployment);
 
-    const described = JSON.parse(temporal('workflow', 'describe', '--workflow-id', workflowId));
-    expect(described.workflowExecutionInfo.status).toBe('WORKFLOW_EXECUTION_STATUS_COMPLETED');
+      const pg = new PgClient({
+        host: '127.0.0.1',
+        port: ports.EMETH_PGLITE_PORT,
+        user: 'postgres',
+        password: 'postgres',
+        database: 'postgres',
+      });
+      await pg.connect();
+      const rows = await pg.query('SELECT "tokenAddress" FROM "WiringCheck" WHERE id = $1', [workflowId]);
+      await pg.end();
+      expect(rows.rows).toEqual([{ tokenAddress: deployment.token }]);
 
-    await stopWithSigint(run);
-  });
+      const described = JSON.parse(temporal('workflow', 'describe', '--workflow-id', workflowId));
+      expect(described.workflowExecutionInfo.status).toBe('WORKFLOW_EXECUTION_STATUS_COMPLETED');
+
+      await stopWithSigint(run);
+    }));
 
   it('a taken port stops `emeth up` with a message naming the port and its variable', async () => {
     const blocker = net.createServer();
-    await new Promise<void>((r) => blocker.listen(ports.EMETH_GATEWAY_PORT, '127.0.0.1', r));
+    await new Promise<void>((resolve, reject) => {
+      blocker.once('error', reject);
+      blocker.listen(ports.EMETH_GATEWAY_PORT, '127.0.0.1', resolve);
+    });
     try {
       const run = runCli(['up'], env);
       expect(await run.exited).toBe(1);

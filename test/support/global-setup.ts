@@ -1,3 +1,5 @@
+import os from 'node:os';
+import path from 'node:path';
 import { startTemporalDevServer, type TemporalDevServer } from '../../cli/stack/temporal';
 
 declare global {
@@ -13,8 +15,9 @@ declare global {
 export default async function globalSetup(): Promise<void> {
   if (process.env.EMETH_TEST_NO_TEMPORAL === '1') return;
   const t0 = Date.now();
-  const server = await startTemporalDevServer({ headless: true });
+  const logFile = path.join(os.tmpdir(), `emeth-test-temporal-${process.pid}.log`);
+  const server = await startTemporalDevServer({ headless: true, logFile });
   globalThis.__EMETH_TEMPORAL__ = server;
   process.env.EMETH_TEST_TEMPORAL_ADDRESS = server.address;
-  process.stderr.write(`\n[test] Temporal dev server on ${server.address} (${Date.now() - t0} ms)\n`);
+  process.stderr.write(`\n[test] Temporal dev server on ${server.address} (${Date.now() - t0} ms, log ${logFile})\n`);
 }
