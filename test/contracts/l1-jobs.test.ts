@@ -20,7 +20,7 @@ beforeAll(async () => {
   h = await startHarness();
   [requester, node, node2, verifier, server, outsider, admin] = ['requester', 'node', 'node2', 'verifier', 'server', 'outsider', 'admin'].map((n) =>
     h.actor(n),
-  ) as Actor[];
+  ) as unknown as [Actor, Actor, Actor, Actor, Actor, Actor, Actor, Actor];
   await mined(node.core.registerNode(STAKE, id32('node-key'), 3080));
   await mined(node2.core.registerNode(STAKE, id32('node2-key'), 4090));
 });

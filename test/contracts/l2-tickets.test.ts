@@ -25,7 +25,7 @@ beforeAll(async () => {
     'signer',
     'outsider',
     'admin',
-  ].map((n) => h.actor(n)) as Actor[];
+  ].map((n) => h.actor(n)) as unknown as [Actor, Actor, Actor, Actor, Actor, Actor, Actor, Actor];
   await mined(requester.core.deposit(DEPOSIT));
   await mined(requester2.core.deposit(DEPOSIT));
 });
