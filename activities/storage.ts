@@ -173,7 +173,10 @@ export function createLocalBlobStore(dir: string): BlobStore {
       checkId(id);
       if ((await exists(id)) === null) throw new BlobNotFoundError(id, where);
       const hash = createHash('sha256');
-      for await (const chunk of createReadStream(pathOf(id)) as AsyncIterable<Buffer>) {
+      // 1 MiB reads: the pool reads the next piece while the consumer works on this one.
+      for await (const chunk of createReadStream(pathOf(id), {
+        highWaterMark: 1 << 20,
+      }) as AsyncIterable<Buffer>) {
         hash.update(chunk);
         yield chunk;
       }

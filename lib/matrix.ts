@@ -44,18 +44,28 @@ export function createMatrix(rows: number, cols: number, data?: Float32Array): M
   return { rows, cols, data: values };
 }
 
-export function encodeMatrix(m: Matrix): Uint8Array {
-  createMatrix(m.rows, m.cols, m.data); // validates the shape
-  const out = new Uint8Array(MATRIX_HEADER_BYTES + m.data.length * 4);
+/** The 16-byte header alone: for writers that stream the data after it. */
+export function encodeMatrixHeader(rows: number, cols: number): Uint8Array {
+  checkDim('rows', rows);
+  checkDim('cols', cols);
+  const out = new Uint8Array(MATRIX_HEADER_BYTES);
   const view = new DataView(out.buffer);
   out.set(MAGIC_BYTES, 0);
   view.setUint16(4, MATRIX_VERSION, true);
   view.setUint16(6, MATRIX_DTYPE_FLOAT32, true);
-  view.setUint32(8, m.rows, true);
-  view.setUint32(12, m.cols, true);
+  view.setUint32(8, rows, true);
+  view.setUint32(12, cols, true);
+  return out;
+}
+
+export function encodeMatrix(m: Matrix): Uint8Array {
+  createMatrix(m.rows, m.cols, m.data); // validates the shape
+  const out = new Uint8Array(MATRIX_HEADER_BYTES + m.data.length * 4);
+  out.set(encodeMatrixHeader(m.rows, m.cols), 0);
   if (HOST_IS_LITTLE_ENDIAN) {
     out.set(new Uint8Array(m.data.buffer, m.data.byteOffset, m.data.byteLength), MATRIX_HEADER_BYTES);
   } else {
+    const view = new DataView(out.buffer);
     for (let i = 0; i < m.data.length; i++) view.setFloat32(MATRIX_HEADER_BYTES + i * 4, m.data[i]!, true);
   }
   return out;

@@ -42,6 +42,7 @@ import {
 import type { BlobStore } from '../storage';
 import { inspectModel } from './onnx-model';
 import { DEFAULT_BATCH_SIZE, createOnnxSession, type OnnxSession } from './onnx-runtime';
+import { inferShardStream, type StreamResult } from './stream-infer';
 
 export interface OnnxInferenceDeps {
   store: BlobStore;
@@ -177,13 +178,23 @@ export function createOnnxInferenceProgram(deps: OnnxInferenceDeps): OnnxInferen
             `limit is ${input.fuelLimit}; raise the Job's fuelLimit or split it into more SubJobs`,
         );
       }
-      const shard = await loadShard(input.shard);
-      const output = await session.runRows(shard, batchSize);
-      const outputBlobId = await store.put(encodeMatrix(output));
+      let outputBlobId: BlobId;
+      let output: { rows: number; cols: number };
+      if (store.getStream && store.putStream) {
+        const streamed: StreamResult = { cols: 0 };
+        outputBlobId = await store.putStream(
+          inferShardStream(session, store.getStream(input.shard.blobId), input.shard, batchSize, streamed),
+        );
+        output = { rows: input.shard.rows, cols: streamed.cols };
+      } else {
+        const result = await session.runRows(await loadShard(input.shard), batchSize);
+        outputBlobId = await store.put(encodeMatrix(result));
+        output = result;
+      }
       log(input.context).info(
         {
           shardIndex: input.shard.index,
-          rows: shard.rows,
+          rows: output.rows,
           fuelUsed: fuel.fuelUsed,
           executionProvider: session.provider,
           outputBlobId,

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -240,6 +240,20 @@ describe('onnx-inference on the example MLP (real onnxruntime-node)', () => {
     await expect(program.run({ shard, modelBlobId, fuelLimit: '1346' })).rejects.toThrow(
       /needs 1347 fuel \(500 rows\) but the SubJob's limit is 1346/,
     );
+  });
+
+  it('refuses to publish an output computed from a shard whose file was tampered with', async () => {
+    const { split } = await splitAndRun(2);
+    const shard = split.shards[1]!;
+    const file = path.join(dir, 'blobs', shard.blobId.slice(0, 2), shard.blobId.slice(2, 4), shard.blobId);
+    const bytes = await readFile(file);
+    bytes[bytes.length - 1]! ^= 1; // same size, one bit off in the last row
+    await writeFile(file, bytes);
+    await expect(program.run({ shard, modelBlobId, fuelLimit: shard.fuelLimit })).rejects.toThrow(
+      `blob ${shard.blobId}`,
+    );
+    bytes[bytes.length - 1]! ^= 1;
+    await writeFile(file, bytes); // restore for the other tests
   });
 
   it('verify accepts the true output (sampled and full) and rejects a lying node, naming the row', async () => {
