@@ -21,7 +21,9 @@ export function loadArtifact(name: ContractName): LoadedArtifact {
   if (hit) return hit;
   const file = path.join(BUILD_DIR, `${name}.json`);
   if (!fs.existsSync(file)) {
-    throw new Error(`contract artifact ${path.relative(process.cwd(), file)} is missing: run \`npm run contracts:compile\` first`);
+    throw new Error(
+      `contract artifact ${path.relative(process.cwd(), file)} is missing: run \`npm run contracts:compile\` first`,
+    );
   }
   const artifact = JSON.parse(fs.readFileSync(file, 'utf8')) as LoadedArtifact;
   if (!Array.isArray(artifact.abi) || typeof artifact.bytecode !== 'string') {

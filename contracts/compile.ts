@@ -9,8 +9,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 // solc ships no precise types for its wrapper; the surface we use is tiny.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const solc: { compile(input: string, callbacks: { import(p: string): { contents: string } | { error: string } }): string; version(): string } = require('solc');
+const solc: {
+  compile(input: string, callbacks: { import(p: string): { contents: string } | { error: string } }): string;
+  version(): string;
+} = require('solc');
 
 export const CONTRACTS_DIR = __dirname;
 export const BUILD_DIR = path.join(__dirname, 'build');
@@ -41,7 +43,9 @@ function findImport(importPath: string): { contents: string } | { error: string 
   for (const file of candidates) {
     if (fs.existsSync(file)) return { contents: fs.readFileSync(file, 'utf8') };
   }
-  return { error: `import not found: ${importPath} (looked in contracts/ and node_modules/; is npm install done?)` };
+  return {
+    error: `import not found: ${importPath} (looked in contracts/ and node_modules/; is npm install done?)`,
+  };
 }
 
 export function sourceFiles(): string[] {
@@ -54,7 +58,8 @@ export function sourceFiles(): string[] {
 /** Compiles all sources; throws with every solc error listed when compilation fails. */
 export function compileAll(): Artifact[] {
   const sources: Record<string, { content: string }> = {};
-  for (const f of sourceFiles()) sources[f] = { content: fs.readFileSync(path.join(CONTRACTS_DIR, f), 'utf8') };
+  for (const f of sourceFiles())
+    sources[f] = { content: fs.readFileSync(path.join(CONTRACTS_DIR, f), 'utf8') };
   const input = {
     language: 'Solidity',
     sources,
@@ -94,7 +99,9 @@ if (require.main === module) {
   const started = Date.now();
   try {
     const files = writeArtifacts(compileAll());
-    console.log(`compiled ${files.length} contract(s) in ${Date.now() - started} ms: ${files.map((f) => path.relative(ROOT, f)).join(', ')}`);
+    console.log(
+      `compiled ${files.length} contract(s) in ${Date.now() - started} ms: ${files.map((f) => path.relative(ROOT, f)).join(', ')}`,
+    );
   } catch (err) {
     console.error((err as Error).message);
     process.exit(1);

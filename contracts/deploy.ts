@@ -37,7 +37,10 @@ export async function deployContracts(signer: Signer, opts: DeployOptions = {}):
   await token.waitForDeployment();
   const tokenAddress = await token.getAddress();
   // The deployer administers the core while it wires roles, then hands over to `admin`.
-  const coreBase = await new ContractFactory(coreArt.abi, coreArt.bytecode, signer).deploy(tokenAddress, deployer);
+  const coreBase = await new ContractFactory(coreArt.abi, coreArt.bytecode, signer).deploy(
+    tokenAddress,
+    deployer,
+  );
   await coreBase.waitForDeployment();
   const coreAddress = await coreBase.getAddress();
   const core = new Contract(coreAddress, coreArt.abi, signer);
@@ -55,7 +58,9 @@ export async function deployContracts(signer: Signer, opts: DeployOptions = {}):
   }
   if (opts.registerDemoPrograms ?? true) {
     for (const p of DEMO_PROGRAMS) {
-      await send(core.getFunction('registerProgram')(p.programId, p.subProgramId, opts.demoMinFuelPrice ?? 0n, true));
+      await send(
+        core.getFunction('registerProgram')(p.programId, p.subProgramId, opts.demoMinFuelPrice ?? 0n, true),
+      );
     }
   }
   if (admin.toLowerCase() !== deployer.toLowerCase()) {

@@ -59,7 +59,11 @@ export class SerialSigner extends AbstractSigner {
     return this.inner.signMessage(message);
   }
 
-  signTypedData(domain: TypedDataDomain, types: Record<string, TypedDataField[]>, value: Record<string, unknown>): Promise<string> {
+  signTypedData(
+    domain: TypedDataDomain,
+    types: Record<string, TypedDataField[]>,
+    value: Record<string, unknown>,
+  ): Promise<string> {
     return this.inner.signTypedData(domain, types, value);
   }
 

@@ -71,24 +71,47 @@ export function verifierFeeOf(feeLimit: bigint, params: FeeParams = DEFAULT_FEE_
 }
 
 /** What a requester pays into escrow for an L1 job (or reserves from an L2 deposit): feeLimit + verifierFee. */
-export function jobEscrowOf(fuelLimit: bigint, fuelPrice: bigint, params: FeeParams = DEFAULT_FEE_PARAMS): bigint {
+export function jobEscrowOf(
+  fuelLimit: bigint,
+  fuelPrice: bigint,
+  params: FeeParams = DEFAULT_FEE_PARAMS,
+): bigint {
   const feeLimit = feeLimitOf(fuelLimit, fuelPrice);
   return feeLimit + verifierFeeOf(feeLimit, params);
 }
 
 /** What a node locks on `process` for a SubJob with this feeLimit and verifierFee share. */
-export function nodeDepositOf(feeLimit: bigint, verifierFee: bigint, params: FeeParams = DEFAULT_FEE_PARAMS): bigint {
+export function nodeDepositOf(
+  feeLimit: bigint,
+  verifierFee: bigint,
+  params: FeeParams = DEFAULT_FEE_PARAMS,
+): bigint {
   return (feeLimit * params.depositRate) / BPS + verifierFee;
 }
 
 /** Penalty burned on decline/timeout/reject: feeLimit × rate, never more than the deposit. */
-export function penaltyOf(kind: PenaltyKind, feeLimit: bigint, deposit: bigint, params: FeeParams = DEFAULT_FEE_PARAMS): bigint {
-  const rate = kind === 'decline' ? params.declinePenaltyRate : kind === 'timeout' ? params.timeoutPenaltyRate : params.rejectPenaltyRate;
+export function penaltyOf(
+  kind: PenaltyKind,
+  feeLimit: bigint,
+  deposit: bigint,
+  params: FeeParams = DEFAULT_FEE_PARAMS,
+): bigint {
+  const rate =
+    kind === 'decline'
+      ? params.declinePenaltyRate
+      : kind === 'timeout'
+        ? params.timeoutPenaltyRate
+        : params.rejectPenaltyRate;
   return min((feeLimit * rate) / BPS, deposit);
 }
 
 /** Every amount of one job as a single unit (EmethCore.quote). */
-export function quote(fuelLimit: bigint, fuelPrice: bigint, fuelUsed: bigint, params: FeeParams = DEFAULT_FEE_PARAMS): Quote {
+export function quote(
+  fuelLimit: bigint,
+  fuelPrice: bigint,
+  fuelUsed: bigint,
+  params: FeeParams = DEFAULT_FEE_PARAMS,
+): Quote {
   if (fuelUsed > fuelLimit) throw new RangeError(`fuelUsed ${fuelUsed} exceeds fuelLimit ${fuelLimit}`);
   const feeLimit = feeLimitOf(fuelLimit, fuelPrice);
   const verifierFee = verifierFeeOf(feeLimit, params);
@@ -150,7 +173,8 @@ export function formatEmeth(holon: bigint): string {
 /** Parses a decimal EMETH amount ("0.0144", "12") into holon; rejects more than 18 decimals. */
 export function parseEmeth(text: string): bigint {
   const m = /^(-?)(\d+)(?:\.(\d{1,18}))?$/.exec(text.trim());
-  if (!m) throw new RangeError(`"${text}" is not an EMETH amount (digits, optional '.', at most 18 decimals)`);
+  if (!m)
+    throw new RangeError(`"${text}" is not an EMETH amount (digits, optional '.', at most 18 decimals)`);
   const holon = BigInt(m[2]!) * EMETH + BigInt((m[3] ?? '').padEnd(18, '0') || '0');
   return m[1] ? -holon : holon;
 }

@@ -6,7 +6,14 @@
  * The index is part of the leaf so each leaf owns one bit of the contract's redeemed bitmap.
  */
 import { StandardMerkleTree } from '@openzeppelin/merkle-tree';
-import { AbiCoder, keccak256, TypedDataEncoder, verifyTypedData, type TypedDataDomain, type TypedDataField } from 'ethers';
+import {
+  AbiCoder,
+  keccak256,
+  TypedDataEncoder,
+  verifyTypedData,
+  type TypedDataDomain,
+  type TypedDataField,
+} from 'ethers';
 
 export interface Ticket {
   jobId: string; // bytes32 hex
@@ -29,7 +36,11 @@ export interface Batch {
 
 /** Anything that can sign EIP-712 data (an ethers Wallet or JsonRpcSigner). */
 export interface TypedDataSigner {
-  signTypedData(domain: TypedDataDomain, types: Record<string, TypedDataField[]>, value: Record<string, unknown>): Promise<string>;
+  signTypedData(
+    domain: TypedDataDomain,
+    types: Record<string, TypedDataField[]>,
+    value: Record<string, unknown>,
+  ): Promise<string>;
 }
 
 export const TICKET_TYPES: Record<string, TypedDataField[]> = {
@@ -112,7 +123,12 @@ export class TicketTree {
    * Arguments for `redeemMany`: the chosen tickets reordered as the multiproof's leaves, their
    * indices, the proof and its flags.
    */
-  multiProof(indices: readonly number[]): { tickets: Ticket[]; indices: bigint[]; proof: string[]; proofFlags: boolean[] } {
+  multiProof(indices: readonly number[]): {
+    tickets: Ticket[];
+    indices: bigint[];
+    proof: string[];
+    proofFlags: boolean[];
+  } {
     if (indices.length === 0) throw new RangeError('multiProof needs at least one ticket index');
     const mp = this.tree.getMultiProof(indices.map((i) => this.treePosition(i)));
     const ordered = mp.leaves.map(([, index]) => BigInt(index));
@@ -144,11 +160,16 @@ export class TicketTree {
 
 /** Leaf hash as EmethCore computes it, for checks outside a tree. */
 export function ticketLeaf(t: Ticket, index: bigint | number): string {
-  return keccak256(keccak256(AbiCoder.defaultAbiCoder().encode([...LEAF_ENCODING], [hashTicket(t), BigInt(index)])));
+  return keccak256(
+    keccak256(AbiCoder.defaultAbiCoder().encode([...LEAF_ENCODING], [hashTicket(t), BigInt(index)])),
+  );
 }
 
 /** A ticket with amounts as decimal strings, for JSON (Temporal payloads, database rows). */
-export type SerializedTicket = Omit<Ticket, 'amount' | 'verifierFee'> & { amount: string; verifierFee: string };
+export type SerializedTicket = Omit<Ticket, 'amount' | 'verifierFee'> & {
+  amount: string;
+  verifierFee: string;
+};
 
 export function serializeTicket(t: Ticket): SerializedTicket {
   return { ...t, amount: t.amount.toString(), verifierFee: t.verifierFee.toString() };

@@ -35,7 +35,18 @@ export interface Harness {
   stop(): Promise<void>;
 }
 
-export const ACTOR_NAMES = ['admin', 'requester', 'node', 'node2', 'verifier', 'signer', 'requester2', 'outsider', 'server', 'node3'];
+export const ACTOR_NAMES = [
+  'admin',
+  'requester',
+  'node',
+  'node2',
+  'verifier',
+  'signer',
+  'requester2',
+  'outsider',
+  'server',
+  'node3',
+];
 
 /**
  * One fresh anvil per suite with the contracts deployed; every actor gets `fund` EMETH minted and
@@ -47,7 +58,9 @@ export async function startHarness(opts: { fund?: bigint; deploy?: DeployOptions
   const provider = new JsonRpcProvider(anvil.rpcUrl, undefined, { batchStallTime: 0, cacheTimeout: -1 });
   provider.pollingInterval = 50;
   try {
-    const wallets = ACTOR_NAMES.map((_, i) => HDNodeWallet.fromPhrase(MNEMONIC, undefined, `m/44'/60'/0'/0/${i}`).connect(provider));
+    const wallets = ACTOR_NAMES.map((_, i) =>
+      HDNodeWallet.fromPhrase(MNEMONIC, undefined, `m/44'/60'/0'/0/${i}`).connect(provider),
+    );
     const signers = wallets.map((w) => new SerialSigner(w));
     const addr = (name: string): string => wallets[ACTOR_NAMES.indexOf(name)]!.address;
     const deployment = await deployContracts(signers[0]!, {
@@ -110,7 +123,9 @@ export async function startHarness(opts: { fund?: bigint; deploy?: DeployOptions
 }
 
 /** Sends, waits for the receipt, and fails if the transaction reverted. */
-export async function mined(tx: Promise<ContractTransactionResponse>): Promise<{ gasUsed: bigint; blockNumber: number }> {
+export async function mined(
+  tx: Promise<ContractTransactionResponse>,
+): Promise<{ gasUsed: bigint; blockNumber: number }> {
   const receipt = await (await tx).wait();
   if (!receipt || receipt.status !== 1) throw new Error('transaction reverted');
   return { gasUsed: receipt.gasUsed, blockNumber: receipt.blockNumber };
@@ -126,7 +141,10 @@ export async function expectRevert(tx: Promise<unknown>, errorName: string, args
   }
   if (error === undefined) throw new Error(`expected a revert with ${errorName}, but the call succeeded`);
   const decoded = decodeRevert(error);
-  if (!decoded) throw new Error(`expected a revert with ${errorName}, got an undecodable error: ${(error as Error).message}`);
+  if (!decoded)
+    throw new Error(
+      `expected a revert with ${errorName}, got an undecodable error: ${(error as Error).message}`,
+    );
   expect(decoded.error.name).toBe(errorName);
   if (args) expect([...decoded.error.args]).toEqual(args);
 }
@@ -137,7 +155,10 @@ export function id32(label: string): string {
 }
 
 /** Records balances now; `deltas()` returns how each changed since, to the holon. */
-export async function trackBalances(h: Harness, addresses: Record<string, string>): Promise<{ deltas(): Promise<Record<string, bigint>> }> {
+export async function trackBalances(
+  h: Harness,
+  addresses: Record<string, string>,
+): Promise<{ deltas(): Promise<Record<string, bigint>> }> {
   const read = async (): Promise<Record<string, bigint>> => {
     const out: Record<string, bigint> = {};
     for (const [k, a] of Object.entries(addresses)) out[k] = await h.balance(a);

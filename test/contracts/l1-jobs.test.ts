@@ -12,15 +12,27 @@ const PAPER_FUEL_PRICE = 120n * GHOLON;
 const STAKE = 100n * EMETH;
 
 let h: Harness;
-let requester: Actor, node: Actor, node2: Actor, verifier: Actor, server: Actor, outsider: Actor, admin: Actor;
+let requester: Actor,
+  node: Actor,
+  node2: Actor,
+  verifier: Actor,
+  server: Actor,
+  outsider: Actor,
+  admin: Actor;
 let snap: string;
 let seq = 0;
 
 beforeAll(async () => {
   h = await startHarness();
-  [requester, node, node2, verifier, server, outsider, admin] = ['requester', 'node', 'node2', 'verifier', 'server', 'outsider', 'admin'].map((n) =>
-    h.actor(n),
-  ) as unknown as [Actor, Actor, Actor, Actor, Actor, Actor, Actor, Actor];
+  [requester, node, node2, verifier, server, outsider, admin] = [
+    'requester',
+    'node',
+    'node2',
+    'verifier',
+    'server',
+    'outsider',
+    'admin',
+  ].map((n) => h.actor(n)) as unknown as [Actor, Actor, Actor, Actor, Actor, Actor, Actor, Actor];
   await mined(node.core.registerNode(STAKE, id32('node-key'), 3080));
   await mined(node2.core.registerNode(STAKE, id32('node2-key'), 4090));
 });
@@ -33,11 +45,26 @@ afterEach(async () => {
 });
 
 /** Requests a job and (optionally) splits it into shards; returns its id. */
-async function newJob(opts: { fuelLimit?: bigint; fuelPrice?: bigint; shards?: bigint[] | null; deadlineIn?: bigint; programId?: number } = {}) {
+async function newJob(
+  opts: {
+    fuelLimit?: bigint;
+    fuelPrice?: bigint;
+    shards?: bigint[] | null;
+    deadlineIn?: bigint;
+    programId?: number;
+  } = {},
+) {
   const jobId = id32(`job-${++seq}`);
   const deadline = (await h.now()) + (opts.deadlineIn ?? 86_400n);
   await mined(
-    requester.core.request(jobId, opts.programId ?? 1, opts.fuelLimit ?? PAPER_FUEL_LIMIT, opts.fuelPrice ?? PAPER_FUEL_PRICE, deadline, id32('dataset')),
+    requester.core.request(
+      jobId,
+      opts.programId ?? 1,
+      opts.fuelLimit ?? PAPER_FUEL_LIMIT,
+      opts.fuelPrice ?? PAPER_FUEL_PRICE,
+      deadline,
+      id32('dataset'),
+    ),
   );
   if (opts.shards !== null) await mined(server.core.registerSubJobs(jobId, opts.shards ?? [1n]));
   return jobId;
@@ -61,7 +88,10 @@ describe('the paper example (120,000 fuel × 120 Gholon)', () => {
     expect(q.feeLimit).toBe(144n * 10n ** 14n); // 0.0144 EMETH
     const t = await trackBalances(h, { requester: requester.address, core: h.deployment.core });
     const jobId = await newJob({ shards: null });
-    expect(await t.deltas()).toEqual({ requester: -(q.feeLimit + q.verifierFee), core: q.feeLimit + q.verifierFee });
+    expect(await t.deltas()).toEqual({
+      requester: -(q.feeLimit + q.verifierFee),
+      core: q.feeLimit + q.verifierFee,
+    });
     const j = await job(jobId);
     expect(j.status).toBe(BigInt(JobStatus.Requested));
     expect(j.escrow).toBe(15_120_000n * GHOLON);
@@ -71,7 +101,12 @@ describe('the paper example (120,000 fuel × 120 Gholon)', () => {
   it('request → process → submit → verify pays node, refunds unused fuel, pays the verifier', async () => {
     const used = 100_000n;
     const q = quote(PAPER_FUEL_LIMIT, PAPER_FUEL_PRICE, used);
-    const t = await trackBalances(h, { requester: requester.address, node: node.address, verifier: verifier.address, core: h.deployment.core });
+    const t = await trackBalances(h, {
+      requester: requester.address,
+      node: node.address,
+      verifier: verifier.address,
+      core: h.deployment.core,
+    });
     const jobId = await newJob();
     await mined(node.core.process(jobId, 0));
     expect(await stakeOf(node)).toEqual({ stake: STAKE, locked: q.nodeDeposit });
@@ -136,7 +171,10 @@ describe('cancel', () => {
     const jobId = await newJob({ shards: null });
     await expectRevert(outsider.core.cancel(jobId), 'NotRequester', [jobId, outsider.address]);
     await mined(requester.core.cancel(jobId));
-    await expectRevert(requester.core.cancel(jobId), 'InvalidJobStatus', [jobId, BigInt(JobStatus.Cancelled)]);
+    await expectRevert(requester.core.cancel(jobId), 'InvalidJobStatus', [
+      jobId,
+      BigInt(JobStatus.Cancelled),
+    ]);
   });
 });
 
@@ -157,29 +195,53 @@ describe('penalties are burned and the SubJob is re-offered', () => {
     expect(s.retries).toBe(1n);
     expect(s.node).toBe('0x0000000000000000000000000000000000000000');
 
-    const t = await trackBalances(h, { requester: requester.address, node2: node2.address, verifier: verifier.address });
+    const t = await trackBalances(h, {
+      requester: requester.address,
+      node2: node2.address,
+      verifier: verifier.address,
+    });
     await mined(node2.core.process(jobId, 0));
     await mined(node2.core.submit(jobId, 0, id32('r'), 60_000n));
     await mined(verifier.core.verify(jobId, 0));
-    expect(await t.deltas()).toEqual({ requester: 60_000n * PAPER_FUEL_PRICE, node2: 60_000n * PAPER_FUEL_PRICE, verifier: q.verifierFee });
+    expect(await t.deltas()).toEqual({
+      requester: 60_000n * PAPER_FUEL_PRICE,
+      node2: 60_000n * PAPER_FUEL_PRICE,
+      verifier: q.verifierFee,
+    });
     expect((await job(jobId)).escrow).toBe(0n);
   });
 
   it('decline only by the assigned node, only while Processing', async () => {
     const jobId = await newJob();
-    await expectRevert(node.core.decline(jobId, 0), 'InvalidSubJobStatus', [jobId, 0n, BigInt(SubJobStatus.Open)]);
+    await expectRevert(node.core.decline(jobId, 0), 'InvalidSubJobStatus', [
+      jobId,
+      0n,
+      BigInt(SubJobStatus.Open),
+    ]);
     await mined(node.core.process(jobId, 0));
     await expectRevert(node2.core.decline(jobId, 0), 'NotAssignedNode', [jobId, 0n, node2.address]);
-    await expectRevert(node2.core.submit(jobId, 0, id32('r'), 1n), 'NotAssignedNode', [jobId, 0n, node2.address]);
+    await expectRevert(node2.core.submit(jobId, 0, id32('r'), 1n), 'NotAssignedNode', [
+      jobId,
+      0n,
+      node2.address,
+    ]);
     await mined(node.core.submit(jobId, 0, id32('r'), 1n));
-    await expectRevert(node.core.decline(jobId, 0), 'InvalidSubJobStatus', [jobId, 0n, BigInt(SubJobStatus.Submitted)]);
+    await expectRevert(node.core.decline(jobId, 0), 'InvalidSubJobStatus', [
+      jobId,
+      0n,
+      BigInt(SubJobStatus.Submitted),
+    ]);
   });
 
   it('reject: penalty burned, re-offered', async () => {
     const jobId = await newJob();
     await mined(node.core.process(jobId, 0));
     await mined(node.core.submit(jobId, 0, id32('bad'), 1_000n));
-    const t = await trackBalances(h, { requester: requester.address, node: node.address, verifier: verifier.address });
+    const t = await trackBalances(h, {
+      requester: requester.address,
+      node: node.address,
+      verifier: verifier.address,
+    });
     await mined(verifier.core.reject(jobId, 0));
     expect(await t.deltas()).toEqual({ requester: 0n, node: 0n, verifier: 0n });
     expect(await stakeOf(node)).toEqual({ stake: STAKE - q.rejectPenalty, locked: 0n });
@@ -205,7 +267,11 @@ describe('penalties are burned and the SubJob is re-offered', () => {
     await mined(node.core.process(jobId, 0));
     await mined(node.core.submit(jobId, 0, id32('r'), 1n));
     await h.increaseTime(3601);
-    await expectRevert(verifier.core.timeout(jobId, 0), 'InvalidSubJobStatus', [jobId, 0n, BigInt(SubJobStatus.Submitted)]);
+    await expectRevert(verifier.core.timeout(jobId, 0), 'InvalidSubJobStatus', [
+      jobId,
+      0n,
+      BigInt(SubJobStatus.Submitted),
+    ]);
   });
 });
 
@@ -295,7 +361,13 @@ describe('SubJobs share the parent escrow in proportion to shard size', () => {
     const sizes = [1n, 2n, 3n];
     const q = quote(fuelLimit, fuelPrice, 0n);
     const shares = splitShares(fuelLimit, q.verifierFee, sizes);
-    const t = await trackBalances(h, { requester: requester.address, node: node.address, node2: node2.address, verifier: verifier.address, core: h.deployment.core });
+    const t = await trackBalances(h, {
+      requester: requester.address,
+      node: node.address,
+      node2: node2.address,
+      verifier: verifier.address,
+      core: h.deployment.core,
+    });
     await mined(admin.core.setParameter(ChainParameter.MaxRetries, 0));
     const jobId = await newJob({ fuelLimit, fuelPrice, shards: sizes });
     for (let i = 0; i < 3; i++) {
@@ -309,7 +381,8 @@ describe('SubJobs share the parent escrow in proportion to shard size', () => {
     await mined(node.core.process(jobId, 2));
     const lockedNode = (await stakeOf(node)).locked;
     expect(lockedNode).toBe(
-      nodeDepositOf(shares.fuelLimits[0]! * fuelPrice, shares.verifierFees[0]!) + nodeDepositOf(shares.fuelLimits[2]! * fuelPrice, shares.verifierFees[2]!),
+      nodeDepositOf(shares.fuelLimits[0]! * fuelPrice, shares.verifierFees[0]!) +
+        nodeDepositOf(shares.fuelLimits[2]! * fuelPrice, shares.verifierFees[2]!),
     );
     await mined(node.core.submit(jobId, 0, id32('a'), used0));
     await mined(node2.core.decline(jobId, 1));
@@ -328,17 +401,28 @@ describe('SubJobs share the parent escrow in proportion to shard size', () => {
       core: -penalty1,
     });
     const j = await job(jobId);
-    expect([j.status, j.escrow, j.verifiedCount, j.failedCount]).toEqual([BigInt(JobStatus.Finished), 0n, 2n, 1n]);
+    expect([j.status, j.escrow, j.verifiedCount, j.failedCount]).toEqual([
+      BigInt(JobStatus.Finished),
+      0n,
+      2n,
+      1n,
+    ]);
   });
 
   it('registerSubJobs is for the L1 server only, once, on a Requested job, with non-zero shards', async () => {
     const jobId = await newJob({ shards: null });
     const role = await admin.core.L1_SERVER_ROLE();
-    await expectRevert(outsider.core.registerSubJobs(jobId, [1n]), 'AccessControlUnauthorizedAccount', [outsider.address, role]);
+    await expectRevert(outsider.core.registerSubJobs(jobId, [1n]), 'AccessControlUnauthorizedAccount', [
+      outsider.address,
+      role,
+    ]);
     await expectRevert(server.core.registerSubJobs(jobId, []), 'InvalidShards');
     await expectRevert(server.core.registerSubJobs(jobId, [1n, 0n]), 'ZeroShare', [1n]);
     await mined(server.core.registerSubJobs(jobId, [5n]));
-    await expectRevert(server.core.registerSubJobs(jobId, [5n]), 'InvalidJobStatus', [jobId, BigInt(JobStatus.Split)]);
+    await expectRevert(server.core.registerSubJobs(jobId, [5n]), 'InvalidJobStatus', [
+      jobId,
+      BigInt(JobStatus.Split),
+    ]);
     await expectRevert(node.core.process(jobId, 1), 'UnknownSubJob', [jobId, 1n]);
   });
 
@@ -352,7 +436,10 @@ describe('rules that guard the flow', () => {
   it('submit with fuelUsed > fuelLimit reverts FuelUsedExceedsLimit', async () => {
     const jobId = await newJob();
     await mined(node.core.process(jobId, 0));
-    await expectRevert(node.core.submit(jobId, 0, id32('r'), PAPER_FUEL_LIMIT + 1n), 'FuelUsedExceedsLimit', [PAPER_FUEL_LIMIT + 1n, PAPER_FUEL_LIMIT]);
+    await expectRevert(node.core.submit(jobId, 0, id32('r'), PAPER_FUEL_LIMIT + 1n), 'FuelUsedExceedsLimit', [
+      PAPER_FUEL_LIMIT + 1n,
+      PAPER_FUEL_LIMIT,
+    ]);
   });
 
   it('verify, reject and timeout by a non-verifier revert AccessControlUnauthorizedAccount', async () => {
@@ -362,7 +449,10 @@ describe('rules that guard the flow', () => {
     await mined(node.core.submit(jobId, 0, id32('r'), 1n));
     for (const fn of ['verify', 'reject', 'timeout'] as const) {
       await expectRevert(node.core[fn](jobId, 0), 'AccessControlUnauthorizedAccount', [node.address, role]);
-      await expectRevert(requester.core[fn](jobId, 0), 'AccessControlUnauthorizedAccount', [requester.address, role]);
+      await expectRevert(requester.core[fn](jobId, 0), 'AccessControlUnauthorizedAccount', [
+        requester.address,
+        role,
+      ]);
     }
   });
 
@@ -370,26 +460,42 @@ describe('rules that guard the flow', () => {
     const jobId = await newJob();
     await expectRevert(outsider.core.process(jobId, 0), 'NodeNotRegistered', [outsider.address]);
     await mined(node.core.process(jobId, 0));
-    await expectRevert(node2.core.process(jobId, 0), 'InvalidSubJobStatus', [jobId, 0n, BigInt(SubJobStatus.Processing)]);
+    await expectRevert(node2.core.process(jobId, 0), 'InvalidSubJobStatus', [
+      jobId,
+      0n,
+      BigInt(SubJobStatus.Processing),
+    ]);
   });
 
   it('a node without enough free stake cannot process (InsufficientFreeStake)', async () => {
     const big = 10_000_000n; // feeLimit = 10M × 120 Gholon = 1.2 EMETH... scaled up below
     const jobId = await newJob({ fuelLimit: big, fuelPrice: 10n * GHOLON * 1000n });
     const q = quote(big, 10n * GHOLON * 1000n, 0n);
-    await expectRevert(node.core.process(jobId, 0), 'InsufficientFreeStake', [node.address, q.nodeDeposit, STAKE]);
+    await expectRevert(node.core.process(jobId, 0), 'InsufficientFreeStake', [
+      node.address,
+      q.nodeDeposit,
+      STAKE,
+    ]);
   });
 
   it('request validates program, price, fuel and deadline, and refuses a reused jobId', async () => {
     const now = await h.now();
     const jobId = id32('fixed');
-    await expectRevert(requester.core.request(jobId, 99, 1n, 1n, now + 100n, id32('d')), 'UnknownProgram', [99n]);
+    await expectRevert(requester.core.request(jobId, 99, 1n, 1n, now + 100n, id32('d')), 'UnknownProgram', [
+      99n,
+    ]);
     await expectRevert(requester.core.request(jobId, 1, 0n, 1n, now + 100n, id32('d')), 'ZeroAmount');
     await expectRevert(requester.core.request(jobId, 1, 1n, 1n, now - 1n, id32('d')), 'InvalidDeadline');
     await mined(admin.core.updateProgram(2, 21, 5n * GHOLON, true));
-    await expectRevert(requester.core.request(jobId, 2, 1n, GHOLON, now + 100n, id32('d')), 'FuelPriceTooLow', [GHOLON, 5n * GHOLON]);
+    await expectRevert(
+      requester.core.request(jobId, 2, 1n, GHOLON, now + 100n, id32('d')),
+      'FuelPriceTooLow',
+      [GHOLON, 5n * GHOLON],
+    );
     await mined(admin.core.updateProgram(3, 31, 0n, false));
-    await expectRevert(requester.core.request(jobId, 3, 1n, 1n, now + 100n, id32('d')), 'ProgramInactive', [3n]);
+    await expectRevert(requester.core.request(jobId, 3, 1n, 1n, now + 100n, id32('d')), 'ProgramInactive', [
+      3n,
+    ]);
     await mined(requester.core.request(jobId, 1, 1n, 1n, now + 100n, id32('d')));
     await expectRevert(requester.core.request(jobId, 1, 1n, 1n, now + 100n, id32('d')), 'JobExists', [jobId]);
   });
@@ -406,7 +512,10 @@ describe('rules that guard the flow', () => {
 
   it('pause stops new work; unpause resumes it', async () => {
     await mined(admin.core.pause());
-    await expectRevert(requester.core.request(id32('p'), 1, 1n, 1n, (await h.now()) + 100n, id32('d')), 'EnforcedPause');
+    await expectRevert(
+      requester.core.request(id32('p'), 1, 1n, 1n, (await h.now()) + 100n, id32('d')),
+      'EnforcedPause',
+    );
     await expectRevert(requester.core.deposit(1n), 'EnforcedPause');
     await expectRevert(outsider.core.pause(), 'AccessControlUnauthorizedAccount');
     await mined(admin.core.unpause());
@@ -418,18 +527,30 @@ describe('parameters', () => {
   it('setParameter emits ParameterChanged and the new rates apply to new jobs', async () => {
     const tx = await admin.core.setParameter(ChainParameter.VerifierFeeRate, 1_000);
     const receipt = await tx.wait();
-    const log = receipt.logs.map((l: { topics: string[]; data: string }) => admin.core.interface.parseLog(l)).find((l: { name: string } | null) => l?.name === 'ParameterChanged');
+    const log = receipt.logs
+      .map((l: { topics: string[]; data: string }) => admin.core.interface.parseLog(l))
+      .find((l: { name: string } | null) => l?.name === 'ParameterChanged');
     expect([...log.args]).toEqual([BigInt(ChainParameter.VerifierFeeRate), 500n, 1_000n]);
     const jobId = await newJob({ shards: null });
     expect((await job(jobId)).verifierFee).toBe((PAPER_FUEL_LIMIT * PAPER_FUEL_PRICE) / 10n);
   });
 
   it('refuses rates above 100%, maxRetries above 255 and a withdrawal delay not longer than the signer interval', async () => {
-    await expectRevert(admin.core.setParameter(ChainParameter.RejectPenaltyRate, 10_001), 'InvalidParameter', [BigInt(ChainParameter.RejectPenaltyRate), 10_001n]);
+    await expectRevert(
+      admin.core.setParameter(ChainParameter.RejectPenaltyRate, 10_001),
+      'InvalidParameter',
+      [BigInt(ChainParameter.RejectPenaltyRate), 10_001n],
+    );
     await expectRevert(admin.core.setParameter(ChainParameter.MaxRetries, 256), 'InvalidParameter');
-    await expectRevert(admin.core.setParameter(ChainParameter.WithdrawalDelay, 60), 'InvalidParameter', [BigInt(ChainParameter.WithdrawalDelay), 60n]);
+    await expectRevert(admin.core.setParameter(ChainParameter.WithdrawalDelay, 60), 'InvalidParameter', [
+      BigInt(ChainParameter.WithdrawalDelay),
+      60n,
+    ]);
     await expectRevert(admin.core.setParameter(ChainParameter.SignerInterval, 3600), 'InvalidParameter');
-    await expectRevert(outsider.core.setParameter(ChainParameter.DepositRate, 1), 'AccessControlUnauthorizedAccount');
+    await expectRevert(
+      outsider.core.setParameter(ChainParameter.DepositRate, 1),
+      'AccessControlUnauthorizedAccount',
+    );
   });
 
   it('a penalty is capped by the deposit when the deposit rate is low', async () => {
@@ -456,7 +577,9 @@ describe('staking', () => {
     await expectRevert(n3.core.registerNode(EMETH - 1n, id32('k'), 1), 'StakeTooLow', [EMETH - 1n, EMETH]);
     const t = await trackBalances(h, { n3: n3.address });
     await mined(n3.core.registerNode(10n * EMETH, id32('k'), 1));
-    await expectRevert(n3.core.registerNode(10n * EMETH, id32('k'), 1), 'NodeAlreadyRegistered', [n3.address]);
+    await expectRevert(n3.core.registerNode(10n * EMETH, id32('k'), 1), 'NodeAlreadyRegistered', [
+      n3.address,
+    ]);
     await mined(n3.core.addStake(5n * EMETH));
     const n = await n3.core.getNode(n3.address);
     expect([n.stake, n.capabilityClass, n.encryptionKey]).toEqual([15n * EMETH, 1n, id32('k')]);
@@ -476,12 +599,19 @@ describe('staking', () => {
     const jobId = await newJob();
     await mined(node.core.process(jobId, 0));
     const { locked } = await stakeOf(node);
-    await expectRevert(node.core.requestUnstake(STAKE), 'InsufficientFreeStake', [node.address, STAKE, STAKE - locked]);
+    await expectRevert(node.core.requestUnstake(STAKE), 'InsufficientFreeStake', [
+      node.address,
+      STAKE,
+      STAKE - locked,
+    ]);
     await mined(node.core.requestUnstake(STAKE - locked));
     const job2 = await newJob();
     await expectRevert(node.core.process(job2, 0), 'InsufficientFreeStake', [node.address, locked, 0n]);
     // The penalty still reaches the locked part of the stake.
     await mined(node.core.decline(jobId, 0));
-    expect(await stakeOf(node)).toEqual({ stake: locked - quote(PAPER_FUEL_LIMIT, PAPER_FUEL_PRICE, 0n).declinePenalty, locked: 0n });
+    expect(await stakeOf(node)).toEqual({
+      stake: locked - quote(PAPER_FUEL_LIMIT, PAPER_FUEL_PRICE, 0n).declinePenalty,
+      locked: 0n,
+    });
   });
 });

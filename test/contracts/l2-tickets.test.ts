@@ -4,12 +4,29 @@
  */
 import { expectRevert, id32, mined, startHarness, trackBalances, type Actor, type Harness } from './harness';
 import { EMETH, GHOLON } from '../../lib/fees';
-import { TicketTree, batchDigest, emethDomain, hashTicket, recoverBatchSigner, signBatch, ticketLeaf, type Batch, type Ticket } from '../../lib/tickets';
+import {
+  TicketTree,
+  batchDigest,
+  emethDomain,
+  hashTicket,
+  recoverBatchSigner,
+  signBatch,
+  ticketLeaf,
+  type Batch,
+  type Ticket,
+} from '../../lib/tickets';
 
 jest.setTimeout(120_000);
 
 let h: Harness;
-let requester: Actor, requester2: Actor, node: Actor, node2: Actor, verifier: Actor, signer: Actor, outsider: Actor, admin: Actor;
+let requester: Actor,
+  requester2: Actor,
+  node: Actor,
+  node2: Actor,
+  verifier: Actor,
+  signer: Actor,
+  outsider: Actor,
+  admin: Actor;
 let snap: string;
 let seq = 0;
 const DEPOSIT = 10n * EMETH;
@@ -111,11 +128,23 @@ describe('redeem', () => {
   it('pays node and verifier from the requester deposit and marks the leaf redeemed', async () => {
     const tickets = [ticket(), ticket({ node: node2.address }), ticket()];
     const { tree, batch, signature } = await signed(tickets);
-    const t = await trackBalances(h, { node: node.address, node2: node2.address, verifier: verifier.address, core: h.deployment.core });
+    const t = await trackBalances(h, {
+      node: node.address,
+      node2: node2.address,
+      verifier: verifier.address,
+      core: h.deployment.core,
+    });
     const tk = tickets[1]!;
     const { gasUsed } = await mined(node2.core.redeem(asArgs(batch), signature, tk, 1, tree.proof(1)));
-    expect(await t.deltas()).toEqual({ node: 0n, node2: tk.amount, verifier: tk.verifierFee, core: -(tk.amount + tk.verifierFee) });
-    expect((await admin.core.getDeposit(requester.address)).balance).toBe(DEPOSIT - tk.amount - tk.verifierFee);
+    expect(await t.deltas()).toEqual({
+      node: 0n,
+      node2: tk.amount,
+      verifier: tk.verifierFee,
+      core: -(tk.amount + tk.verifierFee),
+    });
+    expect((await admin.core.getDeposit(requester.address)).balance).toBe(
+      DEPOSIT - tk.amount - tk.verifierFee,
+    );
     expect(await admin.core.isRedeemed(batch.root, 1)).toBe(true);
     expect(await admin.core.isRedeemed(batch.root, 0)).toBe(false);
     expect(gasUsed).toBeLessThan(150_000n);
@@ -130,9 +159,16 @@ describe('redeem', () => {
       ticket(),
     ];
     const { tree, batch, signature } = await signed(tickets);
-    const t = await trackBalances(h, { node: node.address, node2: node2.address, verifier: verifier.address, outsider: outsider.address });
+    const t = await trackBalances(h, {
+      node: node.address,
+      node2: node2.address,
+      verifier: verifier.address,
+      outsider: outsider.address,
+    });
     const mp = tree.multiProof([0, 1, 2, 3, 4]);
-    await mined(outsider.core.redeemMany(asArgs(batch), signature, mp.tickets, mp.indices, mp.proof, mp.proofFlags));
+    await mined(
+      outsider.core.redeemMany(asArgs(batch), signature, mp.tickets, mp.indices, mp.proof, mp.proofFlags),
+    );
     const [a, b, c, d, e] = tickets as [Ticket, Ticket, Ticket, Ticket, Ticket];
     expect(await t.deltas()).toEqual({
       node: a.amount + c.amount + e.amount,
@@ -152,9 +188,20 @@ describe('redeem', () => {
     const tickets = Array.from({ length: 9 }, () => ticket());
     const { tree, batch, signature } = await signed(tickets);
     const first = tree.multiProof([2, 5, 7]);
-    await mined(node.core.redeemMany(asArgs(batch), signature, first.tickets, first.indices, first.proof, first.proofFlags));
+    await mined(
+      node.core.redeemMany(
+        asArgs(batch),
+        signature,
+        first.tickets,
+        first.indices,
+        first.proof,
+        first.proofFlags,
+      ),
+    );
     const rest = tree.multiProof([0, 1, 3, 4, 6, 8]);
-    await mined(node.core.redeemMany(asArgs(batch), signature, rest.tickets, rest.indices, rest.proof, rest.proofFlags));
+    await mined(
+      node.core.redeemMany(asArgs(batch), signature, rest.tickets, rest.indices, rest.proof, rest.proofFlags),
+    );
     const per = tickets[0]!.amount + tickets[0]!.verifierFee;
     expect((await admin.core.getDeposit(requester.address)).balance).toBe(DEPOSIT - 9n * per);
   });
@@ -164,25 +211,60 @@ describe('attacks', () => {
   it('a batch signed by a non-signer: InvalidBatchSigner(recovered)', async () => {
     const tickets = [ticket()];
     const { tree, batch, signature } = await signed(tickets, outsider);
-    await expectRevert(node.core.redeem(asArgs(batch), signature, tickets[0], 0, tree.proof(0)), 'InvalidBatchSigner', [outsider.address]);
+    await expectRevert(
+      node.core.redeem(asArgs(batch), signature, tickets[0], 0, tree.proof(0)),
+      'InvalidBatchSigner',
+      [outsider.address],
+    );
     const mp = tree.multiProof([0]);
-    await expectRevert(node.core.redeemMany(asArgs(batch), signature, mp.tickets, mp.indices, mp.proof, mp.proofFlags), 'InvalidBatchSigner', [outsider.address]);
+    await expectRevert(
+      node.core.redeemMany(asArgs(batch), signature, mp.tickets, mp.indices, mp.proof, mp.proofFlags),
+      'InvalidBatchSigner',
+      [outsider.address],
+    );
   });
 
   it('a signer whose role was revoked can no longer sign batches', async () => {
     const tickets = [ticket()];
     const { tree, batch, signature } = await signed(tickets);
     await mined(admin.core.revokeRole(await admin.core.SIGNER_ROLE(), signer.address));
-    await expectRevert(node.core.redeem(asArgs(batch), signature, tickets[0], 0, tree.proof(0)), 'InvalidBatchSigner', [signer.address]);
+    await expectRevert(
+      node.core.redeem(asArgs(batch), signature, tickets[0], 0, tree.proof(0)),
+      'InvalidBatchSigner',
+      [signer.address],
+    );
   });
 
   it('domain separation: a batch signed for another chain id or another contract is refused', async () => {
     const tickets = [ticket()];
-    const otherChain = await signed(tickets, signer, emethDomain(h.deployment.chainId + 1, h.deployment.core));
-    await expectRevert(node.core.redeem(asArgs(otherChain.batch), otherChain.signature, tickets[0], 0, otherChain.tree.proof(0)), 'InvalidBatchSigner');
-    const otherContract = await signed(tickets, signer, emethDomain(h.deployment.chainId, h.deployment.token));
+    const otherChain = await signed(
+      tickets,
+      signer,
+      emethDomain(h.deployment.chainId + 1, h.deployment.core),
+    );
     await expectRevert(
-      node.core.redeem(asArgs(otherContract.batch), otherContract.signature, tickets[0], 0, otherContract.tree.proof(0)),
+      node.core.redeem(
+        asArgs(otherChain.batch),
+        otherChain.signature,
+        tickets[0],
+        0,
+        otherChain.tree.proof(0),
+      ),
+      'InvalidBatchSigner',
+    );
+    const otherContract = await signed(
+      tickets,
+      signer,
+      emethDomain(h.deployment.chainId, h.deployment.token),
+    );
+    await expectRevert(
+      node.core.redeem(
+        asArgs(otherContract.batch),
+        otherContract.signature,
+        tickets[0],
+        0,
+        otherContract.tree.proof(0),
+      ),
       'InvalidBatchSigner',
     );
     // The recovered address is someone else, never the signer.
@@ -194,15 +276,27 @@ describe('attacks', () => {
     const { tree, batch, signature } = await signed(tickets);
     await mined(node.core.redeem(asArgs(batch), signature, tickets[0], 0, tree.proof(0)));
     const balance = (await admin.core.getDeposit(requester.address)).balance;
-    await expectRevert(node.core.redeem(asArgs(batch), signature, tickets[0], 0, tree.proof(0)), 'TicketAlreadyRedeemed', [batch.root, 0n]);
+    await expectRevert(
+      node.core.redeem(asArgs(batch), signature, tickets[0], 0, tree.proof(0)),
+      'TicketAlreadyRedeemed',
+      [batch.root, 0n],
+    );
     const mp = tree.multiProof([0, 1]);
-    await expectRevert(node.core.redeemMany(asArgs(batch), signature, mp.tickets, mp.indices, mp.proof, mp.proofFlags), 'TicketAlreadyRedeemed', [
-      batch.root,
-      0n,
-    ]);
+    await expectRevert(
+      node.core.redeemMany(asArgs(batch), signature, mp.tickets, mp.indices, mp.proof, mp.proofFlags),
+      'TicketAlreadyRedeemed',
+      [batch.root, 0n],
+    );
     const dup = tree.multiProof([1, 2]);
     await expectRevert(
-      node.core.redeemMany(asArgs(batch), signature, [dup.tickets[0], dup.tickets[0]], [dup.indices[0], dup.indices[0]], dup.proof, dup.proofFlags),
+      node.core.redeemMany(
+        asArgs(batch),
+        signature,
+        [dup.tickets[0], dup.tickets[0]],
+        [dup.indices[0], dup.indices[0]],
+        dup.proof,
+        dup.proofFlags,
+      ),
       'TicketAlreadyRedeemed',
     );
     expect((await admin.core.getDeposit(requester.address)).balance).toBe(balance);
@@ -212,28 +306,46 @@ describe('attacks', () => {
     const tickets = [ticket(), ticket()];
     const { tree, batch, signature } = await signed(tickets);
     const richer = { ...tickets[0]!, amount: tickets[0]!.amount * 100n };
-    await expectRevert(node.core.redeem(asArgs(batch), signature, richer, 0, tree.proof(0)), 'InvalidMerkleProof', [batch.root, 0n]);
+    await expectRevert(
+      node.core.redeem(asArgs(batch), signature, richer, 0, tree.proof(0)),
+      'InvalidMerkleProof',
+      [batch.root, 0n],
+    );
     const thief = { ...tickets[0]!, node: outsider.address };
-    await expectRevert(outsider.core.redeem(asArgs(batch), signature, thief, 0, tree.proof(0)), 'InvalidMerkleProof');
+    await expectRevert(
+      outsider.core.redeem(asArgs(batch), signature, thief, 0, tree.proof(0)),
+      'InvalidMerkleProof',
+    );
     // The same leaf under another index (to dodge the redeemed bit) does not verify.
-    await expectRevert(node.core.redeem(asArgs(batch), signature, tickets[0], 7, tree.proof(0)), 'InvalidMerkleProof', [batch.root, 7n]);
+    await expectRevert(
+      node.core.redeem(asArgs(batch), signature, tickets[0], 7, tree.proof(0)),
+      'InvalidMerkleProof',
+      [batch.root, 7n],
+    );
     const mp = tree.multiProof([0, 1]);
     const forged = [{ ...mp.tickets[0]!, amount: 1n }, mp.tickets[1]!];
-    await expectRevert(node.core.redeemMany(asArgs(batch), signature, forged, mp.indices, mp.proof, mp.proofFlags), 'InvalidMerkleProof');
+    await expectRevert(
+      node.core.redeemMany(asArgs(batch), signature, forged, mp.indices, mp.proof, mp.proofFlags),
+      'InvalidMerkleProof',
+    );
   });
 
   it('redemption beyond the requester deposit: InsufficientDeposit, nothing paid (all-or-nothing)', async () => {
     const big = ticket({ amount: DEPOSIT, verifierFee: 1n });
     const small = ticket({ amount: 1n, verifierFee: 0n });
     const { tree, batch, signature } = await signed([big, small]);
-    await expectRevert(node.core.redeem(asArgs(batch), signature, big, 0, tree.proof(0)), 'InsufficientDeposit', [requester.address, DEPOSIT + 1n, DEPOSIT]);
+    await expectRevert(
+      node.core.redeem(asArgs(batch), signature, big, 0, tree.proof(0)),
+      'InsufficientDeposit',
+      [requester.address, DEPOSIT + 1n, DEPOSIT],
+    );
     const t = await trackBalances(h, { node: node.address });
     const mp = tree.multiProof([0, 1]);
-    await expectRevert(node.core.redeemMany(asArgs(batch), signature, mp.tickets, mp.indices, mp.proof, mp.proofFlags), 'InsufficientDeposit', [
-      requester.address,
-      DEPOSIT + 2n,
-      DEPOSIT,
-    ]);
+    await expectRevert(
+      node.core.redeemMany(asArgs(batch), signature, mp.tickets, mp.indices, mp.proof, mp.proofFlags),
+      'InsufficientDeposit',
+      [requester.address, DEPOSIT + 2n, DEPOSIT],
+    );
     expect(await t.deltas()).toEqual({ node: 0n });
     expect(await admin.core.isRedeemed(batch.root, 1)).toBe(false);
   });
@@ -271,7 +383,13 @@ describe('attacks', () => {
   it('an empty redeemMany or mismatched arrays revert LengthMismatch', async () => {
     const { tree, batch, signature } = await signed([ticket()]);
     const mp = tree.multiProof([0]);
-    await expectRevert(node.core.redeemMany(asArgs(batch), signature, [], [], mp.proof, mp.proofFlags), 'LengthMismatch');
-    await expectRevert(node.core.redeemMany(asArgs(batch), signature, mp.tickets, [], mp.proof, mp.proofFlags), 'LengthMismatch');
+    await expectRevert(
+      node.core.redeemMany(asArgs(batch), signature, [], [], mp.proof, mp.proofFlags),
+      'LengthMismatch',
+    );
+    await expectRevert(
+      node.core.redeemMany(asArgs(batch), signature, mp.tickets, [], mp.proof, mp.proofFlags),
+      'LengthMismatch',
+    );
   });
 });

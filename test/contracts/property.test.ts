@@ -79,7 +79,8 @@ it(`keeps tokens conserved and escrows backed over ${OPS} random operations`, as
       return undefined;
     } catch (err) {
       const decoded = decodeRevert(err);
-      if (!decoded) throw new Error(`${label} failed without a named error: ${(err as Error).message}`);
+      if (!decoded)
+        throw new Error(`${label} failed without a named error: ${(err as Error).message}`, { cause: err });
       refusals++;
       counts[`${label}✗${decoded.error.name}`] = (counts[`${label}✗${decoded.error.name}`] ?? 0) + 1;
       return decoded.error.name;
@@ -90,7 +91,10 @@ it(`keeps tokens conserved and escrows backed over ${OPS} random operations`, as
     dirty.add(job);
     const s = await admin.core.getSubJob(job.id, i);
     job.subs[i]!.status = Number(s.status) as SubJobStatus;
-    job.subs[i]!.node = s.node === '0x0000000000000000000000000000000000000000' ? undefined : nodes.find((n) => n.address === s.node);
+    job.subs[i]!.node =
+      s.node === '0x0000000000000000000000000000000000000000'
+        ? undefined
+        : nodes.find((n) => n.address === s.node);
   }
 
   function subsIn(status: SubJobStatus): [JobState, number][] {
@@ -119,7 +123,10 @@ it(`keeps tokens conserved and escrows backed over ${OPS} random operations`, as
     const sum = balances.reduce((a, b) => a + b, 0n);
     const held =
       [...escrowOf.values()].reduce((a, e) => a + e, 0n) +
-      nodeStates.reduce((a: bigint, n: { stake: bigint; unstaking: bigint }) => a + n.stake + n.unstaking, 0n) +
+      nodeStates.reduce(
+        (a: bigint, n: { stake: bigint; unstaking: bigint }) => a + n.stake + n.unstaking,
+        0n,
+      ) +
       deposits.reduce((a: bigint, d: { balance: bigint }) => a + d.balance, 0n);
     const ctx = `after step ${step} (seed ${SEED})`;
     expect({ ctx, sum }).toEqual({ ctx, sum: supply });
@@ -128,7 +135,9 @@ it(`keeps tokens conserved and escrows backed over ${OPS} random operations`, as
     for (const n of nodeStates) expect(n.locked <= n.stake).toBe(true);
     for (const d of deposits) expect(d.pendingWithdrawal <= d.balance).toBe(true);
     // Jobs that ended hold nothing.
-    for (const j of jobs) if (!j.open) expect({ ctx, job: j.id, escrow: escrowOf.get(j.id) }).toEqual({ ctx, job: j.id, escrow: 0n });
+    for (const j of jobs)
+      if (!j.open)
+        expect({ ctx, job: j.id, escrow: escrowOf.get(j.id) }).toEqual({ ctx, job: j.id, escrow: 0n });
   }
 
   const ops: [number, () => Promise<void>][] = [
@@ -139,13 +148,26 @@ it(`keeps tokens conserved and escrows backed over ${OPS} random operations`, as
         const jobId = id32(`p-${jobs.length}-${rnd()}`);
         const fuelLimit = big(1, 200_000);
         const deadline = (await h.now()) + big(3_600, 200_000);
-        if ((await attempt('request', () => r.core.request(jobId, pick([1, 2, 3]), fuelLimit, big(1, 200) * GHOLON + big(0, 999), deadline, id32('d')))) !== undefined)
+        if (
+          (await attempt('request', () =>
+            r.core.request(
+              jobId,
+              pick([1, 2, 3]),
+              fuelLimit,
+              big(1, 200) * GHOLON + big(0, 999),
+              deadline,
+              id32('d'),
+            ),
+          )) !== undefined
+        )
           return;
         const job: JobState = { id: jobId, requester: r, subs: [], processed: false, open: true };
         jobs.push(job);
         dirty.add(job);
         const sizes = Array.from({ length: int(1, 4) }, () => big(1, 100));
-        if ((await attempt('registerSubJobs', () => server.core.registerSubJobs(jobId, sizes))) === undefined) {
+        if (
+          (await attempt('registerSubJobs', () => server.core.registerSubJobs(jobId, sizes))) === undefined
+        ) {
           for (let i = 0; i < sizes.length; i++) {
             const s = await admin.core.getSubJob(jobId, i);
             job.subs.push({ status: SubJobStatus.Open, fuelLimit: s.fuelLimit });
@@ -161,7 +183,8 @@ it(`keeps tokens conserved and escrows backed over ${OPS} random operations`, as
         dirty.add(j);
         const name = await attempt('cancel', () => j.requester.core.cancel(j.id));
         if (name === undefined) j.open = false;
-        else if (!j.processed && j.subs.length > 0) throw new Error(`cancel of an unprocessed job refused: ${name}`);
+        else if (!j.processed && j.subs.length > 0)
+          throw new Error(`cancel of an unprocessed job refused: ${name}`);
       },
     ],
     [
@@ -227,7 +250,8 @@ it(`keeps tokens conserved and escrows backed over ${OPS} random operations`, as
         const r = pick(requesters);
         const k = rnd();
         if (k < 0.4) await attempt('deposit', () => r.core.deposit(big(1, 5_000) * 10n ** 15n));
-        else if (k < 0.7) await attempt('requestWithdrawal', () => r.core.requestWithdrawal(big(1, 8_000) * 10n ** 15n));
+        else if (k < 0.7)
+          await attempt('requestWithdrawal', () => r.core.requestWithdrawal(big(1, 8_000) * 10n ** 15n));
         else if (k < 0.9) await attempt('withdraw', () => r.core.withdraw());
         else await attempt('cancelWithdrawal', () => r.core.cancelWithdrawal());
       },
@@ -252,19 +276,28 @@ it(`keeps tokens conserved and escrows backed over ${OPS} random operations`, as
         let firstRedeemed: boolean;
         if (rnd() < 0.5) {
           const results = [];
-          for (let i = 0; i < tickets.length; i++) results.push(await attempt('redeem', () => redeemer.core.redeem(args, signature, tickets[i], i, tree.proof(i))));
+          for (let i = 0; i < tickets.length; i++)
+            results.push(
+              await attempt('redeem', () =>
+                redeemer.core.redeem(args, signature, tickets[i], i, tree.proof(i)),
+              ),
+            );
           for (const r of results) if (r !== undefined) expect(r).toBe('InsufficientDeposit');
           firstRedeemed = results[0] === undefined;
         } else {
           const mp = tree.multiProof(tickets.map((_, i) => i));
-          const r = await attempt('redeemMany', () => redeemer.core.redeemMany(args, signature, mp.tickets, mp.indices, mp.proof, mp.proofFlags));
+          const r = await attempt('redeemMany', () =>
+            redeemer.core.redeemMany(args, signature, mp.tickets, mp.indices, mp.proof, mp.proofFlags),
+          );
           if (r !== undefined) expect(r).toBe('InsufficientDeposit');
           firstRedeemed = r === undefined;
         }
         expect(await admin.core.isRedeemed(batch.root, 0)).toBe(firstRedeemed);
         // Replaying a redeemed ticket is always refused.
         if (firstRedeemed) {
-          const again = await attempt('redeem-replay', () => redeemer.core.redeem(args, signature, tickets[0], 0, tree.proof(0)));
+          const again = await attempt('redeem-replay', () =>
+            redeemer.core.redeem(args, signature, tickets[0], 0, tree.proof(0)),
+          );
           expect(again).toBe('TicketAlreadyRedeemed');
         }
       },
@@ -297,9 +330,24 @@ it(`keeps tokens conserved and escrows backed over ${OPS} random operations`, as
     checkMs += Date.now() - t1;
   }
   const elapsed = Date.now() - started;
-  process.stderr.write(`[property] ${OPS} ops in ${elapsed} ms (ops ${opMs} ms, checks ${checkMs} ms), ${refusals} named refusals; ${JSON.stringify(counts)}\n`);
+  process.stderr.write(
+    `[property] ${OPS} ops in ${elapsed} ms (ops ${opMs} ms, checks ${checkMs} ms), ${refusals} named refusals; ${JSON.stringify(counts)}\n`,
+  );
   // The run must have exercised the whole surface, not just refusals.
-  for (const must of ['request', 'process', 'submit', 'verify', 'reject', 'decline', 'timeout', 'cancel', 'deposit', 'withdraw', 'redeem', 'redeemMany']) {
+  for (const must of [
+    'request',
+    'process',
+    'submit',
+    'verify',
+    'reject',
+    'decline',
+    'timeout',
+    'cancel',
+    'deposit',
+    'withdraw',
+    'redeem',
+    'redeemMany',
+  ]) {
     expect({ must, n: (counts[must] ?? 0) > 0 }).toEqual({ must, n: true });
   }
 });

@@ -57,7 +57,10 @@ describe('lib/fees', () => {
   });
 
   it('splits shares in proportion to shard sizes, the last taking the remainder', () => {
-    expect(splitShares(10n, 7n, [1n, 1n, 1n])).toEqual({ fuelLimits: [3n, 3n, 4n], verifierFees: [2n, 2n, 3n] });
+    expect(splitShares(10n, 7n, [1n, 1n, 1n])).toEqual({
+      fuelLimits: [3n, 3n, 4n],
+      verifierFees: [2n, 2n, 3n],
+    });
     expect(splitShares(100n, 0n, [1n, 3n])).toEqual({ fuelLimits: [25n, 75n], verifierFees: [0n, 0n] });
     expect(() => splitShares(1n, 1n, [])).toThrow(/at least one shard/);
     expect(() => splitShares(1n, 1n, [1n, 0n])).toThrow(/shard 1/);

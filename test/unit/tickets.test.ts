@@ -19,7 +19,15 @@ const requester = '0x' + '33'.repeat(20);
 const verifier = '0x' + '44'.repeat(20);
 
 function ticket(i: number, amount = 10n): Ticket {
-  return { jobId: id(`job-${i}`), subJobId: id(`sub-${i}`), node, requester, amount, verifier, verifierFee: 1n };
+  return {
+    jobId: id(`job-${i}`),
+    subJobId: id(`sub-${i}`),
+    node,
+    requester,
+    amount,
+    verifier,
+    verifierFee: 1n,
+  };
 }
 
 describe('lib/tickets', () => {
@@ -27,7 +35,10 @@ describe('lib/tickets', () => {
     const t = ticket(1);
     expect(hashTicket(t)).toMatch(/^0x[0-9a-f]{64}$/);
     for (const k of Object.keys(t) as (keyof Ticket)[]) {
-      const changed = { ...t, [k]: typeof t[k] === 'bigint' ? (t[k] as bigint) + 1n : k.endsWith('Id') ? id('other') : ZeroAddress };
+      const changed = {
+        ...t,
+        [k]: typeof t[k] === 'bigint' ? (t[k] as bigint) + 1n : k.endsWith('Id') ? id('other') : ZeroAddress,
+      };
       expect(hashTicket(changed)).not.toBe(hashTicket(t));
     }
   });
@@ -41,11 +52,15 @@ describe('lib/tickets', () => {
     );
     expect(tree.root).toBe(reference.root);
     tickets.forEach((t, i) => {
-      expect(StandardMerkleTree.verify(tree.root, [...LEAF_ENCODING], [hashTicket(t), BigInt(i)], tree.proof(i))).toBe(true);
+      expect(
+        StandardMerkleTree.verify(tree.root, [...LEAF_ENCODING], [hashTicket(t), BigInt(i)], tree.proof(i)),
+      ).toBe(true);
       expect(reference.leafHash([hashTicket(t), BigInt(i)])).toBe(ticketLeaf(t, i));
     });
     // Another index for the same ticket is another leaf: the proof does not carry over.
-    expect(StandardMerkleTree.verify(tree.root, [...LEAF_ENCODING], [hashTicket(tickets[0]!), 5n], tree.proof(0))).toBe(false);
+    expect(
+      StandardMerkleTree.verify(tree.root, [...LEAF_ENCODING], [hashTicket(tickets[0]!), 5n], tree.proof(0)),
+    ).toBe(false);
   });
 
   it('multiProof returns the tickets in leaf order with matching indices', () => {
@@ -74,7 +89,9 @@ describe('lib/tickets', () => {
     const sig = await signBatch(wallet, domain, batch);
     expect(recoverBatchSigner(domain, batch, sig)).toBe(wallet.address);
     expect(recoverBatchSigner(emethDomain(1, '0x' + '55'.repeat(20)), batch, sig)).not.toBe(wallet.address);
-    expect(recoverBatchSigner(emethDomain(31337, '0x' + '66'.repeat(20)), batch, sig)).not.toBe(wallet.address);
+    expect(recoverBatchSigner(emethDomain(31337, '0x' + '66'.repeat(20)), batch, sig)).not.toBe(
+      wallet.address,
+    );
     expect(batchDigest(domain, batch)).not.toBe(batchDigest(domain, { ...batch, total: batch.total + 1n }));
   });
 
