@@ -3,6 +3,7 @@
  * Everything here travels in Temporal payloads: ids and small descriptors only, never data.
  */
 import type { Address, AttemptOutcome, BlobId, Holon, JobStatus, SubJobStatus } from './types';
+import type { ShardRef } from './programs';
 
 export interface JobWorkflowInput {
   jobId: string;
@@ -44,9 +45,8 @@ export interface NodeTask {
   jobId: string;
   subJobId: string;
   programId: number;
-  shard: BlobId;
-  /** Program inputs, e.g. `{ model: <blob id> }`. */
-  params: Record<string, string>;
+  shard: ShardRef;
+  modelBlobId: BlobId;
   fuelLimit: string;
   attempt: number;
 }
@@ -66,12 +66,13 @@ export interface VerifyTask {
   jobId: string;
   subJobId: string;
   programId: number;
-  shard: BlobId;
-  params: Record<string, string>;
+  shard: ShardRef;
+  modelBlobId: BlobId;
+  attempt: number;
   result: NodeResult;
   /** Every row is re-run for nodes without a track record. */
   sampleRate: number;
-  seed: number;
+  seed: string;
   fuelLimit: string;
 }
 
@@ -121,10 +122,13 @@ export interface L2Activities {
   setJobStatus(jobId: string, status: JobStatus): Promise<void>;
   setSubJobStatus(subJobId: string, status: SubJobStatus, nodeId?: Address): Promise<void>;
   chooseNode(input: { jobId: string; subJobId: string; capabilityClass: string; exclude: Address[] }): Promise<NodeChoice | null>;
-  nodeTask(input: { subJobId: string; attempt: number }): Promise<NodeTask>;
+  /** Opens attempt `attempt` for `nodeId` (idempotent) and returns what the node needs. */
+  nodeTask(input: { subJobId: string; attempt: number; nodeId: Address }): Promise<NodeTask>;
   /** Closes an attempt; a penalised outcome burns the node's penalty once (keyed by subJobId+attempt). */
   closeAttempt(input: { subJobId: string; nodeId: Address; attempt: number; outcome: AttemptOutcome; reason?: string }): Promise<void>;
-  acceptResult(input: { result: NodeResult; verdict: Verdict }): Promise<void>;
+  acceptResult(input: { result: NodeResult; verdict: Verdict; attempt: number }): Promise<void>;
+  /** The Signer's step: batch pending tickets under a Merkle root and sign it (none pending: null). */
+  signPendingTickets(): Promise<{ batchId: number; tickets: number; total: Holon } | null>;
   aggregateJob(jobId: string): Promise<{ result: BlobId }>;
   /** Tickets for verified SubJobs, charge them, release the rest of the reservation. */
   settleJob(jobId: string, status: JobOutcome['status']): Promise<{ charged: Holon; refunded: Holon }>;

@@ -93,7 +93,7 @@ export async function subJobWorkflow(input: SubJobWorkflowInput): Promise<SubJob
       attempt += 1;
       declinedBy = undefined;
       await setStatus('assigned', node.nodeId);
-      const task = await l2.nodeTask({ subJobId: plan.subJobId, attempt });
+      const task = await l2.nodeTask({ subJobId: plan.subJobId, attempt, nodeId: node.nodeId });
       const remainingMs = input.deadline - Date.now();
       const onNode = proxyActivities<NodeActivities>({
         taskQueue: TASK_QUEUES.node(node.nodeId),
@@ -118,15 +118,17 @@ export async function subJobWorkflow(input: SubJobWorkflowInput): Promise<SubJob
           jobId: input.jobId,
           subJobId: plan.subJobId,
           programId: plan.programId,
-          shard: plan.shard,
-          params: task.params,
+          shard: task.shard,
+          modelBlobId: task.modelBlobId,
+          attempt,
           result,
           sampleRate,
-          seed: Math.floor(Math.random() * 2 ** 31),
+          // Chosen by the workflow, never by the node; replay-safe (the SDK seeds Math.random).
+          seed: `${plan.subJobId}:${attempt}:${Math.floor(Math.random() * 2 ** 31)}`,
           fuelLimit: plan.fuelLimit,
         });
         if (verdict.valid) {
-          await l2.acceptResult({ result, verdict });
+          await l2.acceptResult({ result, verdict, attempt });
           await l2.closeAttempt({ subJobId: plan.subJobId, nodeId: node.nodeId, attempt, outcome: 'verified' });
           await setStatus('verified', node.nodeId);
           return outcome('verified', attempt, { nodeId: node.nodeId, output: result.output, fuelUsed: verdict.fuelUsed });
