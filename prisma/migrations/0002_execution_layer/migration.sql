@@ -177,6 +177,16 @@ CREATE TABLE "LedgerEntry" (
     CONSTRAINT "LedgerEntry_pkey" PRIMARY KEY ("id")
 );
 
+-- CreateTable
+CREATE TABLE "Blob" (
+    "id" TEXT NOT NULL,
+    "uploader" TEXT NOT NULL,
+    "size" INTEGER NOT NULL,
+    "createdAt" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+
+    CONSTRAINT "Blob_pkey" PRIMARY KEY ("id")
+);
+
 -- CreateIndex
 CREATE UNIQUE INDEX "Program_name_key" ON "Program"("name");
 
@@ -227,6 +237,9 @@ CREATE INDEX "Ticket_requester_idx" ON "Ticket"("requester");
 
 -- CreateIndex
 CREATE INDEX "LedgerEntry_requester_idx" ON "LedgerEntry"("requester");
+
+-- CreateIndex
+CREATE INDEX "Blob_uploader_idx" ON "Blob"("uploader");
 
 -- AddForeignKey
 ALTER TABLE "SubJob" ADD CONSTRAINT "SubJob_jobId_fkey" FOREIGN KEY ("jobId") REFERENCES "Job"("id") ON DELETE RESTRICT ON UPDATE CASCADE;
