@@ -1,0 +1,152 @@
+/**
+ * Gas of EmethCore's hot paths on a fresh anvil: ticket redemption (redeem, redeemMany with 1, 10
+ * and 100 tickets) and the L1 cycle request → registerSubJobs → process → submit → verify.
+ * Run: `npx tsx bench/gas.ts` (compiles nothing: run `npm run contracts:compile` first).
+ * Prints a markdown table. Figures are receipt gasUsed, so they include the 21,000 base cost and
+ * calldata; recipients already hold tokens (a first-ever transfer to an empty account costs ~17k more).
+ */
+import { HDNodeWallet, JsonRpcProvider, MaxUint256, id, type ContractTransactionResponse } from 'ethers';
+import { startAnvil } from '../cli/stack/anvil';
+import { deployContracts } from '../contracts/deploy';
+import { OPTIMIZER_RUNS } from '../contracts/compile';
+import { SerialSigner } from '../contracts/serial-signer';
+import { emethCore, emethToken } from '../contracts/typed';
+import { EMETH, GHOLON } from '../lib/fees';
+import { TicketTree, emethDomain, signBatch, type Ticket } from '../lib/tickets';
+
+const MNEMONIC = 'test test test test test test test test test test test junk';
+/** Livepeer's probabilistic-micropayment ticket redemption, as commonly quoted (~250k gas each). */
+const LIVEPEER_PER_TICKET = 250_000;
+
+async function gasOf(tx: Promise<ContractTransactionResponse>): Promise<bigint> {
+  const receipt = await (await tx).wait();
+  if (!receipt || receipt.status !== 1) throw new Error('benchmark transaction reverted');
+  return receipt.gasUsed;
+}
+
+async function main(): Promise<void> {
+  const anvil = await startAnvil();
+  const provider = new JsonRpcProvider(anvil.rpcUrl, undefined, { batchStallTime: 0 });
+  try {
+    const wallets = [0, 1, 2, 3, 4].map((i) =>
+      HDNodeWallet.fromPhrase(MNEMONIC, undefined, `m/44'/60'/0'/0/${i}`).connect(provider),
+    );
+    const [admin, requester, node, verifier, server] = wallets.map((w) => new SerialSigner(w)) as [
+      SerialSigner,
+      SerialSigner,
+      SerialSigner,
+      SerialSigner,
+      SerialSigner,
+    ];
+    const deployment = await deployContracts(admin, {
+      verifiers: [wallets[3]!.address],
+      l1Servers: [wallets[4]!.address],
+    });
+    const token = emethToken(deployment.token, admin);
+    for (const w of [requester, node, verifier]) {
+      await gasOf(token.mint(await w.getAddress(), 1_000_000n * EMETH));
+      await gasOf(emethToken(deployment.token, w).approve(deployment.core, MaxUint256));
+    }
+    const core = (s: SerialSigner) => emethCore(deployment.core, s);
+    await gasOf(core(requester).deposit(100_000n * EMETH));
+    await gasOf(core(node).registerNode(1_000n * EMETH, id('key'), 1));
+
+    const domain = emethDomain(deployment.chainId, deployment.core);
+    let batchId = 0n;
+    let seq = 0;
+    const tickets = (n: number): Ticket[] =>
+      Array.from({ length: n }, () => ({
+        jobId: id(`job-${seq}`),
+        subJobId: id(`sub-${seq++}`),
+        node: wallets[2]!.address,
+        requester: wallets[1]!.address,
+        amount: 12_000_000n * GHOLON,
+        verifier: wallets[3]!.address,
+        verifierFee: 720_000n * GHOLON,
+      }));
+    const signed = async (ts: Ticket[]) => {
+      const tree = new TicketTree(ts);
+      const batch = tree.batch(++batchId);
+      return {
+        tree,
+        args: [batch.batchId, batch.root, batch.total],
+        signature: await signBatch(wallets[0]!, domain, batch),
+      };
+    };
+
+    const rows: { what: string; tickets: number; gas: bigint }[] = [];
+
+    // redeem: the first ticket of a fresh batch (new bitmap word) and a later one (word exists).
+    {
+      const { tree, args, signature } = await signed(tickets(100));
+      const first = await gasOf(core(node).redeem(args, signature, tree.tickets[0], 0, tree.proof(0)));
+      const second = await gasOf(core(node).redeem(args, signature, tree.tickets[1], 1, tree.proof(1)));
+      rows.push({ what: '`redeem`, first ticket of a batch of 100', tickets: 1, gas: first });
+      rows.push({ what: '`redeem`, another ticket of the same batch', tickets: 1, gas: second });
+    }
+    for (const n of [1, 10, 100]) {
+      const { tree, args, signature } = await signed(tickets(n));
+      const mp = tree.multiProof(tree.tickets.map((_, i) => i));
+      const gas = await gasOf(
+        core(node).redeemMany(args, signature, mp.tickets, mp.indices, mp.proof, mp.proofFlags),
+      );
+      rows.push({ what: `\`redeemMany\`, ${n} ticket${n > 1 ? 's' : ''} (whole batch)`, tickets: n, gas });
+    }
+    {
+      // 100 tickets out of a batch of 1,000: the multiproof carries sibling hashes.
+      const { tree, args, signature } = await signed(tickets(1000));
+      const chosen = Array.from({ length: 100 }, (_, i) => i * 10);
+      const mp = tree.multiProof(chosen);
+      const gas = await gasOf(
+        core(node).redeemMany(args, signature, mp.tickets, mp.indices, mp.proof, mp.proofFlags),
+      );
+      rows.push({ what: '`redeemMany`, 100 tickets out of a batch of 1,000', tickets: 100, gas });
+    }
+
+    // L1 cycle, the paper's example.
+    const jobId = id('bench-job');
+    const deadline = (await provider.getBlock('latest'))!.timestamp + 86_400;
+    const l1: [string, bigint][] = [
+      [
+        'request',
+        await gasOf(core(requester).request(jobId, 1, 120_000n, 120n * GHOLON, deadline, id('data'))),
+      ],
+      ['registerSubJobs (1 shard)', await gasOf(core(server).registerSubJobs(jobId, [1n]))],
+      ['process', await gasOf(core(node).process(jobId, 0))],
+      ['submit', await gasOf(core(node).submit(jobId, 0, id('result'), 100_000n))],
+      ['verify', await gasOf(core(verifier).verify(jobId, 0))],
+    ];
+
+    const fmt = (g: bigint | number): string => Number(g).toLocaleString('en-US');
+    const out: string[] = [];
+    out.push(`EmethCore gas (solc 0.8.37, viaIR, optimizer runs ${OPTIMIZER_RUNS}, evm cancun, anvil)`);
+    out.push('');
+    out.push('| operation | tickets | gas (tx) | gas per ticket | vs Livepeer ~250,000/ticket |');
+    out.push('|---|---:|---:|---:|---:|');
+    for (const r of rows) {
+      const per = Number(r.gas) / r.tickets;
+      out.push(
+        `| ${r.what} | ${r.tickets} | ${fmt(r.gas)} | ${fmt(Math.round(per))} | ${(LIVEPEER_PER_TICKET / per).toFixed(1)}× less |`,
+      );
+    }
+    out.push('');
+    out.push('| L1 cycle step (paper example: 120,000 fuel × 120 Gholon) | gas |');
+    out.push('|---|---:|');
+    for (const [step, g] of l1) out.push(`| ${step} | ${fmt(g)} |`);
+    out.push(`| **total** | **${fmt(l1.reduce((a, [, g]) => a + g, 0n))}** |`);
+    console.log(out.join('\n'));
+    const at100 = rows.find((r) => r.what.startsWith('`redeemMany`, 100 tickets (whole'))!;
+    const goal = Number(at100.gas) / 100 <= 30_000;
+    console.log(
+      `\nGoal ≤ 30,000 gas/ticket amortized at 100: ${goal ? 'met' : 'NOT met'} (${fmt(Math.round(Number(at100.gas) / 100))}).`,
+    );
+  } finally {
+    provider.destroy();
+    await anvil.stop();
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
