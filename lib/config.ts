@@ -41,6 +41,16 @@ export interface EmethConfig {
     pglitePort: number;
     dataDir: string;
   };
+  l2: {
+    /** Key of the L2 server: signs ticket batches and applies penalties (a signer and verifier role on EmethCore). */
+    key: string;
+    /** Addresses whose verdicts the L2 accepts. */
+    verifiers: string[];
+    /** Blobs of EMETH Storage on local disk. */
+    storageDir: string;
+    /** How often the Signer batches tickets. */
+    signerInterval: string;
+  };
   gateway: {
     host: string;
     port: number;
@@ -55,6 +65,9 @@ type Env = Record<string, string | undefined>;
 
 /** anvil's well-known first development account. Only ever used against a local dev chain. */
 export const ANVIL_DEV_KEY = '0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80';
+
+/** Address of anvil's second development account, the embedded stack's verifier. */
+export const ANVIL_DEV_VERIFIER = '0x70997970c51812dc3a010c7d01b50e0d17dc79c8';
 
 export const DEFAULT_PORTS = {
   temporal: 7233,
@@ -110,6 +123,17 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
   const databaseUrl = url(env, 'EMETH_DATABASE_URL') ?? url(env, 'DATABASE_URL');
   const pglitePort = port(env, 'EMETH_PGLITE_PORT', DEFAULT_PORTS.pglite);
 
+  const l2Key = env.EMETH_L2_KEY || deployerKey;
+  if (!/^0x[0-9a-fA-F]{64}$/.test(l2Key)) throw new ConfigError('EMETH_L2_KEY', 'EMETH_L2_KEY must be a 32-byte hex private key starting with 0x');
+  const verifiers = (env.EMETH_VERIFIERS || ANVIL_DEV_VERIFIER).split(',').map((v) => v.trim().toLowerCase()).filter(Boolean);
+  for (const v of verifiers) {
+    if (!/^0x[0-9a-f]{40}$/.test(v)) throw new ConfigError('EMETH_VERIFIERS', `EMETH_VERIFIERS must be comma-separated addresses; "${v}" is not one`);
+  }
+  const signerInterval = env.EMETH_SIGNER_INTERVAL || '10s';
+  if (!/^\d+(ms|s|m|h)$/.test(signerInterval)) {
+    throw new ConfigError('EMETH_SIGNER_INTERVAL', `EMETH_SIGNER_INTERVAL must look like 10s, 500ms, 5m or 1h, got "${signerInterval}"`);
+  }
+
   const gatewayHost = env.EMETH_GATEWAY_HOST || '127.0.0.1';
   const gatewayPort = port(env, 'EMETH_GATEWAY_PORT', DEFAULT_PORTS.gateway);
 
@@ -138,6 +162,12 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
       embedded: databaseUrl === undefined,
       pglitePort,
       dataDir: path.join(home, 'pgdata'),
+    },
+    l2: {
+      key: l2Key,
+      verifiers,
+      storageDir: path.resolve(cwd, env.EMETH_STORAGE_DIR || path.join(home, 'storage')),
+      signerInterval,
     },
     gateway: {
       host: gatewayHost,

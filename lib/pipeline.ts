@@ -154,4 +154,7 @@ export function verdictMessage(v: Pick<Verdict, 'subJobId' | 'valid' | 'fuelUsed
 }
 
 export const SIGNALS = { cancel: 'cancel', decline: 'decline' } as const;
+
+/** Error type a node's activity throws to decline a SubJob (the same path as the decline signal). */
+export const DECLINE_ERROR = 'EmethDecline';
 export const QUERIES = { progress: 'progress' } as const;

@@ -12,6 +12,7 @@ import {
   upsertSearchAttributes,
 
 } from '@temporalio/workflow';
+import { DECLINE_ERROR } from '../lib/pipeline';
 import type {
   L2Activities,
   NodeActivities,
@@ -27,8 +28,6 @@ import { TASK_QUEUES } from '../lib/task-queues';
 /** A node gives a SubJob back; it pays the decline penalty and the SubJob is re-offered. */
 export const declineSignal = defineSignal<[{ nodeId: string }]>('decline');
 
-/** Error type a node's activity throws to decline (the same path as the signal). */
-export const DECLINE_ERROR = 'EmethDecline';
 
 const l2 = proxyActivities<L2Activities>({
   startToCloseTimeout: '1 minute',

@@ -1,0 +1,65 @@
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import type { Signer } from 'ethers';
+import type { Logger } from '../lib/logger';
+import { DECLINE_ERROR, nodeResultMessage, type NodeActivities, type NodeResult, type NodeTask } from '../lib/pipeline';
+import type { ProgramModule } from '../lib/programs';
+import { decodeMatrix, encodeMatrix } from '../lib/matrix';
+import type { BlobStore } from './storage';
+
+/**
+ * How a node behaves. Anything but `honest` exists to exercise the failure paths (tests, the
+ * demo's fault drills); a real node never sets it.
+ */
+export type NodeBehaviour = 'honest' | 'lie' | 'decline';
+
+export interface NodeDeps {
+  nodeId: string;
+  signer: Signer;
+  program(programId: number): ProgramModule;
+  store: BlobStore;
+  logger: Logger;
+  behaviour?: NodeBehaviour;
+  /** ms between heartbeats while a SubJob runs (the L2 times out silent nodes). */
+  heartbeatMs?: number;
+}
+
+export function createNodeActivities(deps: NodeDeps): NodeActivities {
+  const behaviour = deps.behaviour ?? 'honest';
+  return {
+    async runSubJob(task: NodeTask): Promise<NodeResult> {
+      const ctx = Context.current();
+      const log = deps.logger.child({ jobId: task.jobId, subJobId: task.subJobId, nodeId: deps.nodeId });
+      if (behaviour === 'decline') {
+        log.info('declining SubJob');
+        throw ApplicationFailure.nonRetryable(`node ${deps.nodeId} declines SubJob ${task.subJobId}`, DECLINE_ERROR);
+      }
+      const started = Date.now();
+      ctx.heartbeat({ phase: 'starting', rows: task.shard.rows });
+      const beat = setInterval(() => ctx.heartbeat({ phase: 'running', rows: task.shard.rows, elapsedMs: Date.now() - started }), deps.heartbeatMs ?? 2000);
+      try {
+        const out = await deps.program(task.programId).run({
+          shard: task.shard,
+          modelBlobId: task.modelBlobId,
+          fuelLimit: task.fuelLimit,
+          context: { jobId: task.jobId, subJobId: task.subJobId, nodeId: deps.nodeId },
+        });
+        let output = out.outputBlobId;
+        if (behaviour === 'lie') output = await corrupt(deps.store, output);
+        const unsigned = { subJobId: task.subJobId, output, fuelUsed: out.fuelUsed };
+        const signature = await deps.signer.signMessage(nodeResultMessage(unsigned, task.attempt));
+        log.info({ rows: out.rows, fuelUsed: out.fuelUsed, provider: out.executionProvider, ms: Date.now() - started }, 'SubJob computed');
+        return { ...unsigned, nodeId: deps.nodeId, signature, executionProvider: out.executionProvider };
+      } finally {
+        clearInterval(beat);
+      }
+    },
+  };
+}
+
+/** A lying node's output: plausible shape, wrong numbers. */
+async function corrupt(store: BlobStore, blobId: string): Promise<string> {
+  const m = decodeMatrix(await store.get(blobId));
+  const data = Float32Array.from(m.data, (v, i) => (i % 7 === 0 ? v + 0.5 : v));
+  return store.put(encodeMatrix({ ...m, data }));
+}

@@ -1,0 +1,72 @@
+// The node worker binary: `emeth node start --key <hex> --class <name>`. One per GPU host.
+import { parseArgs } from 'node:util';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { loadConfig } from '../../lib/config';
+import { createLogger } from '../../lib/logger';
+import { parseEmeth } from '../../lib/fees';
+import { TASK_QUEUES } from '../../lib/task-queues';
+import { createGatewayBlobStore } from '../../activities/storage-gateway';
+import { createNodeActivities, type NodeBehaviour } from '../../activities/node';
+import { detectCuda } from '../../activities/programs';
+import { readDeployment } from '../shared/deployment';
+import { chainSigner } from '../shared/connect';
+import { programRegistry } from '../shared/programs';
+import { announce, ensureStake } from './register';
+import { startRedeemer } from './redeemer';
+
+export async function runNode(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      key: { type: 'string' },
+      class: { type: 'string', default: 'cpu' },
+      stake: { type: 'string', default: '100' },
+      'redeem-min': { type: 'string', default: '0' },
+      behaviour: { type: 'string', default: 'honest' },
+    },
+    strict: true,
+  });
+  if (!values.key || !/^0x[0-9a-fA-F]{64}$/.test(values.key)) throw new Error('--key must be the node\'s 32-byte hex private key (0x...)');
+  const behaviour = values.behaviour as NodeBehaviour;
+  if (!['honest', 'lie', 'decline'].includes(behaviour)) throw new Error('--behaviour must be honest, lie or decline');
+
+  const config = loadConfig();
+  const { provider, wallet, signer } = chainSigner(config, values.key);
+  const nodeId = wallet.address.toLowerCase();
+  const logger = createLogger(config.logLevel, { component: 'node', nodeId });
+  const deployment = readDeployment(config.chain.deploymentFile);
+
+  const stake = await ensureStake(signer, deployment, parseEmeth(values.stake!), values.class!);
+  await announce(config.gateway.url, wallet, values.class!);
+  const store = createGatewayBlobStore(config.gateway.url, wallet);
+  const programs = programRegistry(store, logger);
+  const cuda = detectCuda();
+  logger.info({ cuda: cuda.available, reason: cuda.reason, stake: stake.toString(), class: values.class }, cuda.available ? 'CUDA execution provider available' : 'running on the CPU execution provider');
+
+  const connection = await NativeConnection.connect({ address: config.temporal.address });
+  const worker = await Worker.create({
+    connection,
+    namespace: config.temporal.namespace,
+    taskQueue: TASK_QUEUES.node(nodeId),
+    activities: createNodeActivities({ nodeId, signer: wallet, program: programs.program, store, logger, behaviour }),
+    // One SubJob at a time: the node's compute is the scarce resource.
+    maxConcurrentActivityTaskExecutions: 1,
+  });
+  const redeemer = startRedeemer({ gatewayUrl: config.gateway.url, signer, deployment, logger, minAmount: parseEmeth(values['redeem-min']!) });
+  logger.info({ taskQueue: TASK_QUEUES.node(nodeId) }, 'node ready');
+  const stop = () => worker.shutdown();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  await worker.run();
+  await redeemer.stop();
+  await programs.close();
+  await connection.close();
+  provider.destroy();
+}
+
+if (require.main === module) {
+  runNode(process.argv.slice(2)).catch((err) => {
+    process.stderr.write(`emeth node: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  });
+}

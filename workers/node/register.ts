@@ -1,0 +1,33 @@
+import { Contract, id as keccakText, type Signer } from 'ethers';
+import { loadArtifact } from '../../contracts/artifacts';
+import type { Deployment } from '../../lib/types-chain';
+import { signRequest } from '../../lib/request-auth';
+
+/** EmethCore stores the capability class as a uint32: the first 4 bytes of keccak256(name). */
+export function capabilityClassId(name: string): number {
+  return Number.parseInt(keccakText(name).slice(2, 10), 16);
+}
+
+/** Stakes on EmethCore if the node has no stake yet; returns the stake in holon. */
+export async function ensureStake(signer: Signer, deployment: Deployment, stake: bigint, capabilityClass: string): Promise<bigint> {
+  const address = await signer.getAddress();
+  const core = new Contract(deployment.core, loadArtifact('EmethCore').abi, signer);
+  const current = ((await core.getFunction('getNode')(address)) as { stake: bigint }).stake;
+  if (current > 0n) return current;
+  const token = new Contract(deployment.token, loadArtifact('EmethToken').abi, signer);
+  const balance = (await token.getFunction('balanceOf')(address)) as bigint;
+  if (balance < stake) {
+    throw new Error(`node ${address} holds ${balance} holon but needs ${stake} to stake: fund it with EMETH first`);
+  }
+  await (await token.getFunction('approve')(deployment.core, stake)).wait();
+  await (await core.getFunction('registerNode')(stake, '0x' + '00'.repeat(32), capabilityClassId(capabilityClass))).wait();
+  return stake;
+}
+
+/** Tells the gateway this node takes work of `capabilityClass`. */
+export async function announce(gatewayUrl: string, signer: Signer, capabilityClass: string): Promise<void> {
+  const body = JSON.stringify({ capabilityClass });
+  const headers = await signRequest(signer, 'POST', '/v1/nodes', body);
+  const res = await fetch(`${gatewayUrl}/v1/nodes`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body });
+  if (!res.ok) throw new Error(`the gateway refused the node's registration (HTTP ${res.status}): ${await res.text()}`);
+}

@@ -1,0 +1,44 @@
+// The verifier worker binary: `emeth verifier start --key <hex>`, consuming `emeth-verifier`.
+import { parseArgs } from 'node:util';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { Wallet } from 'ethers';
+import { loadConfig } from '../../lib/config';
+import { createLogger } from '../../lib/logger';
+import { TASK_QUEUES } from '../../lib/task-queues';
+import { createGatewayBlobStore } from '../../activities/storage-gateway';
+import { createVerifierActivities } from '../../activities/verifier';
+import { programRegistry } from '../shared/programs';
+
+export async function runVerifier(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: { key: { type: 'string' } }, strict: true });
+  if (!values.key || !/^0x[0-9a-fA-F]{64}$/.test(values.key)) throw new Error("--key must be the verifier's 32-byte hex private key (0x...)");
+  const config = loadConfig();
+  const wallet = new Wallet(values.key);
+  const logger = createLogger(config.logLevel, { component: 'verifier', nodeId: wallet.address.toLowerCase() });
+  if (!config.l2.verifiers.includes(wallet.address.toLowerCase())) {
+    logger.warn({ verifiers: config.l2.verifiers }, 'this key is not in EMETH_VERIFIERS: the L2 will refuse its verdicts');
+  }
+  const programs = programRegistry(createGatewayBlobStore(config.gateway.url, wallet), logger);
+  const connection = await NativeConnection.connect({ address: config.temporal.address });
+  const worker = await Worker.create({
+    connection,
+    namespace: config.temporal.namespace,
+    taskQueue: TASK_QUEUES.verifier,
+    activities: createVerifierActivities({ signer: wallet, program: programs.program, logger }),
+    maxConcurrentActivityTaskExecutions: 2,
+  });
+  logger.info({ taskQueue: TASK_QUEUES.verifier }, 'verifier ready');
+  const stop = () => worker.shutdown();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  await worker.run();
+  await programs.close();
+  await connection.close();
+}
+
+if (require.main === module) {
+  runVerifier(process.argv.slice(2)).catch((err) => {
+    process.stderr.write(`emeth verifier: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  });
+}
