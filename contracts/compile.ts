@@ -21,6 +21,9 @@ const ROOT = path.resolve(__dirname, '..');
 /** Optimizer runs: redeem/redeemMany dominate the call volume, so we favour runtime gas over size. */
 export const OPTIMIZER_RUNS = 10_000;
 
+/** EIP-170: chains refuse to deploy more runtime code than this. */
+export const MAX_RUNTIME_SIZE = 24_576;
+
 export interface Artifact {
   contractName: string;
   abi: unknown[];
@@ -34,7 +37,13 @@ interface SolcError {
 
 interface SolcOutput {
   errors?: SolcError[];
-  contracts?: Record<string, Record<string, { abi: unknown[]; evm: { bytecode: { object: string } } }>>;
+  contracts?: Record<
+    string,
+    Record<
+      string,
+      { abi: unknown[]; evm: { bytecode: { object: string }; deployedBytecode: { object: string } } }
+    >
+  >;
 }
 
 /** Resolves `@openzeppelin/...` (and any other package path) from node_modules, and local paths from contracts/. */
@@ -67,7 +76,7 @@ export function compileAll(): Artifact[] {
       optimizer: { enabled: true, runs: OPTIMIZER_RUNS },
       viaIR: true,
       evmVersion: 'cancun',
-      outputSelection: { '*': { '*': ['abi', 'evm.bytecode.object'] } },
+      outputSelection: { '*': { '*': ['abi', 'evm.bytecode.object', 'evm.deployedBytecode.object'] } },
     },
   };
   const output = JSON.parse(solc.compile(JSON.stringify(input), { import: findImport })) as SolcOutput;
@@ -80,6 +89,13 @@ export function compileAll(): Artifact[] {
   for (const file of Object.keys(sources)) {
     for (const [contractName, c] of Object.entries(output.contracts?.[file] ?? {})) {
       if (!c.evm.bytecode.object) continue; // interfaces and abstract contracts
+      const runtimeSize = c.evm.deployedBytecode.object.length / 2;
+      if (runtimeSize > MAX_RUNTIME_SIZE) {
+        throw new Error(
+          `${contractName} is ${runtimeSize} bytes of runtime code, over the EIP-170 limit of ${MAX_RUNTIME_SIZE}: ` +
+            `lower OPTIMIZER_RUNS in contracts/compile.ts or move code out of the contract`,
+        );
+      }
       artifacts.push({ contractName, abi: c.abi, bytecode: `0x${c.evm.bytecode.object}` });
     }
   }
