@@ -2,6 +2,7 @@ import type { EmethConfig } from '../lib/config';
 import { startStack } from './stack/stack';
 import { deployerAddress, describeStack, holdStack } from './up';
 import { runWiringCheck } from './wiring';
+import { runInferenceDemo } from './inference-demo';
 
 export interface DemoOptions {
   keep: boolean;
@@ -21,8 +22,10 @@ export async function demo(config: EmethConfig, opts: DemoOptions): Promise<numb
     out(`  workflow     ${run.workflowId}`);
     out(`  chain        id ${r.chainId}, block ${r.blockNumber}, EmethToken supply ${r.tokenSupply} holon`);
     out(`  database     WiringCheck row ${r.checkId} recorded at ${r.recordedAt}`);
-    out(`\nTemporal UI: ${stack.temporalUiUrl ?? config.temporalUiUrl}`);
-    out(`This run:    ${run.uiLink}`);
+    out(`  Temporal UI  ${run.uiLink}`);
+
+    await runInferenceDemo(stack, config, out);
+    out(`\nTemporal UI: ${stack.temporalUiUrl ?? config.temporalUiUrl}  (filter: EmethJobId = "<the Job id above>")`);
   } catch (err) {
     await stack.stop();
     throw err;

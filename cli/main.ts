@@ -11,6 +11,15 @@ commands:
                      and keep it running until Ctrl-C
   demo [--keep]      start the stack, run the demo through it, print where to look, then stop
                      (--keep: stay up afterwards)
+  node start --key <hex> [--class cpu] [--stake 100] [--redeem-min 0]
+                     run a GPU node worker: stake, take SubJobs, redeem tickets
+  node setup-gpu     fetch onnxruntime-node's CUDA execution provider (GPU hosts with network access)
+  verifier start --key <hex>
+                     run a verifier worker on emeth-verifier
+  submit --key <hex> --dataset <file> --model <file> [--parallel 6] [--fuel-limit N] [--fuel-price holon]
+                     submit an onnx-inference Job through the gateway and follow it
+  status --key <hex> <jobId>
+                     a Job's status with a live progress bar
   help               this text
 
 Configuration comes from EMETH_* environment variables; see the README's table.`;
@@ -28,6 +37,32 @@ async function main(argv: string[]): Promise<number> {
       const { values } = parseArgs({ args: rest, options: { keep: { type: 'boolean', default: false } }, strict: true });
       return demo(loadConfig(), { keep: values.keep ?? false, env: process.env, out });
     }
+    case 'node': {
+      const [sub, ...args] = rest;
+      if (sub === 'start') {
+        await (await import('../workers/node/main')).runNode(args);
+        return 0;
+      }
+      if (sub === 'setup-gpu') {
+        const { spawnSync } = await import('node:child_process');
+        return spawnSync(process.execPath, [require.resolve('../scripts/setup-gpu.cjs'), ...args], { stdio: 'inherit' }).status ?? 1;
+      }
+      process.stderr.write('emeth: usage: emeth node start --key <hex> [--class cpu] | emeth node setup-gpu\n');
+      return 2;
+    }
+    case 'verifier': {
+      const [sub, ...args] = rest;
+      if (sub !== 'start') {
+        process.stderr.write('emeth: usage: emeth verifier start --key <hex>\n');
+        return 2;
+      }
+      await (await import('../workers/verifier/main')).runVerifier(args);
+      return 0;
+    }
+    case 'submit':
+      return (await import('./submit')).submit(loadConfig(), rest, out);
+    case 'status':
+      return (await import('./submit')).status(loadConfig(), rest, out);
     case undefined:
     case 'help':
     case '--help':

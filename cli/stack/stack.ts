@@ -19,6 +19,8 @@ export interface Stack {
   logDir: string;
   /** Resolves with the name of the first part that exits on its own (a crash). */
   crashed: Promise<string>;
+  /** Starts a worker process (node, verifier) that the stack stops first; resolves once its log says it is ready. */
+  spawnWorker(name: string, script: 'node' | 'verifier', args: string[]): Promise<ManagedProcess>;
   /** Stops the parts in reverse order of their start; safe to call twice. */
   stop(): Promise<void>;
 }
@@ -123,8 +125,31 @@ export async function startStack(config: EmethConfig, opts: StartStackOptions): 
     });
     track('l2', l2, () => l2.stop('SIGTERM', 20_000));
 
-    const crashed = Promise.race(started.map((p) => p.exited)).then((name) => String(name));
+    let crash: (name: string) => void = () => {};
+    const crashed = new Promise<string>((resolve) => (crash = resolve));
+    for (const p of started) void p.exited.then((name) => crash(String(name)));
+
+    const spawnWorker = async (name: string, script: 'node' | 'verifier', args: string[]): Promise<ManagedProcess> => {
+      const logFile = path.join(logDir, `${name}.log`);
+      const offset = fs.existsSync(logFile) ? fs.statSync(logFile).size : 0;
+      const readyLine = script === 'node' ? '"msg":"node ready"' : '"msg":"verifier ready"';
+      const proc = await spawnManaged({
+        name,
+        command: process.execPath,
+        args: ['--import', 'tsx', path.join(ROOT, 'workers', script, 'main.ts'), ...args],
+        cwd: ROOT,
+        env: { ...opts.env, EMETH_HOME: config.home, EMETH_DEPLOYMENT_FILE: config.chain.deploymentFile },
+        logFile,
+        ready: async () => fs.readFileSync(logFile, 'utf8').slice(offset).includes(readyLine),
+        readyTimeoutMs: 120_000,
+      });
+      started.push({ name, stop: () => proc.stop('SIGTERM', 15_000), exited: proc.exited.then(() => name) });
+      void proc.exited.then(() => crash(name));
+      return proc;
+    };
+
     return {
+      spawnWorker,
       config,
       deployment,
       deploymentReused: reused,

@@ -1,0 +1,44 @@
+import type { Signer } from 'ethers';
+import { signRequest } from '../lib/request-auth';
+import { EmethError } from '../lib/errors';
+
+/** A requester's (or node's) signed calls to the REST gateway. */
+export class GatewayClient {
+  constructor(
+    readonly baseUrl: string,
+    private readonly signer: Signer,
+  ) {}
+
+  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const raw = body === undefined ? '' : body instanceof Uint8Array ? body : JSON.stringify(body);
+    const headers: Record<string, string> = await signRequest(this.signer, method, path, raw);
+    if (body !== undefined) headers['content-type'] = body instanceof Uint8Array ? 'application/octet-stream' : 'application/json';
+    const res = await fetch(this.baseUrl.replace(/\/$/, '') + path, {
+      method,
+      headers,
+      body: raw === '' ? undefined : typeof raw === 'string' ? raw : Buffer.from(raw),
+    });
+    const text = await res.text();
+    if (!res.ok) {
+      let message = text;
+      try {
+        message = (JSON.parse(text) as { message?: string }).message ?? text;
+      } catch {
+        /* not JSON */
+      }
+      throw new EmethError('GATEWAY', `${method} ${path} failed with HTTP ${res.status}: ${message}`);
+    }
+    return (text ? JSON.parse(text) : undefined) as T;
+  }
+
+  putBlob(bytes: Uint8Array): Promise<{ id: string; size: number }> {
+    return this.request('PUT', '/v1/blobs', bytes);
+  }
+
+  async getBlob(id: string): Promise<Uint8Array> {
+    const path = `/v1/blobs/${id}`;
+    const res = await fetch(this.baseUrl + path, { headers: await signRequest(this.signer, 'GET', path, '') });
+    if (!res.ok) throw new EmethError('GATEWAY', `GET ${path} failed with HTTP ${res.status}: ${await res.text()}`);
+    return new Uint8Array(await res.arrayBuffer());
+  }
+}

@@ -1,0 +1,32 @@
+import type { GatewayClient } from './gateway-client';
+
+export interface JobView {
+  id: string;
+  status: string;
+  fees: { reserved: string; charged: string; refunded: string };
+  subJobs: { index: number; status: string; nodeId: string | null; attempts: number }[];
+  result: string | null;
+  temporalUiUrl: string;
+}
+
+const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
+
+function bar(done: number, total: number, width = 30): string {
+  const filled = total === 0 ? 0 : Math.round((done / total) * width);
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}`;
+}
+
+/** Polls a Job and prints a progress line whenever it changes, until the Job ends. */
+export async function followJob(client: GatewayClient, jobId: string, out: (line: string) => void, pollMs = 500): Promise<JobView> {
+  let last = '';
+  for (;;) {
+    const job = await client.request<JobView>('GET', `/v1/jobs/${jobId}`);
+    const verified = job.subJobs.filter((s) => s.status === 'verified').length;
+    const states = job.subJobs.map((s) => s.status[0]).join('');
+    const line = `  ${job.status.padEnd(12)} ${bar(verified, job.subJobs.length)}  ${states}`;
+    if (line !== last) out(line);
+    last = line;
+    if (TERMINAL.has(job.status)) return job;
+    await new Promise((r) => setTimeout(r, pollMs));
+  }
+}
