@@ -9,11 +9,12 @@
  *   registers twice.
  * - A revert is rethrown as ContractRevertError naming the rule, e.g.
  *   `EmethCore reverted: TicketAlreadyRedeemed(root=0x…, index=3) during redeemTickets`. It is a
- *   rule violation, not a transient fault: list `ContractRevertError` in the activity's
- *   `nonRetryableErrorTypes`.
+ *   rule violation, not a transient fault: list `ContractRevertError` (and `ChainStateError`, the
+ *   chain is not in a state where the action makes sense) in the activity's `nonRetryableErrorTypes`.
+ *   RPC failures stay retryable: the check-before-send makes the retry safe.
  * - Amounts cross Temporal as decimal strings (bigint is not JSON); inputs accept bigint too.
  */
-import type { Provider, Signer, TransactionReceipt } from 'ethers';
+import { NonceManager, type Provider, type Signer, type TransactionReceipt } from 'ethers';
 import { explainRevert } from '../contracts/errors';
 import { SerialSigner } from '../contracts/serial-signer';
 import { emethCore, emethToken, type EmethCore, type EmethToken } from '../contracts/typed';
@@ -127,8 +128,10 @@ export class ChainStateError extends Error {
 const ZERO_ADDRESS = '0x0000000000000000000000000000000000000000';
 
 export function createChainActivities(deps: ChainDeps) {
-  const signer =
-    deps.signer instanceof SerialSigner ? deps.signer : new SerialSigner(deps.signer, deps.provider);
+  // ethers' NonceManager would re-number our transactions (and burns nonces on failed
+  // estimates): unwrap it and count nonces in a SerialSigner instead.
+  const inner = deps.signer instanceof NonceManager ? deps.signer.signer : deps.signer;
+  const signer = inner instanceof SerialSigner ? inner : new SerialSigner(inner, deps.provider);
   const core: EmethCore = emethCore(deps.deployment.core, signer);
   const token: EmethToken = emethToken(deps.deployment.token, signer);
   const confirmations = deps.confirmations ?? 1;
