@@ -1,6 +1,6 @@
 /**
  * Randomized property test: 500+ random operations by several actors (seeded, so a failure
- * replays with the same EMETH_PROPERTY_SEED). After every operation:
+ * replays with the same SEED constant below). After every operation:
  *   - token conservation: Σ balances of every holder == totalSupply, and totalSupply + burned == minted;
  *   - solvency: EmethCore's token balance == Σ job escrows + Σ node stakes (incl. unstaking) + Σ deposits,
  *     i.e. no escrow, stake or deposit is ever negative or unbacked;
