@@ -2,8 +2,12 @@ import express, { type ErrorRequestHandler } from 'express';
 import { pinoHttp } from 'pino-http';
 import type { Logger } from '../lib/logger';
 import type { HealthReport } from '../lib/health';
+import type { ApiDeps } from './deps';
+import { createV1Router } from './v1';
 
-export interface GatewayDeps {
+export type { ApiDeps, ChainView } from './deps';
+
+export interface GatewayDeps extends ApiDeps {
   logger: Logger;
   health(): Promise<HealthReport>;
 }
@@ -12,7 +16,19 @@ export interface GatewayDeps {
 export function createGateway(deps: GatewayDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
-  app.use(pinoHttp({ logger: deps.logger, autoLogging: { ignore: (req) => req.url === '/healthz' } }));
+  app.use(
+    pinoHttp({
+      logger: deps.logger,
+      autoLogging: { ignore: (req) => req.url === '/healthz' },
+      // Routes that know their Job put its id in res.locals, so the request's log line carries it.
+      customProps: (_req, res) => {
+        const jobId = (res as express.Response).locals?.jobId;
+        return jobId ? { jobId } : {};
+      },
+    }),
+  );
+  // Before the JSON parser: /v1 reads raw bytes, because request signatures cover them.
+  app.use('/v1', createV1Router(deps, deps.logger));
   app.use(express.json({ limit: '1mb' }));
 
   app.get('/healthz', async (_req, res) => {
@@ -24,9 +40,15 @@ export function createGateway(deps: GatewayDeps): express.Express {
     res.status(404).json({ error: 'not_found', message: `no route for ${req.method} ${req.path}` });
   });
   const onError: ErrorRequestHandler = (err, req, res, _next) => {
-    const status = typeof err?.status === 'number' && err.status >= 400 && err.status < 500 ? err.status : 500;
+    const status =
+      typeof err?.status === 'number' && err.status >= 400 && err.status < 500 ? err.status : 500;
     if (status === 500) req.log.error({ err }, 'request failed');
-    res.status(status).json({ error: status === 500 ? 'internal' : 'bad_request', message: status === 500 ? 'internal error; see the gateway log' : err.message });
+    res
+      .status(status)
+      .json({
+        error: status === 500 ? 'internal' : 'bad_request',
+        message: status === 500 ? 'internal error; see the gateway log' : err.message,
+      });
   };
   app.use(onError);
   return app;

@@ -1,0 +1,47 @@
+/**
+ * Who may read a blob. Storage is content-addressed, so knowing an id must not be enough: a reader
+ * is the uploader, the requester of a Job that uses the blob (dataset, model, result, a shard or an
+ * output of its SubJobs), a registered node assigned to a SubJob that uses it, or the L2 server
+ * and verifiers (they split, verify and aggregate everything).
+ */
+import type { PrismaClient } from '../prisma/client';
+
+export async function canReadBlob(
+  prisma: PrismaClient,
+  readAll: ReadonlySet<string>,
+  caller: string,
+  id: string,
+): Promise<boolean> {
+  const who = caller.toLowerCase();
+  if (readAll.has(who)) return true;
+
+  const uploaded = await prisma.blob.findFirst({ where: { id, uploader: who }, select: { id: true } });
+  if (uploaded) return true;
+
+  // Shards are stored as ShardRef JSON in SubJob.shard, so "uses" is a substring match on the id.
+  const subJobUses = { OR: [{ shard: { contains: id } }, { output: id }] };
+  const ownJob = await prisma.job.findFirst({
+    where: {
+      requester: who,
+      OR: [
+        { dataset: id },
+        { result: id },
+        { params: { path: ['model'], equals: id } },
+        { subJobs: { some: subJobUses } },
+      ],
+    },
+    select: { id: true },
+  });
+  if (ownJob) return true;
+
+  const node = await prisma.node.findUnique({ where: { id: who }, select: { id: true } });
+  if (!node) return false;
+  const assigned = { OR: [{ nodeId: who }, { history: { some: { nodeId: who, outcome: null } } }] };
+  const nodeUse = await prisma.subJob.findFirst({
+    where: {
+      AND: [assigned, { OR: [...subJobUses.OR, { job: { params: { path: ['model'], equals: id } } }] }],
+    },
+    select: { id: true },
+  });
+  return nodeUse !== null;
+}

@@ -1,0 +1,42 @@
+import type { Client } from '@temporalio/client';
+import type { Logger } from '../lib/logger';
+import type { PrismaClient } from '../prisma/client';
+import type { BlobStore } from '../activities/storage';
+
+/**
+ * What the gateway reads from EmethCore (through the L2 server's chain reader or EMETH Cache). An
+ * interface, so the gateway never holds a provider or keys, and tests can answer from a map.
+ */
+export interface ChainView {
+  /** Holon of the requester's L2 deposit not locked by a pending withdrawal (EmethCore.freeDeposit). */
+  freeDeposit(requester: string): Promise<bigint>;
+  /** Holon a node has staked on EmethCore; 0 for an unregistered node. */
+  stakeOf(node: string): Promise<bigint>;
+}
+
+/** The dependencies of the `/v1` API; the L2 server builds them once and passes them in. */
+export interface ApiDeps {
+  prisma: PrismaClient;
+  store: BlobStore;
+  /** A client on the namespace below; the gateway starts, signals and queries Job workflows with it. */
+  temporal: Client;
+  chain: ChainView;
+  /** Base URL of the Temporal UI (e.g. http://127.0.0.1:8233), for the per-Job link. */
+  temporalUiUrl: string;
+  namespace: string;
+  /** Verifier addresses: they may read every blob (they re-run shards). */
+  verifiers: string[];
+  /** The L2 server's own address: it may read every blob. */
+  l2Address: string;
+  /** Milliseconds since the epoch; tests move the clock to expire signed requests. */
+  now?: () => number;
+  /** How long GET /v1/jobs/:id waits for the workflow's progress query before deriving it from rows (default 2000). */
+  progressQueryTimeoutMs?: number;
+}
+
+/** ApiDeps with the defaults filled in, as the routes see them. */
+export interface ApiContext extends Required<Omit<ApiDeps, 'verifiers' | 'l2Address'>> {
+  logger: Logger;
+  /** Lower-case verifier and L2 addresses. */
+  readAll: ReadonlySet<string>;
+}

@@ -1,0 +1,155 @@
+/**
+ * Nodes: a node registers (or refreshes) itself with a request signed by its own key, after it
+ * has registered and staked on EmethCore (the stake is what its penalties burn). Anyone
+ * authenticated can list nodes; only the node itself reads its tickets, which it needs (with
+ * their batch signature and Merkle proof) to redeem on EmethCore.
+ */
+import { Router } from 'express';
+import type { Authenticator } from '../auth';
+import type { ApiContext } from '../deps';
+import { HttpError, forbidden, notFound } from '../errors';
+import { addressParam, authenticated, callerOf, jsonBody, queryObject } from '../http';
+import { oneOf, optional, parseObject, query, string } from '../validate';
+import { holon, nodeView } from '../views';
+import { CAPABILITY_CLASS_PATTERN } from './jobs';
+
+const registerShape = {
+  capabilityClass: string({
+    maxLength: 32,
+    pattern: CAPABILITY_CLASS_PATTERN,
+    expect: 'a capability class (lower-case letters, digits and -, at most 32), e.g. cpu or h100',
+  }),
+};
+
+const listShape = {
+  capabilityClass: optional(
+    string({ maxLength: 32, pattern: CAPABILITY_CLASS_PATTERN, expect: 'a capability class' }),
+  ),
+  status: optional(oneOf(['online', 'offline'] as const)),
+};
+
+const ticketsShape = { redeemed: optional(query.boolean()) };
+
+export interface TicketView {
+  ticket: {
+    jobId: string;
+    subJobId: string;
+    node: string;
+    requester: string;
+    amount: string;
+    verifier: string;
+    verifierFee: string;
+  };
+  batch: { batchId: number; root: string; total: string; signature: string } | null;
+  leafIndex: number | null;
+  proof: string[] | null;
+  redeemedAt: string | null;
+}
+
+export function nodesRouter(ctx: ApiContext, auth: Authenticator): Router {
+  const router = Router();
+
+  async function stakeOf(address: string): Promise<bigint> {
+    try {
+      return await ctx.chain.stakeOf(address);
+    } catch (err) {
+      throw new HttpError(
+        503,
+        'chain_unavailable',
+        `could not read the stake of ${address} from EmethCore (${(err as Error).message}); try again shortly`,
+      );
+    }
+  }
+
+  router.post('/', authenticated(auth, { signedOnly: true }), async (req, res) => {
+    const address = callerOf(res).address;
+    const body = parseObject(registerShape, jsonBody(req));
+    const stake = await stakeOf(address);
+    if (stake <= 0n) {
+      throw forbidden(
+        'no_stake',
+        `node ${address} has no stake on EmethCore: register and stake on EmethCore first, then register here`,
+      );
+    }
+    const existing = await ctx.prisma.node.findUnique({ where: { id: address }, select: { id: true } });
+    const now = new Date(ctx.now());
+    const node = await ctx.prisma.node.upsert({
+      where: { id: address },
+      create: { id: address, capabilityClass: body.capabilityClass, status: 'online', lastSeenAt: now },
+      update: { capabilityClass: body.capabilityClass, status: 'online', lastSeenAt: now },
+    });
+    req.log.info(
+      { nodeId: address, capabilityClass: body.capabilityClass },
+      existing ? 'node refreshed' : 'node registered',
+    );
+    res.status(existing ? 200 : 201).json({ ...nodeView(node), stake: stake.toString() });
+  });
+
+  router.get('/', authenticated(auth), async (req, res) => {
+    const q = parseObject(listShape, queryObject(req), { where: 'query parameter', what: 'the query' });
+    const nodes = await ctx.prisma.node.findMany({
+      where: {
+        ...(q.capabilityClass ? { capabilityClass: q.capabilityClass } : {}),
+        ...(q.status ? { status: q.status } : {}),
+      },
+      orderBy: { registeredAt: 'asc' },
+      take: 1000,
+    });
+    res.json({ nodes: nodes.map(nodeView) });
+  });
+
+  router.get('/:address', authenticated(auth), async (req, res) => {
+    const address = addressParam(String(req.params.address ?? ''), 'address');
+    const node = await ctx.prisma.node.findUnique({ where: { id: address } });
+    if (!node)
+      throw notFound(
+        'node_not_found',
+        `no node ${address} is registered; it registers itself with a signed POST /v1/nodes`,
+      );
+    res.json({ ...nodeView(node), stake: (await stakeOf(address)).toString() });
+  });
+
+  router.get('/:address/tickets', authenticated(auth), async (req, res) => {
+    const address = addressParam(String(req.params.address ?? ''), 'address');
+    const caller = callerOf(res).address;
+    if (caller !== address)
+      throw forbidden(
+        'not_this_node',
+        `only node ${address} itself may read its tickets (you are ${caller})`,
+      );
+    const q = parseObject(ticketsShape, queryObject(req), { where: 'query parameter', what: 'the query' });
+    const tickets = await ctx.prisma.ticket.findMany({
+      where: {
+        node: address,
+        ...(q.redeemed === undefined ? {} : { redeemedAt: q.redeemed ? { not: null } : null }),
+      },
+      orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
+      take: 1000,
+    });
+    const batchIds = [...new Set(tickets.map((t) => t.batchId).filter((b): b is number => b !== null))];
+    const batches = new Map(
+      (await ctx.prisma.batch.findMany({ where: { id: { in: batchIds } } })).map((b) => [b.id, b]),
+    );
+    const views: TicketView[] = tickets.map((t) => {
+      const b = t.batchId !== null ? batches.get(t.batchId) : undefined;
+      return {
+        ticket: {
+          jobId: t.jobId,
+          subJobId: t.subJobId,
+          node: t.node,
+          requester: t.requester,
+          amount: holon(t.amount),
+          verifier: t.verifier,
+          verifierFee: holon(t.verifierFee),
+        },
+        batch: b ? { batchId: b.id, root: b.root, total: holon(b.total), signature: b.signature } : null,
+        leafIndex: t.leafIndex,
+        proof: Array.isArray(t.proof) ? (t.proof as string[]) : null,
+        redeemedAt: t.redeemedAt ? t.redeemedAt.toISOString() : null,
+      };
+    });
+    res.json({ tickets: views });
+  });
+
+  return router;
+}
