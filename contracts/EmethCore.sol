@@ -175,6 +175,8 @@ contract EmethCore is AccessControl, Pausable, ReentrancyGuardTransient, EIP712 
 
     /// @notice Sum of every penalty burned, in holon.
     uint256 public totalBurned;
+    /// @notice L2 penalties already burned, by the L2's reason id (one per failed attempt).
+    mapping(bytes32 reasonId => bool) public penaltyApplied;
 
     mapping(uint256 programId => Program) private _programs;
     mapping(address node => Node) private _nodes;
@@ -232,6 +234,7 @@ contract EmethCore is AccessControl, Pausable, ReentrancyGuardTransient, EIP712 
     event WithdrawalRequested(address indexed requester, uint256 amount, uint256 pending, uint256 withdrawableAt);
     event WithdrawalCancelled(address indexed requester, uint256 amount);
     event Withdrawn(address indexed requester, uint256 amount, uint256 balance);
+    event L2PenaltyBurned(address indexed node, bytes32 indexed reasonId, uint256 amount);
     event TicketRedeemed(
         bytes32 indexed root,
         bytes32 indexed subJobId,
@@ -284,6 +287,7 @@ contract EmethCore is AccessControl, Pausable, ReentrancyGuardTransient, EIP712 
     error InvalidMerkleProof(bytes32 root, uint256 index);
     error TicketAlreadyRedeemed(bytes32 root, uint256 index);
     error InsufficientDeposit(address requester, uint256 needed, uint256 available);
+    error PenaltyAlreadyApplied(bytes32 reasonId);
     error LengthMismatch();
 
     // ───────────────────────────────────────────────────────────── setup
@@ -745,6 +749,27 @@ contract EmethCore is AccessControl, Pausable, ReentrancyGuardTransient, EIP712 
         for (uint256 i = 0; i < payeeCount; ++i) {
             if (owed[i] > 0) token.safeTransfer(payees[i], owed[i]);
         }
+    }
+
+    /// @notice Burns `amount` of a node's free stake for an L2 SubJob attempt it declined, let time
+    /// out or got rejected (SPEC §4's penalties, applied by the Execution Layer, where the SubJob
+    /// itself never touches the chain). `reasonId` names the attempt, so a retry cannot burn twice.
+    function penalize(address node, uint256 amount, bytes32 reasonId)
+        external
+        whenNotPaused
+        nonReentrant
+        onlyRole(VERIFIER_ROLE)
+    {
+        if (penaltyApplied[reasonId]) revert PenaltyAlreadyApplied(reasonId);
+        Node storage n = _nodes[node];
+        if (!n.registered) revert NodeNotRegistered(node);
+        uint256 free = n.stake - n.locked;
+        if (amount > free) revert InsufficientFreeStake(node, amount, free);
+        penaltyApplied[reasonId] = true;
+        n.stake -= uint128(amount);
+        totalBurned += amount;
+        ERC20Burnable(address(token)).burn(amount);
+        emit L2PenaltyBurned(node, reasonId, amount);
     }
 
     function isRedeemed(bytes32 root, uint256 index) external view returns (bool) {

@@ -19,7 +19,7 @@ export const BUILD_DIR = path.join(__dirname, 'build');
 const ROOT = path.resolve(__dirname, '..');
 
 /** Optimizer runs: redeem/redeemMany dominate the call volume, so we favour runtime gas over size. */
-export const OPTIMIZER_RUNS = 10_000;
+export const OPTIMIZER_RUNS = 2_000;
 
 /** EIP-170: chains refuse to deploy more runtime code than this. */
 export const MAX_RUNTIME_SIZE = 24_576;

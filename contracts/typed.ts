@@ -74,6 +74,8 @@ export type EmethCoreMethods =
   | 'redeem'
   | 'redeemMany'
   | 'isRedeemed'
+  | 'penalize'
+  | 'penaltyApplied'
   | 'hashTicket'
   | 'batchDigest';
 

@@ -5,7 +5,7 @@ import { loadArtifact } from '../../contracts/artifacts';
 export interface L2Chain {
   /** Deposit not earmarked for withdrawal, in holon. */
   freeDeposit(requester: string): Promise<bigint>;
-  /** Stake a node has on EmethCore, in holon. */
+  /** Stake a node has on EmethCore and can still lose (stake − locked), in holon. */
   stakeOf(node: string): Promise<bigint>;
   /** Burns `amount` of the node's stake once per `reason` (a retried call is a no-op). Returns the tx hash. */
   penalize(node: string, amount: bigint, reason: string): Promise<string | undefined>;
@@ -22,8 +22,8 @@ export function createL2Chain(
       return (await core.getFunction('freeDeposit')(requester)) as bigint;
     },
     async stakeOf(node) {
-      const n = (await core.getFunction('getNode')(node)) as { stake: bigint };
-      return n.stake;
+      const n = (await core.getFunction('getNode')(node)) as { stake: bigint; locked: bigint };
+      return n.stake - n.locked;
     },
     async penalize(node, amount, reason) {
       if (amount === 0n) return undefined;
