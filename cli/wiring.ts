@@ -2,7 +2,7 @@ import { Client, Connection } from '@temporalio/client';
 import type { EmethConfig } from '../lib/config';
 import type { WiringResult } from '../lib/wiring';
 import { WIRING_WORKFLOW } from '../lib/wiring';
-import { TASK_QUEUES } from '../lib/task-queues';
+import { taskQueues } from '../lib/task-queues';
 import { EmethJobId, EmethNode, EmethProgramId, EmethRequester, EmethStatus } from '../lib/search-attributes';
 
 export interface WiringRun {
@@ -19,7 +19,7 @@ export async function runWiringCheck(config: EmethConfig, requester: string): Pr
     const client = new Client({ connection, namespace: config.temporal.namespace });
     const workflowId = `wiring-${new Date().toISOString().replace(/[:.]/g, '-')}`;
     const result = await client.workflow.execute<() => Promise<WiringResult>>(WIRING_WORKFLOW, {
-      taskQueue: TASK_QUEUES.l2,
+      taskQueue: taskQueues(config.temporal.taskQueuePrefix).l2,
       workflowId,
       workflowExecutionTimeout: '2 minutes',
       typedSearchAttributes: [

@@ -22,6 +22,8 @@ export interface EmethConfig {
     bin?: string;
     /** SQLite file of the embedded dev server. */
     dbFile: string;
+    /** Prefix of every EMETH task queue (see lib/task-queues). */
+    taskQueuePrefix: string;
   };
   chain: {
     rpcUrl: string;
@@ -50,6 +52,10 @@ export interface EmethConfig {
     storageDir: string;
     /** How often the Signer batches tickets. */
     signerInterval: string;
+    /** A node that has not picked up its SubJob within this many ms counts as gone. */
+    nodePickupTimeoutMs: number;
+    /** A running node that sends no heartbeat for this many ms counts as dead. */
+    nodeHeartbeatTimeoutMs: number;
   };
   gateway: {
     host: string;
@@ -147,6 +153,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
       uiPort,
       bin: env.EMETH_TEMPORAL_BIN || undefined,
       dbFile: path.join(home, 'temporal.sqlite'),
+      taskQueuePrefix: env.EMETH_TASK_QUEUE_PREFIX || 'emeth',
     },
     chain: {
       rpcUrl: rpcUrl ?? `http://127.0.0.1:${anvilPort}`,
@@ -168,6 +175,8 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
       verifiers,
       storageDir: path.resolve(cwd, env.EMETH_STORAGE_DIR || path.join(home, 'storage')),
       signerInterval,
+      nodePickupTimeoutMs: positiveInt(env, 'EMETH_NODE_PICKUP_TIMEOUT_MS', 30_000),
+      nodeHeartbeatTimeoutMs: positiveInt(env, 'EMETH_NODE_HEARTBEAT_TIMEOUT_MS', 15_000),
     },
     gateway: {
       host: gatewayHost,

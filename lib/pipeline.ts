@@ -18,8 +18,18 @@ export interface SubJobPlan {
   fuelLimit: string;
 }
 
+/** Queue names and node timeouts the L2 server chose; workflows cannot read config themselves. */
+export interface DispatchSettings {
+  verifierQueue: string;
+  /** The node's queue is `${nodeQueuePrefix}${nodeId}`. */
+  nodeQueuePrefix: string;
+  nodePickupTimeoutMs: number;
+  nodeHeartbeatTimeoutMs: number;
+}
+
 export interface JobPlan {
   jobId: string;
+  dispatch: DispatchSettings;
   requester: Address;
   programId: number;
   capabilityClass: string;
@@ -33,6 +43,7 @@ export interface JobPlan {
 
 export interface SubJobWorkflowInput {
   jobId: string;
+  dispatch: DispatchSettings;
   requester: Address;
   plan: SubJobPlan;
   capabilityClass: string;

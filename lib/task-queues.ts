@@ -1,8 +1,26 @@
-/** Task queue names. Nodes, verifiers and keyholders reach the system only through these. */
-export const TASK_QUEUES = {
-  l2: 'emeth-l2',
-  verifier: 'emeth-verifier',
-  gpuClass: (cls: string) => `emeth-gpu-${cls}`,
-  node: (nodeId: string) => `emeth-node-${nodeId}`,
-  keyholder: (requester: string) => `emeth-keyholder-${requester.toLowerCase()}`,
-} as const;
+/**
+ * Task queue names. Nodes, verifiers and keyholders reach the system only through these. The
+ * prefix (EMETH_TASK_QUEUE_PREFIX, default `emeth`) lets several EMETH deployments — or test
+ * suites — share one Temporal namespace without taking each other's tasks.
+ */
+export interface TaskQueues {
+  l2: string;
+  verifier: string;
+  /** Shared by all nodes of a capability class. */
+  gpuClass(cls: string): string;
+  /** One node's own queue. */
+  node(nodeId: string): string;
+  keyholder(requester: string): string;
+}
+
+export function taskQueues(prefix = 'emeth'): TaskQueues {
+  return {
+    l2: `${prefix}-l2`,
+    verifier: `${prefix}-verifier`,
+    gpuClass: (cls) => `${prefix}-gpu-${cls}`,
+    node: (nodeId) => `${prefix}-node-${nodeId.toLowerCase()}`,
+    keyholder: (requester) => `${prefix}-keyholder-${requester.toLowerCase()}`,
+  };
+}
+
+export const TASK_QUEUES: TaskQueues = taskQueues();

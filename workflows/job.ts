@@ -123,7 +123,7 @@ async function runSubJob(
     return await scope.run(() =>
       executeChild(subJobWorkflow, {
         workflowId: `${workflowInfo().workflowId}/subjob-${sj.index}`,
-        args: [{ jobId, requester: plan.requester, plan: sj, capabilityClass: plan.capabilityClass, deadline: plan.deadline, maxAttempts: plan.maxAttempts }],
+        args: [{ jobId, dispatch: plan.dispatch, requester: plan.requester, plan: sj, capabilityClass: plan.capabilityClass, deadline: plan.deadline, maxAttempts: plan.maxAttempts }],
         // Wait for the child to close its attempt (no penalty on cancel) before settling.
         cancellationType: ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
         parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,

@@ -23,7 +23,6 @@ import type {
 } from '../lib/pipeline';
 import type { AttemptOutcome, SubJobStatus } from '../lib/types';
 import { EmethNode, EmethStatus } from '../lib/search-attributes';
-import { TASK_QUEUES } from '../lib/task-queues';
 
 /** A node gives a SubJob back; it pays the decline penalty and the SubJob is re-offered. */
 export const declineSignal = defineSignal<[{ nodeId: string }]>('decline');
@@ -34,20 +33,10 @@ const l2 = proxyActivities<L2Activities>({
   retry: { initialInterval: '500 ms', maximumInterval: '10 seconds', maximumAttempts: 20 },
 });
 
-const verifier = proxyActivities<VerifierActivities>({
-  taskQueue: TASK_QUEUES.verifier,
-  startToCloseTimeout: '10 minutes',
-  heartbeatTimeout: '30 seconds',
-  // A verifier's failure is not the node's fault: try again, the result waits.
-  retry: { maximumAttempts: 5, initialInterval: '1 second' },
-});
 
 /** Nodes with fewer completed SubJobs than this have every row re-checked. */
 const TRACK_RECORD_FOR_SPOT_CHECKS = 3;
 const SPOT_CHECK_RATE = 0.1;
-/** How long a node's queue may hold a task before the node counts as gone. */
-const NODE_PICKUP_TIMEOUT_MS = 30_000;
-const NODE_HEARTBEAT_TIMEOUT = '15 seconds';
 
 /**
  * One SubJob from offer to verified result: choose a node, run the program on its queue, have a
@@ -55,7 +44,13 @@ const NODE_HEARTBEAT_TIMEOUT = '15 seconds';
  * is offered to another, up to maxAttempts. Returns how it ended; never throws for node faults.
  */
 export async function subJobWorkflow(input: SubJobWorkflowInput): Promise<SubJobOutcome> {
-  const { plan } = input;
+  const { plan, dispatch } = input;
+  const verifier = proxyActivities<VerifierActivities>({
+    taskQueue: dispatch.verifierQueue,
+    startToCloseTimeout: '10 minutes',
+    // A verifier's failure is not the node's fault: try again, the result waits.
+    retry: { maximumAttempts: 5, initialInterval: '1 second' },
+  });
   const exclude: string[] = [];
   let current: { nodeId: string; attempt: number; scope: CancellationScope } | undefined;
   let declinedBy: string | undefined;
@@ -95,10 +90,10 @@ export async function subJobWorkflow(input: SubJobWorkflowInput): Promise<SubJob
       const task = await l2.nodeTask({ subJobId: plan.subJobId, attempt, nodeId: node.nodeId });
       const remainingMs = input.deadline - Date.now();
       const onNode = proxyActivities<NodeActivities>({
-        taskQueue: TASK_QUEUES.node(node.nodeId),
-        scheduleToStartTimeout: Math.max(1000, Math.min(NODE_PICKUP_TIMEOUT_MS, remainingMs)),
+        taskQueue: `${dispatch.nodeQueuePrefix}${node.nodeId.toLowerCase()}`,
+        scheduleToStartTimeout: Math.max(1000, Math.min(dispatch.nodePickupTimeoutMs, remainingMs)),
         startToCloseTimeout: Math.max(1000, remainingMs),
-        heartbeatTimeout: NODE_HEARTBEAT_TIMEOUT,
+        heartbeatTimeout: dispatch.nodeHeartbeatTimeoutMs,
         retry: { maximumAttempts: 1 }, // a failed attempt is re-offered to another node, not retried here
       });
 

@@ -2,7 +2,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { verifyMessage, type TypedDataDomain } from 'ethers';
 import type { Prisma, PrismaClient } from '../../prisma/client';
 import type { Logger } from '../../lib/logger';
-import type { JobPlan, L2Activities, NodeChoice, NodeTask, SubJobPlan } from '../../lib/pipeline';
+import type { DispatchSettings, JobPlan, L2Activities, NodeChoice, NodeTask, SubJobPlan } from '../../lib/pipeline';
 import { nodeResultMessage, verdictMessage } from '../../lib/pipeline';
 import type { AttemptOutcome, JobStatus, SubJobStatus } from '../../lib/types';
 import { DEFAULT_FEE_PARAMS, penaltyOf, splitShares, type FeeParams } from '../../lib/fees';
@@ -29,6 +29,7 @@ export interface L2Deps {
   maxAttempts?: number;
   /** Children a Job runs at once. */
   window?: number;
+  dispatch: DispatchSettings;
 }
 
 const PENALISED: Partial<Record<AttemptOutcome, 'decline' | 'timeout' | 'reject'>> = {
@@ -66,6 +67,7 @@ export function createL2Activities(deps: L2Deps): L2Activities {
       const j = await job(jobId);
       return {
         jobId,
+        dispatch: deps.dispatch,
         requester: j.requester,
         programId: j.programId,
         capabilityClass: j.capabilityClass,

@@ -1,13 +1,21 @@
 import http from 'node:http';
-import { JsonRpcProvider } from 'ethers';
-import { Client, Connection } from '@temporalio/client';
+import { JsonRpcProvider, NonceManager, Wallet } from 'ethers';
+import { Client, Connection, ScheduleAlreadyRunning, ScheduleOverlapPolicy } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
+import type { Duration } from '@temporalio/common';
 import type { EmethConfig } from '../../lib/config';
 import type { Logger } from '../../lib/logger';
 import { checkHealth } from '../../lib/health';
-import { TASK_QUEUES } from '../../lib/task-queues';
+import { taskQueues } from '../../lib/task-queues';
 import { createGateway } from '../../api/app';
 import { createWiringActivities } from '../../activities/wiring';
+import { createL2Activities } from '../../activities/pipeline/l2';
+import { createL2Chain } from '../../activities/pipeline/l2-chain';
+import { createLocalBlobStore } from '../../activities/storage';
+import { PROGRAM_SPECS } from '../../lib/programs';
+import { emethDomain } from '../../lib/tickets';
+import type { PrismaClient } from '../../prisma/client';
+import { programRegistry } from '../shared/programs';
 import { createPrismaClient } from '../../prisma/client';
 import { migrateDeploy } from '../../prisma/migrate';
 import { startEmbeddedPostgres } from '../../prisma/embedded/server';
@@ -25,6 +33,7 @@ export interface L2Server {
  */
 export async function startL2Server(config: EmethConfig, logger: Logger): Promise<L2Server> {
   const stops: (() => Promise<void>)[] = [];
+  const queues = taskQueues(config.temporal.taskQueuePrefix);
   const stopAll = async () => {
     for (const stop of stops.reverse()) await stop().catch((err) => logger.error({ err }, 'shutdown step failed'));
   };
@@ -40,18 +49,47 @@ export async function startL2Server(config: EmethConfig, logger: Logger): Promis
     const prisma = createPrismaClient(databaseUrl);
     stops.push(() => prisma.$disconnect());
 
+    await seedPrograms(prisma);
+
     const deployment = readDeployment(config.chain.deploymentFile);
     const provider = new JsonRpcProvider(config.chain.rpcUrl, undefined, { batchStallTime: 0, staticNetwork: true });
     stops.push(async () => provider.destroy());
+    const l2Wallet = new Wallet(config.l2.key, provider);
+    const chain = createL2Chain(deployment.core, new NonceManager(l2Wallet));
+    const store = createLocalBlobStore(config.l2.storageDir);
+    const programs = programRegistry(store, logger);
+    stops.push(() => programs.close());
+
+    const clientConnection = await Connection.connect({ address: config.temporal.address });
+    stops.push(() => clientConnection.close());
+    const client = new Client({ connection: clientConnection, namespace: config.temporal.namespace });
 
     const nativeConnection = await NativeConnection.connect({ address: config.temporal.address });
     stops.push(() => nativeConnection.close());
     const worker = await Worker.create({
       connection: nativeConnection,
       namespace: config.temporal.namespace,
-      taskQueue: TASK_QUEUES.l2,
+      taskQueue: queues.l2,
       workflowsPath: require.resolve('../../workflows'),
-      activities: createWiringActivities({ prisma, provider, tokenAddress: deployment.token }),
+      activities: {
+        ...createWiringActivities({ prisma, provider, tokenAddress: deployment.token }),
+        ...createL2Activities({
+          prisma,
+          programFor: programs.program,
+          chain,
+          signer: l2Wallet,
+          domain: emethDomain(deployment.chainId, deployment.core),
+          verifiers: config.l2.verifiers,
+          nodesOnline: (ids) => nodesPolling(client, config.temporal.namespace, ids.map((id) => queues.node(id))),
+          dispatch: {
+            verifierQueue: queues.verifier,
+            nodeQueuePrefix: queues.node(''),
+            nodePickupTimeoutMs: config.l2.nodePickupTimeoutMs,
+            nodeHeartbeatTimeoutMs: config.l2.nodeHeartbeatTimeoutMs,
+          },
+          logger: logger.child({ component: 'l2-activities' }),
+        }),
+      },
     });
     const workerRun = worker.run();
     stops.push(async () => {
@@ -59,11 +97,17 @@ export async function startL2Server(config: EmethConfig, logger: Logger): Promis
       await workerRun;
     });
 
-    const clientConnection = await Connection.connect({ address: config.temporal.address });
-    stops.push(() => clientConnection.close());
-    const client = new Client({ connection: clientConnection, namespace: config.temporal.namespace });
+    await ensureSignerSchedule(client, config.l2.signerInterval, queues.l2);
 
-    const app = createGateway({
+    const gatewayDeps = {
+      prisma,
+      store,
+      temporal: client,
+      chain,
+      temporalUiUrl: config.temporalUiUrl,
+      namespace: config.temporal.namespace,
+      verifiers: config.l2.verifiers,
+      l2Address: l2Wallet.address.toLowerCase(),
       logger: logger.child({ component: 'gateway' }),
       health: () =>
         checkHealth({
@@ -83,10 +127,11 @@ export async function startL2Server(config: EmethConfig, logger: Logger): Promis
           },
           worker: async () => {
             const state = worker.getState();
-            return { up: state === 'RUNNING', detail: `task queue ${TASK_QUEUES.l2}: ${state}` };
+            return { up: state === 'RUNNING', detail: `task queue ${queues.l2}: ${state}` };
           },
         }),
-    });
+    };
+    const app = createGateway(gatewayDeps);
     const server = http.createServer(app);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -94,10 +139,67 @@ export async function startL2Server(config: EmethConfig, logger: Logger): Promis
     });
     stops.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
     server.closeIdleConnections?.();
-    logger.info({ url: config.gateway.url, taskQueue: TASK_QUEUES.l2 }, 'L2 server ready');
+    logger.info({ url: config.gateway.url, taskQueue: queues.l2 }, 'L2 server ready');
     return { gatewayUrl: config.gateway.url, stop: stopAll };
   } catch (err) {
     await stopAll();
     throw err;
+  }
+}
+
+/** The programs of lib/programs, mirrored into the database the gateway validates Jobs against. */
+async function seedPrograms(prisma: PrismaClient): Promise<void> {
+  for (const spec of PROGRAM_SPECS) {
+    const data = {
+      name: spec.name,
+      subProgramId: spec.subProgramId,
+      minFuelPrice: spec.minFuelPrice,
+      defaultFuelLimit: spec.defaultFuelLimit,
+      active: spec.implemented,
+    };
+    await prisma.program.upsert({ where: { id: spec.programId }, create: { id: spec.programId, ...data }, update: data });
+  }
+}
+
+/** A node is online when a worker polled its queue recently (Temporal itself is the presence service). */
+const POLLER_FRESH_MS = 90_000;
+const TASK_QUEUE_TYPE_ACTIVITY = 2;
+
+/** Which of these node queues a worker polled recently; returns the node ids (the queue suffixes). */
+async function nodesPolling(client: Client, namespace: string, nodeQueues: string[]): Promise<Set<string>> {
+  const online = new Set<string>();
+  await Promise.all(
+    nodeQueues.map(async (queue) => {
+      const id = queue.slice(queue.lastIndexOf('-') + 1);
+      const res = await client.workflowService.describeTaskQueue({
+        namespace,
+        taskQueue: { name: queue },
+        taskQueueType: TASK_QUEUE_TYPE_ACTIVITY,
+      });
+      const fresh = (res.pollers ?? []).some((p) => {
+        const seconds = Number(p.lastAccessTime?.seconds ?? 0);
+        return Date.now() - seconds * 1000 < POLLER_FRESH_MS;
+      });
+      if (fresh) online.add(id);
+    }),
+  );
+  return online;
+}
+
+/** The Signer runs every interval as a Temporal Schedule, visible and pausable in the UI. */
+async function ensureSignerSchedule(client: Client, every: string, taskQueue: string): Promise<void> {
+  // lib/config checked the format (10s, 500ms, ...).
+  const interval = every as Duration;
+  const options = {
+    scheduleId: `${taskQueue}-signer`,
+    spec: { intervals: [{ every: interval }] },
+    action: { type: 'startWorkflow' as const, workflowType: 'signerWorkflow', taskQueue, args: [] },
+    policies: { overlap: ScheduleOverlapPolicy.SKIP },
+  };
+  try {
+    await client.schedule.create(options);
+  } catch (err) {
+    if (!(err instanceof ScheduleAlreadyRunning)) throw err;
+    await client.schedule.getHandle(`${taskQueue}-signer`).update((prev) => ({ ...prev, spec: options.spec }));
   }
 }

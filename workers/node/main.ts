@@ -4,7 +4,7 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import { loadConfig } from '../../lib/config';
 import { createLogger } from '../../lib/logger';
 import { parseEmeth } from '../../lib/fees';
-import { TASK_QUEUES } from '../../lib/task-queues';
+import { taskQueues } from '../../lib/task-queues';
 import { createGatewayBlobStore } from '../../activities/storage-gateway';
 import { createNodeActivities, type NodeBehaviour } from '../../activities/node';
 import { detectCuda } from '../../activities/programs';
@@ -47,13 +47,13 @@ export async function runNode(argv: string[]): Promise<void> {
   const worker = await Worker.create({
     connection,
     namespace: config.temporal.namespace,
-    taskQueue: TASK_QUEUES.node(nodeId),
+    taskQueue: taskQueues(config.temporal.taskQueuePrefix).node(nodeId),
     activities: createNodeActivities({ nodeId, signer: wallet, program: programs.program, store, logger, behaviour }),
     // One SubJob at a time: the node's compute is the scarce resource.
     maxConcurrentActivityTaskExecutions: 1,
   });
   const redeemer = startRedeemer({ gatewayUrl: config.gateway.url, signer, deployment, logger, minAmount: parseEmeth(values['redeem-min']!) });
-  logger.info({ taskQueue: TASK_QUEUES.node(nodeId) }, 'node ready');
+  logger.info({ taskQueue: taskQueues(config.temporal.taskQueuePrefix).node(nodeId) }, 'node ready');
   const stop = () => worker.shutdown();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);

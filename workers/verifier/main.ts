@@ -4,7 +4,7 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import { Wallet } from 'ethers';
 import { loadConfig } from '../../lib/config';
 import { createLogger } from '../../lib/logger';
-import { TASK_QUEUES } from '../../lib/task-queues';
+import { taskQueues } from '../../lib/task-queues';
 import { createGatewayBlobStore } from '../../activities/storage-gateway';
 import { createVerifierActivities } from '../../activities/verifier';
 import { programRegistry } from '../shared/programs';
@@ -23,11 +23,11 @@ export async function runVerifier(argv: string[]): Promise<void> {
   const worker = await Worker.create({
     connection,
     namespace: config.temporal.namespace,
-    taskQueue: TASK_QUEUES.verifier,
+    taskQueue: taskQueues(config.temporal.taskQueuePrefix).verifier,
     activities: createVerifierActivities({ signer: wallet, program: programs.program, logger }),
     maxConcurrentActivityTaskExecutions: 2,
   });
-  logger.info({ taskQueue: TASK_QUEUES.verifier }, 'verifier ready');
+  logger.info({ taskQueue: taskQueues(config.temporal.taskQueuePrefix).verifier }, 'verifier ready');
   const stop = () => worker.shutdown();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
