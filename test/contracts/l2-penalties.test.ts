@@ -13,7 +13,9 @@ const STAKE = 10n * EMETH;
 
 beforeAll(async () => {
   h = await startHarness();
-  [node, verifier, outsider] = ['node', 'verifier', 'outsider'].map((n) => h.actor(n));
+  node = h.actor('node');
+  verifier = h.actor('verifier');
+  outsider = h.actor('outsider');
   await mined(node.core.registerNode(STAKE, id32('node-key'), 1));
 });
 afterAll(() => h?.stop());
