@@ -43,12 +43,10 @@ export function createGateway(deps: GatewayDeps): express.Express {
     const status =
       typeof err?.status === 'number' && err.status >= 400 && err.status < 500 ? err.status : 500;
     if (status === 500) req.log.error({ err }, 'request failed');
-    res
-      .status(status)
-      .json({
-        error: status === 500 ? 'internal' : 'bad_request',
-        message: status === 500 ? 'internal error; see the gateway log' : err.message,
-      });
+    res.status(status).json({
+      error: status === 500 ? 'internal' : 'bad_request',
+      message: status === 500 ? 'internal error; see the gateway log' : err.message,
+    });
   };
   app.use(onError);
   return app;

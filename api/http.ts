@@ -61,9 +61,15 @@ export function addressParam(value: string | undefined, name: string): string {
   return value.toLowerCase();
 }
 
-/** Express 5 gives repeated query keys as arrays; the API takes each at most once. */
+/**
+ * The query as an object for parseObject. Express 5 gives repeated keys as arrays; the API takes
+ * each at most once. `nonce` is dropped: signatures are deterministic and timestamps are whole
+ * seconds, so a client repeating an identical signed request within a second adds a nonce to make
+ * it a new request rather than a replay.
+ */
 export function queryObject(req: Request): Record<string, unknown> {
-  const q = req.query as Record<string, unknown>;
+  const q = { ...(req.query as Record<string, unknown>) };
+  delete q.nonce;
   for (const [k, v] of Object.entries(q)) {
     if (Array.isArray(v))
       throw badRequest('invalid_query', `query parameter "${k}" is given more than once`, k);

@@ -302,7 +302,7 @@ export function openApiDocument(): Record<string, unknown> {
           name: 'x-emeth-signature',
           description:
             'EIP-191 personal_sign of "EMETH-REQUEST-V1\\n<METHOD>\\n<path with query>\\n<sha-256 hex of the raw body>\\n<timestamp>". ' +
-            'Each signature is accepted once (replays are refused with 401).',
+            'Each signature is accepted once (replays are refused with 401); to repeat an identical request within the same second add a `nonce` query parameter, which every route ignores.',
         },
         apiKey: {
           type: 'http',

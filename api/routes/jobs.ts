@@ -449,14 +449,12 @@ export function jobsRouter(ctx: ApiContext, auth: Authenticator): Router {
       throw err;
     }
     req.log.info({ jobId: job.id }, 'cancel requested');
-    res
-      .status(202)
-      .json({
-        id: job.id,
-        status: job.status,
-        cancelRequested: true,
-        message: 'cancel signalled: unverified work stops, verified work is paid, the rest is refunded',
-      });
+    res.status(202).json({
+      id: job.id,
+      status: job.status,
+      cancelRequested: true,
+      message: 'cancel signalled: unverified work stops, verified work is paid, the rest is refunded',
+    });
   });
 
   router.get('/:id/result', authenticated(auth), async (req, res) => {
