@@ -11,7 +11,7 @@ import type { BlobStore } from './storage';
  * How a node behaves. Anything but `honest` exists to exercise the failure paths (tests, the
  * demo's fault drills); a real node never sets it.
  */
-export type NodeBehaviour = 'honest' | 'lie' | 'decline';
+export type NodeBehaviour = 'honest' | 'lie' | 'decline' | 'slow';
 
 export interface NodeDeps {
   nodeId: string;
@@ -22,6 +22,8 @@ export interface NodeDeps {
   behaviour?: NodeBehaviour;
   /** ms between heartbeats while a SubJob runs (the L2 times out silent nodes). */
   heartbeatMs?: number;
+  /** With behaviour `slow`: how long to stall (heartbeating) before computing. */
+  slowMs?: number;
 }
 
 export function createNodeActivities(deps: NodeDeps): NodeActivities {
@@ -38,6 +40,7 @@ export function createNodeActivities(deps: NodeDeps): NodeActivities {
       ctx.heartbeat({ phase: 'starting', rows: task.shard.rows });
       const beat = setInterval(() => ctx.heartbeat({ phase: 'running', rows: task.shard.rows, elapsedMs: Date.now() - started }), deps.heartbeatMs ?? 2000);
       try {
+        if (behaviour === 'slow') await new Promise((r) => setTimeout(r, deps.slowMs ?? 60_000));
         const out = await deps.program(task.programId).run({
           shard: task.shard,
           modelBlobId: task.modelBlobId,

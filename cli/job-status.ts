@@ -3,7 +3,7 @@ import type { GatewayClient } from './gateway-client';
 export interface JobView {
   id: string;
   status: string;
-  fees: { reserved: string; charged: string; refunded: string };
+  fees: { feeLimit: string; verifierFee: string; reserved: string; charged: string; refunded: string };
   subJobs: { index: number; status: string; nodeId: string | null; attempts: number }[];
   result: string | null;
   temporalUiUrl: string;

@@ -23,12 +23,13 @@ export async function runNode(argv: string[]): Promise<void> {
       stake: { type: 'string', default: '100' },
       'redeem-min': { type: 'string', default: '0' },
       behaviour: { type: 'string', default: 'honest' },
+      'slow-ms': { type: 'string', default: '60000' },
     },
     strict: true,
   });
   if (!values.key || !/^0x[0-9a-fA-F]{64}$/.test(values.key)) throw new Error('--key must be the node\'s 32-byte hex private key (0x...)');
   const behaviour = values.behaviour as NodeBehaviour;
-  if (!['honest', 'lie', 'decline'].includes(behaviour)) throw new Error('--behaviour must be honest, lie or decline');
+  if (!['honest', 'lie', 'decline', 'slow'].includes(behaviour)) throw new Error('--behaviour must be honest, lie, decline or slow (the last three are fault drills)');
 
   const config = loadConfig();
   const { provider, wallet, signer } = chainSigner(config, values.key);
@@ -48,7 +49,7 @@ export async function runNode(argv: string[]): Promise<void> {
     connection,
     namespace: config.temporal.namespace,
     taskQueue: taskQueues(config.temporal.taskQueuePrefix).node(nodeId),
-    activities: createNodeActivities({ nodeId, signer: wallet, program: programs.program, store, logger, behaviour }),
+    activities: createNodeActivities({ nodeId, signer: wallet, program: programs.program, store, logger, behaviour, slowMs: Number(values['slow-ms']) }),
     // One SubJob at a time: the node's compute is the scarce resource.
     maxConcurrentActivityTaskExecutions: 1,
   });

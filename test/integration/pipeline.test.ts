@@ -1,0 +1,114 @@
+import { decodeMatrix, maxAbsDiff } from '../../lib/matrix';
+import { EMETH } from '../../lib/fees';
+import { createOnnxSession } from '../../activities/programs';
+import { TestPipeline } from '../support/pipeline';
+
+// Real Temporal, PostgreSQL, anvil; the L2 server, nodes and verifier as real processes.
+jest.setTimeout(240_000);
+
+let p: TestPipeline;
+beforeAll(async () => {
+  p = await TestPipeline.start();
+  await p.deposit(100n * EMETH);
+  await p.startVerifier();
+});
+afterAll(() => p?.stop());
+
+async function localRun(model: Uint8Array, dataset: Uint8Array) {
+  const s = await createOnnxSession(model);
+  try {
+    return await s.runRows(decodeMatrix(dataset));
+  } finally {
+    await s.release();
+  }
+}
+
+describe('an inference Job through the gateway', () => {
+  it('settles to the holon: nodes paid their fuel, the verifier its fee, the rest refunded', async () => {
+    const nodes = [await p.startNode(), await p.startNode()];
+    const requester = await p.requester.getAddress();
+    const verifier = p.config.l2.verifiers[0]!;
+    const before = {
+      nodes: await Promise.all(nodes.map((n) => p.balanceOf(n.address))),
+      verifier: await p.balanceOf(verifier),
+      deposit: await p.depositOf(requester),
+      supply: await p.totalSupply(),
+    };
+
+    const { job, modelBytes, datasetBytes, fuelPrice } = await p.submit({ rows: 900, numParallel: 3 });
+    const done = await p.waitForEnd(job.id);
+    expect(done.status).toBe('completed');
+    expect(done.subJobs.map((s) => s.status)).toEqual(['verified', 'verified', 'verified']);
+
+    const result = decodeMatrix(await p.gateway.getBlob(done.result!));
+    expect(result.rows).toBe(900);
+    expect(maxAbsDiff(result, await localRun(modelBytes, datasetBytes))).toBeLessThanOrEqual(1e-5);
+
+    // Tickets: one per SubJob, fuel the verifier derived × price, the SubJob's verifier-fee share.
+    const subs = await p.db.prisma.subJob.findMany({ where: { jobId: job.id }, orderBy: { index: 'asc' } });
+    const tickets = await p.db.prisma.ticket.findMany({ where: { jobId: job.id } });
+    expect(tickets).toHaveLength(3);
+    for (const s of subs) {
+      const t = tickets.find((x) => x.subJobId === s.id)!;
+      expect(BigInt(t.amount.toFixed(0))).toBe(BigInt(s.fuelUsed!.toFixed(0)) * fuelPrice);
+      expect(t.verifierFee.toFixed(0)).toBe(s.verifierFee.toFixed(0));
+      expect(t.node).toBe(s.nodeId);
+    }
+    const charged = tickets.reduce((a, t) => a + BigInt(t.amount.toFixed(0)) + BigInt(t.verifierFee.toFixed(0)), 0n);
+    const reserved = BigInt(done.fees.reserved);
+    expect(reserved).toBe(BigInt(done.fees.feeLimit) + BigInt(done.fees.verifierFee));
+    expect(BigInt(done.fees.charged)).toBe(charged);
+    expect(BigInt(done.fees.refunded)).toBe(reserved - charged);
+
+    await p.waitForRedemptions(job.id);
+    const paidTo = (addr: string) =>
+      tickets.filter((t) => t.node === addr).reduce((a, t) => a + BigInt(t.amount.toFixed(0)), 0n);
+    for (const [i, n] of nodes.entries()) expect((await p.balanceOf(n.address)) - before.nodes[i]!).toBe(paidTo(n.address));
+    const fees = tickets.reduce((a, t) => a + BigInt(t.verifierFee.toFixed(0)), 0n);
+    expect((await p.balanceOf(verifier)) - before.verifier).toBe(fees);
+    expect(before.deposit - (await p.depositOf(requester))).toBe(charged);
+    expect(await p.totalSupply()).toBe(before.supply); // nothing burned on the happy path
+  });
+
+  it('catches a lying node: rejected, penalised once per attempt, the result still correct', async () => {
+    // The liar is the only node of its class, so the first offer goes to it.
+    const liar = await p.startNode({ behaviour: 'lie', capabilityClass: 'lie-drill' });
+    const stake = await p.stakeOf(liar.address);
+    const supply = await p.totalSupply();
+    const { job, modelBytes, datasetBytes } = await p.submit({ rows: 300, numParallel: 1, capabilityClass: 'lie-drill' });
+    await p.waitForAttempt(job.id, 'rejected');
+    await p.startNode({ capabilityClass: 'lie-drill' });
+    const done = await p.waitForEnd(job.id);
+    expect(done.status).toBe('completed');
+    const result = decodeMatrix(await p.gateway.getBlob(done.result!));
+    expect(maxAbsDiff(result, await localRun(modelBytes, datasetBytes))).toBeLessThanOrEqual(1e-5);
+
+    const attempts = await p.db.prisma.attempt.findMany({ where: { nodeId: liar.address } });
+    expect(attempts).toHaveLength(1);
+    expect(attempts[0]!.outcome).toBe('rejected');
+    const penalty = BigInt(attempts[0]!.penalty!.toFixed(0));
+    const sub = await p.db.prisma.subJob.findFirstOrThrow({ where: { jobId: job.id }, include: { job: true } });
+    // SPEC §4: reject penalty = 25% of the SubJob's fee limit, burned.
+    expect(penalty).toBe((BigInt(sub.fuelLimit.toFixed(0)) * BigInt(sub.job.fuelPrice.toFixed(0)) * 2_500n) / 10_000n);
+    expect(await p.stakeOf(liar.address)).toBe(stake - penalty);
+    expect(await p.totalSupply()).toBe(supply - penalty);
+    expect(await p.db.prisma.ticket.count({ where: { node: liar.address } })).toBe(0);
+  });
+
+  it('a declining node pays the decline penalty and the SubJob goes to another node', async () => {
+    const decliner = await p.startNode({ behaviour: 'decline', capabilityClass: 'decline-drill' });
+    const stake = await p.stakeOf(decliner.address);
+    const { job } = await p.submit({ rows: 300, numParallel: 1, capabilityClass: 'decline-drill' });
+    await p.waitForAttempt(job.id, 'declined');
+    const helper = await p.startNode({ capabilityClass: 'decline-drill' });
+    const done = await p.waitForEnd(job.id);
+    expect(done.status).toBe('completed');
+    expect(done.subJobs[0]!.nodeId).toBe(helper.address);
+    const attempts = await p.db.prisma.attempt.findMany({ where: { subJob: { jobId: job.id } }, orderBy: { attempt: 'asc' } });
+    expect(attempts.map((a) => [a.nodeId, a.outcome])).toEqual([
+      [decliner.address, 'declined'],
+      [helper.address, 'verified'],
+    ]);
+    expect(await p.stakeOf(decliner.address)).toBe(stake - BigInt(attempts[0]!.penalty!.toFixed(0)));
+  });
+});

@@ -1,0 +1,277 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { Contract, NonceManager, Wallet } from 'ethers';
+import { Client, Connection } from '@temporalio/client';
+import { loadConfig, type EmethConfig } from '../../lib/config';
+import { DEV_ROLES, devKey } from '../../lib/dev-accounts';
+import { EMETH, GHOLON } from '../../lib/fees';
+import { meterFuel } from '../../lib/programs';
+import { loadArtifact } from '../../contracts/artifacts';
+import { generateExamples } from '../../examples/generate';
+import { inspectModel } from '../../activities/programs';
+import { spawnManaged, type ManagedProcess } from '../../cli/stack/child';
+import { freePort } from '../../cli/stack/ports';
+import { GatewayClient } from '../../cli/gateway-client';
+import type { JobView } from '../../cli/job-status';
+import { startTestChain, type TestChain } from './chain';
+import { createTestDatabase } from './db';
+import { testTemporalAddress } from './temporal';
+import { ROOT } from './process';
+
+export interface TestNode {
+  address: string;
+  wallet: Wallet;
+  process: ManagedProcess;
+  logFile: string;
+}
+
+export interface SubmitOptions {
+  rows?: number;
+  numParallel?: number;
+  deadlineSeconds?: number;
+  /** fuelLimit = needed × this (default 1.5), so refunds are visible. */
+  fuelHeadroom?: number;
+  /** Nodes of this class take the Job (default 'cpu'); tests give a class to one node to steer work to it. */
+  capabilityClass?: string;
+}
+
+export interface Submitted {
+  job: JobView;
+  modelBytes: Uint8Array;
+  datasetBytes: Uint8Array;
+  fuelPrice: bigint;
+}
+
+/**
+ * A whole L2 for one suite: its own anvil, database, task-queue prefix and gateway; the L2 server,
+ * the nodes and the verifier as real processes on the run's Temporal server.
+ */
+export class TestPipeline {
+  readonly nodes: TestNode[] = [];
+  private readonly processes: ManagedProcess[] = [];
+  private nextNodeRole = 0;
+
+  private constructor(
+    readonly config: EmethConfig,
+    readonly env: NodeJS.ProcessEnv,
+    readonly chain: TestChain,
+    readonly db: Awaited<ReturnType<typeof createTestDatabase>>,
+    readonly home: string,
+    readonly requester: NonceManager,
+    readonly gateway: GatewayClient,
+    readonly temporal: Client,
+    private readonly temporalConnection: Connection,
+  ) {}
+
+  static async start(): Promise<TestPipeline> {
+    const [chain, db] = await Promise.all([startTestChain(), createTestDatabase()]);
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), 'emeth-pipeline-'));
+    const deploymentFile = path.join(home, 'deployment.json');
+    fs.writeFileSync(deploymentFile, JSON.stringify(chain.deployment));
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      EMETH_HOME: home,
+      EMETH_TEMPORAL_ADDRESS: testTemporalAddress(),
+      EMETH_CHAIN_RPC: chain.anvil.rpcUrl,
+      EMETH_DATABASE_URL: db.url,
+      EMETH_GATEWAY_PORT: String(await freePort()),
+      EMETH_DEPLOYMENT_FILE: deploymentFile,
+      EMETH_TASK_QUEUE_PREFIX: `t${randomBytes(4).toString('hex')}`,
+      EMETH_VERIFIERS: new Wallet(devKey(DEV_ROLES.verifier)).address,
+      EMETH_SIGNER_INTERVAL: '1s',
+      EMETH_NODE_PICKUP_TIMEOUT_MS: '5000',
+      EMETH_NODE_HEARTBEAT_TIMEOUT_MS: '3000',
+      EMETH_LOG_LEVEL: 'info',
+    };
+    const config = loadConfig(env);
+    const requester = new NonceManager(new Wallet(devKey(DEV_ROLES.requester), chain.provider));
+    const temporalConnection = await Connection.connect({ address: config.temporal.address });
+    const p = new TestPipeline(
+      config,
+      env,
+      chain,
+      db,
+      home,
+      requester,
+      new GatewayClient(config.gateway.url, requester),
+      new Client({ connection: temporalConnection }),
+      temporalConnection,
+    );
+    p.processes.push(
+      await spawnManaged({
+        name: 'l2',
+        command: process.execPath,
+        args: ['--import', 'tsx', path.join(ROOT, 'workers', 'l2', 'main.ts')],
+        cwd: ROOT,
+        env,
+        logFile: path.join(home, 'l2.log'),
+        ready: async () => (await fetch(`${config.gateway.url}/healthz`)).status === 200,
+        readyTimeoutMs: 120_000,
+      }),
+    );
+    return p;
+  }
+
+  token(): Contract {
+    return new Contract(this.chain.deployment.token, loadArtifact('EmethToken').abi, this.chain.deployer);
+  }
+
+  core(): Contract {
+    return new Contract(this.chain.deployment.core, loadArtifact('EmethCore').abi, this.chain.provider);
+  }
+
+  async balanceOf(address: string): Promise<bigint> {
+    return (await this.token().getFunction('balanceOf')(address)) as bigint;
+  }
+
+  async stakeOf(address: string): Promise<bigint> {
+    return ((await this.core().getFunction('getNode')(address)) as { stake: bigint }).stake;
+  }
+
+  async depositOf(address: string): Promise<bigint> {
+    return ((await this.core().getFunction('getDeposit')(address)) as { balance: bigint }).balance;
+  }
+
+  async totalSupply(): Promise<bigint> {
+    return (await this.token().getFunction('totalSupply')()) as bigint;
+  }
+
+  async mint(to: string, amount: bigint): Promise<void> {
+    await (await this.token().getFunction('mint')(to, amount)).wait();
+  }
+
+  /** Mints to the requester and deposits `amount` on EmethCore. */
+  async deposit(amount: bigint): Promise<void> {
+    const who = await this.requester.getAddress();
+    await this.mint(who, amount);
+    const token = new Contract(this.chain.deployment.token, loadArtifact('EmethToken').abi, this.requester);
+    await (await token.getFunction('approve')(this.chain.deployment.core, amount)).wait();
+    const core = new Contract(this.chain.deployment.core, loadArtifact('EmethCore').abi, this.requester);
+    await (await core.getFunction('deposit')(amount)).wait();
+  }
+
+  /** Funds, stakes (100 EMETH) and starts a node worker process with the given behaviour. */
+  async startNode(opts: { behaviour?: 'honest' | 'lie' | 'decline' | 'slow'; slowMs?: number; capabilityClass?: string } = {}): Promise<TestNode> {
+    const roles = [DEV_ROLES.node1, DEV_ROLES.node2, DEV_ROLES.node3, DEV_ROLES.node4, DEV_ROLES.node5];
+    const role = roles[this.nextNodeRole++];
+    if (role === undefined) throw new Error('the test pipeline has keys for 5 nodes');
+    const wallet = new Wallet(devKey(role));
+    await this.mint(wallet.address, 200n * EMETH);
+    const logFile = path.join(this.home, `node-${wallet.address.slice(2, 8)}.log`);
+    const proc = await spawnManaged({
+      name: `node-${wallet.address.slice(2, 8)}`,
+      command: process.execPath,
+      args: [
+        '--import', 'tsx', path.join(ROOT, 'workers', 'node', 'main.ts'),
+        '--key', wallet.privateKey, '--class', opts.capabilityClass ?? 'cpu', '--stake', '100',
+        '--behaviour', opts.behaviour ?? 'honest', '--slow-ms', String(opts.slowMs ?? 60_000),
+      ],
+      cwd: ROOT,
+      env: this.env,
+      logFile,
+      ready: async () => fs.existsSync(logFile) && fs.readFileSync(logFile, 'utf8').includes('"msg":"node ready"'),
+      readyTimeoutMs: 90_000,
+    });
+    this.processes.push(proc);
+    const node = { address: wallet.address.toLowerCase(), wallet, process: proc, logFile };
+    this.nodes.push(node);
+    return node;
+  }
+
+  async startVerifier(): Promise<ManagedProcess> {
+    const logFile = path.join(this.home, 'verifier.log');
+    const proc = await spawnManaged({
+      name: 'verifier',
+      command: process.execPath,
+      args: ['--import', 'tsx', path.join(ROOT, 'workers', 'verifier', 'main.ts'), '--key', devKey(DEV_ROLES.verifier)],
+      cwd: ROOT,
+      env: this.env,
+      logFile,
+      ready: async () => fs.existsSync(logFile) && fs.readFileSync(logFile, 'utf8').includes('"msg":"verifier ready"'),
+      readyTimeoutMs: 90_000,
+    });
+    this.processes.push(proc);
+    return proc;
+  }
+
+  /** Generates the example model and `rows` rows, uploads both and submits an onnx-inference Job. */
+  async submit(opts: SubmitOptions = {}): Promise<Submitted> {
+    const rows = opts.rows ?? 600;
+    const ex = await generateExamples(path.join(this.home, `examples-${rows}`), { rows });
+    const modelBytes = new Uint8Array(fs.readFileSync(ex.model.path));
+    const datasetBytes = new Uint8Array(fs.readFileSync(ex.rows.path));
+    const model = await this.gateway.putBlob(modelBytes);
+    const dataset = await this.gateway.putBlob(datasetBytes);
+    const fuelPrice = 120n * GHOLON;
+    const needed = BigInt(meterFuel(rows, inspectModel(modelBytes).cost, 10n ** 30n).required);
+    const numParallel = opts.numParallel ?? 3;
+    const fuelLimit = (needed * BigInt(Math.round((opts.fuelHeadroom ?? 1.5) * 100))) / 100n + BigInt(numParallel);
+    const job = await this.gateway.request<JobView>('POST', '/v1/jobs', {
+      programId: 1,
+      dataset: dataset.id,
+      model: model.id,
+      numParallel,
+      fuelLimit: fuelLimit.toString(),
+      fuelPrice: fuelPrice.toString(),
+      deadlineSeconds: opts.deadlineSeconds ?? 300,
+      capabilityClass: opts.capabilityClass ?? 'cpu',
+    });
+    return { job, modelBytes, datasetBytes, fuelPrice };
+  }
+
+  getJob(id: string): Promise<JobView> {
+    return this.gateway.request<JobView>('GET', `/v1/jobs/${id}`);
+  }
+
+  /** Polls the Job until `done(job)` holds. */
+  async waitForJob(id: string, done: (j: JobView) => boolean, timeoutMs = 120_000): Promise<JobView> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const job = await this.getJob(id);
+      if (done(job)) return job;
+      if (Date.now() > deadline) throw new Error(`Job ${id} did not reach the expected state; last: ${JSON.stringify({ status: job.status, subJobs: job.subJobs })}`);
+      await new Promise((r) => setTimeout(r, 300));
+    }
+  }
+
+  /** Polls the database until an attempt of the Job's SubJobs has closed with `outcome`. */
+  async waitForAttempt(jobId: string, outcome: string, timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while ((await this.db.prisma.attempt.count({ where: { outcome, subJob: { jobId } } })) === 0) {
+      if (Date.now() > deadline) throw new Error(`no ${outcome} attempt on Job ${jobId} within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 300));
+    }
+  }
+
+  waitForEnd(id: string, timeoutMs?: number): Promise<JobView> {
+    return this.waitForJob(id, (j) => ['completed', 'failed', 'cancelled'].includes(j.status), timeoutMs);
+  }
+
+  /** Waits until every ticket of the Job is batched and redeemed on EmethCore (nodes redeem on their own). */
+  async waitForRedemptions(jobId: string, timeoutMs = 60_000): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    const core = this.core();
+    for (;;) {
+      const tickets = await this.db.prisma.ticket.findMany({ where: { jobId } });
+      const batches = new Map((await this.db.prisma.batch.findMany()).map((b) => [b.id, b.root]));
+      let redeemed = 0;
+      for (const t of tickets) {
+        if (t.batchId !== null && ((await core.getFunction('isRedeemed')(batches.get(t.batchId), t.leafIndex)) as boolean)) redeemed += 1;
+      }
+      if (redeemed === tickets.length) return redeemed;
+      if (Date.now() > deadline) throw new Error(`${tickets.length - redeemed} of ${tickets.length} tickets unredeemed`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+
+  async stop(): Promise<void> {
+    for (const p of this.processes.reverse()) await p.stop('SIGTERM', 10_000).catch(() => {});
+    const scheduleId = `${this.config.temporal.taskQueuePrefix}-l2-signer`;
+    await this.temporal.schedule.getHandle(scheduleId).delete().catch(() => {});
+    await this.temporalConnection.close();
+    await Promise.allSettled([this.chain.stop(), this.db.drop()]);
+    if (!process.env.EMETH_TEST_KEEP_LOGS) fs.rmSync(this.home, { recursive: true, force: true });
+  }
+}
