@@ -28,6 +28,11 @@ export interface ApiDeps {
   verifiers: string[];
   /** The L2 server's own address: it may read every blob. */
   l2Address: string;
+  /**
+   * The task queue Job workflows start on: `taskQueues(prefix).l2` of the deployment (default
+   * `emeth-l2`). Must match the queue the L2 worker polls, or Jobs wait forever.
+   */
+  l2TaskQueue?: string;
   /** Milliseconds since the epoch; tests move the clock to expire signed requests. */
   now?: () => number;
   /** How long GET /v1/jobs/:id waits for the workflow's progress query before deriving it from rows (default 2000). */

@@ -4,6 +4,7 @@
  */
 import express, { Router, type ErrorRequestHandler } from 'express';
 import type { Logger } from '../lib/logger';
+import { TASK_QUEUES } from '../lib/task-queues';
 import { createAuthenticator } from './auth';
 import type { ApiContext, ApiDeps } from './deps';
 import { HttpError, type ErrorBody } from './errors';
@@ -23,6 +24,7 @@ export function apiContext(deps: ApiDeps, logger: Logger): ApiContext {
     temporalUiUrl: deps.temporalUiUrl,
     namespace: deps.namespace,
     now: deps.now ?? Date.now,
+    l2TaskQueue: deps.l2TaskQueue ?? TASK_QUEUES.l2,
     progressQueryTimeoutMs: deps.progressQueryTimeoutMs ?? 2000,
     logger,
     readAll: new Set([...deps.verifiers, deps.l2Address].filter(Boolean).map((a) => a.toLowerCase())),

@@ -11,7 +11,6 @@ import { jobWorkflowId, newJobId } from '../../lib/ids';
 import { QUERIES, SIGNALS } from '../../lib/pipeline';
 import { findProgramSpec } from '../../lib/programs';
 import { EmethJobId, EmethProgramId, EmethRequester, EmethStatus } from '../../lib/search-attributes';
-import { TASK_QUEUES } from '../../lib/task-queues';
 import { TERMINAL_JOB_STATUSES, type JobProgress, type JobStatus } from '../../lib/types';
 import { committedDeposit } from '../../prisma/ledger';
 import type { Prisma } from '../../prisma/client';
@@ -342,7 +341,7 @@ export function jobsRouter(ctx: ApiContext, auth: Authenticator): Router {
     });
     try {
       await ctx.temporal.workflow.start('jobWorkflow', {
-        taskQueue: TASK_QUEUES.l2,
+        taskQueue: ctx.l2TaskQueue,
         workflowId,
         args: [{ jobId }],
         typedSearchAttributes: [

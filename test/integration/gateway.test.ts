@@ -1,6 +1,6 @@
 /**
  * The REST gateway's /v1 API over real HTTP, against a real PostgreSQL database, a real local blob
- * store and the run's real Temporal dev server (no worker polls emeth-l2 here, so started Job
+ * store and the run's real Temporal dev server (no worker polls the suite's L2 queue, so started Job
  * workflows stay pending; starting them and their search attributes is what is checked). Only the
  * chain is a fake: deposits and stakes come from maps. Every response is checked against the
  * gateway's own OpenAPI document.
@@ -19,7 +19,6 @@ import { jobWorkflowId } from '../../lib/ids';
 import { PROGRAM_SPECS } from '../../lib/programs';
 import { signRequest } from '../../lib/request-auth';
 import { EmethJobId, EmethProgramId, EmethRequester, EmethStatus } from '../../lib/search-attributes';
-import { TASK_QUEUES } from '../../lib/task-queues';
 import { EMETH, GHOLON } from '../../lib/fees';
 import { createTestDatabase, type TestDatabase } from '../support/db';
 import { connectTestTemporal, type TestTemporal } from '../support/temporal';
@@ -205,6 +204,8 @@ beforeAll(async () => {
     l2Address: l2.address,
     now: () => clock,
     progressQueryTimeoutMs: 300,
+    // The suite's own queue: no other suite's L2 worker picks these Jobs up.
+    l2TaskQueue: temporal.taskQueue,
   });
   server = http.createServer(app);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -292,7 +293,7 @@ describe('jobs', () => {
 
     const described = await temporal.client.workflow.getHandle(job.workflowId).describe();
     expect(described.type).toBe('jobWorkflow');
-    expect(described.taskQueue).toBe(TASK_QUEUES.l2);
+    expect(described.taskQueue).toBe(temporal.taskQueue);
     expect(described.status.name).toBe('RUNNING');
     expect(described.typedSearchAttributes.get(EmethJobId)).toBe(job.id);
     expect(described.typedSearchAttributes.get(EmethRequester)).toBe(requester.address.toLowerCase());
