@@ -21,7 +21,7 @@ import { signRequest } from '../../lib/request-auth';
 import { EmethJobId, EmethProgramId, EmethRequester, EmethStatus } from '../../lib/search-attributes';
 import { EMETH, GHOLON } from '../../lib/fees';
 import { createTestDatabase, type TestDatabase } from '../support/db';
-import { connectTestTemporal, type TestTemporal } from '../support/temporal';
+import { connectTestTemporal, withWorker, type TestTemporal } from '../support/temporal';
 import { checkResponse } from '../support/openapi-check';
 
 type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -413,6 +413,30 @@ describe('jobs', () => {
       status: 'completed',
       source: 'database',
       subJobs: { total: 1, verified: 1 },
+    });
+  });
+
+  test('progress comes from the workflow query when a worker answers it', async () => {
+    const job = await createJob();
+    // The real jobWorkflow on the suite's queue. Its first activity is not registered here, so it
+    // stays at 'submitted' and retries; its progress query is answered all the same.
+    const got = await withWorker(
+      temporal,
+      { workflowsPath: require.resolve('../../workflows'), activities: {} },
+      async () => {
+        for (let i = 0; ; i++) {
+          const r = await call('GET', `/v1/jobs/${job.id}`, signed(requester));
+          if (r.body.progress.source === 'workflow' || i >= 20) return r;
+        }
+      },
+    );
+    expect(got.status).toBe(200);
+    expect(got.body.progress).toEqual({
+      jobId: job.id,
+      status: 'submitted',
+      subJobs: { total: 0, verified: 0, failed: 0, running: 0, waiting: 0 },
+      fees: { reserved: '0', charged: '0', refunded: '0' },
+      source: 'workflow',
     });
   });
 
