@@ -1,5 +1,5 @@
 import type { Signer } from 'ethers';
-import { signRequest } from '../lib/request-auth';
+import { signRequest, withNonce } from '../lib/request-auth';
 import { BlobCorruptError, BlobNotFoundError, blobIdOf, type BlobId, type BlobStore } from './storage';
 
 /**
@@ -8,7 +8,8 @@ import { BlobCorruptError, BlobNotFoundError, blobIdOf, type BlobId, type BlobSt
  */
 export function createGatewayBlobStore(gatewayUrl: string, signer: Signer): BlobStore {
   const base = gatewayUrl.replace(/\/$/, '');
-  const call = async (method: string, path: string, body?: Uint8Array): Promise<Response> => {
+  const call = async (method: string, route: string, body?: Uint8Array): Promise<Response> => {
+    const path = withNonce(route);
     const headers = await signRequest(signer, method, path, body ?? '');
     return fetch(base + path, {
       method,

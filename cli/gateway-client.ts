@@ -1,5 +1,5 @@
 import type { Signer } from 'ethers';
-import { signRequest } from '../lib/request-auth';
+import { signRequest, withNonce } from '../lib/request-auth';
 import { EmethError } from '../lib/errors';
 
 /** A requester's (or node's) signed calls to the REST gateway. */
@@ -9,7 +9,8 @@ export class GatewayClient {
     private readonly signer: Signer,
   ) {}
 
-  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  async request<T>(method: string, route: string, body?: unknown): Promise<T> {
+    const path = withNonce(route);
     const raw = body === undefined ? '' : body instanceof Uint8Array ? body : JSON.stringify(body);
     const headers: Record<string, string> = await signRequest(this.signer, method, path, raw);
     if (body !== undefined) headers['content-type'] = body instanceof Uint8Array ? 'application/octet-stream' : 'application/json';
@@ -26,7 +27,7 @@ export class GatewayClient {
       } catch {
         /* not JSON */
       }
-      throw new EmethError('GATEWAY', `${method} ${path} failed with HTTP ${res.status}: ${message}`);
+      throw new EmethError('GATEWAY', `${method} ${route} failed with HTTP ${res.status}: ${message}`);
     }
     return (text ? JSON.parse(text) : undefined) as T;
   }
@@ -36,7 +37,7 @@ export class GatewayClient {
   }
 
   async getBlob(id: string): Promise<Uint8Array> {
-    const path = `/v1/blobs/${id}`;
+    const path = withNonce(`/v1/blobs/${id}`);
     const res = await fetch(this.baseUrl + path, { headers: await signRequest(this.signer, 'GET', path, '') });
     if (!res.ok) throw new EmethError('GATEWAY', `GET ${path} failed with HTTP ${res.status}: ${await res.text()}`);
     return new Uint8Array(await res.arrayBuffer());

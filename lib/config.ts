@@ -72,6 +72,12 @@ type Env = Record<string, string | undefined>;
 /** anvil's well-known first development account. Only ever used against a local dev chain. */
 export const ANVIL_DEV_KEY = '0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80';
 
+/**
+ * anvil's ninth development account: the embedded stack's L2 key (ticket signer, penalties). It is
+ * not the deployer, so the owner can mint while the L2 sends its own transactions.
+ */
+export const ANVIL_DEV_L2_KEY = '0xdbda1821b80551c9d65939329250298aa3472ba22feea921c0cf5d620ea67b97';
+
 /** Address of anvil's second development account, the embedded stack's verifier. */
 export const ANVIL_DEV_VERIFIER = '0x70997970c51812dc3a010c7d01b50e0d17dc79c8';
 
@@ -129,7 +135,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
   const databaseUrl = url(env, 'EMETH_DATABASE_URL') ?? url(env, 'DATABASE_URL');
   const pglitePort = port(env, 'EMETH_PGLITE_PORT', DEFAULT_PORTS.pglite);
 
-  const l2Key = env.EMETH_L2_KEY || deployerKey;
+  const l2Key = env.EMETH_L2_KEY || ANVIL_DEV_L2_KEY;
   if (!/^0x[0-9a-fA-F]{64}$/.test(l2Key)) throw new ConfigError('EMETH_L2_KEY', 'EMETH_L2_KEY must be a 32-byte hex private key starting with 0x');
   const verifiers = (env.EMETH_VERIFIERS || ANVIL_DEV_VERIFIER).split(',').map((v) => v.trim().toLowerCase()).filter(Boolean);
   for (const v of verifiers) {

@@ -15,6 +15,15 @@ export const AUTH_HEADERS = {
 /** Seconds a signed request stays valid on either side of the gateway's clock. */
 export const REPLAY_WINDOW_SECONDS = 300;
 
+/**
+ * Adds a unique `nonce` query parameter (which the gateway ignores), so two identical requests in
+ * the same second carry different signatures and the second is not refused as a replay.
+ */
+export function withNonce(pathWithQuery: string): string {
+  const nonce = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 10)}`;
+  return `${pathWithQuery}${pathWithQuery.includes('?') ? '&' : '?'}nonce=${nonce}`;
+}
+
 export function bodyDigest(body: string | Uint8Array): string {
   return createHash('sha256').update(body).digest('hex');
 }

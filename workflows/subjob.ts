@@ -130,12 +130,12 @@ export async function subJobWorkflow(input: SubJobWorkflowInput): Promise<SubJob
         failure = 'rejected';
         reason = verdict.reason ?? 'the verifier rejected the result';
       } catch (err) {
+        // A cancelled Job closes this attempt in the cleanup below, which needs `current`.
+        if (isCancellation(err) && !declinedBy) throw err;
         current = undefined;
         if (declinedBy) {
           failure = 'declined';
           reason = 'the node declined';
-        } else if (isCancellation(err)) {
-          throw err; // the Job was cancelled: handled below
         } else if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === DECLINE_ERROR) {
           failure = 'declined';
           reason = err.cause.message;

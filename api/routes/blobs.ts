@@ -36,9 +36,9 @@ export function blobsRouter(ctx: ApiContext, auth: Authenticator): Router {
     if (bytes.length === 0)
       throw badRequest('empty_body', 'the body is empty; PUT the blob bytes as the request body');
     const id = await ctx.store.put(bytes);
-    // The first uploader stays the recorded one: a second upload of the same bytes proves nothing new.
+    // Every uploader may read back what it stored: it already holds the bytes.
     await ctx.prisma.blob.upsert({
-      where: { id },
+      where: { id_uploader: { id: id, uploader: caller.address } },
       create: { id, uploader: caller.address, size: bytes.length },
       update: {},
     });

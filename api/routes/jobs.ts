@@ -312,7 +312,7 @@ export function jobsRouter(ctx: ApiContext, auth: Authenticator): Router {
     if (datasetBytes) {
       dataset = await ctx.store.put(datasetBytes);
       await ctx.prisma.blob.upsert({
-        where: { id: dataset },
+        where: { id_uploader: { id: dataset, uploader: requester } },
         create: { id: dataset, uploader: requester, size: datasetBytes.length },
         update: {},
       });

@@ -106,8 +106,10 @@ export async function startStack(config: EmethConfig, opts: StartStackOptions): 
 
     const provider = new JsonRpcProvider(config.chain.rpcUrl, undefined, { batchStallTime: 0 });
     const signer = new NonceManager(new Wallet(config.chain.deployerKey, provider));
+    // The L2 key signs ticket batches and burns penalties; the deployer stays the owner (mints).
+    const l2Address = new Wallet(config.l2.key).address;
     const { deployment, reused } = await ensureDeployment(config.chain.deploymentFile, provider, () =>
-      deployContracts(signer),
+      deployContracts(signer, { signers: [l2Address], verifiers: [l2Address] }),
     );
     provider.destroy();
     opts.log(reused ? 'contracts found on chain (state resumed)' : 'contracts deployed');

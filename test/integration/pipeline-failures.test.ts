@@ -1,6 +1,6 @@
 import { EMETH } from '../../lib/fees';
 import { EmethJobId, EmethStatus } from '../../lib/search-attributes';
-import { TestPipeline } from '../support/pipeline';
+import { NODE_FUNDING, TestPipeline } from '../support/pipeline';
 
 // Failure paths of DESIGN §7 against real processes: each ends with the work done or the money returned.
 jest.setTimeout(240_000);
@@ -36,6 +36,7 @@ it('a node killed mid-SubJob is penalised once; the SubJob is re-offered; nobody
   const doomed = await p.startNode({ behaviour: 'slow', slowMs: 120_000, capabilityClass: 'crash-drill' });
   const stake = await p.stakeOf(doomed.address);
   const supply = await p.totalSupply();
+  const burned = await p.totalBurned();
   const { job } = await p.submit({ rows: 300, numParallel: 1, capabilityClass: 'crash-drill' });
   await p.waitForJob(job.id, (j) => j.subJobs[0]?.status === 'running');
   await doomed.process.stop('SIGKILL');
@@ -52,7 +53,8 @@ it('a node killed mid-SubJob is penalised once; the SubJob is re-offered; nobody
   const penalty = big(attempts[0]!.penalty);
   expect(penalty).toBeGreaterThan(0n);
   expect(await p.stakeOf(doomed.address)).toBe(stake - penalty);
-  expect(await p.totalSupply()).toBe(supply - penalty);
+  expect(await p.totalBurned()).toBe(burned + penalty);
+  expect(await p.totalSupply()).toBe(supply - penalty + NODE_FUNDING); // the rescuer's funding was minted meanwhile
 
   const tickets = await p.db.prisma.ticket.findMany({ where: { jobId: job.id } });
   expect(tickets.map((t) => t.node)).toEqual([rescuer.address]);

@@ -1,7 +1,7 @@
 import { decodeMatrix, maxAbsDiff } from '../../lib/matrix';
 import { EMETH } from '../../lib/fees';
 import { createOnnxSession } from '../../activities/programs';
-import { TestPipeline } from '../support/pipeline';
+import { NODE_FUNDING, TestPipeline } from '../support/pipeline';
 
 // Real Temporal, PostgreSQL, anvil; the L2 server, nodes and verifier as real processes.
 jest.setTimeout(240_000);
@@ -75,6 +75,7 @@ describe('an inference Job through the gateway', () => {
     const liar = await p.startNode({ behaviour: 'lie', capabilityClass: 'lie-drill' });
     const stake = await p.stakeOf(liar.address);
     const supply = await p.totalSupply();
+    const burned = await p.totalBurned();
     const { job, modelBytes, datasetBytes } = await p.submit({ rows: 300, numParallel: 1, capabilityClass: 'lie-drill' });
     await p.waitForAttempt(job.id, 'rejected');
     await p.startNode({ capabilityClass: 'lie-drill' });
@@ -91,7 +92,8 @@ describe('an inference Job through the gateway', () => {
     // SPEC §4: reject penalty = 25% of the SubJob's fee limit, burned.
     expect(penalty).toBe((BigInt(sub.fuelLimit.toFixed(0)) * BigInt(sub.job.fuelPrice.toFixed(0)) * 2_500n) / 10_000n);
     expect(await p.stakeOf(liar.address)).toBe(stake - penalty);
-    expect(await p.totalSupply()).toBe(supply - penalty);
+    expect(await p.totalBurned()).toBe(burned + penalty);
+    expect(await p.totalSupply()).toBe(supply - penalty + NODE_FUNDING); // the rescuer's funding was minted meanwhile
     expect(await p.db.prisma.ticket.count({ where: { node: liar.address } })).toBe(0);
   });
 

@@ -1,5 +1,5 @@
 import { JsonRpcProvider, NonceManager, Wallet } from 'ethers';
-import { ANVIL_DEV_KEY } from '../../lib/config';
+import { ANVIL_DEV_KEY, ANVIL_DEV_L2_KEY } from '../../lib/config';
 import type { Deployment } from '../../lib/types-chain';
 import { deployContracts } from '../../contracts/deploy';
 import { startAnvil, type Anvil } from '../../cli/stack/anvil';
@@ -18,7 +18,9 @@ export async function startTestChain(): Promise<TestChain> {
   const provider = new JsonRpcProvider(anvil.rpcUrl, undefined, { batchStallTime: 0 });
   const deployer = new NonceManager(new Wallet(ANVIL_DEV_KEY, provider));
   try {
-    const deployment = await deployContracts(deployer);
+    // As on the embedded stack: the L2 key (its own account) signs batches and burns penalties.
+    const l2 = new Wallet(ANVIL_DEV_L2_KEY).address;
+    const deployment = await deployContracts(deployer, { signers: [l2], verifiers: [l2] });
     return {
       anvil,
       provider,

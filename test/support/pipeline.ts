@@ -20,9 +20,12 @@ import { createTestDatabase } from './db';
 import { testTemporalAddress } from './temporal';
 import { ROOT } from './process';
 
+/** EMETH minted to each test node before it stakes 100 of it. */
+export const NODE_FUNDING = 200n * EMETH;
+
 export interface TestNode {
   address: string;
-  wallet: Wallet;
+  wallet: { address: string; privateKey: string };
   process: ManagedProcess;
   logFile: string;
 }
@@ -51,7 +54,6 @@ export interface Submitted {
 export class TestPipeline {
   readonly nodes: TestNode[] = [];
   private readonly processes: ManagedProcess[] = [];
-  private nextNodeRole = 0;
 
   private constructor(
     readonly config: EmethConfig,
@@ -138,6 +140,10 @@ export class TestPipeline {
     return (await this.token().getFunction('totalSupply')()) as bigint;
   }
 
+  async totalBurned(): Promise<bigint> {
+    return (await this.core().getFunction('totalBurned')()) as bigint;
+  }
+
   async mint(to: string, amount: bigint): Promise<void> {
     await (await this.token().getFunction('mint')(to, amount)).wait();
   }
@@ -154,11 +160,10 @@ export class TestPipeline {
 
   /** Funds, stakes (100 EMETH) and starts a node worker process with the given behaviour. */
   async startNode(opts: { behaviour?: 'honest' | 'lie' | 'decline' | 'slow'; slowMs?: number; capabilityClass?: string } = {}): Promise<TestNode> {
-    const roles = [DEV_ROLES.node1, DEV_ROLES.node2, DEV_ROLES.node3, DEV_ROLES.node4, DEV_ROLES.node5];
-    const role = roles[this.nextNodeRole++];
-    if (role === undefined) throw new Error('the test pipeline has keys for 5 nodes');
-    const wallet = new Wallet(devKey(role));
-    await this.mint(wallet.address, 200n * EMETH);
+    // A fresh key per node: gas from anvil, EMETH from the owner.
+    const wallet = Wallet.createRandom();
+    await this.chain.provider.send('anvil_setBalance', [wallet.address, '0x56BC75E2D63100000']);
+    await this.mint(wallet.address, NODE_FUNDING);
     const logFile = path.join(this.home, `node-${wallet.address.slice(2, 8)}.log`);
     const proc = await spawnManaged({
       name: `node-${wallet.address.slice(2, 8)}`,

@@ -108,6 +108,7 @@ export async function startL2Server(config: EmethConfig, logger: Logger): Promis
       namespace: config.temporal.namespace,
       verifiers: config.l2.verifiers,
       l2Address: l2Wallet.address.toLowerCase(),
+      l2TaskQueue: queues.l2,
       logger: logger.child({ component: 'gateway' }),
       health: () =>
         checkHealth({

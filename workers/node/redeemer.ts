@@ -2,7 +2,7 @@ import { Contract, type Signer } from 'ethers';
 import { loadArtifact } from '../../contracts/artifacts';
 import type { Deployment } from '../../lib/types-chain';
 import type { Logger } from '../../lib/logger';
-import { signRequest } from '../../lib/request-auth';
+import { signRequest, withNonce } from '../../lib/request-auth';
 
 interface TicketView {
   ticket: { jobId: string; subJobId: string; node: string; requester: string; amount: string; verifier: string; verifierFee: string };
@@ -25,7 +25,7 @@ export interface RedeemerOptions {
 /** Fetches the node's signed tickets from the gateway and redeems them on EmethCore. */
 export async function redeemOnce(opts: RedeemerOptions): Promise<{ redeemed: number; amount: bigint }> {
   const address = await opts.signer.getAddress();
-  const path = `/v1/nodes/${address.toLowerCase()}/tickets?redeemed=false`;
+  const path = withNonce(`/v1/nodes/${address.toLowerCase()}/tickets?redeemed=false`);
   const res = await fetch(opts.gatewayUrl + path, { headers: await signRequest(opts.signer, 'GET', path, '') });
   if (!res.ok) throw new Error(`could not fetch tickets (HTTP ${res.status}): ${await res.text()}`);
   const { tickets } = (await res.json()) as { tickets: TicketView[] };

@@ -1,7 +1,7 @@
 import { Contract, id as keccakText, type Signer } from 'ethers';
 import { loadArtifact } from '../../contracts/artifacts';
 import type { Deployment } from '../../lib/types-chain';
-import { signRequest } from '../../lib/request-auth';
+import { signRequest, withNonce } from '../../lib/request-auth';
 
 /** EmethCore stores the capability class as a uint32: the first 4 bytes of keccak256(name). */
 export function capabilityClassId(name: string): number {
@@ -27,7 +27,8 @@ export async function ensureStake(signer: Signer, deployment: Deployment, stake:
 /** Tells the gateway this node takes work of `capabilityClass`. */
 export async function announce(gatewayUrl: string, signer: Signer, capabilityClass: string): Promise<void> {
   const body = JSON.stringify({ capabilityClass });
-  const headers = await signRequest(signer, 'POST', '/v1/nodes', body);
-  const res = await fetch(`${gatewayUrl}/v1/nodes`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body });
+  const path = withNonce('/v1/nodes');
+  const headers = await signRequest(signer, 'POST', path, body);
+  const res = await fetch(`${gatewayUrl}${path}`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body });
   if (!res.ok) throw new Error(`the gateway refused the node's registration (HTTP ${res.status}): ${await res.text()}`);
 }

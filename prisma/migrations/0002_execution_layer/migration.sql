@@ -184,7 +184,7 @@ CREATE TABLE "Blob" (
     "size" INTEGER NOT NULL,
     "createdAt" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
 
-    CONSTRAINT "Blob_pkey" PRIMARY KEY ("id")
+    CONSTRAINT "Blob_pkey" PRIMARY KEY ("id","uploader")
 );
 
 -- CreateIndex
