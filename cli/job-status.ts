@@ -22,8 +22,10 @@ export async function followJob(client: GatewayClient, jobId: string, out: (line
   for (;;) {
     const job = await client.request<JobView>('GET', `/v1/jobs/${jobId}`);
     const verified = job.subJobs.filter((s) => s.status === 'verified').length;
-    const states = job.subJobs.map((s) => s.status[0]).join('');
-    const line = `  ${job.status.padEnd(12)} ${bar(verified, job.subJobs.length)}  ${states}`;
+    const counts = new Map<string, number>();
+    for (const s of job.subJobs) if (s.status !== 'verified') counts.set(s.status, (counts.get(s.status) ?? 0) + 1);
+    const states = [...counts].map(([status, n]) => `${n} ${status}`).join(', ');
+    const line = `  ${job.status.padEnd(12)} ${bar(verified, job.subJobs.length)} verified${states ? `  (${states})` : ''}`;
     if (line !== last) out(line);
     last = line;
     if (TERMINAL.has(job.status)) return job;

@@ -164,13 +164,19 @@ export function createL2Activities(deps: L2Deps): L2Activities {
         _count: true,
       });
       const load = new Map(busy.map((b) => [b.nodeId, b._count]));
+      // Spread a Job over the nodes: fewer running SubJobs first, then fewer SubJobs of this Job,
+      // then the better track record (the order of `candidates`; Array.sort is stable).
+      const ofJob = await prisma.subJob.groupBy({ by: ['nodeId'], where: { jobId, nodeId: { in: candidates.map((c) => c.id) } }, _count: true });
+      const shareOfJob = new Map(ofJob.map((b) => [b.nodeId, b._count]));
       const eligible = [];
       for (const c of candidates) {
         if (!online.has(c.id)) continue;
         if ((await chain.stakeOf(c.id)) < worstPenalty) continue;
         eligible.push(c);
       }
-      eligible.sort((a, b) => (load.get(a.id) ?? 0) - (load.get(b.id) ?? 0));
+      eligible.sort(
+        (a, b) => (load.get(a.id) ?? 0) - (load.get(b.id) ?? 0) || (shareOfJob.get(a.id) ?? 0) - (shareOfJob.get(b.id) ?? 0),
+      );
       const pick = eligible[0];
       if (!pick) return null;
       logger.info({ jobId, subJobId, nodeId: pick.id }, 'node chosen');
