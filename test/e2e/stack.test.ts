@@ -12,6 +12,9 @@ import { processesMentioning, runCli } from '../support/process';
  * The embedded stack as a user runs it: `emeth demo --keep`, then Ctrl-C, then `emeth up` again on
  * the same state. Real Temporal, anvil, PGlite and L2 server processes.
  */
+// The demo runs the whole inference Job (3 node processes, a verifier): minutes on a loaded 2-core box.
+jest.setTimeout(420_000);
+
 describe('emeth up / demo on the embedded stack', () => {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'emeth-e2e-'));
   let env: NodeJS.ProcessEnv;
@@ -35,6 +38,12 @@ describe('emeth up / demo on the embedded stack', () => {
     ])
       delete env[v];
     for (const [k, v] of Object.entries(ports)) env[k] = String(v);
+  });
+  // A test that timed out leaves its stack running; never let it take the next test's ports.
+  afterEach(async () => {
+    const leftovers = processesMentioning(home);
+    for (const pid of leftovers) process.kill(pid, 'SIGKILL');
+    if (leftovers.length) await new Promise((r) => setTimeout(r, 1000));
   });
   afterAll(() => {
     for (const pid of processesMentioning(home)) process.kill(pid, 'SIGKILL');
@@ -80,7 +89,7 @@ describe('emeth up / demo on the embedded stack', () => {
 
   it('demo --keep runs the wiring workflow and stays up with every part healthy', () =>
     withCli(['demo', '--keep'], async (run) => {
-      await run.waitFor(/--keep: the stack stays up/);
+      await run.waitFor(/--keep: the stack stays up/, 400_000);
       workflowId = run.output().match(/workflow\s+(wiring-\S+)/)![1]!;
       expect(run.output()).toContain(`Temporal UI: http://127.0.0.1:${ports.EMETH_TEMPORAL_UI_PORT}`);
 
