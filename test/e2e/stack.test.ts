@@ -117,6 +117,16 @@ describe('emeth up / demo on the embedded stack', () => {
       }[];
       expect(listed.map((w) => w.execution.workflowId)).toEqual([workflowId]);
 
+      // The demo's inference Job and its 6 SubJobs, found in Temporal by EmethJobId.
+      expect(run.output()).toContain('payments equal the deposit drawn and the charge, to the holon');
+      const jobId = run.output().match(/Job (0x[0-9a-f]{64})/)![1]!;
+      const family = JSON.parse(temporal('workflow', 'list', '--query', `EmethJobId='${jobId}'`)) as {
+        execution: { workflowId: string };
+      }[];
+      expect(family.map((w) => w.execution.workflowId).sort()).toEqual(
+        [`job-${jobId}`, ...[0, 1, 2, 3, 4, 5].map((i) => `job-${jobId}/subjob-${i}`)].sort(),
+      );
+
       deployment = JSON.parse(fs.readFileSync(path.join(home, 'deployment.json'), 'utf8'));
       await stopWithSigint(run);
     }));
