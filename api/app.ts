@@ -4,6 +4,7 @@ import type { Logger } from '../lib/logger';
 import type { HealthReport } from '../lib/health';
 import type { ApiDeps } from './deps';
 import { createV1Router } from './v1';
+import { createCodecRouter } from './codec';
 
 export type { ApiDeps, ChainView } from './deps';
 
@@ -29,6 +30,13 @@ export function createGateway(deps: GatewayDeps): express.Express {
   );
   // Before the JSON parser: /v1 reads raw bytes, because request signatures cover them.
   app.use('/v1', createV1Router(deps, deps.logger));
+  // Also before it: /codec parses its own bodies, with a limit that fits a history event's payloads.
+  if (deps.codec) {
+    app.use(
+      '/codec',
+      createCodecRouter({ codec: deps.codec, prisma: deps.prisma, uiOrigin: deps.temporalUiUrl, token: deps.codecToken, now: deps.now }),
+    );
+  }
   app.use(express.json({ limit: '1mb' }));
 
   app.get('/healthz', async (_req, res) => {

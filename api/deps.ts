@@ -1,4 +1,5 @@
 import type { Client } from '@temporalio/client';
+import type { PayloadCodec } from '@temporalio/common';
 import type { Logger } from '../lib/logger';
 import type { PrismaClient } from '../prisma/client';
 import type { BlobStore } from '../activities/storage';
@@ -37,10 +38,17 @@ export interface ApiDeps {
   now?: () => number;
   /** How long GET /v1/jobs/:id waits for the workflow's progress query before deriving it from rows (default 2000). */
   progressQueryTimeoutMs?: number;
+  /**
+   * The deployment's payload codec: served at /codec so the Temporal UI (`--ui-codec-endpoint`) can
+   * show decoded payloads. Without it /codec answers 404 and the UI sees ciphertext.
+   */
+  codec?: PayloadCodec;
+  /** An operator token /codec accepts as `Authorization: Bearer <token>` besides API keys (EMETH_CODEC_TOKEN). */
+  codecToken?: string;
 }
 
 /** ApiDeps with the defaults filled in, as the routes see them. */
-export interface ApiContext extends Required<Omit<ApiDeps, 'verifiers' | 'l2Address'>> {
+export interface ApiContext extends Required<Omit<ApiDeps, 'verifiers' | 'l2Address' | 'codec' | 'codecToken'>> {
   logger: Logger;
   /** Lower-case verifier and L2 addresses. */
   readAll: ReadonlySet<string>;

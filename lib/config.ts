@@ -65,6 +65,17 @@ export interface EmethConfig {
   };
   /** Base URL of the Temporal UI, for links to workflows. */
   temporalUiUrl: string;
+  /** Keys of the Temporal payload codec (lib/payload-codec; workers/shared/codec-keys loads them). */
+  codec: {
+    /** EMETH_CODEC_KEYS: `id1:base64key,id2:base64key`; unset on the embedded stack, which uses keyFile. */
+    keys?: string;
+    /** EMETH_CODEC_KEY_ID: the key new payloads are encrypted with (default: the first of keys). */
+    currentKeyId?: string;
+    /** Key file of the embedded stack, created with one random key on first use. */
+    keyFile: string;
+    /** EMETH_CODEC_TOKEN: an operator bearer token the gateway's /codec endpoint accepts besides API keys. */
+    token?: string;
+  };
 }
 
 type Env = Record<string, string | undefined>;
@@ -190,5 +201,11 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
       url: env.EMETH_GATEWAY_URL || `http://${gatewayHost}:${gatewayPort}`,
     },
     temporalUiUrl: env.EMETH_TEMPORAL_UI_URL || `http://127.0.0.1:${uiPort}`,
+    codec: {
+      keys: env.EMETH_CODEC_KEYS || undefined,
+      currentKeyId: env.EMETH_CODEC_KEY_ID || undefined,
+      keyFile: path.join(home, 'codec-keys.json'),
+      token: env.EMETH_CODEC_TOKEN || undefined,
+    },
   };
 }

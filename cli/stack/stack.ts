@@ -87,6 +87,8 @@ export async function startStack(config: EmethConfig, opts: StartStackOptions): 
         uiPort: config.temporal.uiPort,
         dbFile: config.temporal.dbFile,
         namespace: config.temporal.namespace,
+        // Payloads are encrypted (lib/payload-codec): the UI decodes them through the gateway.
+        codecEndpoint: `${config.gateway.url}/codec`,
         logFile: path.join(logDir, 'temporal.log'),
       });
       track('temporal', temporal.process, temporal.stop);

@@ -1,5 +1,6 @@
 import os from 'node:os';
 import path from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { startTemporalDevServer, type TemporalDevServer } from '../../cli/stack/temporal';
 
 declare global {
@@ -13,6 +14,8 @@ declare global {
  * on suites that do not need it.
  */
 export default async function globalSetup(): Promise<void> {
+  // One payload codec key for the run, so test clients, workers and spawned processes agree.
+  process.env.EMETH_CODEC_KEYS ||= `test:${randomBytes(32).toString('base64')}`;
   if (process.env.EMETH_TEST_NO_TEMPORAL === '1') return;
   const t0 = Date.now();
   const logFile = path.join(os.tmpdir(), `emeth-test-temporal-${process.pid}.log`);

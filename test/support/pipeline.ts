@@ -18,6 +18,8 @@ import type { JobView } from '../../cli/job-status';
 import { startTestChain, type TestChain } from './chain';
 import { createTestDatabase } from './db';
 import { testTemporalAddress } from './temporal';
+import { loadKeyring } from '../../workers/shared/codec-keys';
+import { dataConverter } from '../../workers/shared/data-converter';
 import { ROOT } from './process';
 
 /** EMETH minted to each test node before it stakes 100 of it. */
@@ -98,7 +100,7 @@ export class TestPipeline {
       home,
       requester,
       new GatewayClient(config.gateway.url, requester),
-      new Client({ connection: temporalConnection }),
+      new Client({ connection: temporalConnection, dataConverter: dataConverter(loadKeyring(config)) }),
       temporalConnection,
     );
     p.processes.push(

@@ -14,6 +14,20 @@ describe('loadConfig', () => {
     expect(c.temporalUiUrl).toBe('http://127.0.0.1:8233');
   });
 
+  it('reads the payload codec keys and token; the key file lives under EMETH_HOME', () => {
+    expect(loadConfig({}, '/srv/emeth').codec).toEqual({
+      keys: undefined,
+      currentKeyId: undefined,
+      keyFile: '/srv/emeth/.emeth/codec-keys.json',
+      token: undefined,
+    });
+    const c = loadConfig(
+      { EMETH_HOME: '/var/lib/emeth', EMETH_CODEC_KEYS: 'k1:AAAA,k2:BBBB', EMETH_CODEC_KEY_ID: 'k2', EMETH_CODEC_TOKEN: 'op-token' },
+      '/tmp',
+    );
+    expect(c.codec).toEqual({ keys: 'k1:AAAA,k2:BBBB', currentKeyId: 'k2', keyFile: '/var/lib/emeth/codec-keys.json', token: 'op-token' });
+  });
+
   it('points each part elsewhere when its variable is set', () => {
     const c = loadConfig(
       {

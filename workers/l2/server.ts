@@ -20,6 +20,9 @@ import { createPrismaClient } from '../../prisma/client';
 import { migrateDeploy } from '../../prisma/migrate';
 import { startEmbeddedPostgres } from '../../prisma/embedded/server';
 import { readDeployment } from '../shared/deployment';
+import { loadKeyring } from '../shared/codec-keys';
+import { dataConverter } from '../shared/data-converter';
+import { AesGcmPayloadCodec } from '../../lib/payload-codec';
 
 export interface L2Server {
   gatewayUrl: string;
@@ -60,9 +63,11 @@ export async function startL2Server(config: EmethConfig, logger: Logger): Promis
     const programs = programRegistry(store, logger);
     stops.push(() => programs.close());
 
+    const keyring = loadKeyring(config);
+    const converter = dataConverter(keyring);
     const clientConnection = await Connection.connect({ address: config.temporal.address });
     stops.push(() => clientConnection.close());
-    const client = new Client({ connection: clientConnection, namespace: config.temporal.namespace });
+    const client = new Client({ connection: clientConnection, namespace: config.temporal.namespace, dataConverter: converter });
 
     const nativeConnection = await NativeConnection.connect({ address: config.temporal.address });
     stops.push(() => nativeConnection.close());
@@ -70,6 +75,7 @@ export async function startL2Server(config: EmethConfig, logger: Logger): Promis
       connection: nativeConnection,
       namespace: config.temporal.namespace,
       taskQueue: queues.l2,
+      dataConverter: converter,
       workflowsPath: require.resolve('../../workflows'),
       activities: {
         ...createWiringActivities({ prisma, provider, tokenAddress: deployment.token }),
@@ -109,6 +115,8 @@ export async function startL2Server(config: EmethConfig, logger: Logger): Promis
       verifiers: config.l2.verifiers,
       l2Address: l2Wallet.address.toLowerCase(),
       l2TaskQueue: queues.l2,
+      codec: new AesGcmPayloadCodec(keyring),
+      codecToken: config.codec.token,
       logger: logger.child({ component: 'gateway' }),
       health: () =>
         checkHealth({
@@ -140,7 +148,7 @@ export async function startL2Server(config: EmethConfig, logger: Logger): Promis
     });
     stops.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
     server.closeIdleConnections?.();
-    logger.info({ url: config.gateway.url, taskQueue: queues.l2 }, 'L2 server ready');
+    logger.info({ url: config.gateway.url, taskQueue: queues.l2, codecKeyId: keyring.current }, 'L2 server ready');
     return { gatewayUrl: config.gateway.url, stop: stopAll };
   } catch (err) {
     await stopAll();

@@ -11,6 +11,8 @@ import { detectCuda } from '../../activities/programs';
 import { readDeployment } from '../shared/deployment';
 import { chainSigner } from '../shared/connect';
 import { programRegistry } from '../shared/programs';
+import { loadKeyring } from '../shared/codec-keys';
+import { dataConverter } from '../shared/data-converter';
 import { announce, ensureStake } from './register';
 import { startRedeemer } from './redeemer';
 
@@ -32,6 +34,8 @@ export async function runNode(argv: string[]): Promise<void> {
   if (!['honest', 'lie', 'decline', 'slow'].includes(behaviour)) throw new Error('--behaviour must be honest, lie, decline or slow (the last three are fault drills)');
 
   const config = loadConfig();
+  // Before anything else: a process without the deployment's payload keys cannot do any work.
+  const keyring = loadKeyring(config);
   const { provider, wallet, signer } = chainSigner(config, values.key);
   const nodeId = wallet.address.toLowerCase();
   const logger = createLogger(config.logLevel, { component: 'node', nodeId });
@@ -48,6 +52,7 @@ export async function runNode(argv: string[]): Promise<void> {
   const worker = await Worker.create({
     connection,
     namespace: config.temporal.namespace,
+    dataConverter: dataConverter(keyring),
     taskQueue: taskQueues(config.temporal.taskQueuePrefix).node(nodeId),
     activities: createNodeActivities({ nodeId, signer: wallet, program: programs.program, store, logger, behaviour, slowMs: Number(values['slow-ms']) }),
     // One SubJob at a time: the node's compute is the scarce resource.

@@ -8,11 +8,15 @@ import { taskQueues } from '../../lib/task-queues';
 import { createGatewayBlobStore } from '../../activities/storage-gateway';
 import { createVerifierActivities } from '../../activities/verifier';
 import { programRegistry } from '../shared/programs';
+import { loadKeyring } from '../shared/codec-keys';
+import { dataConverter } from '../shared/data-converter';
 
 export async function runVerifier(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, options: { key: { type: 'string' } }, strict: true });
   if (!values.key || !/^0x[0-9a-fA-F]{64}$/.test(values.key)) throw new Error("--key must be the verifier's 32-byte hex private key (0x...)");
   const config = loadConfig();
+  // Before anything else: a process without the deployment's payload keys cannot do any work.
+  const keyring = loadKeyring(config);
   const wallet = new Wallet(values.key);
   const logger = createLogger(config.logLevel, { component: 'verifier', nodeId: wallet.address.toLowerCase() });
   if (!config.l2.verifiers.includes(wallet.address.toLowerCase())) {
@@ -23,6 +27,7 @@ export async function runVerifier(argv: string[]): Promise<void> {
   const worker = await Worker.create({
     connection,
     namespace: config.temporal.namespace,
+    dataConverter: dataConverter(keyring),
     taskQueue: taskQueues(config.temporal.taskQueuePrefix).verifier,
     activities: createVerifierActivities({ signer: wallet, program: programs.program, logger }),
     maxConcurrentActivityTaskExecutions: 2,
