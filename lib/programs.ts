@@ -320,6 +320,8 @@ export interface SplitInput {
   numParallel: number;
   /** The parent Job's fuel limit, split across shards in proportion to rows (decimal string). */
   fuelLimit: string;
+  /** Program-specific Job parameters (e.g. fedavg-train's graph, key and learning rate); JSON strings only. */
+  params?: Record<string, string>;
 }
 
 export interface SplitShard extends ShardRef {
@@ -353,6 +355,8 @@ export interface RunInput {
   modelBlobId: BlobId;
   /** The SubJob's fuel limit (decimal string). */
   fuelLimit: string;
+  /** Program-specific Job parameters (e.g. fedavg-train's graph, key and learning rate); JSON strings only. */
+  params?: Record<string, string>;
   context?: RunContext;
 }
 
@@ -385,6 +389,8 @@ export interface VerifyInput {
   fuelLimit: string;
   claimed: Pick<RunOutput, 'outputBlobId' | 'fuelUsed'>;
   options: VerifyOptions;
+  /** Program-specific Job parameters (e.g. fedavg-train's graph, key and learning rate); JSON strings only. */
+  params?: Record<string, string>;
   context?: RunContext;
 }
 
@@ -419,6 +425,8 @@ export interface SubJobOutputRef {
   /** The SubJob index this output belongs to. */
   index: number;
   outputBlobId: BlobId;
+  /** The SubJob's weight in a weighted aggregate (fedavg-train: its shard's rows, from the split, never from the node). */
+  weight?: number;
 }
 
 export interface AggregateInput {

@@ -1,3 +1,31 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import {
+  EnvelopeKind,
+  decodeEnvelope,
+  encodeEnvelope,
+  fedAvgParamsToRecord,
+  parseFedAvgParams,
+} from '../../activities/programs/fedavg-format';
+import {
+  applyEncryptedUpdate,
+  compareUpdates,
+  createFedAvgTrainProgram,
+  decryptUpdate,
+  fedAvgFuel,
+  finishEpoch,
+  loadModel,
+  recomputeUpdate,
+  storeCheckpoint,
+  type FedAvgTrainDeps,
+  type FedAvgTrainProgram,
+} from '../../activities/programs/fedavg-train';
+import { createLocalBlobStore, type BlobStore } from '../../activities/storage';
+import type { Ckks, CkksKeyPair } from '../../lib/ckks';
+import { createLogger } from '../../lib/logger';
+import { decodeMatrix, encodeMatrix, sliceRows } from '../../lib/matrix';
+import { FEDAVG_TRAIN_SPEC, ProgramId, type RunOutput, type SplitOutput } from '../../lib/programs';
 import {
   buildTrainStepModel,
   flattenParams,
@@ -9,6 +37,39 @@ import { labelsOf, syntheticClassification } from '../../examples/classification
 import { createFedAvgTrainer, type FedAvgTrainer } from '../../activities/programs/fedavg-trainer';
 import { fedAvgPlain, type FedAvgPlainResult } from '../../activities/programs/fedavg-plain';
 
+// TEMPORARY: activities/crypto/ckks.ts (the real SEAL implementation) is not committed yet; this
+// stand-in implements the same interface (no real encryption, but keys must match) until it is.
+function fakeKeyedCkks(): Ckks {
+  let next = 0;
+  const tagOf = (k: Uint8Array) => Buffer.from(k).toString('hex');
+  const pack = (tag: string, v: Float64Array) =>
+    new Uint8Array(Buffer.from(JSON.stringify({ tag, v: Array.from(v) })));
+  const unpack = (b: Uint8Array) => JSON.parse(Buffer.from(b).toString()) as { tag: string; v: number[] };
+  return {
+    params: { polyModulusDegree: 8192, coeffModulusBits: [60, 40, 40, 60], scaleBits: 40, slots: 4096 },
+    generateKeys: () => {
+      const id = Uint8Array.of(next++, Math.floor(Math.random() * 256));
+      return { publicKey: id, secretKey: id };
+    },
+    encrypt: (pk, values) => pack(tagOf(pk), values),
+    weightedSum: (parts) => {
+      const first = unpack(parts[0]!.ciphertext);
+      const sum = new Float64Array(first.v.length);
+      for (const p of parts) unpack(p.ciphertext).v.forEach((x, i) => (sum[i]! += p.weight * x));
+      return pack(first.tag, sum);
+    },
+    decrypt: (sk, ct, length) => {
+      const c = unpack(ct);
+      if (c.tag !== tagOf(sk)) throw new Error(`ciphertext was encrypted for key ${c.tag}, not ${tagOf(sk)}`);
+      return Float64Array.from(c.v.slice(0, length));
+    },
+    close: () => undefined,
+  };
+}
+let sharedFake: Ckks | undefined;
+const createCkks = async (): Promise<Ckks> => (sharedFake ??= fakeKeyedCkks());
+
+const logger = createLogger('silent');
 const DIMS = { features: 20, classes: 4, hidden: 32 };
 const SET = syntheticClassification(); // 4,000 train + 1,000 test rows, 20 features, 4 classes
 const EPOCHS = 5;
@@ -97,6 +158,34 @@ describe('train-step graphs and the synthetic set', () => {
       await trainer.release();
     }
   });
+  it('mini-batches walk the shard cyclically in row order, and fuel counts the rows visited', async () => {
+    const trainer = await createFedAvgTrainer(buildTrainStepModel('softmax', DIMS));
+    try {
+      const shard = sliceRows(SET.train, 0, 250);
+      const got = await trainer.train(initialParams('softmax', DIMS), shard, {
+        steps: 3,
+        lr: 0.1,
+        batchSize: 100,
+      });
+      let want = initialParams('softmax', DIMS);
+      for (const [a, b] of [
+        [0, 100],
+        [100, 200],
+        [200, 250],
+      ] as const) {
+        want = (await trainer.step(want, sliceRows(shard, a, b), 0.1)).params;
+      }
+      expect(got).toEqual(want);
+      expect(fedAvgFuel(250, { localSteps: 3, batchSize: 100 }, 84, '1000000').required).toBe(
+        String(Math.ceil((300 * 253) / 1000)),
+      );
+      expect(fedAvgFuel(250, { localSteps: 3, batchSize: 0 }, 84, '100')).toMatchObject({
+        exceedsLimit: true,
+      });
+    } finally {
+      await trainer.release();
+    }
+  });
 });
 
 describe.each(['softmax', 'mlp'] as const)('plaintext FedAvg, %s, 4 shards × 5 epochs', (kind) => {
@@ -124,5 +213,276 @@ describe.each(['softmax', 'mlp'] as const)('plaintext FedAvg, %s, 4 shards × 5 
     expect(acc[1]!).toBeLessThan(acc[EPOCHS]!);
     expect(acc[EPOCHS]!).toBeGreaterThanOrEqual(0.8);
     for (let e = 1; e <= EPOCHS; e++) expect(loss[e]!).toBeLessThan(loss[e - 1]!);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The program: split → run × 4 → aggregate (no secret key) → keyholder, against plaintext FedAvg.
+
+describe.each(['softmax', 'mlp'] as const)('fedavg-train program, %s, encrypted with CKKS', (kind) => {
+  let dir: string;
+  let store: BlobStore;
+  let keyholderCkks: Ckks;
+  let keys: CkksKeyPair;
+  let program: FedAvgTrainProgram;
+  let trainer: FedAvgTrainer;
+  let plain: FedAvgPlainResult;
+  let params: Record<string, string>;
+  let datasetBlobId: string;
+  let initialBlobId: string;
+  const aggregatorDeps: FedAvgTrainDeps[] = [];
+  /** Per epoch: the model it started from, the split, the node outputs and the sum. */
+  const epochs: {
+    globalBlobId: string;
+    outputs: RunOutput[];
+    sumBlobId: string;
+    accuracy: number;
+    loss: number;
+  }[] = [];
+  let split: SplitOutput;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'emeth-fedavg-'));
+    store = createLocalBlobStore(path.join(dir, 'blobs'));
+    keyholderCkks = await createCkks();
+    keys = keyholderCkks.generateKeys();
+    const graph = buildTrainStepModel(kind, DIMS);
+    trainer = await createFedAvgTrainer(graph);
+    params = fedAvgParamsToRecord({
+      trainGraphBlobId: await store.put(graph),
+      publicKeyBlobId: await store.put(keys.publicKey),
+      localSteps: LOCAL[kind].steps,
+      learningRate: LOCAL[kind].lr,
+      batchSize: 0,
+      modelKind: kind,
+    });
+    datasetBlobId = await store.put(encodeMatrix(SET.train));
+    initialBlobId = await storeCheckpoint(store, initialParams(kind, DIMS));
+    // The nodes' and the aggregator's side: CKKS with no key at all (public keys come as blobs).
+    const deps: FedAvgTrainDeps = { store, logger, ckks: () => createCkks() };
+    aggregatorDeps.push(deps);
+    program = createFedAvgTrainProgram(deps);
+
+    plain = await fedAvgPlain({
+      trainer,
+      initialModel: initialParams(kind, DIMS),
+      data: SET.train,
+      testSet: SET.test,
+      numParallel: SHARDS,
+      epochs: EPOCHS,
+      local: LOCAL[kind],
+    });
+
+    // The Splitter splits once; every epoch runs the same shards from the latest checkpoint.
+    split = await program.split({
+      programId: ProgramId.FEDAVG_TRAIN,
+      datasetBlobId,
+      modelBlobId: initialBlobId,
+      numParallel: SHARDS,
+      fuelLimit: '1000000',
+      params,
+    });
+    let globalBlobId = initialBlobId;
+    for (let e = 1; e <= EPOCHS; e++) {
+      const outputs: RunOutput[] = [];
+      for (const shard of split.shards) {
+        outputs.push(
+          await program.run({
+            shard,
+            modelBlobId: globalBlobId,
+            fuelLimit: shard.fuelLimit,
+            params,
+            context: { jobId: 'job-1', subJobId: `e${e}-s${shard.index}`, nodeId: `node-${shard.index}` },
+          }),
+        );
+      }
+      const agg = await program.aggregate({
+        outputs: outputs.map((o, i) => ({
+          index: i,
+          outputBlobId: o.outputBlobId,
+          weight: split.shards[i]!.rows,
+        })),
+      });
+      // The keyholder: decrypts only the sum, stores the checkpoint, measures it.
+      const done = await finishEpoch({
+        store,
+        ckks: keyholderCkks,
+        secretKey: keys.secretKey,
+        sumBlobId: agg.resultBlobId,
+        globalModelBlobId: globalBlobId,
+        trainer,
+        testSet: SET.test,
+      });
+      epochs.push({ globalBlobId, outputs, sumBlobId: agg.resultBlobId, ...done.metrics! });
+      globalBlobId = done.checkpointBlobId;
+    }
+  });
+  afterAll(async () => {
+    await program?.close();
+    await trainer?.release();
+    keyholderCkks?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('splits into 4 shards of 1,000 rows with the label column and metered fuel', () => {
+    expect(split.shards.map((s) => [s.index, s.rowStart, s.rows, s.cols])).toEqual([
+      [0, 0, 1000, 21],
+      [1, 1000, 1000, 21],
+      [2, 2000, 1000, 21],
+      [3, 3000, 1000, 21],
+    ]);
+    const p = paramCount(kind, DIMS);
+    expect(split.modelCost).toEqual({ macsPerRow: 3 * p, nodes: 1 });
+    // 1,000 rows × 5 steps × (3P + 1) / 1000
+    expect(split.shards[0]!.fuelRequired).toBe(String(Math.ceil((1000 * 5 * (3 * p + 1)) / 1000)));
+    expect(epochs[0]!.outputs[0]!.fuelUsed).toBe(split.shards[0]!.fuelRequired);
+  });
+
+  it('reaches the accuracy of plaintext FedAvg within 1% at every epoch', () => {
+    const enc = epochs.map((e) => e.accuracy);
+    const ref = plain.metrics.slice(1).map((m) => m.accuracy);
+    process.stdout.write(
+      `${kind}: plain ${ref.map((a) => a.toFixed(4)).join(' ')} | encrypted ${enc.map((a) => a.toFixed(4)).join(' ')}\n`,
+    );
+    for (let e = 0; e < EPOCHS; e++) expect(Math.abs(enc[e]! - ref[e]!)).toBeLessThanOrEqual(0.01);
+    expect(enc[0]!).toBeLessThan(enc[EPOCHS - 1]!);
+    expect(enc[EPOCHS - 1]!).toBeGreaterThanOrEqual(0.8);
+  });
+
+  it('the checkpoints equal the plaintext models up to CKKS noise', async () => {
+    for (let e = 1; e < EPOCHS; e++) {
+      const model = await loadModel(store, epochs[e]!.globalBlobId); // the checkpoint of epoch e
+      expect(compareUpdates(model, plain.models[e - 1]!, 1e-4).ok).toBe(true);
+    }
+  });
+
+  it('aggregates without a secret key: the sum opens only with the keyholder’s key', async () => {
+    // Nothing the aggregator was given holds key material beyond the public key's blob id.
+    const deps = aggregatorDeps[0]!;
+    expect(Object.keys(deps).sort()).toEqual(['ckks', 'logger', 'store']);
+    const sum = await store.get(epochs[0]!.sumBlobId);
+    const global = await loadModel(store, initialBlobId);
+    expect(() =>
+      applyEncryptedUpdate({
+        ckks: keyholderCkks,
+        secretKey: keyholderCkks.generateKeys().secretKey,
+        sumBlob: sum,
+        globalModel: global,
+      }),
+    ).toThrow(/key/);
+    // The right key, the right total weight: the model of epoch 1.
+    const next = applyEncryptedUpdate({
+      ckks: keyholderCkks,
+      secretKey: keys.secretKey,
+      sumBlob: sum,
+      totalWeight: 4000,
+      globalModel: global,
+    });
+    expect(compareUpdates(next, plain.models[0]!, 1e-4).ok).toBe(true);
+    expect(() =>
+      applyEncryptedUpdate({
+        ckks: keyholderCkks,
+        secretKey: keys.secretKey,
+        sumBlob: sum,
+        totalWeight: 3000,
+        globalModel: global,
+      }),
+    ).toThrow(/weighted by 4000 rows in all, the caller says 3000/);
+    // A SubJob output without its split weight is refused rather than guessed.
+    await expect(
+      program.aggregate({
+        outputs: epochs[0]!.outputs.map((o, i) => ({ index: i, outputBlobId: o.outputBlobId })),
+      }),
+    ).rejects.toThrow(/no positive weight/);
+  });
+
+  it('verifies a node’s update after decryption; a tampered update is rejected', async () => {
+    const e = epochs[1]!; // epoch 2: started from a checkpoint, not the initial model
+    const shard = split.shards[2]!;
+    const node = e.outputs[2]!;
+    const keyholderDecrypt = async (bytes: Uint8Array) =>
+      decryptUpdate({ ckks: keyholderCkks, secretKey: keys.secretKey, updateBlob: bytes });
+    const claimed = await keyholderDecrypt(await store.get(node.outputBlobId));
+    const expected = await recomputeUpdate({
+      trainer,
+      globalModel: await loadModel(store, e.globalBlobId),
+      shard: decodeMatrix(await store.get(shard.blobId)),
+      local: { steps: LOCAL[kind].steps, lr: LOCAL[kind].lr },
+    });
+    const same = compareUpdates(expected, claimed, 1e-5);
+    expect(same.ok).toBe(true);
+    expect(same.worstDiff).toBeLessThan(1e-5);
+
+    // A lazy node returns half its update (e.g. half the steps' worth): caught.
+    const lazy = Float64Array.from(claimed, (v) => v / 2);
+    expect(compareUpdates(expected, lazy, FEDAVG_TRAIN_SPEC.tolerance)).toMatchObject({ ok: false });
+
+    const verifyInput = {
+      shard,
+      modelBlobId: e.globalBlobId,
+      fuelLimit: shard.fuelLimit,
+      params,
+      options: { sampleRate: 1, seed: 'v' },
+    };
+    // With the keyholder reachable the verifier checks the numbers.
+    const verifier = createFedAvgTrainProgram({ store, logger, decryptUpdate: keyholderDecrypt });
+    try {
+      const ok = await verifier.verify({ ...verifyInput, claimed: node });
+      expect(ok).toMatchObject({ ok: true, rowsChecked: 1000 });
+      expect(ok.worstDiff).toBeLessThan(1e-5);
+
+      const forged = encodeEnvelope({
+        kind: EnvelopeKind.UPDATE,
+        length: lazy.length,
+        weight: shard.rows,
+        ciphertext: keyholderCkks.encrypt(keys.publicKey, lazy),
+      });
+      const bad = await verifier.verify({
+        ...verifyInput,
+        claimed: { ...node, outputBlobId: await store.put(forged) },
+      });
+      expect(bad.ok).toBe(false);
+      expect(bad.reason).toMatch(/differ beyond tolerance 0\.001/);
+
+      const wrongFuel = await verifier.verify({ ...verifyInput, claimed: { ...node, fuelUsed: '1' } });
+      expect(wrongFuel.reason).toMatch(/claimed fuelUsed 1 but/);
+      const wrongRows = encodeEnvelope({
+        ...decodeEnvelope(await store.get(node.outputBlobId)),
+        weight: 999,
+      });
+      const rows = await verifier.verify({
+        ...verifyInput,
+        claimed: { ...node, outputBlobId: await store.put(wrongRows) },
+      });
+      expect(rows.reason).toMatch(/claims 999 rows, the shard has 1000/);
+    } finally {
+      await verifier.close();
+    }
+    // Without a keyholder the verdict says what it could not check.
+    const partial = await program.verify({ ...verifyInput, claimed: node });
+    expect(partial).toMatchObject({ ok: true, rowsChecked: 0 });
+    expect(partial.reason).toMatch(/compared after the keyholder decrypts it/);
+  });
+});
+
+describe('fedavg-train parameters', () => {
+  it('refuses bad Job params with the field named', () => {
+    const id = 'a'.repeat(64);
+    expect(parseFedAvgParams({ trainGraphBlobId: id })).toMatchObject({
+      localSteps: 5,
+      learningRate: 0.1,
+      batchSize: 0,
+    });
+    expect(() => parseFedAvgParams(undefined)).toThrow(/needs Job params/);
+    expect(() => parseFedAvgParams({ trainGraphBlobId: id }, { needKey: true })).toThrow(
+      /publicKeyBlobId must be a blob id/,
+    );
+    expect(() => parseFedAvgParams({ trainGraphBlobId: id, localSteps: '0' })).toThrow(
+      /localSteps must be an integer/,
+    );
+    expect(() => parseFedAvgParams({ trainGraphBlobId: id, learningRate: 'fast' })).toThrow(/learningRate/);
+    expect(() => parseFedAvgParams({ trainGraphBlobId: id, lr: '0.1' })).toThrow(
+      /unknown fedavg-train params: lr/,
+    );
   });
 });
