@@ -9,6 +9,7 @@ import { assertPortFree } from './ports';
 import { spawnManaged, type ManagedProcess } from './child';
 import { startAnvil, type Anvil } from './anvil';
 import { startTemporalDevServer, type TemporalDevServer } from './temporal';
+import { READY_MARKER } from '../../workers/shared/ready';
 
 export interface Stack {
   config: EmethConfig;
@@ -136,7 +137,7 @@ export async function startStack(config: EmethConfig, opts: StartStackOptions): 
     const spawnWorker = async (name: string, script: 'node' | 'verifier', args: string[]): Promise<ManagedProcess> => {
       const logFile = path.join(logDir, `${name}.log`);
       const offset = fs.existsSync(logFile) ? fs.statSync(logFile).size : 0;
-      const readyLine = script === 'node' ? '"msg":"node ready"' : '"msg":"verifier ready"';
+      const readyLine = `${READY_MARKER} ${script}`;
       const proc = await spawnManaged({
         name,
         command: process.execPath,

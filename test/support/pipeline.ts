@@ -21,6 +21,7 @@ import { testTemporalAddress } from './temporal';
 import { loadKeyring } from '../../workers/shared/codec-keys';
 import { dataConverter } from '../../workers/shared/data-converter';
 import { ROOT } from './process';
+import { READY_MARKER } from '../../workers/shared/ready';
 
 /** EMETH minted to each test node before it stakes 100 of it. */
 export const NODE_FUNDING = 200n * EMETH;
@@ -178,7 +179,7 @@ export class TestPipeline {
       cwd: ROOT,
       env: this.env,
       logFile,
-      ready: async () => fs.existsSync(logFile) && fs.readFileSync(logFile, 'utf8').includes('"msg":"node ready"'),
+      ready: async () => fs.existsSync(logFile) && fs.readFileSync(logFile, 'utf8').includes(`${READY_MARKER} node`),
       readyTimeoutMs: 90_000,
     });
     this.processes.push(proc);
@@ -196,7 +197,7 @@ export class TestPipeline {
       cwd: ROOT,
       env: this.env,
       logFile,
-      ready: async () => fs.existsSync(logFile) && fs.readFileSync(logFile, 'utf8').includes('"msg":"verifier ready"'),
+      ready: async () => fs.existsSync(logFile) && fs.readFileSync(logFile, 'utf8').includes(`${READY_MARKER} verifier`),
       readyTimeoutMs: 90_000,
     });
     this.processes.push(proc);

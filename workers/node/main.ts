@@ -11,6 +11,7 @@ import { detectCuda } from '../../activities/programs';
 import { readDeployment } from '../shared/deployment';
 import { chainSigner } from '../shared/connect';
 import { programRegistry } from '../shared/programs';
+import { announceReady } from '../shared/ready';
 import { loadKeyring } from '../shared/codec-keys';
 import { dataConverter } from '../shared/data-converter';
 import { announce, ensureStake } from './register';
@@ -60,6 +61,7 @@ export async function runNode(argv: string[]): Promise<void> {
   });
   const redeemer = startRedeemer({ gatewayUrl: config.gateway.url, signer, deployment, logger, minAmount: parseEmeth(values['redeem-min']!) });
   logger.info({ taskQueue: taskQueues(config.temporal.taskQueuePrefix).node(nodeId) }, 'node ready');
+  announceReady(`node ${wallet.address.toLowerCase()}`);
   const stop = () => worker.shutdown();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);

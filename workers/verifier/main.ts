@@ -8,6 +8,7 @@ import { taskQueues } from '../../lib/task-queues';
 import { createGatewayBlobStore } from '../../activities/storage-gateway';
 import { createVerifierActivities } from '../../activities/verifier';
 import { programRegistry } from '../shared/programs';
+import { announceReady } from '../shared/ready';
 import { loadKeyring } from '../shared/codec-keys';
 import { dataConverter } from '../shared/data-converter';
 
@@ -33,6 +34,7 @@ export async function runVerifier(argv: string[]): Promise<void> {
     maxConcurrentActivityTaskExecutions: 2,
   });
   logger.info({ taskQueue: taskQueues(config.temporal.taskQueuePrefix).verifier }, 'verifier ready');
+  announceReady(`verifier ${wallet.address.toLowerCase()}`);
   const stop = () => worker.shutdown();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
