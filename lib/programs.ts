@@ -79,7 +79,7 @@ export const FEDAVG_TRAIN_SPEC: ProgramSpec = {
   tolerance: 1e-3,
   spotCheckRate: 0.1,
   fullCheckFirstSubJobs: 3,
-  implemented: false,
+  implemented: true,
 };
 
 export const ENCRYPTED_STATS_SPEC: ProgramSpec = {

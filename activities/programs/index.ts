@@ -1,13 +1,20 @@
 /**
- * The program registry: ProgramId → module factory. Only onnx-inference is implemented; the other
- * specs are declared (lib/programs.ts) so the gateway can name them and refuse them clearly.
+ * The program registry: ProgramId → module factory. onnx-inference and fedavg-train are
+ * implemented; the other specs are declared (lib/programs.ts) so the gateway can name them and
+ * refuse them clearly.
  */
 import { EmethError } from '../../lib/errors';
 import { PROGRAM_SPECS, getProgramSpec, type ProgramModule, type ProgramSpec } from '../../lib/programs';
+import { createFedAvgTrainProgram, type FedAvgTrainDeps } from './fedavg-train';
 import { createOnnxInferenceProgram, type OnnxInferenceDeps } from './onnx-inference';
 
 /** What every program factory may need; each takes the parts it uses. */
-export type ProgramDeps = OnnxInferenceDeps;
+export type ProgramDeps = OnnxInferenceDeps & Omit<FedAvgTrainDeps, 'store' | 'logger'>;
+
+const FACTORIES: Record<string, (deps: ProgramDeps) => ProgramModule> = {
+  'onnx-inference': createOnnxInferenceProgram,
+  'fedavg-train': createFedAvgTrainProgram,
+};
 
 export interface ProgramEntry {
   spec: ProgramSpec;
@@ -17,7 +24,7 @@ export interface ProgramEntry {
 
 export const PROGRAMS: readonly ProgramEntry[] = PROGRAM_SPECS.map((spec) => ({
   spec,
-  create: spec.name === 'onnx-inference' ? createOnnxInferenceProgram : undefined,
+  create: spec.implemented ? FACTORIES[spec.name] : undefined,
 }));
 
 /** The registry entry for a parent or SubJob ProgramId; throws for unknown ids. */
@@ -42,6 +49,8 @@ export function programFor(programId: number, deps: ProgramDeps): ProgramModule 
 }
 
 export { createOnnxInferenceProgram } from './onnx-inference';
+export { createFedAvgTrainProgram } from './fedavg-train';
+export type { FedAvgTrainDeps, FedAvgTrainProgram } from './fedavg-train';
 export type { OnnxInferenceDeps, OnnxInferenceProgram } from './onnx-inference';
 export { createOnnxSession, detectCuda, DEFAULT_BATCH_SIZE } from './onnx-runtime';
 export type { OnnxSession, OnnxSessionOptions, CudaAvailability } from './onnx-runtime';

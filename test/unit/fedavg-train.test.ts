@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { programFor } from '../../activities/programs';
 import {
   EnvelopeKind,
   decodeEnvelope,
@@ -465,7 +466,17 @@ describe.each(['softmax', 'mlp'] as const)('fedavg-train program, %s, encrypted 
   });
 });
 
-describe('fedavg-train parameters', () => {
+describe('fedavg-train registration and parameters', () => {
+  it('programFor(2) and programFor(21) build fedavg-train', async () => {
+    const store = createLocalBlobStore(path.join(tmpdir(), 'emeth-unused'));
+    expect(FEDAVG_TRAIN_SPEC.implemented).toBe(true);
+    for (const id of [ProgramId.FEDAVG_TRAIN, ProgramId.FEDAVG_TRAIN_SUBJOB]) {
+      const m = programFor(id, { store, logger });
+      expect(m.spec.name).toBe('fedavg-train');
+      await m.close();
+    }
+  });
+
   it('refuses bad Job params with the field named', () => {
     const id = 'a'.repeat(64);
     expect(parseFedAvgParams({ trainGraphBlobId: id })).toMatchObject({
