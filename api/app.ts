@@ -34,7 +34,14 @@ export function createGateway(deps: GatewayDeps): express.Express {
   if (deps.codec) {
     app.use(
       '/codec',
-      createCodecRouter({ codec: deps.codec, prisma: deps.prisma, uiOrigin: deps.temporalUiUrl, token: deps.codecToken, now: deps.now }),
+      createCodecRouter({
+        codec: deps.codec,
+        prisma: deps.prisma,
+        uiOrigin: deps.temporalUiUrl,
+        token: deps.codecToken,
+        allowLoopback: deps.codecAllowLoopback,
+        now: deps.now,
+      }),
     );
   }
   app.use(express.json({ limit: '1mb' }));

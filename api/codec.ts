@@ -23,8 +23,16 @@ export interface CodecRouterDeps {
   uiOrigin: string;
   /** Operator token accepted besides API keys. */
   token?: string;
+  /**
+   * Accept requests without a token from loopback addresses. Only for a gateway bound to
+   * loopback on the embedded stack: the dev server's UI cannot send an Authorization header, and
+   * anything that can reach 127.0.0.1 there can read the key file as well.
+   */
+  allowLoopback?: boolean;
   now?: () => number;
 }
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
 
 /** Wire form of a Payload in the codec protocol (proto3 JSON: bytes as base64). */
 export interface JsonPayload {
@@ -96,6 +104,7 @@ export function createCodecRouter(deps: CodecRouterDeps): Router {
 
   async function authorize(req: Request): Promise<void> {
     const authorization = req.headers.authorization;
+    if (!authorization && deps.allowLoopback && LOOPBACK.has(req.socket.remoteAddress ?? '')) return;
     if (!authorization) {
       throw unauthorized('unauthenticated', 'send Authorization: Bearer <EMETH API key or EMETH_CODEC_TOKEN>');
     }

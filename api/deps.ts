@@ -45,10 +45,12 @@ export interface ApiDeps {
   codec?: PayloadCodec;
   /** An operator token /codec accepts as `Authorization: Bearer <token>` besides API keys (EMETH_CODEC_TOKEN). */
   codecToken?: string;
+  /** Let loopback callers use /codec without a token (embedded stack; see api/codec.ts). */
+  codecAllowLoopback?: boolean;
 }
 
 /** ApiDeps with the defaults filled in, as the routes see them. */
-export interface ApiContext extends Required<Omit<ApiDeps, 'verifiers' | 'l2Address' | 'codec' | 'codecToken'>> {
+export interface ApiContext extends Required<Omit<ApiDeps, 'verifiers' | 'l2Address' | 'codec' | 'codecToken' | 'codecAllowLoopback'>> {
   logger: Logger;
   /** Lower-case verifier and L2 addresses. */
   readAll: ReadonlySet<string>;

@@ -179,6 +179,37 @@ describe('payload codec on a real Temporal server', () => {
       }
     });
 
+    it('on the embedded stack (gateway on loopback) the UI decodes without a token', async () => {
+      const app = createGateway({
+        logger: pino({ level: 'silent' }),
+        health: async () => ({ status: 'up', parts: {}, checkedAt: new Date().toISOString() }) as never,
+        prisma: db.prisma,
+        store: createLocalBlobStore(storeDir),
+        temporal: temporal.client,
+        chain: { freeDeposit: async () => 0n, stakeOf: async () => 0n },
+        temporalUiUrl: `${UI}/`,
+        namespace: 'default',
+        verifiers: [],
+        l2Address: '',
+        codec: new AesGcmPayloadCodec(testKeyring()),
+        codecAllowLoopback: true,
+      });
+      const local = http.createServer(app);
+      await new Promise<void>((resolve) => local.listen(0, '127.0.0.1', resolve));
+      try {
+        const res = await fetch(`http://127.0.0.1:${(local.address() as AddressInfo).port}/codec/decode`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', origin: UI },
+          body: JSON.stringify({ payloads: [toJson(rawInput() as Payload)] }),
+        });
+        expect(res.status).toBe(200);
+        const body = (await res.json()) as { payloads: { data: string }[] };
+        expect(JSON.parse(Buffer.from(body.payloads[0]!.data, 'base64').toString())).toEqual({ secret: MARKER });
+      } finally {
+        await new Promise<void>((resolve) => local.close(() => resolve()));
+      }
+    });
+
     it('decodes a raw history payload for a valid API key, with CORS for the UI origin', async () => {
       const res = await post('decode', { payloads: [toJson(rawInput() as Payload)] }, { authorization: `Bearer ${apiKey}` });
       expect(res.status).toBe(200);

@@ -117,6 +117,8 @@ export async function startL2Server(config: EmethConfig, logger: Logger): Promis
       l2TaskQueue: queues.l2,
       codec: new AesGcmPayloadCodec(keyring),
       codecToken: config.codec.token,
+      // The embedded UI cannot send a token; a gateway on loopback lets local callers decode.
+      codecAllowLoopback: config.temporal.embedded && ['127.0.0.1', 'localhost', '::1'].includes(config.gateway.host),
       logger: logger.child({ component: 'gateway' }),
       health: () =>
         checkHealth({
