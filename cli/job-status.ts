@@ -7,6 +7,7 @@ export interface JobView {
   subJobs: { index: number; status: string; nodeId: string | null; attempts: number }[];
   result: string | null;
   temporalUiUrl: string;
+  workflowId: string;
 }
 
 const TERMINAL = new Set(['completed', 'failed', 'cancelled']);

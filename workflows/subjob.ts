@@ -7,6 +7,7 @@ import {
   defineSignal,
   isCancellation,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   sleep,
   upsertSearchAttributes,
@@ -28,7 +29,9 @@ import { EmethNode, EmethStatus } from '../lib/search-attributes';
 export const declineSignal = defineSignal<[{ nodeId: string }]>('decline');
 
 
-const l2 = proxyActivities<L2Activities>({
+// The SubJob's control steps are short database (and, for penalties, chain) calls on the L2
+// worker that runs this workflow: local activities skip a server round trip each.
+const l2 = proxyLocalActivities<L2Activities>({
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '500 ms', maximumInterval: '10 seconds', maximumAttempts: 20 },
 });

@@ -253,6 +253,12 @@ export class TestPipeline {
     }
   }
 
+  /** Resolves when the Job's workflow closes (exact timing, no polling), then returns its view. */
+  async workflowDone(job: JobView): Promise<JobView> {
+    await this.temporal.workflow.getHandle(job.workflowId).result();
+    return this.getJob(job.id);
+  }
+
   waitForEnd(id: string, timeoutMs?: number): Promise<JobView> {
     return this.waitForJob(id, (j) => ['completed', 'failed', 'cancelled'].includes(j.status), timeoutMs);
   }
