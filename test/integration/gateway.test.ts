@@ -147,6 +147,8 @@ async function createJob(over: Record<string, unknown> = {}, signer = requester)
 let datasetId: string;
 let modelId: string;
 
+const RETIRED_PROGRAM = 9;
+
 beforeAll(async () => {
   [db, temporal, storeDir] = await Promise.all([
     createTestDatabase(),
@@ -154,6 +156,10 @@ beforeAll(async () => {
     mkdtemp(path.join(os.tmpdir(), 'emeth-gateway-')),
   ]);
   store = createLocalBlobStore(storeDir);
+  // A program governance switched off: Jobs for it are refused.
+  await db.prisma.program.create({
+    data: { id: RETIRED_PROGRAM, name: 'retired-program', subProgramId: null, minFuelPrice: '0', defaultFuelLimit: '1', active: false },
+  });
   // What the L2 server seeds at start: parent programs (active when implemented) and their SubJob programs.
   for (const s of PROGRAM_SPECS) {
     await db.prisma.program.create({
@@ -726,9 +732,9 @@ describe('bad inputs: exact 4xx with a message naming the problem, never 5xx', (
     },
     {
       name: 'inactive program',
-      run: postJob({ programId: 2 }),
+      run: postJob({ programId: RETIRED_PROGRAM }),
       status: 400,
-      message: /programId 2 is not an active program/,
+      message: new RegExp(`programId ${RETIRED_PROGRAM} is not an active program`),
       field: 'programId',
     },
     {

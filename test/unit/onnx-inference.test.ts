@@ -15,6 +15,7 @@ import { decodeMatrix, encodeMatrix, maxAbsDiff, type Matrix } from '../../lib/m
 import {
   ONNX_INFERENCE_SPEC,
   ProgramId,
+  PROGRAM_SPECS,
   meterFuel,
   sampleRows,
   splitFuelLimit,
@@ -86,15 +87,16 @@ describe('program rules (lib/programs)', () => {
 });
 
 describe('program registry', () => {
-  it('serves onnx-inference for ProgramId 1 and its SubJob id 11, and refuses the rest clearly', () => {
+  it('serves each implemented program for its ProgramId and SubJob id, and refuses the rest clearly', () => {
     const store = createLocalBlobStore(path.join(tmpdir(), 'emeth-unused'));
-    expect(PROGRAMS.map((p) => [p.spec.programId, p.spec.subProgramId, p.spec.name, !!p.create])).toEqual([
-      [1, 11, 'onnx-inference', true],
-      [2, 21, 'fedavg-train', false],
-      [3, 31, 'encrypted-stats', false],
-    ]);
+    expect(PROGRAMS.map((p) => [p.spec.programId, p.spec.subProgramId, p.spec.name, !!p.create])).toEqual(
+      PROGRAM_SPECS.map((s) => [s.programId, s.subProgramId, s.name, s.implemented]),
+    );
+    expect(PROGRAMS.map((p) => p.spec.name)).toEqual(['onnx-inference', 'fedavg-train', 'encrypted-stats']);
     expect(programFor(ProgramId.ONNX_INFERENCE_SUBJOB, { store, logger }).spec.name).toBe('onnx-inference');
-    expect(() => programFor(2, { store, logger })).toThrow(/fedavg-train .* not implemented yet/);
+    for (const s of PROGRAM_SPECS.filter((x) => !x.implemented)) {
+      expect(() => programFor(s.programId, { store, logger })).toThrow(new RegExp(`${s.name} .* not implemented yet`));
+    }
     expect(() => programFor(99, { store, logger })).toThrow(/no program has ProgramId 99/);
   });
 });
