@@ -41,6 +41,7 @@ import {
   type VerifyVerdict,
 } from '../../lib/programs';
 import type { BlobStore } from '../storage';
+import { createCkks } from '../crypto/ckks';
 import {
   EnvelopeKind,
   decodeEnvelope,
@@ -279,13 +280,7 @@ export function createFedAvgTrainProgram(deps: FedAvgTrainDeps): FedAvgTrainProg
 
   function ckks(): Promise<Ckks> {
     if (!ckksOpening) {
-      if (!deps.ckks) {
-        throw new EmethError(
-          'NO_CKKS',
-          'fedavg-train needs CKKS to run and aggregate; pass deps.ckks (e.g. createCkks from activities/crypto/ckks)',
-        );
-      }
-      ckksOpening = deps.ckks();
+      ckksOpening = (deps.ckks ?? (() => createCkks()))();
       ckksOpening.catch(() => (ckksOpening = undefined));
     }
     return ckksOpening;
