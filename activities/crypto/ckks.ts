@@ -385,7 +385,7 @@ function checkAlignment(
 }
 
 /** Every level's parms_id and primes, read once from the context (the parameters fix them). */
-function sealShapeOf(context: Context, params: CkksParams): SealShape {
+export function sealShapeOf(context: Context, params: CkksParams): SealShape {
   const levels: SealLevel[] = [];
   let data: ContextData = context.keyContextData;
   for (;;) {
