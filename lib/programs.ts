@@ -91,7 +91,7 @@ export const ENCRYPTED_STATS_SPEC: ProgramSpec = {
   tolerance: 1e-6,
   spotCheckRate: 0.1,
   fullCheckFirstSubJobs: 3,
-  implemented: false,
+  implemented: true,
 };
 
 export const PROGRAM_SPECS: readonly ProgramSpec[] = [

@@ -1,10 +1,11 @@
 /**
- * The program registry: ProgramId → module factory. onnx-inference and fedavg-train are
- * implemented; the other specs are declared (lib/programs.ts) so the gateway can name them and
- * refuse them clearly.
+ * The program registry: ProgramId → module factory. onnx-inference, fedavg-train and
+ * encrypted-stats are implemented; a spec marked not implemented (lib/programs.ts) is declared so
+ * the gateway can name it and refuse it clearly.
  */
 import { EmethError } from '../../lib/errors';
 import { PROGRAM_SPECS, getProgramSpec, type ProgramModule, type ProgramSpec } from '../../lib/programs';
+import { createEncryptedStatsProgram } from './encrypted-stats';
 import { createFedAvgTrainProgram, type FedAvgTrainDeps } from './fedavg-train';
 import { createOnnxInferenceProgram, type OnnxInferenceDeps } from './onnx-inference';
 
@@ -14,6 +15,7 @@ export type ProgramDeps = OnnxInferenceDeps & Omit<FedAvgTrainDeps, 'store' | 'l
 const FACTORIES: Record<string, (deps: ProgramDeps) => ProgramModule> = {
   'onnx-inference': createOnnxInferenceProgram,
   'fedavg-train': createFedAvgTrainProgram,
+  'encrypted-stats': createEncryptedStatsProgram,
 };
 
 export interface ProgramEntry {
@@ -50,6 +52,8 @@ export function programFor(programId: number, deps: ProgramDeps): ProgramModule 
 
 export { createOnnxInferenceProgram } from './onnx-inference';
 export { createFedAvgTrainProgram } from './fedavg-train';
+export { createEncryptedStatsProgram, decodeStats } from './encrypted-stats';
+export type { EncryptedStatsDeps, ColumnStats } from './encrypted-stats';
 export type { FedAvgTrainDeps, FedAvgTrainProgram } from './fedavg-train';
 export type { OnnxInferenceDeps, OnnxInferenceProgram } from './onnx-inference';
 export { createOnnxSession, detectCuda, DEFAULT_BATCH_SIZE } from './onnx-runtime';
