@@ -45,6 +45,7 @@ export function createNodeActivities(deps: NodeDeps): NodeActivities {
           shard: task.shard,
           modelBlobId: task.modelBlobId,
           fuelLimit: task.fuelLimit,
+          params: task.params,
           context: { jobId: task.jobId, subJobId: task.subJobId, nodeId: deps.nodeId },
         });
         let output = out.outputBlobId;

@@ -20,15 +20,15 @@ export async function canReadBlob(
 
   // Shards are stored as ShardRef JSON in SubJob.shard, so "uses" is a substring match on the id.
   const subJobUses = { OR: [{ shard: { contains: id } }, { output: id }] };
+  // Program inputs a Job names in its params (onnx-inference's model; fedavg-train's graph, key,
+  // initial model, test set), and training checkpoints, which later epochs train from.
+  const paramUses = PARAM_BLOBS.map((key) => ({ params: { path: [key], equals: id } }));
+  const checkpointJobs = (await prisma.checkpoint.findMany({ where: { model: id }, select: { jobId: true } })).map((c) => c.jobId);
+  const jobUses = [...paramUses, ...(checkpointJobs.length ? [{ id: { in: checkpointJobs } }] : [])];
   const ownJob = await prisma.job.findFirst({
     where: {
       requester: who,
-      OR: [
-        { dataset: id },
-        { result: id },
-        { params: { path: ['model'], equals: id } },
-        { subJobs: { some: subJobUses } },
-      ],
+      OR: [{ dataset: id }, { result: id }, ...jobUses, { subJobs: { some: subJobUses } }],
     },
     select: { id: true },
   });
@@ -38,10 +38,10 @@ export async function canReadBlob(
   if (!node) return false;
   const assigned = { OR: [{ nodeId: who }, { history: { some: { nodeId: who, outcome: null } } }] };
   const nodeUse = await prisma.subJob.findFirst({
-    where: {
-      AND: [assigned, { OR: [...subJobUses.OR, { job: { params: { path: ['model'], equals: id } } }] }],
-    },
+    where: { AND: [assigned, { OR: [...subJobUses.OR, { job: { OR: jobUses } }] }] },
     select: { id: true },
   });
   return nodeUse !== null;
 }
+
+const PARAM_BLOBS = ['model', 'trainGraphBlobId', 'publicKeyBlobId', 'initialModel', 'testSet'];

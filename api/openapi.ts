@@ -170,6 +170,20 @@ const schemas: Record<string, Schema> = {
     },
     ['jobId', 'result', 'download', 'fees'],
   ),
+  Checkpoints: obj(
+    {
+      jobId: JOB_ID,
+      numEpoch: { type: 'integer' },
+      checkpoints: {
+        type: 'array',
+        items: obj(
+          { epoch: { type: 'integer' }, model: BLOB_ID, accuracy: nullable('number'), loss: nullable('number'), createdAt: str() },
+          ['epoch', 'model', 'accuracy', 'loss', 'createdAt'],
+        ),
+      },
+    },
+    ['jobId', 'numEpoch', 'checkpoints'],
+  ),
   RegisterNode: obj({ capabilityClass: str({ pattern: '^[a-z0-9][a-z0-9-]{0,31}$' }) }, ['capabilityClass'], {
     additionalProperties: false,
   }),
@@ -432,6 +446,18 @@ export function openApiDocument(): Record<string, unknown> {
             '403': error('another requester’s Job'),
             '404': error('no such Job'),
             '409': error('not completed yet'),
+          },
+        },
+      },
+      '/v1/jobs/{id}/checkpoints': {
+        parameters: [pathParam('id', JOB_ID)],
+        get: {
+          summary: 'A training Job’s global model after each epoch, with accuracy and loss on its test set',
+          responses: {
+            '200': ok('the checkpoints so far', ref('Checkpoints')),
+            ...authErrors,
+            '403': error('another requester’s Job'),
+            '404': error('no such Job'),
           },
         },
       },

@@ -3,6 +3,7 @@ import { startStack } from './stack/stack';
 import { deployerAddress, describeStack, holdStack } from './up';
 import { runWiringCheck } from './wiring';
 import { runInferenceDemo } from './inference-demo';
+import { runTrainingDemo } from './training-demo';
 
 export interface DemoOptions {
   keep: boolean;
@@ -25,6 +26,7 @@ export async function demo(config: EmethConfig, opts: DemoOptions): Promise<numb
     out(`  Temporal UI  ${run.uiLink}`);
 
     await runInferenceDemo(stack, config, out);
+    await runTrainingDemo(stack, config, out);
     out(`\nTemporal UI: ${stack.temporalUiUrl ?? config.temporalUiUrl}  (filter: EmethJobId = "<the Job id above>")`);
   } catch (err) {
     await stack.stop();

@@ -16,6 +16,9 @@ commands:
   node setup-gpu     fetch onnxruntime-node's CUDA execution provider (GPU hosts with network access)
   verifier start --key <hex>
                      run a verifier worker on emeth-verifier
+  keyholder start --key <hex> [--dir <keys dir>]
+                     run a requester's keyholder: creates and keeps the CKKS secret key, opens
+                     training aggregates
   submit --key <hex> --dataset <file> --model <file> [--parallel 6] [--fuel-limit N] [--fuel-price holon]
                      submit an onnx-inference Job through the gateway and follow it
   status --key <hex> <jobId>
@@ -57,6 +60,15 @@ async function main(argv: string[]): Promise<number> {
         return 2;
       }
       await (await import('../workers/verifier/main')).runVerifier(args);
+      return 0;
+    }
+    case 'keyholder': {
+      const [sub, ...args] = rest;
+      if (sub !== 'start') {
+        process.stderr.write('emeth: usage: emeth keyholder start --key <hex> [--dir <keys dir>]\n');
+        return 2;
+      }
+      await (await import('../workers/keyholder/main')).runKeyholder(args);
       return 0;
     }
     case 'submit':

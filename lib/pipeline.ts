@@ -7,11 +7,14 @@ import type { ShardRef } from './programs';
 
 export interface JobWorkflowInput {
   jobId: string;
+  /** Set when a training Job continues as new between epochs. */
+  resume?: { epoch: number; reserved: Holon };
 }
 
 export interface SubJobPlan {
   subJobId: string;
   index: number;
+  epoch: number;
   programId: number;
   shard: BlobId;
   rows: number;
@@ -25,6 +28,8 @@ export interface DispatchSettings {
   nodeQueuePrefix: string;
   nodePickupTimeoutMs: number;
   nodeHeartbeatTimeoutMs: number;
+  /** A requester's keyholder queue is `${keyholderQueuePrefix}${requester}`. */
+  keyholderQueuePrefix: string;
 }
 
 export interface JobPlan {
@@ -38,12 +43,18 @@ export interface JobPlan {
   maxAttempts: number;
   /** Children running at once. */
   window: number;
+  /** Training rounds (fedavg-train); 1 for everything else. */
+  numEpoch: number;
+  /** The requester's keyholder queue, for programs whose aggregate only the requester can decrypt. */
+  keyholderQueue?: string;
   subJobs: SubJobPlan[];
 }
 
 export interface SubJobWorkflowInput {
   jobId: string;
   dispatch: DispatchSettings;
+  /** Training: where a sampled node update is decrypted for the verifier. */
+  keyholderQueue?: string;
   requester: Address;
   plan: SubJobPlan;
   capabilityClass: string;
@@ -58,6 +69,8 @@ export interface NodeTask {
   programId: number;
   shard: ShardRef;
   modelBlobId: BlobId;
+  /** Program parameters (fedavg-train: train graph, public key, local steps, ...). */
+  params?: Record<string, string>;
   fuelLimit: string;
   attempt: number;
 }
@@ -79,6 +92,9 @@ export interface VerifyTask {
   programId: number;
   shard: ShardRef;
   modelBlobId: BlobId;
+  params?: Record<string, string>;
+  /** Training: the node's update as the requester's keyholder decrypted it (a sampled SubJob). */
+  plainUpdate?: number[];
   attempt: number;
   result: NodeResult;
   /** Every row is re-run for nodes without a track record. */
@@ -129,7 +145,15 @@ export interface JobOutcome {
 export interface L2Activities {
   planJob(jobId: string): Promise<Omit<JobPlan, 'subJobs'>>;
   reserveJob(jobId: string): Promise<{ reserved: Holon }>;
-  splitJob(jobId: string): Promise<SubJobPlan[]>;
+  /** The SubJobs of an epoch (training repeats the epoch-0 shards every epoch). */
+  splitJob(jobId: string, epoch?: number): Promise<SubJobPlan[]>;
+  /** Training: Σ rows × encrypted update of the epoch, without any secret key. */
+  aggregateEpoch(jobId: string, epoch: number): Promise<{ sum: BlobId; weight: number; globalModel: BlobId }>;
+  recordCheckpoint(input: { jobId: string; epoch: number; model: BlobId; accuracy?: number; loss?: number }): Promise<void>;
+  /** Lets the Job's requester (its keyholder) read a blob, e.g. one update it decrypts for the verifier. */
+  shareWithRequester(input: { jobId: string; blob: BlobId }): Promise<void>;
+  /** Training: the blobs the keyholder needs besides the aggregate. */
+  trainingParams(jobId: string): Promise<{ trainGraph: BlobId; testSet?: BlobId }>;
   setJobStatus(jobId: string, status: JobStatus): Promise<void>;
   setSubJobStatus(subJobId: string, status: SubJobStatus, nodeId?: Address): Promise<void>;
   chooseNode(input: { jobId: string; subJobId: string; capabilityClass: string; exclude: Address[] }): Promise<NodeChoice | null>;
@@ -143,6 +167,18 @@ export interface L2Activities {
   aggregateJob(jobId: string): Promise<{ result: BlobId }>;
   /** Tickets for verified SubJobs, charge them, release the rest of the reservation. */
   settleJob(jobId: string, status: JobOutcome['status']): Promise<{ charged: Holon; refunded: Holon }>;
+}
+
+/** On `emeth-keyholder-<requester>`, served by the requester's keyholder (it holds the CKKS secret key). */
+export interface KeyholderActivities {
+  /** Decrypts the epoch's aggregate, updates the global model, stores and evaluates the checkpoint. */
+  finishEpoch(input: { jobId: string; epoch: number; sum: BlobId; globalModel: BlobId; testSet?: BlobId; trainGraph: BlobId }): Promise<{
+    checkpoint: BlobId;
+    accuracy?: number;
+    loss?: number;
+  }>;
+  /** One node's update in the clear, for the verifier (the requester owns the data). */
+  decryptUpdate(input: { jobId: string; subJobId: string; update: BlobId }): Promise<number[]>;
 }
 
 /** On `emeth-node-<id>`, served by the node worker. */

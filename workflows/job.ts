@@ -1,6 +1,7 @@
 import {
   CancellationScope,
   ChildWorkflowCancellationType,
+  continueAsNew,
   ParentClosePolicy,
   condition,
   defineQuery,
@@ -12,7 +13,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { JobOutcome, JobWorkflowInput, L2Activities, SubJobOutcome, SubJobPlan } from '../lib/pipeline';
+import type { JobOutcome, JobWorkflowInput, KeyholderActivities, L2Activities, SubJobOutcome, SubJobPlan } from '../lib/pipeline';
 import type { JobProgress, JobStatus } from '../lib/types';
 import { EmethJobId, EmethProgramId, EmethRequester, EmethStatus } from '../lib/search-attributes';
 import { subJobWorkflow } from './subjob';
@@ -30,14 +31,14 @@ const l2 = proxyActivities<L2Activities>({
  * child workflow per SubJob within a bounded window, aggregate, settle (tickets for verified work,
  * the rest released). A `cancel` signal stops what has not been verified; verified work is paid.
  */
-export async function jobWorkflow({ jobId }: JobWorkflowInput): Promise<JobOutcome> {
-  let status: JobStatus = 'submitted';
+export async function jobWorkflow({ jobId, resume }: JobWorkflowInput): Promise<JobOutcome> {
+  let status: JobStatus = resume ? 'running' : 'submitted';
   let cancelRequested = false;
   const children = new CancellationScope();
   const outcomes = new Map<string, SubJobOutcome>();
   const running = new Set<string>();
   let subJobs: SubJobPlan[] = [];
-  let fees = { reserved: '0', charged: '0', refunded: '0' };
+  let fees = { reserved: resume?.reserved ?? '0', charged: '0', refunded: '0' };
 
   setHandler(cancelSignal, () => {
     if (cancelRequested) return;
@@ -67,13 +68,15 @@ export async function jobWorkflow({ jobId }: JobWorkflowInput): Promise<JobOutco
   };
 
   const plan = await l2.planJob(jobId);
-  const { reserved } = await l2.reserveJob(jobId);
-  fees = { ...fees, reserved };
-  await setStatus('reserved');
+  const epoch = resume?.epoch ?? 0;
+  if (!resume) {
+    fees = { ...fees, reserved: (await l2.reserveJob(jobId)).reserved };
+    await setStatus('reserved');
+  }
 
   if (!cancelRequested) {
-    await setStatus('splitting');
-    subJobs = await l2.splitJob(jobId);
+    if (epoch === 0) await setStatus('splitting');
+    subJobs = await l2.splitJob(jobId, epoch);
   }
   if (!cancelRequested) {
     await setStatus('running');
@@ -96,12 +99,21 @@ export async function jobWorkflow({ jobId }: JobWorkflowInput): Promise<JobOutco
   let result: string | undefined;
   if (!cancelRequested && allVerified) {
     await setStatus('aggregating');
-    result = (await l2.aggregateJob(jobId)).result;
+    if (plan.keyholderQueue) {
+      // Training: the aggregate stays encrypted; only the requester's keyholder can open it.
+      result = await finishEpoch(jobId, epoch, plan.keyholderQueue, plan.deadline);
+      if (epoch + 1 < plan.numEpoch && !cancelRequested) {
+        // A fresh history per epoch: long trainings never grow one history without bound.
+        await continueAsNew<typeof jobWorkflow>({ jobId, resume: { epoch: epoch + 1, reserved: fees.reserved } });
+      }
+    } else {
+      result = (await l2.aggregateJob(jobId)).result;
+    }
   }
   const final: JobOutcome['status'] = cancelRequested ? 'cancelled' : allVerified ? 'completed' : 'failed';
   await setStatus('settling');
   const settled = await l2.settleJob(jobId, final);
-  fees = { reserved, ...settled };
+  fees = { reserved: fees.reserved, ...settled };
   await setStatus(final);
   return {
     jobId,
@@ -113,6 +125,22 @@ export async function jobWorkflow({ jobId }: JobWorkflowInput): Promise<JobOutco
   };
 }
 
+/** Sums the epoch's encrypted updates, has the keyholder apply them, records the checkpoint. */
+async function finishEpoch(jobId: string, epoch: number, keyholderQueue: string, deadline: number): Promise<string> {
+  const keyholder = proxyActivities<KeyholderActivities>({
+    taskQueue: keyholderQueue,
+    startToCloseTimeout: '10 minutes',
+    // The requester's keyholder must be online; waiting past the deadline is pointless.
+    scheduleToStartTimeout: Math.max(1000, deadline - Date.now()),
+    retry: { maximumAttempts: 3 },
+  });
+  const agg = await l2.aggregateEpoch(jobId, epoch);
+  const params = await l2.trainingParams(jobId);
+  const ck = await keyholder.finishEpoch({ jobId, epoch, sum: agg.sum, globalModel: agg.globalModel, trainGraph: params.trainGraph, testSet: params.testSet });
+  await l2.recordCheckpoint({ jobId, epoch, model: ck.checkpoint, accuracy: ck.accuracy, loss: ck.loss });
+  return ck.checkpoint;
+}
+
 async function runSubJob(
   jobId: string,
   plan: Awaited<ReturnType<L2Activities['planJob']>>,
@@ -122,8 +150,8 @@ async function runSubJob(
   try {
     return await scope.run(() =>
       executeChild(subJobWorkflow, {
-        workflowId: `${workflowInfo().workflowId}/subjob-${sj.index}`,
-        args: [{ jobId, dispatch: plan.dispatch, requester: plan.requester, plan: sj, capabilityClass: plan.capabilityClass, deadline: plan.deadline, maxAttempts: plan.maxAttempts }],
+        workflowId: `${workflowInfo().workflowId}/${sj.epoch ? `e${sj.epoch}-` : ''}subjob-${sj.index}`,
+        args: [{ jobId, dispatch: plan.dispatch, keyholderQueue: plan.keyholderQueue, requester: plan.requester, plan: sj, capabilityClass: plan.capabilityClass, deadline: plan.deadline, maxAttempts: plan.maxAttempts }],
         // Wait for the child to close its attempt (no penalty on cancel) before settling.
         cancellationType: ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
         parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,

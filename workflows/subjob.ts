@@ -15,7 +15,9 @@ import {
 } from '@temporalio/workflow';
 import { DECLINE_ERROR } from '../lib/pipeline';
 import type {
+  KeyholderActivities,
   L2Activities,
+  NodeResult,
   NodeActivities,
   NodeChoice,
   SubJobOutcome,
@@ -102,40 +104,15 @@ export async function subJobWorkflow(input: SubJobWorkflowInput): Promise<SubJob
 
       let failure: AttemptOutcome = 'timeout';
       let reason = '';
+      let result: NodeResult | undefined;
       try {
         const scope = new CancellationScope();
         current = { nodeId: node.nodeId, attempt, scope };
         await setStatus('running', node.nodeId);
-        const result = await scope.run(() => onNode.runSubJob(task));
-        current = undefined;
-
-        await setStatus('verifying', node.nodeId);
-        const sampleRate = node.trackRecord < TRACK_RECORD_FOR_SPOT_CHECKS ? 1 : SPOT_CHECK_RATE;
-        const verdict = await verifier.verifySubJob({
-          jobId: input.jobId,
-          subJobId: plan.subJobId,
-          programId: plan.programId,
-          shard: task.shard,
-          modelBlobId: task.modelBlobId,
-          attempt,
-          result,
-          sampleRate,
-          // Chosen by the workflow, never by the node; replay-safe (the SDK seeds Math.random).
-          seed: `${plan.subJobId}:${attempt}:${Math.floor(Math.random() * 2 ** 31)}`,
-          fuelLimit: plan.fuelLimit,
-        });
-        if (verdict.valid) {
-          await l2.acceptResult({ result, verdict, attempt });
-          await l2.closeAttempt({ subJobId: plan.subJobId, nodeId: node.nodeId, attempt, outcome: 'verified' });
-          await setStatus('verified', node.nodeId);
-          return outcome('verified', attempt, { nodeId: node.nodeId, output: result.output, fuelUsed: verdict.fuelUsed });
-        }
-        failure = 'rejected';
-        reason = verdict.reason ?? 'the verifier rejected the result';
+        result = await scope.run(() => onNode.runSubJob(task));
       } catch (err) {
         // A cancelled Job closes this attempt in the cleanup below, which needs `current`.
         if (isCancellation(err) && !declinedBy) throw err;
-        current = undefined;
         if (declinedBy) {
           failure = 'declined';
           reason = 'the node declined';
@@ -149,6 +126,52 @@ export async function subJobWorkflow(input: SubJobWorkflowInput): Promise<SubJob
             : `the node failed: ${err instanceof Error ? ((err.cause as Error | undefined)?.message ?? err.message) : String(err)}`;
         }
       }
+
+      if (result) {
+        // From here on nothing is the node's fault but a rejected result: verifier and keyholder
+        // errors propagate (and are retried by their activities) instead of penalising the node.
+        await setStatus('verifying', node.nodeId);
+        const sampleRate = node.trackRecord < TRACK_RECORD_FOR_SPOT_CHECKS ? 1 : SPOT_CHECK_RATE;
+        // Training updates are encrypted to the requester: for a checked SubJob the keyholder opens
+        // this one update for the verifier (the requester owns the data; the payload codec keeps it
+        // from the Temporal server).
+        let plainUpdate: number[] | undefined;
+        if (input.keyholderQueue && Math.random() < sampleRate) {
+          const keyholder = proxyActivities<KeyholderActivities>({
+            taskQueue: input.keyholderQueue,
+            startToCloseTimeout: '5 minutes',
+            scheduleToStartTimeout: Math.max(1000, input.deadline - Date.now()),
+            retry: { maximumAttempts: 3 },
+          });
+          await l2.shareWithRequester({ jobId: input.jobId, blob: result.output });
+          plainUpdate = await keyholder.decryptUpdate({ jobId: input.jobId, subJobId: plan.subJobId, update: result.output });
+        }
+        const verdict = await verifier.verifySubJob({
+          jobId: input.jobId,
+          subJobId: plan.subJobId,
+          programId: plan.programId,
+          shard: task.shard,
+          modelBlobId: task.modelBlobId,
+          params: task.params,
+          plainUpdate,
+          attempt,
+          result,
+          sampleRate,
+          // Chosen by the workflow, never by the node; replay-safe (the SDK seeds Math.random).
+          seed: `${plan.subJobId}:${attempt}:${Math.floor(Math.random() * 2 ** 31)}`,
+          fuelLimit: plan.fuelLimit,
+        });
+        current = undefined;
+        if (verdict.valid) {
+          await l2.acceptResult({ result, verdict, attempt });
+          await l2.closeAttempt({ subJobId: plan.subJobId, nodeId: node.nodeId, attempt, outcome: 'verified' });
+          await setStatus('verified', node.nodeId);
+          return outcome('verified', attempt, { nodeId: node.nodeId, output: result.output, fuelUsed: verdict.fuelUsed });
+        }
+        failure = 'rejected';
+        reason = verdict.reason ?? 'the verifier rejected the result';
+      }
+      current = undefined;
       await l2.closeAttempt({ subJobId: plan.subJobId, nodeId: node.nodeId, attempt, outcome: failure, reason });
       exclude.push(node.nodeId);
     }

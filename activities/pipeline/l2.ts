@@ -9,11 +9,13 @@ import { DEFAULT_FEE_PARAMS, penaltyOf, splitShares, type FeeParams } from '../.
 import { TicketTree, hashTicket, signBatch, type Ticket, type TypedDataSigner } from '../../lib/tickets';
 import { getProgramSpec, type ProgramModule, type ShardRef } from '../../lib/programs';
 import type { L2Chain } from './l2-chain';
+import type { BlobStore } from '../storage';
 import { committedDeposit } from '../../prisma/ledger';
 import { attemptId, subJobIdOf } from '../../lib/ids';
 
 export interface L2Deps {
   prisma: PrismaClient;
+  store: BlobStore;
   programFor(programId: number): ProgramModule;
   chain: L2Chain;
   /** Signs ticket batches (an address in EmethCore's signer set). */
@@ -62,6 +64,24 @@ export function createL2Activities(deps: L2Deps): L2Activities {
     return free - committed;
   }
 
+  /** Grants `reader` read access to a blob, recorded as an upload on its behalf (see api/blob-access). */
+  async function share(blob: string, reader: string): Promise<void> {
+    const size = await deps.store.size(blob);
+    await prisma.blob.upsert({
+      where: { id_uploader: { id: blob, uploader: reader.toLowerCase() } },
+      create: { id: blob, uploader: reader.toLowerCase(), size },
+      update: {},
+    });
+  }
+
+  /** The model an epoch trains from: the initial model, then the previous epoch's checkpoint. */
+  async function globalModelOf(j: { id: string; params: unknown }, epoch: number): Promise<string> {
+    if (epoch === 0) return (j.params as Record<string, string>).initialModel!;
+    const ck = await prisma.checkpoint.findUnique({ where: { id: `${j.id}:${epoch - 1}` } });
+    if (!ck) refuse(`epoch ${epoch} of ${j.id} cannot start: epoch ${epoch - 1} has no checkpoint`);
+    return ck.model;
+  }
+
   return {
     async planJob(jobId): Promise<Omit<JobPlan, 'subJobs'>> {
       const j = await job(jobId);
@@ -74,6 +94,8 @@ export function createL2Activities(deps: L2Deps): L2Activities {
         deadline: j.deadline.getTime(),
         maxAttempts: deps.maxAttempts ?? 3,
         window: Math.max(1, Math.min(j.numParallel, deps.window ?? 8)),
+        numEpoch: j.numEpoch,
+        ...(isTraining(j.programId) ? { keyholderQueue: `${deps.dispatch.keyholderQueuePrefix}${j.requester.toLowerCase()}` } : {}),
       };
     },
 
@@ -95,21 +117,23 @@ export function createL2Activities(deps: L2Deps): L2Activities {
       return { reserved: amount.toString() };
     },
 
-    async splitJob(jobId): Promise<SubJobPlan[]> {
+    async splitJob(jobId, epoch = 0): Promise<SubJobPlan[]> {
       const j = await job(jobId);
       const spec = getProgramSpec(j.programId);
-      const existing = await prisma.subJob.findMany({ where: { jobId }, orderBy: { index: 'asc' } });
-      if (existing.length === 0) {
-        const params = j.params as Record<string, string>;
+      const params = j.params as Record<string, string>;
+      const existing = await prisma.subJob.count({ where: { jobId, epoch } });
+      if (existing === 0 && epoch === 0) {
         const split = await deps.programFor(j.programId).split({
           programId: j.programId,
           datasetBlobId: j.dataset,
-          modelBlobId: params.model!,
+          modelBlobId: isTraining(j.programId) ? params.initialModel! : params.model!,
           numParallel: j.splitAllowed ? j.numParallel : 1,
-          fuelLimit: j.fuelLimit.toFixed(0),
+          fuelLimit: epochShare(big(j.fuelLimit), 0, j.numEpoch).toString(),
+          params: isTraining(j.programId) ? trainingRunParams(params) : undefined,
         });
-        // The same shares EmethCore computes for L1 SubJobs (in proportion to shard size).
-        const shares = splitShares(big(j.fuelLimit), big(j.verifierFee), split.shards.map((s) => BigInt(s.rows)));
+        // The same shares EmethCore computes for L1 SubJobs (in proportion to shard size); a
+        // training Job's limits are divided over its epochs first.
+        const shares = splitShares(epochShare(big(j.fuelLimit), 0, j.numEpoch), epochShare(big(j.verifierFee), 0, j.numEpoch), split.shards.map((s) => BigInt(s.rows)));
         const tooLow = split.shards.findIndex((s, i) => BigInt(s.fuelRequired) > shares.fuelLimits[i]!);
         if (tooLow >= 0) {
           refuse(`fuelLimit is too low: shard ${tooLow} needs ${split.shards[tooLow]!.fuelRequired} fuel but its share is ${shares.fuelLimits[tooLow]}`);
@@ -119,6 +143,7 @@ export function createL2Activities(deps: L2Deps): L2Activities {
             id: subJobIdOf(jobId, 0, s.index),
             jobId,
             index: s.index,
+            epoch: 0,
             programId: spec.subProgramId,
             shard: JSON.stringify(shardRefOf(s)),
             rowStart: s.rowStart,
@@ -130,12 +155,67 @@ export function createL2Activities(deps: L2Deps): L2Activities {
           skipDuplicates: true,
         });
         logger.info({ jobId, subJobs: split.shards.length }, 'Job split');
+      } else if (existing === 0) {
+        // Later epochs train on the same shards from the newest global model.
+        const first = await prisma.subJob.findMany({ where: { jobId, epoch: 0 }, orderBy: { index: 'asc' } });
+        const shares = splitShares(epochShare(big(j.fuelLimit), epoch, j.numEpoch), epochShare(big(j.verifierFee), epoch, j.numEpoch), first.map((s) => BigInt(s.rows)));
+        await prisma.subJob.createMany({
+          data: first.map((s, i) => ({
+            id: subJobIdOf(jobId, epoch, s.index),
+            jobId,
+            index: s.index,
+            epoch,
+            programId: s.programId,
+            shard: s.shard,
+            rowStart: s.rowStart,
+            rows: s.rows,
+            fuelLimit: shares.fuelLimits[i]!.toString(),
+            verifierFee: shares.verifierFees[i]!.toString(),
+            status: 'pending',
+          })),
+          skipDuplicates: true,
+        });
       }
-      const rows = await prisma.subJob.findMany({ where: { jobId }, orderBy: { index: 'asc' } });
+      const rows = await prisma.subJob.findMany({ where: { jobId, epoch }, orderBy: { index: 'asc' } });
       return rows.map((r) => {
         const shard = JSON.parse(r.shard) as ShardRef;
-        return { subJobId: r.id, index: r.index, programId: r.programId, shard: shard.blobId, rows: r.rows, fuelLimit: r.fuelLimit.toFixed(0) };
+        return { subJobId: r.id, index: r.index, epoch: r.epoch, programId: r.programId, shard: shard.blobId, rows: r.rows, fuelLimit: r.fuelLimit.toFixed(0) };
       });
+    },
+
+    async aggregateEpoch(jobId, epoch) {
+      const j = await job(jobId);
+      const subs = await prisma.subJob.findMany({ where: { jobId, epoch }, orderBy: { index: 'asc' } });
+      const missing = subs.find((s) => !s.output);
+      if (missing) refuse(`SubJob ${missing.index} of epoch ${epoch} has no verified update to aggregate`);
+      const out = await deps.programFor(j.programId).aggregate({
+        outputs: subs.map((s) => ({ index: s.index, outputBlobId: s.output!, weight: s.rows })),
+        context: { jobId },
+      });
+      // The requester's keyholder must read the sum.
+      await share(out.resultBlobId, j.requester);
+      return { sum: out.resultBlobId, weight: subs.reduce((a, s) => a + s.rows, 0), globalModel: await globalModelOf(j, epoch) };
+    },
+
+    async recordCheckpoint({ jobId, epoch, model, accuracy, loss }) {
+      await prisma.$transaction([
+        prisma.checkpoint.upsert({
+          where: { id: `${jobId}:${epoch}` },
+          create: { id: `${jobId}:${epoch}`, jobId, epoch, model, accuracy, loss },
+          update: {},
+        }),
+        prisma.job.update({ where: { id: jobId }, data: { result: model } }),
+      ]);
+      logger.info({ jobId, epoch, model, accuracy, loss }, 'epoch checkpoint recorded');
+    },
+
+    async shareWithRequester({ jobId, blob }) {
+      await share(blob, (await job(jobId)).requester);
+    },
+
+    async trainingParams(jobId) {
+      const params = (await job(jobId)).params as Record<string, string>;
+      return { trainGraph: params.trainGraphBlobId!, ...(params.testSet ? { testSet: params.testSet } : {}) };
     },
 
     async setJobStatus(jobId, status: JobStatus) {
@@ -194,12 +274,14 @@ export function createL2Activities(deps: L2Deps): L2Activities {
         prisma.subJob.update({ where: { id: subJobId }, data: { attempts: attempt, nodeId: nodeId.toLowerCase() } }),
       ]);
       const params = sub.job.params as Record<string, string>;
+      const training = isTraining(sub.job.programId);
       return {
         jobId: sub.jobId,
         subJobId,
         programId: sub.programId,
         shard: JSON.parse(sub.shard) as ShardRef,
-        modelBlobId: params.model!,
+        modelBlobId: training ? await globalModelOf(sub.job, sub.epoch) : params.model!,
+        ...(training ? { params: trainingRunParams(params) } : {}),
         fuelLimit: sub.fuelLimit.toFixed(0),
         attempt,
       };
@@ -360,4 +442,18 @@ export function createL2Activities(deps: L2Deps): L2Activities {
 
 function shardRefOf(s: ShardRef): ShardRef {
   return { index: s.index, blobId: s.blobId, rowStart: s.rowStart, rowEnd: s.rowEnd, rows: s.rows, cols: s.cols, bytes: s.bytes };
+}
+
+const isTraining = (programId: number) => getProgramSpec(programId).name === 'fedavg-train';
+
+/** What a fedavg-train node and verifier need from the Job's params (see fedavg-format.ts). */
+function trainingRunParams(params: Record<string, string>): Record<string, string> {
+  const keys = ['trainGraphBlobId', 'publicKeyBlobId', 'localSteps', 'learningRate', 'batchSize', 'modelKind'];
+  return Object.fromEntries(keys.filter((k) => params[k] !== undefined).map((k) => [k, String(params[k])]));
+}
+
+/** An epoch's part of a Job-wide amount; the last epoch takes the remainder so the parts sum exactly. */
+function epochShare(total: bigint, epoch: number, epochs: number): bigint {
+  const each = total / BigInt(epochs);
+  return epoch === epochs - 1 ? total - each * BigInt(epochs - 1) : each;
 }

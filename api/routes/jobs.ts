@@ -70,6 +70,18 @@ export const createJobShape = {
     }),
   ),
   model: optional(blobId()),
+  // fedavg-train: the train-step graph, the requester's CKKS public key, the initial model, an
+  // optional held-out set the keyholder measures each epoch on, and the local training settings.
+  numEpoch: optional(integer(1, 100), 1),
+  trainGraph: optional(blobId()),
+  publicKey: optional(blobId()),
+  initialModel: optional(blobId()),
+  testSet: optional(blobId()),
+  localSteps: optional(integer(1, 10_000)),
+  learningRate: optional(
+    string({ maxLength: 20, pattern: /^(0|[1-9]\d*)?(\.\d+)?$/, expect: 'a positive decimal number such as 0.1' }),
+  ),
+  batchSize: optional(integer(0, 1_000_000)),
   numParallel: integer(1, 256),
   fuelLimit: decimalString(1n, MAX_FUEL, 'a decimal string'),
   fuelPrice: decimalString(0n, MAX_FUEL, 'a decimal string (holon per fuel)'),
@@ -280,6 +292,18 @@ export function jobsRouter(ctx: ApiContext, auth: Authenticator): Router {
       );
     }
 
+    if (spec?.name === 'fedavg-train') {
+      for (const field of ['trainGraph', 'publicKey', 'initialModel'] as const) {
+        if (body[field] === undefined) {
+          throw badRequest('missing_field', `${field} is required for fedavg-train: a blob id`, field);
+        }
+      }
+    } else if (body.numEpoch !== 1) {
+      throw badRequest('invalid_field', `numEpoch must be 1 for ${program.name}: only training runs epochs`, 'numEpoch');
+    }
+    for (const field of ['trainGraph', 'publicKey', 'initialModel', 'testSet'] as const) {
+      if (body[field] !== undefined) await checkBlob(requester, body[field]!, field);
+    }
     if (body.dataset !== undefined) await checkBlob(requester, body.dataset, 'dataset');
     if (body.model !== undefined) await checkBlob(requester, body.model, 'model');
     let datasetBytes: Buffer | undefined;
@@ -328,7 +352,8 @@ export function jobsRouter(ctx: ApiContext, auth: Authenticator): Router {
         requester,
         programId: program.id,
         dataset,
-        params: body.model !== undefined ? { model: body.model } : {},
+        params: jobParams(body),
+        numEpoch: body.numEpoch,
         numParallel: body.numParallel,
         splitAllowed: body.splitAllowed,
         capabilityClass: body.capabilityClass,
@@ -477,5 +502,41 @@ export function jobsRouter(ctx: ApiContext, auth: Authenticator): Router {
     });
   });
 
+  // Training: the global model after each epoch and how it measured (what the keyholder recorded).
+  router.get('/:id/checkpoints', authenticated(auth), async (req, res) => {
+    const job = await ownJob(req, callerOf(res).address);
+    res.locals.jobId = job.id;
+    const rows = await ctx.prisma.checkpoint.findMany({ where: { jobId: job.id }, orderBy: { epoch: 'asc' } });
+    res.json({
+      jobId: job.id,
+      numEpoch: job.numEpoch,
+      checkpoints: rows.map((c) => ({ epoch: c.epoch, model: c.model, accuracy: c.accuracy, loss: c.loss, createdAt: c.createdAt.toISOString() })),
+    });
+  });
+
   return router;
+}
+
+/** The program parameters a Job row keeps (names as the programs read them). */
+function jobParams(body: {
+  model?: string;
+  trainGraph?: string;
+  publicKey?: string;
+  initialModel?: string;
+  testSet?: string;
+  localSteps?: number;
+  learningRate?: string;
+  batchSize?: number;
+}): Record<string, string> {
+  const p: Record<string, string | undefined> = {
+    model: body.model,
+    trainGraphBlobId: body.trainGraph,
+    publicKeyBlobId: body.publicKey,
+    initialModel: body.initialModel,
+    testSet: body.testSet,
+    localSteps: body.localSteps?.toString(),
+    learningRate: body.learningRate,
+    batchSize: body.batchSize?.toString(),
+  };
+  return Object.fromEntries(Object.entries(p).filter(([, v]) => v !== undefined)) as Record<string, string>;
 }

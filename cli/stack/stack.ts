@@ -21,7 +21,7 @@ export interface Stack {
   /** Resolves with the name of the first part that exits on its own (a crash). */
   crashed: Promise<string>;
   /** Starts a worker process (node, verifier) that the stack stops first; resolves once its log says it is ready. */
-  spawnWorker(name: string, script: 'node' | 'verifier', args: string[]): Promise<ManagedProcess>;
+  spawnWorker(name: string, script: 'node' | 'verifier' | 'keyholder', args: string[]): Promise<ManagedProcess>;
   /** Stops the parts in reverse order of their start; safe to call twice. */
   stop(): Promise<void>;
 }
@@ -134,7 +134,7 @@ export async function startStack(config: EmethConfig, opts: StartStackOptions): 
     const crashed = new Promise<string>((resolve) => (crash = resolve));
     for (const p of started) void p.exited.then((name) => crash(String(name)));
 
-    const spawnWorker = async (name: string, script: 'node' | 'verifier', args: string[]): Promise<ManagedProcess> => {
+    const spawnWorker = async (name: string, script: 'node' | 'verifier' | 'keyholder', args: string[]): Promise<ManagedProcess> => {
       const logFile = path.join(logDir, `${name}.log`);
       const offset = fs.existsSync(logFile) ? fs.statSync(logFile).size : 0;
       const readyLine = `${READY_MARKER} ${script}`;

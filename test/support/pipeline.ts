@@ -204,6 +204,25 @@ export class TestPipeline {
     return proc;
   }
 
+  /** Starts the requester's keyholder; resolves with its CKKS public key blob id and key directory. */
+  async startKeyholder(): Promise<{ publicKey: string; dir: string; process: ManagedProcess }> {
+    const logFile = path.join(this.home, 'keyholder.log');
+    const dir = path.join(this.home, 'keyholder-keys');
+    const proc = await spawnManaged({
+      name: 'keyholder',
+      command: process.execPath,
+      args: ['--import', 'tsx', path.join(ROOT, 'workers', 'keyholder', 'main.ts'), '--key', devKey(DEV_ROLES.requester), '--dir', dir],
+      cwd: ROOT,
+      env: this.env,
+      logFile,
+      ready: async () => fs.existsSync(logFile) && fs.readFileSync(logFile, 'utf8').includes(`${READY_MARKER} keyholder`),
+      readyTimeoutMs: 90_000,
+    });
+    this.processes.push(proc);
+    const line = fs.readFileSync(logFile, 'utf8').split('\n').find((l) => l.startsWith(`${READY_MARKER} keyholder`))!;
+    return { publicKey: /publicKey=([0-9a-f]{64})/.exec(line)![1]!, dir, process: proc };
+  }
+
   /** Generates the example model and `rows` rows, uploads both and submits an onnx-inference Job. */
   async submit(opts: SubmitOptions = {}): Promise<Submitted> {
     const rows = opts.rows ?? 600;

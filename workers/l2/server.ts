@@ -81,6 +81,7 @@ export async function startL2Server(config: EmethConfig, logger: Logger): Promis
         ...createWiringActivities({ prisma, provider, tokenAddress: deployment.token }),
         ...createL2Activities({
           prisma,
+          store,
           programFor: programs.program,
           chain,
           signer: l2Wallet,
@@ -92,6 +93,7 @@ export async function startL2Server(config: EmethConfig, logger: Logger): Promis
             nodeQueuePrefix: queues.node(''),
             nodePickupTimeoutMs: config.l2.nodePickupTimeoutMs,
             nodeHeartbeatTimeoutMs: config.l2.nodeHeartbeatTimeoutMs,
+            keyholderQueuePrefix: queues.keyholder(''),
           },
           logger: logger.child({ component: 'l2-activities' }),
         }),

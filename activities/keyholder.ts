@@ -1,0 +1,52 @@
+import type { Ckks } from '../lib/ckks';
+import type { Logger } from '../lib/logger';
+import type { KeyholderActivities } from '../lib/pipeline';
+import { decodeMatrix } from '../lib/matrix';
+import type { BlobStore } from './storage';
+import { decryptUpdate, finishEpoch } from './programs/fedavg-train';
+import { createFedAvgTrainer, type FedAvgTrainer } from './programs/fedavg-trainer';
+
+export interface KeyholderDeps {
+  /** The requester's view of EMETH Storage (the gateway, signed by the requester's key). */
+  store: BlobStore;
+  ckks: Ckks;
+  /** The CKKS secret key: it exists only in this process. */
+  secretKey: Uint8Array;
+  logger: Logger;
+}
+
+/**
+ * The requester's keyholder: the one place the CKKS secret key lives. It opens each epoch's
+ * aggregate (never a node's update, except one sampled update for the verifier) and checkpoints.
+ */
+export function createKeyholderActivities(deps: KeyholderDeps): KeyholderActivities {
+  const trainers = new Map<string, Promise<FedAvgTrainer>>();
+  const trainer = (graph: string) => {
+    let t = trainers.get(graph);
+    if (!t) {
+      t = deps.store.get(graph).then((bytes) => createFedAvgTrainer(bytes));
+      trainers.set(graph, t);
+    }
+    return t;
+  };
+  return {
+    async finishEpoch({ jobId, epoch, sum, globalModel, testSet, trainGraph }) {
+      const done = await finishEpoch({
+        store: deps.store,
+        ckks: deps.ckks,
+        secretKey: deps.secretKey,
+        sumBlobId: sum,
+        globalModelBlobId: globalModel,
+        trainer: await trainer(trainGraph),
+        testSet: testSet ? decodeMatrix(await deps.store.get(testSet)) : undefined,
+      });
+      deps.logger.info({ jobId, epoch, checkpoint: done.checkpointBlobId, ...done.metrics }, 'epoch applied');
+      return { checkpoint: done.checkpointBlobId, ...(done.metrics ?? {}) };
+    },
+    async decryptUpdate({ jobId, subJobId, update }) {
+      const values = decryptUpdate({ ckks: deps.ckks, secretKey: deps.secretKey, updateBlob: await deps.store.get(update) });
+      deps.logger.info({ jobId, subJobId, values: values.length }, 'one update decrypted for the verifier');
+      return Array.from(values);
+    },
+  };
+}

@@ -1,0 +1,92 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { EMETH, GHOLON } from '../../lib/fees';
+import { encodeMatrix } from '../../lib/matrix';
+import { splitRows } from '../../lib/programs';
+import { syntheticClassification } from '../../examples/classification';
+import { buildTrainStepModel, initialParams, paramCount } from '../../examples/train-models';
+import { encodeModel } from '../../activities/programs/fedavg-format';
+import { fedAvgFuel } from '../../activities/programs/fedavg-train';
+import type { JobView } from '../../cli/job-status';
+import { TestPipeline } from '../support/pipeline';
+
+// Federated training through the real pipeline: nodes encrypt their updates with the requester's
+// CKKS key, the L2 sums ciphertexts, only the keyholder process decrypts; epochs continue as new.
+jest.setTimeout(300_000);
+
+let p: TestPipeline;
+beforeAll(async () => {
+  p = await TestPipeline.start();
+  await p.deposit(100n * EMETH);
+  await p.startVerifier();
+  await Promise.all([p.startNode(), p.startNode()]);
+});
+afterAll(() => p?.stop());
+
+it('trains over 3 epochs with the secret key only at the keyholder, accuracy rising, and settles', async () => {
+  const keyholder = await p.startKeyholder();
+  const dims = { features: 20, classes: 4 };
+  const local = { localSteps: 5, learningRate: '0.1', batchSize: 0 };
+  const set = syntheticClassification({ rows: 1200, testRows: 400 });
+  const [dataset, testSet, graph, initial] = await Promise.all([
+    p.gateway.putBlob(encodeMatrix(set.train)),
+    p.gateway.putBlob(encodeMatrix(set.test)),
+    p.gateway.putBlob(buildTrainStepModel('softmax', dims)),
+    p.gateway.putBlob(encodeModel(initialParams('softmax', dims))),
+  ]);
+  const perEpoch = splitRows(set.train.rows, 2).reduce(
+    (a, r) => a + BigInt(fedAvgFuel(r.rowEnd - r.rowStart, local, paramCount('softmax', dims), 10n ** 30n).required),
+    0n,
+  );
+  const job = await p.gateway.request<JobView>('POST', '/v1/jobs', {
+    programId: 2,
+    dataset: dataset.id,
+    trainGraph: graph.id,
+    publicKey: keyholder.publicKey,
+    initialModel: initial.id,
+    testSet: testSet.id,
+    numEpoch: 3,
+    numParallel: 2,
+    ...local,
+    fuelLimit: (perEpoch * 3n * 2n).toString(),
+    fuelPrice: (120n * GHOLON).toString(),
+    deadlineSeconds: 600,
+  });
+  const done = await p.waitForEnd(job.id, 240_000);
+  expect(done.status).toBe('completed');
+
+  const { checkpoints } = await p.gateway.request<{ checkpoints: { epoch: number; model: string; accuracy: number }[] }>(
+    'GET',
+    `/v1/jobs/${job.id}/checkpoints`,
+  );
+  expect(checkpoints.map((c) => c.epoch)).toEqual([0, 1, 2]);
+  expect(checkpoints[2]!.accuracy).toBeGreaterThan(checkpoints[0]!.accuracy);
+  expect(done.result).toBe(checkpoints[2]!.model);
+
+  // Six SubJobs (2 shards × 3 epochs), each verified and paid once; the rest refunded.
+  const subs = await p.db.prisma.subJob.findMany({ where: { jobId: job.id } });
+  expect(subs.map((s) => [s.epoch, s.status]).sort()).toEqual([[0, 'verified'], [0, 'verified'], [1, 'verified'], [1, 'verified'], [2, 'verified'], [2, 'verified']]);
+  expect(await p.db.prisma.ticket.count({ where: { jobId: job.id } })).toBe(6);
+  expect(BigInt(done.fees.charged) + BigInt(done.fees.refunded)).toBe(BigInt(done.fees.reserved));
+
+  // The epochs ran as separate workflow runs (continue-as-new), so no history grows per epoch.
+  const handle = p.temporal.workflow.getHandle(job.workflowId);
+  const runs: string[] = [];
+  for await (const w of p.temporal.workflow.list({ query: `WorkflowId='${job.workflowId}'` })) runs.push(w.runId);
+  expect(runs.length).toBe(3);
+  expect((await handle.describe()).status.name).toBe('COMPLETED');
+
+  // The CKKS secret key exists in the keyholder's directory and nowhere else in this deployment.
+  const secret = fs.readFileSync(path.join(keyholder.dir, 'ckks-secret.key'));
+  expect(secret.length).toBeGreaterThan(1000);
+  expect((fs.statSync(path.join(keyholder.dir, 'ckks-secret.key')).mode & 0o777).toString(8)).toBe('600');
+  const needle = secret.subarray(secret.length - 64);
+  const storageDir = p.config.l2.storageDir;
+  const blobs: string[] = [];
+  const walk = (d: string) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) e.isDirectory() ? walk(path.join(d, e.name)) : blobs.push(path.join(d, e.name));
+  };
+  walk(storageDir);
+  expect(blobs.length).toBeGreaterThan(10);
+  for (const b of blobs) expect(fs.readFileSync(b).includes(needle)).toBe(false);
+});
