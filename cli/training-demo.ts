@@ -1,9 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { JsonRpcProvider, NonceManager, Wallet } from 'ethers';
+import { Contract, JsonRpcProvider, NonceManager, Wallet } from 'ethers';
 import type { EmethConfig } from '../lib/config';
 import { DEV_ROLES, devKey } from '../lib/dev-accounts';
-import { GHOLON, formatEmeth } from '../lib/fees';
+import { EMETH, GHOLON, formatEmeth } from '../lib/fees';
+import { loadArtifact } from '../contracts/artifacts';
 import { encodeMatrix } from '../lib/matrix';
 import { splitRows } from '../lib/programs';
 import { syntheticClassification } from '../examples/classification';
@@ -43,7 +44,13 @@ export async function runTrainingDemo(stack: Stack, config: EmethConfig, out: (l
     const publicKey = /publicKey=([0-9a-f]{64})/.exec(ready)![1]!;
     const keyDir = path.join(config.home, 'keyholder', address);
     out(`  keyholder for ${address}: secret key in ${keyDir} (mode 0600), public key blob ${publicKey.slice(0, 16)}…`);
-    await stack.spawnWorker('node-4', 'node', ['--key', devKey(DEV_ROLES.node4), '--class', 'cpu', '--stake', '100']);
+    const node4 = new Wallet(devKey(DEV_ROLES.node4));
+    const owner = new NonceManager(new Wallet(config.chain.deployerKey, provider));
+    const token = new Contract(stack.deployment.token, loadArtifact('EmethToken').abi, owner);
+    if (((await token.getFunction('balanceOf')(node4.address)) as bigint) < 100n * EMETH) {
+      await (await token.getFunction('mint')(node4.address, 200n * EMETH)).wait();
+    }
+    await stack.spawnWorker('node-4', 'node', ['--key', node4.privateKey, '--class', 'cpu', '--stake', '100']);
 
     const set = syntheticClassification();
     const client = new GatewayClient(config.gateway.url, requester);
