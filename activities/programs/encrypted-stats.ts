@@ -44,6 +44,7 @@ import {
 } from '../../lib/programs';
 import { createCkks } from '../crypto/ckks';
 import { keyIdOf, parseBundle } from '../crypto/ckks-format';
+import { assertSplits, definedOnly, lazyShared, loadShard as loadShardFrom } from './shared';
 import type { BlobStore } from '../storage';
 
 // ---------------------------------------------------------------------------------------------
@@ -203,38 +204,18 @@ export function createEncryptedStatsProgram(deps: EncryptedStatsDeps): ProgramMo
   const spec = ENCRYPTED_STATS_SPEC;
   const log = (context?: RunContext) =>
     deps.logger.child({ program: spec.name, ...definedOnly(context ?? {}) });
-  let ckksOpening: Promise<Ckks> | undefined;
 
-  function ckks(): Promise<Ckks> {
-    if (!ckksOpening) {
-      ckksOpening = (deps.ckks ?? (() => createCkks()))();
-      ckksOpening.catch(() => (ckksOpening = undefined));
-    }
-    return ckksOpening;
-  }
+  // One CKKS instance per module, opened on first use (nodes encrypt, the aggregator sums).
+  const he = lazyShared<Ckks>(deps.ckks ?? (() => createCkks()), (c) => c.close());
+  const ckks = () => he.get();
 
-  async function loadShard(shard: ShardRef): Promise<Matrix> {
-    const m = decodeMatrix(await store.get(shard.blobId));
-    if (m.rows !== shard.rows || m.cols !== shard.cols) {
-      throw new EmethError(
-        'SHARD_MISMATCH',
-        `shard ${shard.index} (blob ${shard.blobId}) holds ${m.rows}×${m.cols} values but its SubJob says ` +
-          `${shard.rows}×${shard.cols}; the split that produced it is inconsistent — split the Job again`,
-      );
-    }
-    return m;
-  }
+  const loadShard = (shard: ShardRef) => loadShardFrom(store, shard);
 
   return {
     spec,
 
     async split(input: SplitInput): Promise<SplitOutput> {
-      if (input.programId !== spec.programId) {
-        throw new EmethError(
-          'WRONG_PROGRAM',
-          `encrypted-stats splits Jobs of ProgramId ${spec.programId}, this Job has ${input.programId}`,
-        );
-      }
+      assertSplits(spec, input.programId);
       // Bad params fail the Job here, before any node works on it (the key is checked at run).
       if (input.params) parseStatsParams(input.params);
       const started = Date.now();
@@ -422,16 +403,11 @@ export function createEncryptedStatsProgram(deps: EncryptedStatsDeps): ProgramMo
     },
 
     async close() {
-      const opening = ckksOpening;
-      ckksOpening = undefined;
-      if (opening) await opening.then((c) => c.close()).catch(() => undefined);
+      await he.close();
     },
   };
 }
 
-function definedOnly(o: RunContext): RunContext {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
-}
 
 // Kept next to the module so a reader sees which ProgramIds it serves.
 export const ENCRYPTED_STATS_PROGRAM_IDS = [

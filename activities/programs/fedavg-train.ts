@@ -42,6 +42,7 @@ import {
 } from '../../lib/programs';
 import type { BlobStore } from '../storage';
 import { createCkks } from '../crypto/ckks';
+import { assertSplits, definedOnly, lazyShared, loadShard as loadShardFrom, lruResources } from './shared';
 import {
   EnvelopeKind,
   decodeEnvelope,
@@ -273,60 +274,23 @@ export function createFedAvgTrainProgram(deps: FedAvgTrainDeps): FedAvgTrainProg
   const { store } = deps;
   const spec = FEDAVG_TRAIN_SPEC;
   const maxTrainers = deps.maxTrainers ?? 4;
-  const trainers = new Map<BlobId, Promise<FedAvgTrainer>>();
-  let ckksOpening: Promise<Ckks> | undefined;
   const log = (context?: RunContext) =>
     deps.logger.child({ program: spec.name, ...definedOnly(context ?? {}) });
 
-  function ckks(): Promise<Ckks> {
-    if (!ckksOpening) {
-      ckksOpening = (deps.ckks ?? (() => createCkks()))();
-      ckksOpening.catch(() => (ckksOpening = undefined));
-    }
-    return ckksOpening;
-  }
+  // One CKKS instance per module, opened on first use (nodes encrypt, the aggregator sums).
+  const he = lazyShared<Ckks>(deps.ckks ?? (() => createCkks()), (c) => c.close());
+  const ckks = () => he.get();
 
-  function trainerFor(trainGraphBlobId: BlobId): Promise<FedAvgTrainer> {
-    const cached = trainers.get(trainGraphBlobId);
-    if (cached) {
-      trainers.delete(trainGraphBlobId); // re-insert: Map order is the LRU order
-      trainers.set(trainGraphBlobId, cached);
-      return cached;
-    }
-    const opening = (async () => createFedAvgTrainer(await store.get(trainGraphBlobId)))();
-    trainers.set(trainGraphBlobId, opening);
-    opening.catch(() => trainers.delete(trainGraphBlobId));
-    while (trainers.size > maxTrainers) {
-      const [oldest, evicted] = trainers.entries().next().value as [BlobId, Promise<FedAvgTrainer>];
-      trainers.delete(oldest);
-      void evicted.then((t) => t.release()).catch(() => undefined);
-    }
-    return opening;
-  }
-
-  async function loadShard(shard: ShardRef): Promise<Matrix> {
-    const m = decodeMatrix(await store.get(shard.blobId));
-    if (m.rows !== shard.rows || m.cols !== shard.cols) {
-      throw new EmethError(
-        'SHARD_MISMATCH',
-        `shard ${shard.index} (blob ${shard.blobId}) holds ${m.rows}×${m.cols} values but its SubJob says ` +
-          `${shard.rows}×${shard.cols}; the split that produced it is inconsistent — split the Job again`,
-      );
-    }
-    return m;
-  }
+  const trainers = lruResources<FedAvgTrainer>(maxTrainers, async (graph) => createFedAvgTrainer(await store.get(graph)));
+  const trainerFor = (trainGraphBlobId: BlobId) => trainers.get(trainGraphBlobId);
+  const loadShard = (shard: ShardRef) => loadShardFrom(store, shard);
 
   return {
     spec,
     trainerFor,
 
     async split(input: SplitInput): Promise<SplitOutput> {
-      if (input.programId !== spec.programId) {
-        throw new EmethError(
-          'WRONG_PROGRAM',
-          `fedavg-train splits Jobs of ProgramId ${spec.programId}, this Job has ${input.programId}`,
-        );
-      }
+      assertSplits(spec, input.programId);
       const started = Date.now();
       const params = parseFedAvgParams(input.params);
       const dataset = decodeMatrix(await store.get(input.datasetBlobId));
@@ -585,19 +549,12 @@ export function createFedAvgTrainProgram(deps: FedAvgTrainDeps): FedAvgTrainProg
     },
 
     async close() {
-      const open = [...trainers.values()];
-      trainers.clear();
-      await Promise.all(open.map((p) => p.then((t) => t.release()).catch(() => undefined)));
-      const he = ckksOpening;
-      ckksOpening = undefined;
-      if (he) await he.then((c) => c.close()).catch(() => undefined);
+      await trainers.releaseAll();
+      await he.close();
     },
   };
 }
 
-function definedOnly(o: RunContext): RunContext {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
-}
 
 // Kept next to the module so a reader sees which ProgramIds it serves.
 export const FEDAVG_TRAIN_PROGRAM_IDS = [ProgramId.FEDAVG_TRAIN, ProgramId.FEDAVG_TRAIN_SUBJOB] as const;

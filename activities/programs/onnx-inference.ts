@@ -42,6 +42,7 @@ import {
 import type { BlobStore } from '../storage';
 import { inspectModel } from './onnx-model';
 import { DEFAULT_BATCH_SIZE, createOnnxSession, type OnnxSession } from './onnx-runtime';
+import { assertSplits, definedOnly, loadShard as loadShardFrom, lruResources } from './shared';
 import { inferShardStream, type StreamResult } from './stream-infer';
 
 export interface OnnxInferenceDeps {
@@ -65,57 +66,26 @@ export function createOnnxInferenceProgram(deps: OnnxInferenceDeps): OnnxInferen
   const { store } = deps;
   const batchSize = deps.batchSize ?? DEFAULT_BATCH_SIZE;
   const maxSessions = deps.maxSessions ?? 4;
-  const sessions = new Map<BlobId, Promise<OnnxSession>>();
   const spec = ONNX_INFERENCE_SPEC;
   const log = (context?: RunContext) =>
     deps.logger.child({ program: spec.name, ...definedOnly(context ?? {}) });
 
-  function sessionFor(modelBlobId: BlobId, context?: RunContext): Promise<OnnxSession> {
-    const cached = sessions.get(modelBlobId);
-    if (cached) {
-      sessions.delete(modelBlobId); // re-insert: Map order is the LRU order
-      sessions.set(modelBlobId, cached);
-      return cached;
-    }
-    const opening = (async () =>
-      createOnnxSession(await store.get(modelBlobId), {
-        preferCuda: deps.preferCuda,
-        intraOpNumThreads: deps.intraOpNumThreads,
-        logger: log(context).child({ modelBlobId }),
-      }))();
-    sessions.set(modelBlobId, opening);
-    opening.catch(() => sessions.delete(modelBlobId));
-    while (sessions.size > maxSessions) {
-      const [oldest, evicted] = sessions.entries().next().value as [BlobId, Promise<OnnxSession>];
-      sessions.delete(oldest);
-      void evicted.then((s) => s.release()).catch(() => undefined);
-    }
-    return opening;
-  }
-
-  async function loadShard(shard: ShardRef): Promise<Matrix> {
-    const m = decodeMatrix(await store.get(shard.blobId));
-    if (m.rows !== shard.rows || m.cols !== shard.cols) {
-      throw new EmethError(
-        'SHARD_MISMATCH',
-        `shard ${shard.index} (blob ${shard.blobId}) holds ${m.rows}×${m.cols} values but its SubJob says ` +
-          `${shard.rows}×${shard.cols}; the split that produced it is inconsistent — split the Job again`,
-      );
-    }
-    return m;
-  }
+  const sessions = lruResources<OnnxSession>(maxSessions, async (modelBlobId) =>
+    createOnnxSession(await store.get(modelBlobId), {
+      preferCuda: deps.preferCuda,
+      intraOpNumThreads: deps.intraOpNumThreads,
+      logger: log().child({ modelBlobId }),
+    }),
+  );
+  const sessionFor = (modelBlobId: BlobId, _context?: RunContext) => sessions.get(modelBlobId);
+  const loadShard = (shard: ShardRef) => loadShardFrom(store, shard);
 
   return {
     spec,
     sessionFor,
 
     async split(input: SplitInput): Promise<SplitOutput> {
-      if (input.programId !== spec.programId) {
-        throw new EmethError(
-          'WRONG_PROGRAM',
-          `onnx-inference splits Jobs of ProgramId ${spec.programId}, this Job has ${input.programId}`,
-        );
-      }
+      assertSplits(spec, input.programId);
       const started = Date.now();
       const dataset = decodeMatrix(await store.get(input.datasetBlobId));
       const model = inspectModel(await store.get(input.modelBlobId));
@@ -313,16 +283,11 @@ export function createOnnxInferenceProgram(deps: OnnxInferenceDeps): OnnxInferen
     },
 
     async close() {
-      const open = [...sessions.values()];
-      sessions.clear();
-      await Promise.all(open.map((p) => p.then((s) => s.release()).catch(() => undefined)));
+      await sessions.releaseAll();
     },
   };
 }
 
-function definedOnly(o: RunContext): RunContext {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
-}
 
 // Kept next to the module so a reader sees which ProgramIds it serves.
 export const ONNX_INFERENCE_PROGRAM_IDS = [

@@ -1,0 +1,83 @@
+/** What every program module needs the same way: cached native resources, shards, checks, log context. */
+import { EmethError } from '../../lib/errors';
+import { decodeMatrix, type Matrix } from '../../lib/matrix';
+import type { BlobId, ProgramSpec, RunContext, ShardRef } from '../../lib/programs';
+import type { BlobStore } from '../storage';
+
+/**
+ * Native resources (onnxruntime sessions, trainers) opened once per blob id and kept, the least
+ * recently used released first; a failed open is forgotten so the next call tries again.
+ */
+export function lruResources<T extends { release(): Promise<void> }>(
+  max: number,
+  open: (id: BlobId) => Promise<T>,
+): { get(id: BlobId): Promise<T>; releaseAll(): Promise<void> } {
+  const cache = new Map<BlobId, Promise<T>>();
+  return {
+    get(id) {
+      const cached = cache.get(id);
+      if (cached) {
+        cache.delete(id); // re-insert: Map order is the LRU order
+        cache.set(id, cached);
+        return cached;
+      }
+      const opening = open(id);
+      cache.set(id, opening);
+      opening.catch(() => cache.delete(id));
+      while (cache.size > max) {
+        const [oldest, evicted] = cache.entries().next().value as [BlobId, Promise<T>];
+        cache.delete(oldest);
+        void evicted.then((r) => r.release()).catch(() => undefined);
+      }
+      return opening;
+    },
+    async releaseAll() {
+      const open = [...cache.values()];
+      cache.clear();
+      await Promise.all(open.map((p) => p.then((r) => r.release()).catch(() => undefined)));
+    },
+  };
+}
+
+/** Opens `make()` on first use and shares it; a failed open is retried on the next call. */
+export function lazyShared<T>(make: () => Promise<T>, close: (t: T) => void | Promise<void>): { get(): Promise<T>; close(): Promise<void> } {
+  let opening: Promise<T> | undefined;
+  return {
+    get() {
+      if (!opening) {
+        opening = make();
+        opening.catch(() => (opening = undefined));
+      }
+      return opening;
+    },
+    async close() {
+      const o = opening;
+      opening = undefined;
+      if (o) await o.then(close).catch(() => undefined);
+    },
+  };
+}
+
+/** A shard's matrix, checked against what its SubJob says it holds. */
+export async function loadShard(store: BlobStore, shard: ShardRef): Promise<Matrix> {
+  const m = decodeMatrix(await store.get(shard.blobId));
+  if (m.rows !== shard.rows || m.cols !== shard.cols) {
+    throw new EmethError(
+      'SHARD_MISMATCH',
+      `shard ${shard.index} (blob ${shard.blobId}) holds ${m.rows}×${m.cols} values but its SubJob says ` +
+        `${shard.rows}×${shard.cols}; the split that produced it is inconsistent — split the Job again`,
+    );
+  }
+  return m;
+}
+
+/** A module splits only Jobs of its own ProgramId. */
+export function assertSplits(spec: ProgramSpec, programId: number): void {
+  if (programId !== spec.programId) {
+    throw new EmethError('WRONG_PROGRAM', `${spec.name} splits Jobs of ProgramId ${spec.programId}, this Job has ${programId}`);
+  }
+}
+
+export function definedOnly(o: RunContext): RunContext {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+}
