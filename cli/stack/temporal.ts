@@ -4,7 +4,6 @@ import { freePort } from './ports';
 import { spawnManaged, type ManagedProcess } from './child';
 
 // The Temporal CLI lookup is shared with the bootstrap script, which runs before npm install.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const temporalCli = require('../../scripts/temporal-cli.cjs') as {
   findTemporal(env?: NodeJS.ProcessEnv): string | undefined;
   ensureTemporal(env?: NodeJS.ProcessEnv, log?: (m: string) => void): string;
