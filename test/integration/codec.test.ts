@@ -19,6 +19,8 @@ import { apiKeyHash, newApiKey } from '../../api/auth';
 import { createLocalBlobStore } from '../../activities/storage';
 import { AesGcmPayloadCodec, ENCRYPTED_ENCODING, KEY_ID_METADATA } from '../../lib/payload-codec';
 import { createTestDatabase, type TestDatabase } from '../support/db';
+import { startTestChain, type TestChain } from '../support/chain';
+import { createL2Chain } from '../../activities/pipeline/l2-chain';
 import { connectTestTemporal, testKeyring, withWorker, type TestTemporal } from '../support/temporal';
 import { codecEchoWorkflow, secretQuery, type CodecActivities } from './codec-workflows';
 
@@ -43,12 +45,16 @@ function payloadsIn(value: unknown, found: Payload[] = [], seen = new Set<unknow
 
 let temporal: TestTemporal;
 let db: TestDatabase;
+let testChain: TestChain;
+// The gateway reads the chain through the L2's adapter; /codec never does, but nothing here is faked.
+let chain: ReturnType<typeof createL2Chain>;
 
 beforeAll(async () => {
-  [temporal, db] = await Promise.all([connectTestTemporal('codec'), createTestDatabase()]);
+  [temporal, db, testChain] = await Promise.all([connectTestTemporal('codec'), createTestDatabase(), startTestChain()]);
+  chain = createL2Chain(testChain.deployment.core, testChain.provider);
 });
 afterAll(async () => {
-  await Promise.allSettled([temporal?.close(), db?.drop()]);
+  await Promise.allSettled([temporal?.close(), db?.drop(), testChain?.stop()]);
 });
 
 describe('payload codec on a real Temporal server', () => {
@@ -138,7 +144,7 @@ describe('payload codec on a real Temporal server', () => {
         prisma: db.prisma,
         store: createLocalBlobStore(storeDir),
         temporal: temporal.client,
-        chain: { freeDeposit: async () => 0n, stakeOf: async () => 0n },
+        chain,
         temporalUiUrl: `${UI}/`,
         namespace: 'default',
         verifiers: [],
@@ -186,7 +192,7 @@ describe('payload codec on a real Temporal server', () => {
         prisma: db.prisma,
         store: createLocalBlobStore(storeDir),
         temporal: temporal.client,
-        chain: { freeDeposit: async () => 0n, stakeOf: async () => 0n },
+        chain,
         temporalUiUrl: `${UI}/`,
         namespace: 'default',
         verifiers: [],

@@ -1,11 +1,13 @@
 /**
  * The REST gateway's /v1 API over real HTTP, against a real PostgreSQL database, a real local blob
  * store and the run's real Temporal dev server (no worker polls the suite's L2 queue, so started Job
- * workflows stay pending; starting them and their search attributes is what is checked). Only the
- * chain is a fake: deposits and stakes come from maps. Every response is checked against the
- * gateway's own OpenAPI document.
+ * workflows stay pending; starting them and their search attributes is what is checked), and a real
+ * anvil with EmethCore, where the requesters deposit and the node stakes. Every response is checked
+ * against the gateway's own OpenAPI document.
  */
 import http from 'node:http';
+import { createL2Chain } from '../../activities/pipeline/l2-chain';
+import { depositOnChain, stakeOnChain, startTestChain, type TestChain } from '../support/chain';
 import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -66,19 +68,11 @@ let base: string;
 let doc: Json;
 /** The gateway's clock in ms; each signed request moves it a second so no two signatures coincide. */
 let clock = Date.now();
-const deposits = new Map<string, bigint>();
-const stakes = new Map<string, bigint>();
 const started: string[] = [];
 const checkedResponses: string[] = [];
 
-const chain: ChainView = {
-  async freeDeposit(address) {
-    return deposits.get(address.toLowerCase()) ?? 0n;
-  },
-  async stakeOf(address) {
-    return stakes.get(address.toLowerCase()) ?? 0n;
-  },
-};
+let testChain: TestChain;
+let chain: ChainView;
 
 async function call(method: string, urlPath: string, opts: CallOptions = {}): Promise<Reply> {
   const payload: Buffer | string =
@@ -183,9 +177,11 @@ beforeAll(async () => {
       },
     });
   }
-  deposits.set(requester.address.toLowerCase(), 10n * EMETH);
-  deposits.set(other.address.toLowerCase(), 10n * EMETH);
-  stakes.set(node.address.toLowerCase(), 100n * EMETH);
+  testChain = await startTestChain();
+  await depositOnChain(testChain, requester, 10n * EMETH);
+  await depositOnChain(testChain, other, 10n * EMETH);
+  await stakeOnChain(testChain, node, 100n * EMETH);
+  chain = createL2Chain(testChain.deployment.core, testChain.provider);
 
   const app = createGateway({
     logger: pino({ level: 'silent' }),
@@ -235,6 +231,7 @@ afterAll(async () => {
   await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
   await temporal?.close();
   await db?.drop();
+  await testChain?.stop();
   if (storeDir) await rm(storeDir, { recursive: true, force: true });
 });
 
