@@ -461,6 +461,17 @@ export function openApiDocument(): Record<string, unknown> {
           },
         },
       },
+      '/v1/nodes/{address}/redemptions': {
+        parameters: [pathParam('address', ADDRESS)],
+        get: {
+          summary: 'The node’s unredeemed tickets as EmethCore.redeemMany arguments, one multiproof per batch (the node itself only)',
+          responses: {
+            '200': ok('one entry per batch', { type: 'object', required: ['redemptions'], properties: { redemptions: { type: 'array', items: { type: 'object' } } } }),
+            ...authErrors,
+            '403': error('another node’s redemptions'),
+          },
+        },
+      },
       '/v1/nodes': {
         post: {
           summary: 'Register or refresh the signing node (after staking on EmethCore)',

@@ -11,7 +11,7 @@ commands:
                      and keep it running until Ctrl-C
   demo [--keep]      start the stack, run the demo through it, print where to look, then stop
                      (--keep: stay up afterwards)
-  node start --key <hex> [--class cpu] [--stake 100] [--redeem-min 0]
+  node start --key <hex> [--class cpu] [--stake 100] [--min-holon-per-gas 0] [--redeem-max-wait 3600]
                      run a GPU node worker: stake, take SubJobs, redeem tickets
   node setup-gpu     fetch onnxruntime-node's CUDA execution provider (GPU hosts with network access)
   verifier start --key <hex>

@@ -4,6 +4,7 @@
  * authenticated can list nodes; only the node itself reads its tickets, which it needs (with
  * their batch signature and Merkle proof) to redeem on EmethCore.
  */
+import { TicketTree, serializeTicket } from '../../lib/tickets';
 import { Router } from 'express';
 import type { Authenticator } from '../auth';
 import type { ApiContext } from '../deps';
@@ -107,6 +108,46 @@ export function nodesRouter(ctx: ApiContext, auth: Authenticator): Router {
         `no node ${address} is registered; it registers itself with a signed POST /v1/nodes`,
       );
     res.json({ ...nodeView(node), stake: (await stakeOf(address)).toString() });
+  });
+
+  // What `EmethCore.redeemMany` takes, per batch, for this node's tickets not yet known redeemed:
+  // the multiproof needs the whole batch's tree, which only the L2 has (other nodes' tickets stay here).
+  router.get('/:address/redemptions', authenticated(auth), async (req, res) => {
+    const address = addressParam(String(req.params.address ?? ''), 'address');
+    const caller = callerOf(res).address;
+    if (caller !== address)
+      throw forbidden('not_this_node', `only node ${address} itself may read its redemptions (you are ${caller})`);
+    const mine = await ctx.prisma.ticket.findMany({
+      where: { node: address, redeemedAt: null, batchId: { not: null } },
+      select: { batchId: true, leafIndex: true },
+    });
+    const byBatch = new Map<number, number[]>();
+    for (const t of mine) byBatch.set(t.batchId!, [...(byBatch.get(t.batchId!) ?? []), t.leafIndex!]);
+    const redemptions = [];
+    for (const [batchId, leaves] of byBatch) {
+      const batch = await ctx.prisma.batch.findUniqueOrThrow({ where: { id: batchId } });
+      const all = await ctx.prisma.ticket.findMany({ where: { batchId }, orderBy: { leafIndex: 'asc' } });
+      const tree = new TicketTree(
+        all.map((t) => ({
+          jobId: t.jobId,
+          subJobId: t.subJobId,
+          node: t.node,
+          requester: t.requester,
+          amount: BigInt(holon(t.amount)),
+          verifier: t.verifier,
+          verifierFee: BigInt(holon(t.verifierFee)),
+        })),
+      );
+      const mp = tree.multiProof(leaves);
+      redemptions.push({
+        batch: { batchId: batch.id, root: batch.root, total: holon(batch.total), signature: batch.signature },
+        tickets: mp.tickets.map(serializeTicket),
+        indices: mp.indices.map(Number),
+        proof: mp.proof,
+        proofFlags: mp.proofFlags,
+      });
+    }
+    res.json({ redemptions });
   });
 
   router.get('/:address/tickets', authenticated(auth), async (req, res) => {

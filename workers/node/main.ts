@@ -24,7 +24,8 @@ export async function runNode(argv: string[]): Promise<void> {
       key: { type: 'string' },
       class: { type: 'string', default: 'cpu' },
       stake: { type: 'string', default: '100' },
-      'redeem-min': { type: 'string', default: '0' },
+      'min-holon-per-gas': { type: 'string', default: '0' },
+      'redeem-max-wait': { type: 'string', default: '3600' },
       behaviour: { type: 'string', default: 'honest' },
       'slow-ms': { type: 'string', default: '60000' },
     },
@@ -59,7 +60,14 @@ export async function runNode(argv: string[]): Promise<void> {
     // One SubJob at a time: the node's compute is the scarce resource.
     maxConcurrentActivityTaskExecutions: 1,
   });
-  const redeemer = startRedeemer({ gatewayUrl: config.gateway.url, signer, deployment, logger, minAmount: parseEmeth(values['redeem-min']!) });
+  const redeemer = startRedeemer({
+    gatewayUrl: config.gateway.url,
+    signer,
+    deployment,
+    logger,
+    minHolonPerGas: BigInt(values['min-holon-per-gas']!),
+    maxWaitMs: Number(values['redeem-max-wait']) * 1000,
+  });
   logger.info({ taskQueue: taskQueues(config.temporal.taskQueuePrefix).node(nodeId) }, 'node ready');
   announceReady(`node ${wallet.address.toLowerCase()}`);
   const stop = () => worker.shutdown();

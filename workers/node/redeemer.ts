@@ -3,13 +3,14 @@ import { loadArtifact } from '../../contracts/artifacts';
 import type { Deployment } from '../../lib/types-chain';
 import type { Logger } from '../../lib/logger';
 import { signRequest, withNonce } from '../../lib/request-auth';
+import { deserializeTicket, type SerializedTicket } from '../../lib/tickets';
 
-interface TicketView {
-  ticket: { jobId: string; subJobId: string; node: string; requester: string; amount: string; verifier: string; verifierFee: string };
-  batch: { batchId: string | number; root: string; total: string; signature: string } | null;
-  leafIndex: number | null;
-  proof: string[] | null;
-  redeemedAt: string | null;
+interface Redemption {
+  batch: { batchId: number; root: string; total: string; signature: string };
+  tickets: SerializedTicket[];
+  indices: number[];
+  proof: string[];
+  proofFlags: boolean[];
 }
 
 export interface RedeemerOptions {
@@ -18,41 +19,71 @@ export interface RedeemerOptions {
   deployment: Deployment;
   logger: Logger;
   intervalMs?: number;
-  /** Redeem only once the signed, unredeemed tickets are worth at least this much (holon), so gas is not spent on dust. */
-  minAmount?: bigint;
+  /**
+   * The gas threshold: redeem a batch's tickets only when they pay at least this many holon per unit
+   * of gas the redemption costs (0 = always), so a node does not spend more on gas than it earns.
+   */
+  minHolonPerGas?: bigint;
+  /** ... unless tickets have waited this long (ms): small earners get paid eventually. */
+  maxWaitMs?: number;
 }
 
-/** Fetches the node's signed tickets from the gateway and redeems them on EmethCore. */
-export async function redeemOnce(opts: RedeemerOptions): Promise<{ redeemed: number; amount: bigint }> {
-  const address = await opts.signer.getAddress();
-  const path = withNonce(`/v1/nodes/${address.toLowerCase()}/tickets?redeemed=false`);
-  const res = await fetch(opts.gatewayUrl + path, { headers: await signRequest(opts.signer, 'GET', path, '') });
-  if (!res.ok) throw new Error(`could not fetch tickets (HTTP ${res.status}): ${await res.text()}`);
-  const { tickets } = (await res.json()) as { tickets: TicketView[] };
+/**
+ * Fetches the node's signed, unredeemed tickets as `redeemMany` arguments (one multiproof per
+ * batch) and redeems each batch in one transaction when it clears the gas threshold.
+ */
+export function createRedeemer(opts: RedeemerOptions): { redeemOnce(): Promise<{ redeemed: number; amount: bigint }> } {
+  const firstSeen = new Map<string, number>();
   const core = new Contract(opts.deployment.core, loadArtifact('EmethCore').abi, opts.signer);
-  const signed = [];
-  for (const t of tickets) {
-    if (!t.batch || t.leafIndex === null || !t.proof) continue;
-    if ((await core.getFunction('isRedeemed')(t.batch.root, t.leafIndex)) as boolean) continue;
-    signed.push(t);
-  }
-  const total = signed.reduce((a, t) => a + BigInt(t.ticket.amount), 0n);
-  if (signed.length === 0 || total < (opts.minAmount ?? 0n)) return { redeemed: 0, amount: 0n };
-  for (const t of signed) {
-    const batch = { batchId: BigInt(t.batch!.batchId), root: t.batch!.root, total: BigInt(t.batch!.total) };
-    const ticket = { ...t.ticket, amount: BigInt(t.ticket.amount), verifierFee: BigInt(t.ticket.verifierFee) };
-    const tx = await core.getFunction('redeem')(batch, t.batch!.signature, ticket, t.leafIndex, t.proof);
-    await tx.wait();
-    opts.logger.info({ jobId: t.ticket.jobId, subJobId: t.ticket.subJobId, amount: t.ticket.amount, tx: tx.hash }, 'ticket redeemed');
-  }
-  return { redeemed: signed.length, amount: total };
+  return {
+    async redeemOnce() {
+      const address = (await opts.signer.getAddress()).toLowerCase();
+      const path = withNonce(`/v1/nodes/${address}/redemptions`);
+      const res = await fetch(opts.gatewayUrl + path, { headers: await signRequest(opts.signer, 'GET', path, '') });
+      if (!res.ok) throw new Error(`could not fetch redemptions (HTTP ${res.status}): ${await res.text()}`);
+      const { redemptions } = (await res.json()) as { redemptions: Redemption[] };
+      let redeemed = 0;
+      let amount = 0n;
+      for (const r of redemptions) {
+        // A ticket already redeemed (say, before a crash) would revert the whole call; the L2 notices
+        // redemptions each Signer interval, and the next fetch leaves them out.
+        const done = await Promise.all(r.indices.map((i) => core.getFunction('isRedeemed')(r.batch.root, i) as Promise<boolean>));
+        if (done.some(Boolean)) continue;
+        const tickets = r.tickets.map(deserializeTicket);
+        const value = tickets.reduce((a, t) => a + t.amount, 0n);
+        const batch = { batchId: BigInt(r.batch.batchId), root: r.batch.root, total: BigInt(r.batch.total) };
+        const args = [batch, r.batch.signature, tickets, r.indices, r.proof, r.proofFlags] as const;
+        const gas = (await core.getFunction('redeemMany').estimateGas(...args)) as bigint;
+        const seen = firstSeen.get(r.batch.root) ?? Date.now();
+        firstSeen.set(r.batch.root, seen);
+        const waited = Date.now() - seen;
+        if (value < gas * (opts.minHolonPerGas ?? 0n) && waited < (opts.maxWaitMs ?? 3_600_000)) {
+          opts.logger.debug({ batchId: r.batch.batchId, value: value.toString(), gas: gas.toString() }, 'tickets below the gas threshold; waiting');
+          continue;
+        }
+        const tx = await core.getFunction('redeemMany')(...args);
+        const receipt = await tx.wait();
+        firstSeen.delete(r.batch.root);
+        redeemed += tickets.length;
+        amount += value;
+        opts.logger.info(
+          { batchId: r.batch.batchId, tickets: tickets.length, amount: value.toString(), gasUsed: receipt?.gasUsed?.toString(), tx: tx.hash },
+          'tickets redeemed',
+        );
+      }
+      return { redeemed, amount };
+    },
+  };
 }
 
 export function startRedeemer(opts: RedeemerOptions): { stop(): Promise<void> } {
+  const redeemer = createRedeemer(opts);
   let stopped = false;
   let running: Promise<unknown> = Promise.resolve();
   const timer = setInterval(() => {
-    running = running.then(() => (stopped ? undefined : redeemOnce(opts).catch((err) => opts.logger.warn({ err: String(err) }, 'ticket redemption failed; will retry'))));
+    running = running.then(() =>
+      stopped ? undefined : redeemer.redeemOnce().catch((err) => opts.logger.warn({ err: String(err) }, 'ticket redemption failed; will retry')),
+    );
   }, opts.intervalMs ?? 5000);
   return {
     async stop() {
