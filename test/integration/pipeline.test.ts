@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { decodeMatrix, maxAbsDiff } from '../../lib/matrix';
 import { EMETH } from '../../lib/fees';
 import { createOnnxSession } from '../../activities/programs';
@@ -112,5 +113,27 @@ describe('an inference Job through the gateway', () => {
       [helper.address, 'verified'],
     ]);
     expect(await p.stakeOf(decliner.address)).toBe(stake - BigInt(attempts[0]!.penalty!.toFixed(0)));
+  });
+
+  it('a node holds its tickets back while they pay less than its gas threshold', async () => {
+    // 10^30 holon per unit of gas: no ticket of this Job can clear it, and the max wait is an hour.
+    const frugal = await p.startNode({ capabilityClass: 'frugal', minHolonPerGas: 10n ** 30n });
+    const { job } = await p.submit({ rows: 300, numParallel: 1, capabilityClass: 'frugal' });
+    expect((await p.waitForEnd(job.id)).status).toBe('completed');
+    // Wait until the Signer batched the ticket and the node's redeemer has looked at it twice.
+    const deadline = Date.now() + 30_000;
+    let ticket = await p.db.prisma.ticket.findFirstOrThrow({ where: { jobId: job.id } });
+    while (ticket.batchId === null && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 300));
+      ticket = await p.db.prisma.ticket.findFirstOrThrow({ where: { jobId: job.id } });
+    }
+    expect(ticket.node).toBe(frugal.address);
+    expect(ticket.batchId).not.toBeNull();
+    await new Promise((r) => setTimeout(r, 12_000));
+    const batch = await p.db.prisma.batch.findUniqueOrThrow({ where: { id: ticket.batchId! } });
+    expect(await p.core().getFunction('isRedeemed')(batch.root, ticket.leafIndex)).toBe(false);
+    const log = fs.readFileSync(frugal.logFile, 'utf8');
+    expect(log).toContain('"msg":"tickets below the gas threshold; waiting"'); // it looked, and held back
+    expect(log).not.toContain('"msg":"tickets redeemed"');
   });
 });

@@ -162,7 +162,9 @@ export class TestPipeline {
   }
 
   /** Funds, stakes (100 EMETH) and starts a node worker process with the given behaviour. */
-  async startNode(opts: { behaviour?: 'honest' | 'lie' | 'decline' | 'slow'; slowMs?: number; capabilityClass?: string } = {}): Promise<TestNode> {
+  async startNode(
+    opts: { behaviour?: 'honest' | 'lie' | 'decline' | 'slow'; slowMs?: number; capabilityClass?: string; minHolonPerGas?: bigint } = {},
+  ): Promise<TestNode> {
     // A fresh key per node: gas from anvil, EMETH from the owner.
     const wallet = Wallet.createRandom();
     await this.chain.provider.send('anvil_setBalance', [wallet.address, '0x56BC75E2D63100000']);
@@ -175,6 +177,7 @@ export class TestPipeline {
         '--import', 'tsx', path.join(ROOT, 'workers', 'node', 'main.ts'),
         '--key', wallet.privateKey, '--class', opts.capabilityClass ?? 'cpu', '--stake', '100',
         '--behaviour', opts.behaviour ?? 'honest', '--slow-ms', String(opts.slowMs ?? 60_000),
+        '--min-holon-per-gas', String(opts.minHolonPerGas ?? 0n),
       ],
       cwd: ROOT,
       env: this.env,

@@ -58,7 +58,7 @@ export function createRedeemer(opts: RedeemerOptions): { redeemOnce(): Promise<{
         firstSeen.set(r.batch.root, seen);
         const waited = Date.now() - seen;
         if (value < gas * (opts.minHolonPerGas ?? 0n) && waited < (opts.maxWaitMs ?? 3_600_000)) {
-          opts.logger.debug({ batchId: r.batch.batchId, value: value.toString(), gas: gas.toString() }, 'tickets below the gas threshold; waiting');
+          opts.logger.info({ batchId: r.batch.batchId, value: value.toString(), gas: gas.toString() }, 'tickets below the gas threshold; waiting');
           continue;
         }
         const tx = await core.getFunction('redeemMany')(...args);
