@@ -1,4 +1,5 @@
 import type { Ckks } from '../lib/ckks';
+import { EmethError } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 import type { KeyholderActivities } from '../lib/pipeline';
 import { decodeMatrix } from '../lib/matrix';
@@ -44,9 +45,22 @@ export function createKeyholderActivities(deps: KeyholderDeps): KeyholderActivit
       return { checkpoint: done.checkpointBlobId, ...(done.metrics ?? {}) };
     },
     async decryptUpdate({ jobId, subJobId, update }) {
-      const values = decryptUpdate({ ckks: deps.ckks, secretKey: deps.secretKey, updateBlob: await deps.store.get(update) });
-      deps.logger.info({ jobId, subJobId, values: values.length }, 'one update decrypted for the verifier');
-      return Array.from(values);
+      const bytes = await deps.store.get(update); // storage checks the bytes hash to the id the node signed
+      try {
+        const values = decryptUpdate({ ckks: deps.ckks, secretKey: deps.secretKey, updateBlob: bytes });
+        deps.logger.info({ jobId, subJobId, values: values.length }, 'one update decrypted for the verifier');
+        return { values: Array.from(values) };
+      } catch (err) {
+        // A malformed or damaged update, or one for another key: what the node signed is unusable.
+        if (err instanceof EmethError && NODE_FAULTS.has(err.code)) {
+          deps.logger.warn({ jobId, subJobId, err: err.message }, 'update does not open under the requester key');
+          return { rejected: err.message };
+        }
+        throw err;
+      }
     },
   };
 }
+
+/** Error codes that mean the update's bytes are bad (see crypto/ckks-format.ts, programs/fedavg-format.ts). */
+const NODE_FAULTS = new Set(['CKKS_FORMAT', 'CKKS_WRONG_KEY', 'CKKS_LENGTH', 'CKKS_LEVEL', 'CKKS_SEAL', 'CKKS_VALUE', 'BAD_ENVELOPE']);

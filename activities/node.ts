@@ -61,9 +61,21 @@ export function createNodeActivities(deps: NodeDeps): NodeActivities {
   };
 }
 
-/** A lying node's output: plausible shape, wrong numbers. */
+/**
+ * A lying node's output: plausible shape, wrong numbers (a matrix); for an output that is not a
+ * plain matrix (a CKKS ciphertext), one flipped byte in the middle — tampering in transit or at rest.
+ */
 async function corrupt(store: BlobStore, blobId: string): Promise<string> {
-  const m = decodeMatrix(await store.get(blobId));
+  const bytes = await store.get(blobId);
+  let m;
+  try {
+    m = decodeMatrix(bytes);
+  } catch {
+    const tampered = Uint8Array.from(bytes);
+    const mid = tampered.length >> 1;
+    tampered[mid] = (tampered[mid] ?? 0) ^ 0x5a;
+    return store.put(tampered);
+  }
   const data = Float32Array.from(m.data, (v, i) => (i % 7 === 0 ? v + 0.5 : v));
   return store.put(encodeMatrix({ ...m, data }));
 }

@@ -177,8 +177,12 @@ export interface KeyholderActivities {
     accuracy?: number;
     loss?: number;
   }>;
-  /** One node's update in the clear, for the verifier (the requester owns the data). */
-  decryptUpdate(input: { jobId: string; subJobId: string; update: BlobId }): Promise<number[]>;
+  /**
+   * One node's update in the clear, for the verifier (the requester owns the data). Bytes that do
+   * not open under the requester's key come back as `rejected` (the node's fault); the keyholder's
+   * own troubles throw.
+   */
+  decryptUpdate(input: { jobId: string; subJobId: string; update: BlobId }): Promise<{ values: number[] } | { rejected: string }>;
 }
 
 /** On `emeth-node-<id>`, served by the node worker. */

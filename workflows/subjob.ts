@@ -136,6 +136,7 @@ export async function subJobWorkflow(input: SubJobWorkflowInput): Promise<SubJob
         // this one update for the verifier (the requester owns the data; the payload codec keeps it
         // from the Temporal server).
         let plainUpdate: number[] | undefined;
+        let unopenable: string | undefined;
         if (input.keyholderQueue && Math.random() < sampleRate) {
           const keyholder = proxyActivities<KeyholderActivities>({
             taskQueue: input.keyholderQueue,
@@ -144,9 +145,13 @@ export async function subJobWorkflow(input: SubJobWorkflowInput): Promise<SubJob
             retry: { maximumAttempts: 3 },
           });
           await l2.shareWithRequester({ jobId: input.jobId, blob: result.output });
-          plainUpdate = await keyholder.decryptUpdate({ jobId: input.jobId, subJobId: plan.subJobId, update: result.output });
+          const opened = await keyholder.decryptUpdate({ jobId: input.jobId, subJobId: plan.subJobId, update: result.output });
+          if ('rejected' in opened) unopenable = `the update does not open under the requester's key: ${opened.rejected}`;
+          else plainUpdate = opened.values;
         }
-        const verdict = await verifier.verifySubJob({
+        const verdict = unopenable
+          ? undefined
+          : await verifier.verifySubJob({
           jobId: input.jobId,
           subJobId: plan.subJobId,
           programId: plan.programId,
@@ -162,14 +167,14 @@ export async function subJobWorkflow(input: SubJobWorkflowInput): Promise<SubJob
           fuelLimit: plan.fuelLimit,
         });
         current = undefined;
-        if (verdict.valid) {
+        if (verdict?.valid) {
           await l2.acceptResult({ result, verdict, attempt });
           await l2.closeAttempt({ subJobId: plan.subJobId, nodeId: node.nodeId, attempt, outcome: 'verified' });
           await setStatus('verified', node.nodeId);
           return outcome('verified', attempt, { nodeId: node.nodeId, output: result.output, fuelUsed: verdict.fuelUsed });
         }
         failure = 'rejected';
-        reason = verdict.reason ?? 'the verifier rejected the result';
+        reason = unopenable ?? verdict?.reason ?? 'the verifier rejected the result';
       }
       current = undefined;
       await l2.closeAttempt({ subJobId: plan.subJobId, nodeId: node.nodeId, attempt, outcome: failure, reason });

@@ -90,3 +90,42 @@ it('trains over 3 epochs with the secret key only at the keyholder, accuracy ris
   expect(blobs.length).toBeGreaterThan(10);
   for (const b of blobs) expect(fs.readFileSync(b).includes(needle)).toBe(false);
 });
+
+it('a tampered encrypted update is rejected, the SubJob re-offered, and the training completes', async () => {
+  // Reuses the keyholder and blobs of a fresh Job: one tampering node alone in its class first.
+  const keyholder = await p.startKeyholder();
+  const tamperer = await p.startNode({ behaviour: 'lie', capabilityClass: 'tamper-drill' });
+  const dims = { features: 20, classes: 4 };
+  const local = { localSteps: 3, learningRate: '0.1', batchSize: 0 };
+  const set = syntheticClassification({ rows: 400, testRows: 200, seed: 'tamper' });
+  const [dataset, graph, initial] = await Promise.all([
+    p.gateway.putBlob(encodeMatrix(set.train)),
+    p.gateway.putBlob(buildTrainStepModel('softmax', dims)),
+    p.gateway.putBlob(encodeModel(initialParams('softmax', dims))),
+  ]);
+  const fuel = BigInt(fedAvgFuel(set.train.rows, local, paramCount('softmax', dims), 10n ** 30n).required);
+  const job = await p.gateway.request<JobView>('POST', '/v1/jobs', {
+    programId: 2,
+    dataset: dataset.id,
+    trainGraph: graph.id,
+    publicKey: keyholder.publicKey,
+    initialModel: initial.id,
+    numEpoch: 1,
+    numParallel: 1,
+    ...local,
+    fuelLimit: (fuel * 2n).toString(),
+    fuelPrice: (120n * GHOLON).toString(),
+    deadlineSeconds: 600,
+    capabilityClass: 'tamper-drill',
+  });
+  await p.waitForAttempt(job.id, 'rejected');
+  const honest = await p.startNode({ capabilityClass: 'tamper-drill' });
+  const done = await p.waitForEnd(job.id, 120_000);
+  expect(done.status).toBe('completed');
+  const attempts = await p.db.prisma.attempt.findMany({ where: { subJob: { jobId: job.id } }, orderBy: { attempt: 'asc' } });
+  expect(attempts.map((a) => [a.nodeId, a.outcome])).toEqual([
+    [tamperer.address, 'rejected'],
+    [honest.address, 'verified'],
+  ]);
+  expect(attempts[0]!.reason).toMatch(/corrupt|digest|tamper|integrity|ciphertext|hash/i);
+});
