@@ -20,14 +20,12 @@
 import type { Ckks } from '../../lib/ckks';
 import { EmethError } from '../../lib/errors';
 import type { Logger } from '../../lib/logger';
-import { decodeMatrix, encodeMatrix, sliceRows, type Matrix } from '../../lib/matrix';
+import { decodeMatrix, type Matrix } from '../../lib/matrix';
 import {
   ENCRYPTED_STATS_SPEC,
   ProgramId,
   isBlobId,
   meterFuel,
-  splitFuelLimit,
-  splitRows,
   type AggregateInput,
   type AggregateOutput,
   type BlobId,
@@ -44,7 +42,7 @@ import {
 } from '../../lib/programs';
 import { createCkks } from '../crypto/ckks';
 import { keyIdOf, parseBundle } from '../crypto/ckks-format';
-import { assertSplits, definedOnly, lazyShared, loadShard as loadShardFrom } from './shared';
+import { assertSplits, definedOnly, lazyShared, loadShard as loadShardFrom, storeShards } from './shared';
 import type { BlobStore } from '../storage';
 
 // ---------------------------------------------------------------------------------------------
@@ -221,26 +219,13 @@ export function createEncryptedStatsProgram(deps: EncryptedStatsDeps): ProgramMo
       const started = Date.now();
       const dataset = decodeMatrix(await store.get(input.datasetBlobId));
       const cost = statsCost(dataset.cols);
-      const ranges = splitRows(dataset.rows, input.numParallel);
-      const limits = splitFuelLimit(
+      const shards = await storeShards(
+        store,
+        dataset,
+        input.numParallel,
         input.fuelLimit,
-        ranges.map((r) => r.rowEnd - r.rowStart),
+        (rows, limit) => meterFuel(rows, cost, limit).required,
       );
-      const shards = [];
-      for (const [index, range] of ranges.entries()) {
-        const bytes = encodeMatrix(sliceRows(dataset, range.rowStart, range.rowEnd));
-        const rows = range.rowEnd - range.rowStart;
-        shards.push({
-          index,
-          blobId: await store.put(bytes),
-          ...range,
-          rows,
-          cols: dataset.cols,
-          bytes: bytes.byteLength,
-          fuelLimit: limits[index]!,
-          fuelRequired: meterFuel(rows, cost, limits[index]!).required,
-        });
-      }
       log().info(
         {
           datasetBlobId: input.datasetBlobId,
@@ -407,7 +392,6 @@ export function createEncryptedStatsProgram(deps: EncryptedStatsDeps): ProgramMo
     },
   };
 }
-
 
 // Kept next to the module so a reader sees which ProgramIds it serves.
 export const ENCRYPTED_STATS_PROGRAM_IDS = [

@@ -18,13 +18,11 @@
 import type { Logger } from '../../lib/logger';
 import type { Ckks } from '../../lib/ckks';
 import { EmethError } from '../../lib/errors';
-import { decodeMatrix, encodeMatrix, sliceRows, type Matrix } from '../../lib/matrix';
+import { decodeMatrix, sliceRows, type Matrix } from '../../lib/matrix';
 import {
   FEDAVG_TRAIN_SPEC,
   ProgramId,
   meterFuel,
-  splitFuelLimit,
-  splitRows,
   type AggregateInput,
   type AggregateOutput,
   type BlobId,
@@ -42,7 +40,14 @@ import {
 } from '../../lib/programs';
 import type { BlobStore } from '../storage';
 import { createCkks } from '../crypto/ckks';
-import { assertSplits, definedOnly, lazyShared, loadShard as loadShardFrom, lruResources } from './shared';
+import {
+  assertSplits,
+  definedOnly,
+  lazyShared,
+  loadShard as loadShardFrom,
+  lruResources,
+  storeShards,
+} from './shared';
 import {
   EnvelopeKind,
   decodeEnvelope,
@@ -281,7 +286,9 @@ export function createFedAvgTrainProgram(deps: FedAvgTrainDeps): FedAvgTrainProg
   const he = lazyShared<Ckks>(deps.ckks ?? (() => createCkks()), (c) => c.close());
   const ckks = () => he.get();
 
-  const trainers = lruResources<FedAvgTrainer>(maxTrainers, async (graph) => createFedAvgTrainer(await store.get(graph)));
+  const trainers = lruResources<FedAvgTrainer>(maxTrainers, async (graph) =>
+    createFedAvgTrainer(await store.get(graph)),
+  );
   const trainerFor = (trainGraphBlobId: BlobId) => trainers.get(trainGraphBlobId);
   const loadShard = (shard: ShardRef) => loadShardFrom(store, shard);
 
@@ -305,26 +312,13 @@ export function createFedAvgTrainProgram(deps: FedAvgTrainDeps): FedAvgTrainProg
       const trainer = await trainerFor(params.trainGraphBlobId);
       await trainer.evaluate(model, sliceRows(dataset, 0, Math.min(dataset.rows, 8)));
 
-      const ranges = splitRows(dataset.rows, input.numParallel);
-      const limits = splitFuelLimit(
+      const shards = await storeShards(
+        store,
+        dataset,
+        input.numParallel,
         input.fuelLimit,
-        ranges.map((r) => r.rowEnd - r.rowStart),
+        (rows, limit) => fedAvgFuel(rows, params, model.length, limit).required,
       );
-      const shards = [];
-      for (const [index, range] of ranges.entries()) {
-        const bytes = encodeMatrix(sliceRows(dataset, range.rowStart, range.rowEnd));
-        const rows = range.rowEnd - range.rowStart;
-        shards.push({
-          index,
-          blobId: await store.put(bytes),
-          ...range,
-          rows,
-          cols: dataset.cols,
-          bytes: bytes.byteLength,
-          fuelLimit: limits[index]!,
-          fuelRequired: fedAvgFuel(rows, params, model.length, limits[index]!).required,
-        });
-      }
       log().info(
         {
           datasetBlobId: input.datasetBlobId,
@@ -554,7 +548,6 @@ export function createFedAvgTrainProgram(deps: FedAvgTrainDeps): FedAvgTrainProg
     },
   };
 }
-
 
 // Kept next to the module so a reader sees which ProgramIds it serves.
 export const FEDAVG_TRAIN_PROGRAM_IDS = [ProgramId.FEDAVG_TRAIN, ProgramId.FEDAVG_TRAIN_SUBJOB] as const;

@@ -14,7 +14,6 @@ import {
   encodeMatrix,
   pickRows,
   rowMaxAbsDiff,
-  sliceRows,
   type Matrix,
 } from '../../lib/matrix';
 import {
@@ -23,8 +22,6 @@ import {
   ProgramId,
   meterFuel,
   sampleRows,
-  splitFuelLimit,
-  splitRows,
   type AggregateInput,
   type AggregateOutput,
   type BlobId,
@@ -42,7 +39,7 @@ import {
 import type { BlobStore } from '../storage';
 import { inspectModel } from './onnx-model';
 import { DEFAULT_BATCH_SIZE, createOnnxSession, type OnnxSession } from './onnx-runtime';
-import { assertSplits, definedOnly, loadShard as loadShardFrom, lruResources } from './shared';
+import { assertSplits, definedOnly, loadShard as loadShardFrom, lruResources, storeShards } from './shared';
 import { inferShardStream, type StreamResult } from './stream-infer';
 
 export interface OnnxInferenceDeps {
@@ -95,26 +92,13 @@ export function createOnnxInferenceProgram(deps: OnnxInferenceDeps): OnnxInferen
           `the model takes rows of ${model.inputCols} values, dataset ${input.datasetBlobId} has ${dataset.cols}`,
         );
       }
-      const ranges = splitRows(dataset.rows, input.numParallel);
-      const limits = splitFuelLimit(
+      const shards = await storeShards(
+        store,
+        dataset,
+        input.numParallel,
         input.fuelLimit,
-        ranges.map((r) => r.rowEnd - r.rowStart),
+        (rows, limit) => meterFuel(rows, model.cost, limit).required,
       );
-      const shards = [];
-      for (const [index, range] of ranges.entries()) {
-        const bytes = encodeMatrix(sliceRows(dataset, range.rowStart, range.rowEnd));
-        const rows = range.rowEnd - range.rowStart;
-        shards.push({
-          index,
-          blobId: await store.put(bytes),
-          ...range,
-          rows,
-          cols: dataset.cols,
-          bytes: bytes.byteLength,
-          fuelLimit: limits[index]!,
-          fuelRequired: meterFuel(rows, model.cost, limits[index]!).required,
-        });
-      }
       log().info(
         {
           datasetBlobId: input.datasetBlobId,
@@ -287,7 +271,6 @@ export function createOnnxInferenceProgram(deps: OnnxInferenceDeps): OnnxInferen
     },
   };
 }
-
 
 // Kept next to the module so a reader sees which ProgramIds it serves.
 export const ONNX_INFERENCE_PROGRAM_IDS = [

@@ -1,7 +1,15 @@
 /** What every program module needs the same way: cached native resources, shards, checks, log context. */
 import { EmethError } from '../../lib/errors';
-import { decodeMatrix, type Matrix } from '../../lib/matrix';
-import type { BlobId, ProgramSpec, RunContext, ShardRef } from '../../lib/programs';
+import { decodeMatrix, encodeMatrix, sliceRows, type Matrix } from '../../lib/matrix';
+import {
+  splitFuelLimit,
+  splitRows,
+  type BlobId,
+  type ProgramSpec,
+  type RunContext,
+  type ShardRef,
+  type SplitShard,
+} from '../../lib/programs';
 import type { BlobStore } from '../storage';
 
 /**
@@ -40,7 +48,10 @@ export function lruResources<T extends { release(): Promise<void> }>(
 }
 
 /** Opens `make()` on first use and shares it; a failed open is retried on the next call. */
-export function lazyShared<T>(make: () => Promise<T>, close: (t: T) => void | Promise<void>): { get(): Promise<T>; close(): Promise<void> } {
+export function lazyShared<T>(
+  make: () => Promise<T>,
+  close: (t: T) => void | Promise<void>,
+): { get(): Promise<T>; close(): Promise<void> } {
   let opening: Promise<T> | undefined;
   return {
     get() {
@@ -74,10 +85,47 @@ export async function loadShard(store: BlobStore, shard: ShardRef): Promise<Matr
 /** A module splits only Jobs of its own ProgramId. */
 export function assertSplits(spec: ProgramSpec, programId: number): void {
   if (programId !== spec.programId) {
-    throw new EmethError('WRONG_PROGRAM', `${spec.name} splits Jobs of ProgramId ${spec.programId}, this Job has ${programId}`);
+    throw new EmethError(
+      'WRONG_PROGRAM',
+      `${spec.name} splits Jobs of ProgramId ${spec.programId}, this Job has ${programId}`,
+    );
   }
 }
 
 export function definedOnly(o: RunContext): RunContext {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+}
+
+/**
+ * The even split every program starts from: rows in order over at most `numParallel` shards, each
+ * stored as its own blob, with its share of the fuel limit and the fuel its rows need.
+ */
+export async function storeShards(
+  store: BlobStore,
+  dataset: Matrix,
+  numParallel: number,
+  fuelLimit: string,
+  fuelRequired: (rows: number, limit: string) => string,
+): Promise<SplitShard[]> {
+  const ranges = splitRows(dataset.rows, numParallel);
+  const limits = splitFuelLimit(
+    fuelLimit,
+    ranges.map((r) => r.rowEnd - r.rowStart),
+  );
+  const shards: SplitShard[] = [];
+  for (const [index, range] of ranges.entries()) {
+    const bytes = encodeMatrix(sliceRows(dataset, range.rowStart, range.rowEnd));
+    const rows = range.rowEnd - range.rowStart;
+    shards.push({
+      index,
+      blobId: await store.put(bytes),
+      ...range,
+      rows,
+      cols: dataset.cols,
+      bytes: bytes.byteLength,
+      fuelLimit: limits[index]!,
+      fuelRequired: fuelRequired(rows, limits[index]!),
+    });
+  }
+  return shards;
 }
