@@ -43,7 +43,6 @@ import {
   type SealShape,
 } from './ckks-seal-check';
 
-type CipherText = ReturnType<SEALLibrary['CipherText']>;
 type PlainText = ReturnType<SEALLibrary['PlainText']>;
 type Context = ReturnType<SEALLibrary['Context']>;
 type ContextData = Context['keyContextData'];

@@ -84,7 +84,10 @@ it('trains over 3 epochs with the secret key only at the keyholder, accuracy ris
   const storageDir = p.config.l2.storageDir;
   const blobs: string[] = [];
   const walk = (d: string) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) e.isDirectory() ? walk(path.join(d, e.name)) : blobs.push(path.join(d, e.name));
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      if (e.isDirectory()) walk(path.join(d, e.name));
+      else blobs.push(path.join(d, e.name));
+    }
   };
   walk(storageDir);
   expect(blobs.length).toBeGreaterThan(10);
