@@ -228,13 +228,15 @@ describe('CKKS (activities/crypto/ckks)', () => {
         ]),
       ).toThrow(/different levels or scales/);
     };
-    for (let i = 0; i < 5; i++) round(i); // warm-up: SEAL's memory pool reaches its working size
+    for (let i = 0; i < 15; i++) round(i); // warm-up: SEAL's memory pool reaches its working size
     const before = wasmHeapBytes();
     for (let i = 0; i < 50; i++) round(i);
     const growth = wasmHeapBytes() - before;
     if (process.env.CKKS_TEST_VERBOSE) console.log({ heapBefore: before, growth });
-    // One leaked ciphertext per round would be 50 × 384 KiB ≈ 19 MiB.
-    expect(growth).toBeLessThanOrEqual(1 << 20);
+    // One leaked ciphertext per round would be 50 × 384 KiB ≈ 19 MiB. The wasm heap only grows, in
+    // steps, so a fragmented allocator may add one step (4 MiB was seen once on a loaded machine)
+    // without any leak: allow 8 MiB, still less than half of the smallest leak this test hunts.
+    expect(growth).toBeLessThanOrEqual(8 << 20);
   });
 
   it('is unusable after close', async () => {
