@@ -2,6 +2,9 @@ import fs from 'node:fs';
 import { decodeMatrix, maxAbsDiff } from '../../lib/matrix';
 import { EMETH } from '../../lib/fees';
 import { createOnnxSession } from '../../activities/programs';
+import path from 'node:path';
+import { DEV_ROLES, devKey } from '../../lib/dev-accounts';
+import { runCli } from '../support/process';
 import { NODE_FUNDING, TestPipeline } from '../support/pipeline';
 
 // Real Temporal, PostgreSQL, anvil; the L2 server, nodes and verifier as real processes.
@@ -135,5 +138,22 @@ describe('an inference Job through the gateway', () => {
     const log = fs.readFileSync(frugal.logFile, 'utf8');
     expect(log).toContain('"msg":"tickets below the gas threshold; waiting"'); // it looked, and held back
     expect(log).not.toContain('"msg":"tickets redeemed"');
+  });
+
+  it('`emeth submit` uploads, submits and follows a Job to completion; `emeth status` reports it', async () => {
+    const { generateExamples } = await import('../../examples/generate');
+    const ex = await generateExamples(path.join(p.home, 'cli-examples'), { rows: 200 });
+    const key = devKey(DEV_ROLES.requester);
+    const submit = runCli(['submit', '--key', key, '--dataset', ex.rows.path, '--model', ex.model.path, '--parallel', '2', '--fuel-limit', '100000'], p.env);
+    expect(await submit.exited).toBe(0);
+    const jobId = submit.output().match(/Job (0x[0-9a-f]{64}) submitted/)![1]!;
+    expect(submit.output()).toMatch(/completed .*verified/);
+    expect(submit.output()).toContain('Job completed; result ');
+    const status = runCli(['status', '--key', key, jobId], p.env);
+    expect(await status.exited).toBe(0);
+    expect(status.output()).toContain('Job completed; Temporal UI: ');
+    const bad = runCli(['submit', '--key', key, '--dataset', '/nonexistent', '--model', ex.model.path], p.env);
+    expect(await bad.exited).toBe(1);
+    expect(bad.output()).toContain('--dataset must name an existing file');
   });
 });
