@@ -6,6 +6,7 @@
  * in test/support/openapi-check.ts can follow them.
  */
 import { REPLAY_WINDOW_SECONDS } from '../lib/request-auth';
+import { JOB_STATUSES, SUBJOB_STATUSES } from '../lib/types';
 
 type Schema = Record<string, unknown>;
 
@@ -30,31 +31,8 @@ const BLOB_ID = str({ pattern: '^[0-9a-f]{64}$', description: 'sha-256 content i
 const JOB_ID = str({ pattern: '^0x[0-9a-f]{64}$' });
 const ADDRESS = str({ pattern: '^0x[0-9a-f]{40}$', description: 'lower-case EVM address' });
 const DATE_TIME = str({ format: 'date-time' });
-const JOB_STATUS = str({
-  enum: [
-    'submitted',
-    'reserved',
-    'splitting',
-    'running',
-    'aggregating',
-    'settling',
-    'completed',
-    'failed',
-    'cancelled',
-  ],
-});
-const SUBJOB_STATUS = str({
-  enum: [
-    'pending',
-    'waiting-for-node',
-    'assigned',
-    'running',
-    'verifying',
-    'verified',
-    'failed',
-    'cancelled',
-  ],
-});
+const JOB_STATUS = str({ enum: [...JOB_STATUSES] });
+const SUBJOB_STATUS = str({ enum: [...SUBJOB_STATUSES] });
 
 const schemas: Record<string, Schema> = {
   Error: obj(

@@ -1,3 +1,4 @@
+import { TERMINAL_JOB_STATUSES } from '../lib/types';
 import type { GatewayClient } from './gateway-client';
 
 export interface JobView {
@@ -10,7 +11,6 @@ export interface JobView {
   workflowId: string;
 }
 
-const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
 
 function bar(done: number, total: number, width = 30): string {
   const filled = total === 0 ? 0 : Math.round((done / total) * width);
@@ -29,7 +29,7 @@ export async function followJob(client: GatewayClient, jobId: string, out: (line
     const line = `  ${job.status.padEnd(12)} ${bar(verified, job.subJobs.length)} verified${states ? `  (${states})` : ''}`;
     if (line !== last) out(line);
     last = line;
-    if (TERMINAL.has(job.status)) return job;
+    if ((TERMINAL_JOB_STATUSES as readonly string[]).includes(job.status)) return job;
     await new Promise((r) => setTimeout(r, pollMs));
   }
 }

@@ -10,26 +10,33 @@ export type BlobId = string;
 /** 0x-prefixed, checksummed or lower-case EVM address. */
 export type Address = string;
 
-export type JobStatus =
-  | 'submitted' // accepted by the gateway, workflow not started yet
-  | 'reserved' // the requester's deposit covers it; money set aside
-  | 'splitting'
-  | 'running'
-  | 'aggregating'
-  | 'settling'
-  | 'completed'
-  | 'failed'
-  | 'cancelled';
+/** A Job's lifecycle, in order; the gateway's validation and OpenAPI document read this list. */
+export const JOB_STATUSES = [
+  'submitted', // accepted by the gateway, workflow not started yet
+  'reserved', // the requester's deposit covers it; money set aside
+  'splitting',
+  'running',
+  'aggregating',
+  'settling',
+  'completed',
+  'failed',
+  'cancelled',
+] as const;
 
-export type SubJobStatus =
-  | 'pending'
-  | 'waiting-for-node' // no node of the class is online: visible, not a hang
-  | 'assigned'
-  | 'running'
-  | 'verifying'
-  | 'verified'
-  | 'failed' // retries exhausted
-  | 'cancelled';
+export type JobStatus = (typeof JOB_STATUSES)[number];
+
+export const SUBJOB_STATUSES = [
+  'pending',
+  'waiting-for-node', // no node of the class is online: visible, not a hang
+  'assigned',
+  'running',
+  'verifying',
+  'verified',
+  'failed', // retries exhausted
+  'cancelled',
+] as const;
+
+export type SubJobStatus = (typeof SUBJOB_STATUSES)[number];
 
 /** How one node's attempt at a SubJob ended. */
 export type AttemptOutcome = 'verified' | 'rejected' | 'timeout' | 'declined' | 'cancelled';

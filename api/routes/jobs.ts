@@ -11,7 +11,7 @@ import { jobWorkflowId, newJobId } from '../../lib/ids';
 import { QUERIES, SIGNALS } from '../../lib/pipeline';
 import { findProgramSpec } from '../../lib/programs';
 import { EmethJobId, EmethProgramId, EmethRequester, EmethStatus } from '../../lib/search-attributes';
-import { TERMINAL_JOB_STATUSES, type JobProgress, type JobStatus } from '../../lib/types';
+import { JOB_STATUSES, TERMINAL_JOB_STATUSES, type JobProgress, type JobStatus } from '../../lib/types';
 import { committedDeposit } from '../../prisma/ledger';
 import type { Prisma } from '../../prisma/client';
 import type { Authenticator } from '../auth';
@@ -44,17 +44,6 @@ export const MAX_FUEL = 10n ** 30n;
 export const MAX_DATASET_BYTES = 16 * 1024 * 1024;
 const MAX_DATASET_BASE64 = 4 * Math.ceil(MAX_DATASET_BYTES / 3);
 export const MAX_DEADLINE_SECONDS = 30 * 24 * 3600;
-export const JOB_STATUSES: readonly JobStatus[] = [
-  'submitted',
-  'reserved',
-  'splitting',
-  'running',
-  'aggregating',
-  'settling',
-  'completed',
-  'failed',
-  'cancelled',
-];
 export const CAPABILITY_CLASS_PATTERN = /^[a-z0-9][a-z0-9-]{0,31}$/;
 const JOB_ID_PATTERN = /^0x[0-9a-f]{64}$/;
 const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
