@@ -3,21 +3,10 @@ import { verifyMessage } from 'ethers';
 import type { Logger } from '../lib/logger';
 import { nodeResultMessage, verdictMessage, type Verdict, type VerifierActivities, type VerifyTask } from '../lib/pipeline';
 import type { ProgramModule } from '../lib/programs';
-import { decodeMatrix } from '../lib/matrix';
-import type { BlobStore } from './storage';
-import {
-  compareUpdates,
-  loadModel,
-  localOptions,
-  recomputeUpdate,
-  type FedAvgTrainProgram,
-} from './programs/fedavg-train';
-import { parseFedAvgParams } from './programs/fedavg-format';
 
 export interface VerifierDeps {
   signer: Signer;
   program(programId: number): ProgramModule;
-  store: BlobStore;
   logger: Logger;
 }
 
@@ -44,6 +33,7 @@ export function createVerifierActivities(deps: VerifierDeps): VerifierActivities
           claimed: { outputBlobId: task.result.output, fuelUsed: task.result.fuelUsed },
           options: { sampleRate: task.sampleRate, seed: task.seed },
           params: task.params,
+          claimedValues: task.plainUpdate,
           context: { jobId: task.jobId, subJobId: task.subJobId, nodeId: task.result.nodeId },
         });
         valid = v.ok;
@@ -52,15 +42,6 @@ export function createVerifierActivities(deps: VerifierDeps): VerifierActivities
         // JSON has no Infinity (a NaN disagreement): keep the verdict serialisable.
         maxDiff = Number.isFinite(v.worstDiff) ? v.worstDiff : Number.MAX_VALUE;
         fuelUsed = v.fuelExpected;
-        if (valid && task.plainUpdate) {
-          // Training: recompute this shard's update from the same global model and compare it
-          // with the node's, as the requester's keyholder decrypted it.
-          const check = await checkTrainingUpdate(deps, task);
-          valid = check.ok;
-          reason = check.reason;
-          rowsChecked = task.shard.rows;
-          maxDiff = Number.isFinite(check.worstDiff) ? check.worstDiff : Number.MAX_VALUE;
-        }
       }
       const unsigned = { subJobId: task.subJobId, valid, verifier, rowsChecked, maxDiff, fuelUsed, reason };
       const signature = await deps.signer.signMessage(verdictMessage(unsigned));
@@ -70,14 +51,3 @@ export function createVerifierActivities(deps: VerifierDeps): VerifierActivities
   };
 }
 
-async function checkTrainingUpdate(deps: VerifierDeps, task: VerifyTask) {
-  const program = deps.program(task.programId) as FedAvgTrainProgram;
-  const params = parseFedAvgParams(task.params);
-  const [trainer, globalModel, shardBytes] = await Promise.all([
-    program.trainerFor(params.trainGraphBlobId),
-    loadModel(deps.store, task.modelBlobId),
-    deps.store.get(task.shard.blobId),
-  ]);
-  const expected = await recomputeUpdate({ trainer, globalModel, shard: decodeMatrix(shardBytes), local: localOptions(params) });
-  return compareUpdates(expected, task.plainUpdate!, program.spec.tolerance);
-}

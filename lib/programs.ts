@@ -391,6 +391,11 @@ export interface VerifyInput {
   options: VerifyOptions;
   /** Program-specific Job parameters (e.g. fedavg-train's graph, key and learning rate); JSON strings only. */
   params?: Record<string, string>;
+  /**
+   * The output's values as the requester's keyholder decrypted them, for programs whose outputs
+   * are encrypted to the requester (fedavg-train): the verifier compares its recomputation to these.
+   */
+  claimedValues?: ArrayLike<number>;
   context?: RunContext;
 }
 

@@ -67,6 +67,12 @@ it('trains over 3 epochs with the secret key only at the keyholder, accuracy ris
   const subs = await p.db.prisma.subJob.findMany({ where: { jobId: job.id } });
   expect(subs.map((s) => [s.epoch, s.status]).sort()).toEqual([[0, 'verified'], [0, 'verified'], [1, 'verified'], [1, 'verified'], [2, 'verified'], [2, 'verified']]);
   expect(await p.db.prisma.ticket.count({ where: { jobId: job.id } })).toBe(6);
+  // New nodes are fully checked: the verifier recomputed their updates and compared the values the
+  // keyholder decrypted (a shape-only check would report 0 rows).
+  const verdicts = await p.db.prisma.verification.findMany({ where: { subJobId: { in: subs.map((s) => s.id) } } });
+  expect(verdicts.length).toBe(6);
+  expect(verdicts.filter((v) => v.rowsChecked > 0).length).toBeGreaterThanOrEqual(1);
+  for (const v of verdicts.filter((x) => x.rowsChecked > 0)) expect(v.maxDiff).toBeLessThan(1e-3);
   expect(BigInt(done.fees.charged) + BigInt(done.fees.refunded)).toBe(BigInt(done.fees.reserved));
 
   // The epochs ran as separate workflow runs (continue-as-new), so no history grows per epoch.

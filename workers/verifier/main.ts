@@ -23,15 +23,14 @@ export async function runVerifier(argv: string[]): Promise<void> {
   if (!config.l2.verifiers.includes(wallet.address.toLowerCase())) {
     logger.warn({ verifiers: config.l2.verifiers }, 'this key is not in EMETH_VERIFIERS: the L2 will refuse its verdicts');
   }
-  const store = createGatewayBlobStore(config.gateway.url, wallet);
-  const programs = programRegistry(store, logger);
+  const programs = programRegistry(createGatewayBlobStore(config.gateway.url, wallet), logger);
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   const worker = await Worker.create({
     connection,
     namespace: config.temporal.namespace,
     dataConverter: dataConverter(keyring),
     taskQueue: taskQueues(config.temporal.taskQueuePrefix).verifier,
-    activities: createVerifierActivities({ signer: wallet, program: programs.program, store, logger }),
+    activities: createVerifierActivities({ signer: wallet, program: programs.program, logger }),
     maxConcurrentActivityTaskExecutions: 2,
   });
   logger.info({ taskQueue: taskQueues(config.temporal.taskQueuePrefix).verifier }, 'verifier ready');
