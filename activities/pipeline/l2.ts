@@ -122,50 +122,40 @@ export function createL2Activities(deps: L2Deps): L2Activities {
       const spec = getProgramSpec(j.programId);
       const params = j.params as Record<string, string>;
       const existing = await prisma.subJob.count({ where: { jobId, epoch } });
-      if (existing === 0 && epoch === 0) {
-        const split = await deps.programFor(j.programId).split({
-          programId: j.programId,
-          datasetBlobId: j.dataset,
-          modelBlobId: isTraining(j.programId) ? params.initialModel! : params.model!,
-          numParallel: j.splitAllowed ? j.numParallel : 1,
-          fuelLimit: epochShare(big(j.fuelLimit), 0, j.numEpoch).toString(),
-          params: isTraining(j.programId) ? trainingRunParams(params) : undefined,
-        });
+      if (existing === 0) {
+        // Epoch 0 splits the dataset; later epochs train on the same shards from the newest model.
+        let shards: { index: number; shard: string; rowStart: number; rows: number; fuelRequired?: string }[];
+        if (epoch === 0) {
+          const split = await deps.programFor(j.programId).split({
+            programId: j.programId,
+            datasetBlobId: j.dataset,
+            modelBlobId: isTraining(j.programId) ? params.initialModel! : params.model!,
+            numParallel: j.splitAllowed ? j.numParallel : 1,
+            fuelLimit: epochShare(big(j.fuelLimit), 0, j.numEpoch).toString(),
+            params: isTraining(j.programId) ? trainingRunParams(params) : undefined,
+          });
+          shards = split.shards.map((s) => ({ ...s, shard: JSON.stringify(shardRefOf(s)) }));
+        } else {
+          shards = await prisma.subJob.findMany({ where: { jobId, epoch: 0 }, orderBy: { index: 'asc' } });
+        }
         // The same shares EmethCore computes for L1 SubJobs (in proportion to shard size); a
         // training Job's limits are divided over its epochs first.
-        const shares = splitShares(epochShare(big(j.fuelLimit), 0, j.numEpoch), epochShare(big(j.verifierFee), 0, j.numEpoch), split.shards.map((s) => BigInt(s.rows)));
-        const tooLow = split.shards.findIndex((s, i) => BigInt(s.fuelRequired) > shares.fuelLimits[i]!);
+        const shares = splitShares(
+          epochShare(big(j.fuelLimit), epoch, j.numEpoch),
+          epochShare(big(j.verifierFee), epoch, j.numEpoch),
+          shards.map((s) => BigInt(s.rows)),
+        );
+        const tooLow = shards.findIndex((s, i) => s.fuelRequired !== undefined && BigInt(s.fuelRequired) > shares.fuelLimits[i]!);
         if (tooLow >= 0) {
-          refuse(`fuelLimit is too low: shard ${tooLow} needs ${split.shards[tooLow]!.fuelRequired} fuel but its share is ${shares.fuelLimits[tooLow]}`);
+          refuse(`fuelLimit is too low: shard ${tooLow} needs ${shards[tooLow]!.fuelRequired} fuel but its share is ${shares.fuelLimits[tooLow]}`);
         }
         await prisma.subJob.createMany({
-          data: split.shards.map((s, i) => ({
-            id: subJobIdOf(jobId, 0, s.index),
-            jobId,
-            index: s.index,
-            epoch: 0,
-            programId: spec.subProgramId,
-            shard: JSON.stringify(shardRefOf(s)),
-            rowStart: s.rowStart,
-            rows: s.rows,
-            fuelLimit: shares.fuelLimits[i]!.toString(),
-            verifierFee: shares.verifierFees[i]!.toString(),
-            status: 'pending',
-          })),
-          skipDuplicates: true,
-        });
-        logger.info({ jobId, subJobs: split.shards.length }, 'Job split');
-      } else if (existing === 0) {
-        // Later epochs train on the same shards from the newest global model.
-        const first = await prisma.subJob.findMany({ where: { jobId, epoch: 0 }, orderBy: { index: 'asc' } });
-        const shares = splitShares(epochShare(big(j.fuelLimit), epoch, j.numEpoch), epochShare(big(j.verifierFee), epoch, j.numEpoch), first.map((s) => BigInt(s.rows)));
-        await prisma.subJob.createMany({
-          data: first.map((s, i) => ({
+          data: shards.map((s, i) => ({
             id: subJobIdOf(jobId, epoch, s.index),
             jobId,
             index: s.index,
             epoch,
-            programId: s.programId,
+            programId: spec.subProgramId,
             shard: s.shard,
             rowStart: s.rowStart,
             rows: s.rows,
@@ -175,6 +165,7 @@ export function createL2Activities(deps: L2Deps): L2Activities {
           })),
           skipDuplicates: true,
         });
+        logger.info({ jobId, epoch, subJobs: shards.length }, 'SubJobs created');
       }
       const rows = await prisma.subJob.findMany({ where: { jobId, epoch }, orderBy: { index: 'asc' } });
       return rows.map((r) => {

@@ -9,7 +9,7 @@ import { assertPortFree } from './ports';
 import { spawnManaged, type ManagedProcess } from './child';
 import { startAnvil, type Anvil } from './anvil';
 import { startTemporalDevServer, type TemporalDevServer } from './temporal';
-import { READY_MARKER } from '../../workers/shared/ready';
+import { spawnWorkerProcess, type WorkerScript } from './worker-process';
 
 export interface Stack {
   config: EmethConfig;
@@ -21,7 +21,7 @@ export interface Stack {
   /** Resolves with the name of the first part that exits on its own (a crash). */
   crashed: Promise<string>;
   /** Starts a worker process (node, verifier) that the stack stops first; resolves once its log says it is ready. */
-  spawnWorker(name: string, script: 'node' | 'verifier' | 'keyholder', args: string[]): Promise<ManagedProcess>;
+  spawnWorker(name: string, script: WorkerScript, args: string[]): Promise<ManagedProcess>;
   /** Stops the parts in reverse order of their start; safe to call twice. */
   stop(): Promise<void>;
 }
@@ -134,19 +134,13 @@ export async function startStack(config: EmethConfig, opts: StartStackOptions): 
     const crashed = new Promise<string>((resolve) => (crash = resolve));
     for (const p of started) void p.exited.then((name) => crash(String(name)));
 
-    const spawnWorker = async (name: string, script: 'node' | 'verifier' | 'keyholder', args: string[]): Promise<ManagedProcess> => {
-      const logFile = path.join(logDir, `${name}.log`);
-      const offset = fs.existsSync(logFile) ? fs.statSync(logFile).size : 0;
-      const readyLine = `${READY_MARKER} ${script}`;
-      const proc = await spawnManaged({
+    const spawnWorker = async (name: string, script: WorkerScript, args: string[]): Promise<ManagedProcess> => {
+      const proc = await spawnWorkerProcess({
         name,
-        command: process.execPath,
-        args: ['--import', 'tsx', path.join(ROOT, 'workers', script, 'main.ts'), ...args],
-        cwd: ROOT,
+        script,
+        args,
         env: { ...opts.env, EMETH_HOME: config.home, EMETH_DEPLOYMENT_FILE: config.chain.deploymentFile },
-        logFile,
-        ready: async () => fs.readFileSync(logFile, 'utf8').slice(offset).includes(readyLine),
-        readyTimeoutMs: 120_000,
+        logFile: path.join(logDir, `${name}.log`),
       });
       started.push({ name, stop: () => proc.stop('SIGTERM', 15_000), exited: proc.exited.then(() => name) });
       void proc.exited.then(() => crash(name));

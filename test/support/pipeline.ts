@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { Contract, NonceManager, Wallet } from 'ethers';
 import { Client, Connection } from '@temporalio/client';
 import { loadConfig, type EmethConfig } from '../../lib/config';
+import { TERMINAL_JOB_STATUSES } from '../../lib/types';
 import { DEV_ROLES, devKey } from '../../lib/dev-accounts';
 import { EMETH, GHOLON } from '../../lib/fees';
 import { meterFuel } from '../../lib/programs';
@@ -13,6 +14,7 @@ import { generateExamples } from '../../examples/generate';
 import { inspectModel } from '../../activities/programs';
 import { spawnManaged, type ManagedProcess } from '../../cli/stack/child';
 import { freePort } from '../../cli/stack/ports';
+import { spawnWorkerProcess, type WorkerScript } from '../../cli/stack/worker-process';
 import { GatewayClient } from '../../cli/gateway-client';
 import type { JobView } from '../../cli/job-status';
 import { startTestChain, type TestChain } from './chain';
@@ -170,58 +172,25 @@ export class TestPipeline {
     await this.chain.provider.send('anvil_setBalance', [wallet.address, '0x56BC75E2D63100000']);
     await this.mint(wallet.address, NODE_FUNDING);
     const logFile = path.join(this.home, `node-${wallet.address.slice(2, 8)}.log`);
-    const proc = await spawnManaged({
-      name: `node-${wallet.address.slice(2, 8)}`,
-      command: process.execPath,
-      args: [
-        '--import', 'tsx', path.join(ROOT, 'workers', 'node', 'main.ts'),
-        '--key', wallet.privateKey, '--class', opts.capabilityClass ?? 'cpu', '--stake', '100',
-        '--behaviour', opts.behaviour ?? 'honest', '--slow-ms', String(opts.slowMs ?? 60_000),
-        '--min-holon-per-gas', String(opts.minHolonPerGas ?? 0n),
-      ],
-      cwd: ROOT,
-      env: this.env,
-      logFile,
-      ready: async () => fs.existsSync(logFile) && fs.readFileSync(logFile, 'utf8').includes(`${READY_MARKER} node`),
-      readyTimeoutMs: 90_000,
-    });
-    this.processes.push(proc);
+    const proc = await this.spawn('node', logFile, [
+      '--key', wallet.privateKey, '--class', opts.capabilityClass ?? 'cpu', '--stake', '100',
+      '--behaviour', opts.behaviour ?? 'honest', '--slow-ms', String(opts.slowMs ?? 60_000),
+      '--min-holon-per-gas', String(opts.minHolonPerGas ?? 0n),
+    ]);
     const node = { address: wallet.address.toLowerCase(), wallet, process: proc, logFile };
     this.nodes.push(node);
     return node;
   }
 
-  async startVerifier(): Promise<ManagedProcess> {
-    const logFile = path.join(this.home, 'verifier.log');
-    const proc = await spawnManaged({
-      name: 'verifier',
-      command: process.execPath,
-      args: ['--import', 'tsx', path.join(ROOT, 'workers', 'verifier', 'main.ts'), '--key', devKey(DEV_ROLES.verifier)],
-      cwd: ROOT,
-      env: this.env,
-      logFile,
-      ready: async () => fs.existsSync(logFile) && fs.readFileSync(logFile, 'utf8').includes(`${READY_MARKER} verifier`),
-      readyTimeoutMs: 90_000,
-    });
-    this.processes.push(proc);
-    return proc;
+  startVerifier(): Promise<ManagedProcess> {
+    return this.spawn('verifier', path.join(this.home, 'verifier.log'), ['--key', devKey(DEV_ROLES.verifier)]);
   }
 
   /** Starts the requester's keyholder; resolves with its CKKS public key blob id and key directory. */
   async startKeyholder(): Promise<{ publicKey: string; dir: string; process: ManagedProcess }> {
     const logFile = path.join(this.home, 'keyholder.log');
     const dir = path.join(this.home, 'keyholder-keys');
-    const proc = await spawnManaged({
-      name: 'keyholder',
-      command: process.execPath,
-      args: ['--import', 'tsx', path.join(ROOT, 'workers', 'keyholder', 'main.ts'), '--key', devKey(DEV_ROLES.requester), '--dir', dir],
-      cwd: ROOT,
-      env: this.env,
-      logFile,
-      ready: async () => fs.existsSync(logFile) && fs.readFileSync(logFile, 'utf8').includes(`${READY_MARKER} keyholder`),
-      readyTimeoutMs: 90_000,
-    });
-    this.processes.push(proc);
+    const proc = await this.spawn('keyholder', logFile, ['--key', devKey(DEV_ROLES.requester), '--dir', dir]);
     const line = fs.readFileSync(logFile, 'utf8').split('\n').find((l) => l.startsWith(`${READY_MARKER} keyholder`))!;
     return { publicKey: /publicKey=([0-9a-f]{64})/.exec(line)![1]!, dir, process: proc };
   }
@@ -282,7 +251,7 @@ export class TestPipeline {
   }
 
   waitForEnd(id: string, timeoutMs?: number): Promise<JobView> {
-    return this.waitForJob(id, (j) => ['completed', 'failed', 'cancelled'].includes(j.status), timeoutMs);
+    return this.waitForJob(id, (j) => (TERMINAL_JOB_STATUSES as readonly string[]).includes(j.status), timeoutMs);
   }
 
   /** Waits until every ticket of the Job is batched and redeemed on EmethCore (nodes redeem on their own). */
@@ -300,6 +269,12 @@ export class TestPipeline {
       if (Date.now() > deadline) throw new Error(`${tickets.length - redeemed} of ${tickets.length} tickets unredeemed`);
       await new Promise((r) => setTimeout(r, 500));
     }
+  }
+
+  private async spawn(script: WorkerScript, logFile: string, args: string[]): Promise<ManagedProcess> {
+    const proc = await spawnWorkerProcess({ name: path.basename(logFile, '.log'), script, args, env: this.env, logFile, readyTimeoutMs: 90_000 });
+    this.processes.push(proc);
+    return proc;
   }
 
   async stop(): Promise<void> {

@@ -1,0 +1,34 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { READY_MARKER } from '../../workers/shared/ready';
+import { spawnManaged, type ManagedProcess } from './child';
+
+export type WorkerScript = 'node' | 'verifier' | 'keyholder';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+
+/**
+ * Runs `workers/<script>/main.ts` as its own process, logging to `logFile`, and resolves once it
+ * prints its readiness marker (appended log files are read from where they ended before).
+ */
+export async function spawnWorkerProcess(opts: {
+  name: string;
+  script: WorkerScript;
+  args: string[];
+  env: NodeJS.ProcessEnv;
+  logFile: string;
+  readyTimeoutMs?: number;
+}): Promise<ManagedProcess> {
+  const offset = fs.existsSync(opts.logFile) ? fs.statSync(opts.logFile).size : 0;
+  const readyLine = `${READY_MARKER} ${opts.script}`;
+  return spawnManaged({
+    name: opts.name,
+    command: process.execPath,
+    args: ['--import', 'tsx', path.join(ROOT, 'workers', opts.script, 'main.ts'), ...opts.args],
+    cwd: ROOT,
+    env: opts.env,
+    logFile: opts.logFile,
+    ready: async () => fs.existsSync(opts.logFile) && fs.readFileSync(opts.logFile, 'utf8').slice(offset).includes(readyLine),
+    readyTimeoutMs: opts.readyTimeoutMs ?? 120_000,
+  });
+}
