@@ -132,13 +132,9 @@ describe('payload codec on a real Temporal server', () => {
     let storeDir: string;
     let apiKey: string;
 
-    beforeAll(async () => {
-      storeDir = await mkdtemp(path.join(os.tmpdir(), 'emeth-codec-'));
-      apiKey = newApiKey();
-      await db.prisma.apiKey.create({
-        data: { id: randomUUID(), requester: '0x' + '11'.repeat(20), keyHash: apiKeyHash(apiKey), label: 'codec test' },
-      });
-      const app = createGateway({
+    /** The gateway as the L2 server builds it, with the codec on; `auth` picks how /codec is unlocked. */
+    const codecGateway = (auth: { codecToken?: string; codecAllowLoopback?: boolean }) =>
+      createGateway({
         logger: pino({ level: 'silent' }),
         health: async () => ({ status: 'up', parts: {}, checkedAt: new Date().toISOString() }) as never,
         prisma: db.prisma,
@@ -150,9 +146,16 @@ describe('payload codec on a real Temporal server', () => {
         verifiers: [],
         l2Address: '',
         codec: new AesGcmPayloadCodec(testKeyring()),
-        codecToken: OPERATOR_TOKEN,
+        ...auth,
       });
-      server = http.createServer(app);
+
+    beforeAll(async () => {
+      storeDir = await mkdtemp(path.join(os.tmpdir(), 'emeth-codec-'));
+      apiKey = newApiKey();
+      await db.prisma.apiKey.create({
+        data: { id: randomUUID(), requester: '0x' + '11'.repeat(20), keyHash: apiKeyHash(apiKey), label: 'codec test' },
+      });
+      server = http.createServer(codecGateway({ codecToken: OPERATOR_TOKEN }));
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
       base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     });
@@ -186,21 +189,7 @@ describe('payload codec on a real Temporal server', () => {
     });
 
     it('on the embedded stack (gateway on loopback) the UI decodes without a token', async () => {
-      const app = createGateway({
-        logger: pino({ level: 'silent' }),
-        health: async () => ({ status: 'up', parts: {}, checkedAt: new Date().toISOString() }) as never,
-        prisma: db.prisma,
-        store: createLocalBlobStore(storeDir),
-        temporal: temporal.client,
-        chain,
-        temporalUiUrl: `${UI}/`,
-        namespace: 'default',
-        verifiers: [],
-        l2Address: '',
-        codec: new AesGcmPayloadCodec(testKeyring()),
-        codecAllowLoopback: true,
-      });
-      const local = http.createServer(app);
+      const local = http.createServer(codecGateway({ codecAllowLoopback: true }));
       await new Promise<void>((resolve) => local.listen(0, '127.0.0.1', resolve));
       try {
         const res = await fetch(`http://127.0.0.1:${(local.address() as AddressInfo).port}/codec/decode`, {
