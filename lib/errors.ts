@@ -36,7 +36,12 @@ export class PortInUseError extends EmethError {
 
 /** A part of the stack did not become ready in time. */
 export class StartupError extends EmethError {
-  constructor(what: string, detail: string) {
+  /** `exited`: the process ended before it was ready, the case worth one more try. */
+  constructor(
+    what: string,
+    detail: string,
+    readonly reason: 'spawn' | 'exited' | 'timeout' = 'exited',
+  ) {
     super('STARTUP', `${what} did not start: ${detail}`);
   }
 }

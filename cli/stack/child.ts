@@ -32,6 +32,8 @@ export interface SpawnOptions {
 export async function spawnManaged(opts: SpawnOptions): Promise<ManagedProcess> {
   let stdio: ('ignore' | 'inherit' | number)[] = ['ignore', 'inherit', 'inherit'];
   let fd: number | undefined;
+  // Only what this start writes is quoted back on failure; the log is appended to across restarts.
+  const logStart = opts.logFile && fs.existsSync(opts.logFile) ? fs.statSync(opts.logFile).size : 0;
   if (opts.logFile) {
     fs.mkdirSync(path.dirname(opts.logFile), { recursive: true });
     fd = fs.openSync(opts.logFile, 'a');
@@ -61,14 +63,16 @@ export async function spawnManaged(opts: SpawnOptions): Promise<ManagedProcess> 
   let done = false;
   void exited.then(() => (done = true));
   for (;;) {
-    if (spawnError) throw new StartupError(opts.name, `could not run ${opts.command}: ${spawnError.message}`);
+    if (spawnError) throw new StartupError(opts.name, `could not run ${opts.command}: ${spawnError.message}`, 'spawn');
     if (done) {
-      throw new StartupError(opts.name, `exited with ${await exited} before it was ready${logHint(opts.logFile)}`);
+      const detail = `exited with ${await exited} before it was ready${logHint(opts.logFile, logStart)}`;
+      throw new StartupError(opts.name, detail, 'exited');
     }
     if (await opts.ready().catch(() => false)) return managed;
     if (Date.now() > deadline) {
       await stop('SIGKILL');
-      throw new StartupError(opts.name, `not ready after ${opts.readyTimeoutMs ?? 60_000} ms${logHint(opts.logFile)}`);
+      const detail = `not ready after ${opts.readyTimeoutMs ?? 60_000} ms${logHint(opts.logFile, logStart)}`;
+      throw new StartupError(opts.name, detail, 'timeout');
     }
     await new Promise((r) => setTimeout(r, 150));
   }
@@ -82,8 +86,14 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
-function logHint(logFile?: string): string {
+/**
+ * The cause and the last lines. A Go panic prints its message first and a long stack after it, so
+ * the tail alone would hide why the process died.
+ */
+function logHint(logFile: string | undefined, from: number): string {
   if (!logFile || !fs.existsSync(logFile)) return '';
-  const tail = fs.readFileSync(logFile, 'utf8').trim().split('\n').slice(-8).join('\n');
-  return `; last lines of ${logFile}:\n${tail}`;
+  const lines = fs.readFileSync(logFile).subarray(from).toString('utf8').trim().split('\n');
+  const cause = lines.find((l) => /^(panic:|fatal error:)|level=(ERROR|FATAL)/.test(l));
+  const tail = lines.slice(-8).join('\n');
+  return `; ${cause ? `cause: ${cause.trim()}\n` : ''}last lines of ${logFile}:\n${tail}`;
 }

@@ -1,6 +1,7 @@
 import { Connection } from '@temporalio/client';
 import { SEARCH_ATTRIBUTES } from '../../lib/search-attributes';
 import { freePort } from './ports';
+import { StartupError } from '../../lib/errors';
 import { spawnManaged, type ManagedProcess } from './child';
 
 // The Temporal CLI lookup is shared with the bootstrap script, which runs before npm install.
@@ -48,8 +49,27 @@ export async function temporalAnswers(address: string): Promise<boolean> {
   }
 }
 
-/** `temporal server start-dev` with EMETH's search attributes registered. */
+/**
+ * `temporal server start-dev` with EMETH's search attributes registered.
+ *
+ * The dev server picks ports for its internal services itself (bind to port 0, close, bind again
+ * later), and on a busy machine another process can take one in between; the server then panics
+ * at start. That is a race, not a fault in the setup, so a start that dies early is tried again
+ * (with fresh ports wherever the caller left the choice to us).
+ */
 export async function startTemporalDevServer(opts: TemporalDevServerOptions = {}): Promise<TemporalDevServer> {
+  const attempts = 3;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(opts);
+    } catch (e) {
+      if (!(e instanceof StartupError) || e.reason !== 'exited' || attempt >= attempts) throw e;
+      process.stderr.write(`emeth: ${e.message.split('\n')[0]}; trying again (${attempt + 1} of ${attempts})\n`);
+    }
+  }
+}
+
+async function startOnce(opts: TemporalDevServerOptions): Promise<TemporalDevServer> {
   const host = opts.host ?? '127.0.0.1';
   const port = opts.port || (await freePort(host));
   const namespace = opts.namespace ?? 'default';
