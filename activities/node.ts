@@ -5,13 +5,15 @@ import type { Logger } from '../lib/logger';
 import { DECLINE_ERROR, nodeResultMessage, type NodeActivities, type NodeResult, type NodeTask } from '../lib/pipeline';
 import type { ProgramModule } from '../lib/programs';
 import { decodeMatrix, encodeMatrix } from '../lib/matrix';
+import { EnvelopeError } from '../lib/envelope';
 import type { BlobStore } from './storage';
 
 /**
  * How a node behaves. Anything but `honest` exists to exercise the failure paths (tests, the
  * demo's fault drills); a real node never sets it.
  */
-export type NodeBehaviour = 'honest' | 'lie' | 'decline' | 'slow';
+export const NODE_BEHAVIOURS = ['honest', 'lie', 'decline', 'slow', 'tamper-shard'] as const;
+export type NodeBehaviour = (typeof NODE_BEHAVIOURS)[number];
 
 export interface NodeDeps {
   nodeId: string;
@@ -24,6 +26,8 @@ export interface NodeDeps {
   heartbeatMs?: number;
   /** With behaviour `slow`: how long to stall (heartbeating) before computing. */
   slowMs?: number;
+  /** Called with each task before its program runs (the shard-tampering drill marks its shard). */
+  beforeRun?: (task: NodeTask) => void;
 }
 
 export function createNodeActivities(deps: NodeDeps): NodeActivities {
@@ -41,13 +45,25 @@ export function createNodeActivities(deps: NodeDeps): NodeActivities {
       const beat = setInterval(() => ctx.heartbeat({ phase: 'running', rows: task.shard.rows, elapsedMs: Date.now() - started }), deps.heartbeatMs ?? 2000);
       try {
         if (behaviour === 'slow') await new Promise((r) => setTimeout(r, deps.slowMs ?? 60_000));
-        const out = await deps.program(task.programId).run({
-          shard: task.shard,
-          modelBlobId: task.modelBlobId,
-          fuelLimit: task.fuelLimit,
-          params: task.params,
-          context: { jobId: task.jobId, subJobId: task.subJobId, nodeId: deps.nodeId },
-        });
+        deps.beforeRun?.(task);
+        const out = await deps
+          .program(task.programId)
+          .run({
+            shard: task.shard,
+            modelBlobId: task.modelBlobId,
+            fuelLimit: task.fuelLimit,
+            params: task.params,
+            context: { jobId: task.jobId, subJobId: task.subJobId, nodeId: deps.nodeId },
+          })
+          .catch((err: unknown) => {
+            // An input that does not open (altered on its way here, or sealed to another key) is
+            // work this node cannot do: it hands the SubJob back, as a decline, to be re-offered.
+            if (err instanceof EnvelopeError) {
+              log.warn({ err: err.message }, 'SubJob input does not open; handing the SubJob back');
+              throw ApplicationFailure.nonRetryable(`node ${deps.nodeId} cannot open its input: ${err.message}`, DECLINE_ERROR);
+            }
+            throw err;
+          });
         let output = out.outputBlobId;
         if (behaviour === 'lie') output = await corrupt(deps.store, output);
         const unsigned = { subJobId: task.subJobId, output, fuelUsed: out.fuelUsed };
@@ -78,4 +94,25 @@ async function corrupt(store: BlobStore, blobId: string): Promise<string> {
   }
   const data = Float32Array.from(m.data, (v, i) => (i % 7 === 0 ? v + 0.5 : v));
   return store.put(encodeMatrix({ ...m, data }));
+}
+
+/**
+ * Fault drill `tamper-shard`: the SubJob's shard arrives with one ciphertext byte flipped after
+ * the store's hash check, as if altered in memory or on a path that does not re-hash. AES-256-GCM
+ * must refuse it.
+ */
+export function shardTamperDrill(): {
+  beforeRun: (task: NodeTask) => void;
+  onEnvelope: (id: string, envelope: Uint8Array) => Uint8Array;
+} {
+  const shards = new Set<string>();
+  return {
+    beforeRun: (task) => void shards.add(task.shard.blobId),
+    onEnvelope(id, envelope) {
+      if (!shards.has(id)) return envelope;
+      const altered = Uint8Array.from(envelope);
+      altered[altered.length - 1] = altered[altered.length - 1]! ^ 0x01;
+      return altered;
+    },
+  };
 }

@@ -2,7 +2,7 @@ import type { Client } from '@temporalio/client';
 import type { PayloadCodec } from '@temporalio/common';
 import type { Logger } from '../lib/logger';
 import type { PrismaClient } from '../prisma/client';
-import type { BlobStore } from '../activities/storage';
+import type { SealedBlobStore } from '../activities/storage-sealed';
 
 /**
  * What the gateway reads from EmethCore (through the L2 server's chain reader or EMETH Cache). An
@@ -18,7 +18,8 @@ export interface ChainView {
 /** The dependencies of the `/v1` API; the L2 server builds them once and passes them in. */
 export interface ApiDeps {
   prisma: PrismaClient;
-  store: BlobStore;
+  /** EMETH Storage, sealed to the L2's storage key: programs see plaintext, the disk ciphertext. */
+  store: SealedBlobStore;
   /** A client on the namespace below; the gateway starts, signals and queries Job workflows with it. */
   temporal: Client;
   chain: ChainView;

@@ -162,7 +162,13 @@ const schemas: Record<string, Schema> = {
     },
     ['jobId', 'numEpoch', 'checkpoints'],
   ),
-  RegisterNode: obj({ capabilityClass: str({ pattern: '^[a-z0-9][a-z0-9-]{0,31}$' }) }, ['capabilityClass'], {
+  RegisterNode: obj(
+    {
+      capabilityClass: str({ pattern: '^[a-z0-9][a-z0-9-]{0,31}$' }),
+      encryptionKey: str({ pattern: '^[0-9a-f]{64}$', description: "the node's X25519 public key; its inputs are wrapped to it" }),
+    },
+    ['capabilityClass'],
+    {
     additionalProperties: false,
   }),
   Node: obj(
@@ -325,13 +331,33 @@ export function openApiDocument(): Record<string, unknown> {
           },
         },
       },
+      '/v1/storage/key': {
+        get: {
+          summary: 'The X25519 storage key blobs are sealed to at rest',
+          security: [],
+          responses: {
+            '200': ok(
+              'the key',
+              obj({ keyId: str({ pattern: '^[0-9a-f]{16}$' }), publicKey: str({ pattern: '^[0-9a-f]{64}$' }), algorithm: str({ enum: ['X25519'] }) }, [
+                'keyId',
+                'publicKey',
+                'algorithm',
+              ]),
+            ),
+          },
+        },
+      },
       '/v1/blobs': {
         put: {
-          summary: 'Store a blob (raw bytes, at most 64 MB)',
+          summary: 'Store a blob (at most 64 MB): plaintext the gateway seals, or an envelope sealed to the storage key',
+          description:
+            'Every blob rests as an AES-256-GCM envelope whose data key is wrapped to the storage key; the id is the sha-256 of the envelope. ' +
+            'Upload `application/vnd.emeth.envelope` (sealed by the caller, lib/envelope) to keep plaintext off the wire, or any other type for the gateway to seal.',
           requestBody: {
             required: true,
             content: {
               'application/octet-stream': { schema: { type: 'string', contentEncoding: 'binary' } },
+              'application/vnd.emeth.envelope': { schema: { type: 'string', contentEncoding: 'binary' } },
             },
           },
           responses: { '201': ok('stored (idempotent)', ref('Blob')), ...authErrors },
@@ -342,12 +368,15 @@ export function openApiDocument(): Record<string, unknown> {
         get: {
           summary: 'Read a blob',
           description:
-            'Allowed for its uploader, the requester of a Job using it, a node assigned to a SubJob using it, verifiers and the L2 server.',
+            'Allowed for its uploader, the requester of a Job using it, a node assigned to a SubJob using it, verifiers and the L2 server. ' +
+            'With `to`, the envelope comes back with its data key wrapped to that X25519 key in the `x-emeth-data-key` header (a node may name only the key it registered); without it, the plaintext.',
+          parameters: [queryParam('to', str({ pattern: '^[0-9a-f]{64}$' }))],
           responses: {
             '200': {
-              description: 'the bytes',
+              description: 'the bytes (plaintext), or the envelope when `to` is given',
               content: {
                 'application/octet-stream': { schema: { type: 'string', contentEncoding: 'binary' } },
+                'application/vnd.emeth.envelope': { schema: { type: 'string', contentEncoding: 'binary' } },
               },
             },
             ...authErrors,

@@ -5,6 +5,7 @@
 import express, { Router, type ErrorRequestHandler } from 'express';
 import type { Logger } from '../lib/logger';
 import { TASK_QUEUES } from '../lib/task-queues';
+import { publicKeyHex } from '../lib/envelope';
 import { createAuthenticator } from './auth';
 import type { ApiContext, ApiDeps } from './deps';
 import { HttpError, type ErrorBody } from './errors';
@@ -39,6 +40,11 @@ export function createV1Router(deps: ApiDeps, logger: Logger): Router {
   const document = openApiDocument();
   router.get('/openapi.json', (_req, res) => {
     res.json(document);
+  });
+
+  // The key uploaders seal blobs to; public, like any public key.
+  router.get('/storage/key', (_req, res) => {
+    res.json({ keyId: ctx.store.storageKey.keyId, publicKey: publicKeyHex(ctx.store.storageKey.publicKey), algorithm: 'X25519' });
   });
 
   router.use(express.raw({ type: () => true, limit: MAX_BLOB_BYTES }));

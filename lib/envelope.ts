@@ -79,6 +79,16 @@ export function x25519FromWalletKey(privateKeyHex: string): X25519KeyPair {
   return x25519FromSeed(derive(privateKeyHex, 'emeth/x25519/v1'));
 }
 
+/** A participant's sealing keys: its X25519 key (it opens blobs with it) and its convergence secret. */
+export interface SealingKeys {
+  x25519: X25519KeyPair;
+  convergence: Uint8Array;
+}
+
+export function sealingKeysOf(privateKeyHex: string): SealingKeys {
+  return { x25519: x25519FromWalletKey(privateKeyHex), convergence: convergenceFromWalletKey(privateKeyHex) };
+}
+
 /** The convergence secret a participant seals its own blobs with (see the file comment). */
 export function convergenceFromWalletKey(privateKeyHex: string): Uint8Array {
   return derive(privateKeyHex, 'emeth/convergence/v1');

@@ -1,7 +1,17 @@
 /**
- * EMETH Storage over HTTP: PUT raw bytes (any content type, ≤ 64 MB) → its sha-256 id; GET/HEAD
- * by id for those allowed to read it (api/blob-access). Uploads are recorded in the Blob table so
- * the uploader can read back and reference what it stored.
+ * EMETH Storage over HTTP. Every blob rests as an envelope (lib/envelope) sealed to the L2's
+ * storage key, and its id is the sha-256 of the envelope.
+ *
+ * - PUT with content type `application/vnd.emeth.envelope`: an envelope sealed by the caller to
+ *   the storage key (GET /v1/storage/key), stored as it is. Nodes, verifiers and keyholders upload
+ *   this way, so their plaintext never leaves them.
+ * - PUT with any other content type (≤ 64 MB): plaintext the gateway seals before storing.
+ * - GET `?to=<X25519 public key>`: the envelope, with its data key wrapped to that key in the
+ *   `x-emeth-data-key` header; the caller opens it in memory. Without `to`: the plaintext.
+ * - HEAD: the stored (envelope) size.
+ *
+ * Only those allowed (api/blob-access) read; uploads are recorded so the uploader can read back
+ * and reference what it stored.
  */
 import { Router } from 'express';
 import type { Authenticator } from '../auth';
@@ -10,9 +20,11 @@ import { badRequest, forbidden, notFound } from '../errors';
 import { authenticated, callerOf, rawBody } from '../http';
 import { BLOB_ID_PATTERN } from '../validate';
 import { canReadBlob } from '../blob-access';
+import { DATA_KEY_HEADER, ENVELOPE_CONTENT_TYPE, EnvelopeError, parsePublicKey, publicKeyHex } from '../../lib/envelope';
 
 export interface BlobView {
   id: string;
+  /** Bytes at rest (the envelope). */
   size: number;
 }
 
@@ -35,15 +47,25 @@ export function blobsRouter(ctx: ApiContext, auth: Authenticator): Router {
     const bytes = rawBody(req);
     if (bytes.length === 0)
       throw badRequest('empty_body', 'the body is empty; PUT the blob bytes as the request body');
-    const id = await ctx.store.put(bytes);
+    const sealed = (req.headers['content-type'] ?? '').split(';')[0]!.trim() === ENVELOPE_CONTENT_TYPE;
+    let id: string;
+    try {
+      id = sealed ? await ctx.store.putEnvelope(bytes) : await ctx.store.put(bytes);
+    } catch (err) {
+      if (err instanceof EnvelopeError) {
+        throw badRequest('envelope_invalid', `${err.message}; seal it to the storage key ${ctx.store.storageKey.keyId} (GET /v1/storage/key)`);
+      }
+      throw err;
+    }
+    const size = sealed ? bytes.length : await ctx.store.size(id); // bytes at rest: the envelope
     // Every uploader may read back what it stored: it already holds the bytes.
     await ctx.prisma.blob.upsert({
       where: { id_uploader: { id: id, uploader: caller.address } },
-      create: { id, uploader: caller.address, size: bytes.length },
+      create: { id, uploader: caller.address, size },
       update: {},
     });
-    req.log.info({ blobId: id, size: bytes.length, uploader: caller.address }, 'blob stored');
-    const view: BlobView = { id, size: bytes.length };
+    req.log.info({ blobId: id, size, sealedBy: sealed ? 'uploader' : 'gateway', uploader: caller.address }, 'blob stored');
+    const view: BlobView = { id, size };
     res.status(201).json(view);
   });
 
@@ -70,8 +92,38 @@ export function blobsRouter(ctx: ApiContext, auth: Authenticator): Router {
 
   router.get('/:id', authenticated(auth), async (req, res) => {
     const id = blobIdParam(String(req.params.id ?? ''));
-    await authorize(id, callerOf(res).address);
-    // get() checks the bytes against the id before anything is sent: a corrupt blob is an error, never data.
+    const caller = callerOf(res).address;
+    await authorize(id, caller);
+    const to = typeof req.query.to === 'string' ? req.query.to : undefined;
+    if (to !== undefined) {
+      let reader: Uint8Array;
+      try {
+        reader = parsePublicKey(to, 'to');
+      } catch (err) {
+        throw badRequest('invalid_parameter', (err as Error).message, 'to');
+      }
+      // A node's inputs go only to the key it registered (POST /v1/nodes), not to any key it names.
+      const node = await ctx.prisma.node.findUnique({ where: { id: caller }, select: { encryptionKey: true } });
+      if (node?.encryptionKey && node.encryptionKey !== publicKeyHex(reader)) {
+        throw forbidden(
+          'key_not_registered',
+          `node ${caller} registered X25519 key ${node.encryptionKey}, not ${publicKeyHex(reader)}; register again with this key (POST /v1/nodes)`,
+        );
+      }
+      // get() checks the bytes against the id before anything is sent: a corrupt blob is an error, never data.
+      const envelope = await ctx.store.envelopes.get(id);
+      const wrap = await ctx.store.dataKeyFor(id, reader);
+      res
+        .status(200)
+        .set({
+          'content-type': ENVELOPE_CONTENT_TYPE,
+          etag: `"${id}"`,
+          [DATA_KEY_HEADER]: Buffer.from(wrap).toString('base64'),
+          'access-control-expose-headers': DATA_KEY_HEADER,
+        })
+        .send(Buffer.from(envelope));
+      return;
+    }
     const bytes = await ctx.store.get(id);
     res
       .status(200)

@@ -20,6 +20,10 @@ const registerShape = {
     pattern: CAPABILITY_CLASS_PATTERN,
     expect: 'a capability class (lower-case letters, digits and -, at most 32), e.g. cpu or h100',
   }),
+  // The X25519 key the node's inputs are wrapped to (lib/envelope); nodes derive it from their wallet key.
+  encryptionKey: optional(
+    string({ maxLength: 64, pattern: /^[0-9a-f]{64}$/, expect: 'a 32-byte X25519 public key as 64 lower-case hex characters' }),
+  ),
 };
 
 const listShape = {
@@ -76,8 +80,8 @@ export function nodesRouter(ctx: ApiContext, auth: Authenticator): Router {
     const now = new Date(ctx.now());
     const node = await ctx.prisma.node.upsert({
       where: { id: address },
-      create: { id: address, capabilityClass: body.capabilityClass, status: 'online', lastSeenAt: now },
-      update: { capabilityClass: body.capabilityClass, status: 'online', lastSeenAt: now },
+      create: { id: address, capabilityClass: body.capabilityClass, encryptionKey: body.encryptionKey ?? null, status: 'online', lastSeenAt: now },
+      update: { capabilityClass: body.capabilityClass, status: 'online', lastSeenAt: now, ...(body.encryptionKey ? { encryptionKey: body.encryptionKey } : {}) },
     });
     req.log.info(
       { nodeId: address, capabilityClass: body.capabilityClass },

@@ -17,6 +17,8 @@ import { temporal as proto } from '@temporalio/proto';
 import { createGateway } from '../../api/app';
 import { apiKeyHash, newApiKey } from '../../api/auth';
 import { createLocalBlobStore } from '../../activities/storage';
+import { sealedBlobStore } from '../../activities/storage-sealed';
+import { sealingKeysOf } from '../../lib/envelope';
 import { AesGcmPayloadCodec, ENCRYPTED_ENCODING, KEY_ID_METADATA } from '../../lib/payload-codec';
 import { createTestDatabase, type TestDatabase } from '../support/db';
 import { startTestChain, type TestChain } from '../support/chain';
@@ -138,7 +140,7 @@ describe('payload codec on a real Temporal server', () => {
         logger: pino({ level: 'silent' }),
         health: async () => ({ status: 'up', parts: {}, checkedAt: new Date().toISOString() }) as never,
         prisma: db.prisma,
-        store: createLocalBlobStore(storeDir),
+        store: sealedBlobStore(createLocalBlobStore(storeDir), sealingKeysOf('0x' + '11'.repeat(32))),
         temporal: temporal.client,
         chain,
         temporalUiUrl: `${UI}/`,

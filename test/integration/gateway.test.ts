@@ -5,6 +5,7 @@
  * anvil with EmethCore, where the requesters deposit and the node stakes. Every response is checked
  * against the gateway's own OpenAPI document.
  */
+import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { createL2Chain } from '../../activities/pipeline/l2-chain';
 import { depositOnChain, stakeOnChain, startTestChain, type TestChain } from '../support/chain';
@@ -16,7 +17,9 @@ import { Wallet, type HDNodeWallet } from 'ethers';
 import pino from 'pino';
 import { createGateway } from '../../api/app';
 import type { ChainView } from '../../api/deps';
-import { createLocalBlobStore, blobIdOf, type BlobStore } from '../../activities/storage';
+import { createLocalBlobStore, blobIdOf } from '../../activities/storage';
+import { sealedBlobStore, type SealedBlobStore } from '../../activities/storage-sealed';
+import { DATA_KEY_HEADER, ENVELOPE_CONTENT_TYPE, openBlob, publicKeyHex, sealingKeysOf } from '../../lib/envelope';
 import { jobWorkflowId } from '../../lib/ids';
 import { PROGRAM_SPECS } from '../../lib/programs';
 import { signRequest } from '../../lib/request-auth';
@@ -62,7 +65,7 @@ const FUEL_LIMIT = '120000';
 let db: TestDatabase;
 let temporal: TestTemporal;
 let storeDir: string;
-let store: BlobStore;
+let store: SealedBlobStore;
 let server: http.Server;
 let base: string;
 let doc: Json;
@@ -114,7 +117,11 @@ async function putBlob(signer: HDNodeWallet, bytes: Buffer): Promise<string> {
     signed(signer, { raw: bytes, headers: { 'content-type': 'application/octet-stream' } }),
   );
   expect(r.status).toBe(201);
-  expect(r.body).toEqual({ id: blobIdOf(bytes), size: bytes.length });
+  // Stored sealed: the id and size are the envelope's, which holds no plaintext and opens to the bytes.
+  const envelope = Buffer.from(await store.envelopes.get(r.body.id));
+  expect(r.body).toEqual({ id: blobIdOf(envelope), size: envelope.length });
+  expect(envelope.includes(bytes)).toBe(false);
+  expect(Buffer.from(await store.get(r.body.id)).equals(bytes)).toBe(true);
   return r.body.id;
 }
 
@@ -149,7 +156,7 @@ beforeAll(async () => {
     connectTestTemporal('gateway'),
     mkdtemp(path.join(os.tmpdir(), 'emeth-gateway-')),
   ]);
-  store = createLocalBlobStore(storeDir);
+  store = sealedBlobStore(createLocalBlobStore(storeDir), sealingKeysOf('0x' + randomBytes(32).toString('hex')));
   // A program governance switched off: Jobs for it are refused.
   await db.prisma.program.create({
     data: { id: RETIRED_PROGRAM, name: 'retired-program', subProgramId: null, minFuelPrice: '0', defaultFuelLimit: '1', active: false },
@@ -400,7 +407,7 @@ describe('jobs', () => {
     expect(r.body).toMatchObject({
       jobId: job.id,
       result,
-      size: resultBytes.length,
+      size: (await store.envelopes.get(result)).length,
       rows: 7,
       download: `/v1/blobs/${result}`,
     });
@@ -446,7 +453,7 @@ describe('jobs', () => {
   test('datasetBase64 is stored as a blob owned by the requester', async () => {
     const bytes = Buffer.from('inline dataset');
     const job = await createJob({ dataset: undefined, datasetBase64: bytes.toString('base64') });
-    expect(job.dataset).toBe(blobIdOf(bytes));
+    expect(Buffer.from(await store.envelopes.get(job.dataset)).includes(bytes)).toBe(false);
     expect(Buffer.from(await store.get(job.dataset)).toString()).toBe('inline dataset');
     const uploader = requester.address.toLowerCase();
     expect(await db.prisma.blob.findUniqueOrThrow({ where: { id_uploader: { id: job.dataset, uploader } } })).toMatchObject({ uploader });
@@ -509,7 +516,7 @@ describe('blobs', () => {
     expect(Buffer.compare(mine.body, bytes)).toBe(0);
     const head = await call('HEAD', `/v1/blobs/${id}`, signed(requester));
     expect(head.status).toBe(200);
-    expect(head.headers.get('content-length')).toBe(String(bytes.length));
+    expect(head.headers.get('content-length')).toBe(String((await store.envelopes.get(id)).length));
 
     const theirs = await call('GET', `/v1/blobs/${id}`, signed(other));
     expect(theirs.status).toBe(403);
@@ -549,6 +556,22 @@ describe('blobs', () => {
       },
     });
     expect((await call('GET', `/v1/blobs/${id}`, signed(node))).status).toBe(200);
+    // Nodes read sealed: the envelope and its data key wrapped to the node's X25519 key, opened in
+    // the node's memory. A node that registered a key gets its inputs wrapped to that key only.
+    const nodeKeys = sealingKeysOf(node.privateKey);
+    const to = publicKeyHex(nodeKeys.x25519.publicKey);
+    const sealedRead = await call('GET', `/v1/blobs/${id}?to=${to}`, signed(node));
+    expect(sealedRead.status).toBe(200);
+    expect(sealedRead.headers.get('content-type')).toBe(ENVELOPE_CONTENT_TYPE);
+    expect(Buffer.from(sealedRead.body).includes(bytes)).toBe(false);
+    const wrap = Buffer.from(sealedRead.headers.get(DATA_KEY_HEADER)!, 'base64');
+    expect(Buffer.from(openBlob(sealedRead.body, nodeKeys.x25519, { wrap })).equals(bytes)).toBe(true);
+    await db.prisma.node.update({ where: { id: node.address.toLowerCase() }, data: { encryptionKey: to } });
+    const elsewhere = publicKeyHex(sealingKeysOf(other.privateKey).x25519.publicKey);
+    const refused = await call('GET', `/v1/blobs/${id}?to=${elsewhere}`, signed(node));
+    expect(refused.status).toBe(403);
+    expect(refused.body.message).toContain(`registered X25519 key ${to}`);
+    expect((await call('GET', `/v1/blobs/${id}?to=xyz`, signed(node))).body).toMatchObject({ field: 'to' });
     // ... and the Job's model, through the same assignment.
     expect((await call('GET', `/v1/blobs/${modelId}`, signed(node))).status).toBe(200);
     expect((await call('GET', `/v1/blobs/${datasetId}`, signed(node))).status).toBe(403);

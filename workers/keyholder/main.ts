@@ -10,6 +10,7 @@ import { loadConfig } from '../../lib/config';
 import { createLogger } from '../../lib/logger';
 import { taskQueues } from '../../lib/task-queues';
 import { createGatewayBlobStore } from '../../activities/storage-gateway';
+import { sealingKeysOf } from '../../lib/envelope';
 import { createKeyholderActivities } from '../../activities/keyholder';
 import { createCkks } from '../../activities/crypto/ckks';
 import { loadKeyring } from '../shared/codec-keys';
@@ -27,7 +28,7 @@ export async function runKeyholder(argv: string[]): Promise<void> {
   const dir = values.dir ?? path.join(config.home, 'keyholder', requester);
   const ckks = await createCkks();
   const { publicKey, secretKey } = loadOrCreateKeys(dir, () => ckks.generateKeys());
-  const store = createGatewayBlobStore(config.gateway.url, wallet);
+  const store = createGatewayBlobStore(config.gateway.url, wallet, sealingKeysOf(values.key));
   const publicKeyBlob = await store.put(publicKey);
   logger.info({ requester, publicKeyBlob, dir }, 'CKKS public key uploaded; the secret key stays in this directory');
 

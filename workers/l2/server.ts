@@ -12,6 +12,8 @@ import { createWiringActivities } from '../../activities/wiring';
 import { createL2Activities } from '../../activities/pipeline/l2';
 import { createL2Chain } from '../../activities/pipeline/l2-chain';
 import { createLocalBlobStore } from '../../activities/storage';
+import { sealedBlobStore } from '../../activities/storage-sealed';
+import { sealingKeysOf } from '../../lib/envelope';
 import { PROGRAM_SPECS } from '../../lib/programs';
 import { emethDomain } from '../../lib/tickets';
 import type { PrismaClient } from '../../prisma/client';
@@ -59,7 +61,8 @@ export async function startL2Server(config: EmethConfig, logger: Logger): Promis
     stops.push(async () => provider.destroy());
     const l2Wallet = new Wallet(config.l2.key, provider);
     const chain = createL2Chain(deployment.core, new NonceManager(l2Wallet));
-    const store = createLocalBlobStore(config.l2.storageDir);
+    // Blobs rest as ciphertext: sealed to the storage key, which derives from the L2 key.
+    const store = sealedBlobStore(createLocalBlobStore(config.l2.storageDir), sealingKeysOf(config.l2.key));
     const programs = programRegistry(store, logger);
     stops.push(() => programs.close());
 

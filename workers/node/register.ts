@@ -1,4 +1,4 @@
-import { Contract, id as keccakText, type Signer } from 'ethers';
+import { Contract, hexlify, id as keccakText, type Signer } from 'ethers';
 import { loadArtifact } from '../../contracts/artifacts';
 import type { Deployment } from '../../lib/types-chain';
 import { signRequest, withNonce } from '../../lib/request-auth';
@@ -9,7 +9,13 @@ export function capabilityClassId(name: string): number {
 }
 
 /** Stakes on EmethCore if the node has no stake yet; returns the stake in holon. */
-export async function ensureStake(signer: Signer, deployment: Deployment, stake: bigint, capabilityClass: string): Promise<bigint> {
+export async function ensureStake(
+  signer: Signer,
+  deployment: Deployment,
+  stake: bigint,
+  capabilityClass: string,
+  encryptionKey: Uint8Array,
+): Promise<bigint> {
   const address = await signer.getAddress();
   const core = new Contract(deployment.core, loadArtifact('EmethCore').abi, signer);
   const current = ((await core.getFunction('getNode')(address)) as { stake: bigint }).stake;
@@ -20,13 +26,13 @@ export async function ensureStake(signer: Signer, deployment: Deployment, stake:
     throw new Error(`node ${address} holds ${balance} holon but needs ${stake} to stake: fund it with EMETH first`);
   }
   await (await token.getFunction('approve')(deployment.core, stake)).wait();
-  await (await core.getFunction('registerNode')(stake, '0x' + '00'.repeat(32), capabilityClassId(capabilityClass))).wait();
+  await (await core.getFunction('registerNode')(stake, hexlify(encryptionKey), capabilityClassId(capabilityClass))).wait();
   return stake;
 }
 
-/** Tells the gateway this node takes work of `capabilityClass`. */
-export async function announce(gatewayUrl: string, signer: Signer, capabilityClass: string): Promise<void> {
-  const body = JSON.stringify({ capabilityClass });
+/** Tells the gateway this node takes work of `capabilityClass` and the X25519 key its inputs are wrapped to. */
+export async function announce(gatewayUrl: string, signer: Signer, capabilityClass: string, encryptionKey: Uint8Array): Promise<void> {
+  const body = JSON.stringify({ capabilityClass, encryptionKey: Buffer.from(encryptionKey).toString('hex') });
   const path = withNonce('/v1/nodes');
   const headers = await signRequest(signer, 'POST', path, body);
   const res = await fetch(`${gatewayUrl}${path}`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body });

@@ -6,6 +6,7 @@ import { loadConfig } from '../../lib/config';
 import { createLogger } from '../../lib/logger';
 import { taskQueues } from '../../lib/task-queues';
 import { createGatewayBlobStore } from '../../activities/storage-gateway';
+import { sealingKeysOf } from '../../lib/envelope';
 import { createVerifierActivities } from '../../activities/verifier';
 import { programRegistry } from '../shared/programs';
 import { announceReady } from '../shared/ready';
@@ -23,7 +24,7 @@ export async function runVerifier(argv: string[]): Promise<void> {
   if (!config.l2.verifiers.includes(wallet.address.toLowerCase())) {
     logger.warn({ verifiers: config.l2.verifiers }, 'this key is not in EMETH_VERIFIERS: the L2 will refuse its verdicts');
   }
-  const programs = programRegistry(createGatewayBlobStore(config.gateway.url, wallet), logger);
+  const programs = programRegistry(createGatewayBlobStore(config.gateway.url, wallet, sealingKeysOf(values.key)), logger);
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   const worker = await Worker.create({
     connection,
