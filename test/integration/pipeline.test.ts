@@ -1,5 +1,6 @@
 import fs from 'node:fs';
-import { decodeMatrix, maxAbsDiff } from '../../lib/matrix';
+import { decodeMatrix, encodeMatrix, maxAbsDiff } from '../../lib/matrix';
+import { markersIn, rawHistoriesOfJob, storageFilesContaining } from '../support/confidentiality';
 import { EMETH } from '../../lib/fees';
 import { createOnnxSession } from '../../activities/programs';
 import path from 'node:path';
@@ -155,5 +156,47 @@ describe('an inference Job through the gateway', () => {
     const bad = runCli(['submit', '--key', key, '--dataset', '/nonexistent', '--model', ex.model.path], p.env);
     expect(await bad.exited).toBe(1);
     expect(bad.output()).toContain('--dataset must name an existing file');
+  });
+});
+
+describe('confidentiality', () => {
+  it('keeps plaintext off storage and the Temporal server: markers in the dataset and the model appear in neither', async () => {
+    await p.startNode({ capabilityClass: 'markers' });
+    // A dataset row of values no generator makes, and a stretch of the model's weights.
+    const markerRow = Float32Array.from({ length: 64 }, (_, i) => 7777.5 + i * 0.015625);
+    let datasetMarker = Buffer.alloc(0);
+    const { job, modelBytes } = await p.submit({
+      rows: 240,
+      numParallel: 2,
+      capabilityClass: 'markers',
+      dataset: (bytes) => {
+        const m = decodeMatrix(bytes);
+        const data = Float32Array.from(m.data);
+        data.set(markerRow.subarray(0, m.cols), 200 * m.cols); // row 200: in the second shard
+        datasetMarker = Buffer.from(data.buffer, 200 * m.cols * 4, m.cols * 4);
+        return encodeMatrix({ ...m, data });
+      },
+    });
+    const done = await p.waitForEnd(job.id);
+    expect(done.status).toBe('completed');
+    const model = Buffer.from(modelBytes);
+    const modelMarker = model.subarray(model.length - 256, model.length - 192);
+    const markers = [datasetMarker, modelMarker];
+
+    // The markers are really in the data the requester reads back (the checks below can fail).
+    const blobs = await p.gateway.request<{ dataset: string; model: string }>('GET', `/v1/jobs/${job.id}`);
+    expect(markersIn(Buffer.from(await p.gateway.getBlob(blobs.dataset)), markers)).toEqual([0]);
+    expect(markersIn(Buffer.from(await p.gateway.getBlob(blobs.model)), markers)).toEqual([1]);
+
+    // EMETH Storage: the dataset, model, shards and results are all there, as ciphertext.
+    const stored = storageFilesContaining(p.config.l2.storageDir, markers);
+    expect(stored.files).toBeGreaterThanOrEqual(6);
+    expect(stored.hits).toEqual([]);
+
+    // Temporal: every payload of the Job's workflows is encrypted, and no marker is in the raw history.
+    const raw = await rawHistoriesOfJob(p.temporal, p.config.temporal.namespace, job.id);
+    expect(raw.workflows).toBe(3); // the Job and its two SubJobs
+    expect([...raw.encodings]).toEqual(['binary/encrypted']);
+    expect(markersIn(raw.bytes, markers)).toEqual([]);
   });
 });

@@ -43,6 +43,8 @@ export interface SubmitOptions {
   fuelHeadroom?: number;
   /** Nodes of this class take the Job (default 'cpu'); tests give a class to one node to steer work to it. */
   capabilityClass?: string;
+  /** Changes the generated dataset before upload (e.g. plants marker rows). */
+  dataset?: (rows: Uint8Array) => Uint8Array;
 }
 
 export interface Submitted {
@@ -200,7 +202,8 @@ export class TestPipeline {
     const rows = opts.rows ?? 600;
     const ex = await generateExamples(path.join(this.home, `examples-${rows}`), { rows });
     const modelBytes = new Uint8Array(fs.readFileSync(ex.model.path));
-    const datasetBytes = new Uint8Array(fs.readFileSync(ex.rows.path));
+    const generated = new Uint8Array(fs.readFileSync(ex.rows.path));
+    const datasetBytes = opts.dataset ? opts.dataset(generated) : generated;
     const model = await this.gateway.putBlob(modelBytes);
     const dataset = await this.gateway.putBlob(datasetBytes);
     const fuelPrice = 120n * GHOLON;
