@@ -32,6 +32,22 @@ it('no node online is a visible state, and the Job completes when a node arrives
   expect(done.status).toBe('completed');
 });
 
+it('a shard altered on its way to the node fails AES-256-GCM there; the SubJob is re-offered and the Job completes', async () => {
+  // The tampering node is alone in its class, so the first offer goes to it.
+  const tamperer = await p.startNode({ behaviour: 'tamper-shard', capabilityClass: 'tamper-shard-drill' });
+  const { job } = await p.submit({ rows: 200, numParallel: 1, capabilityClass: 'tamper-shard-drill' });
+  await p.waitForAttempt(job.id, 'declined');
+  const honest = await p.startNode({ capabilityClass: 'tamper-shard-drill' });
+  const done = await p.waitForEnd(job.id);
+  expect(done.status).toBe('completed');
+  const attempts = await p.db.prisma.attempt.findMany({ where: { subJob: { jobId: job.id } }, orderBy: { attempt: 'asc' } });
+  expect(attempts.map((a) => [a.nodeId, a.outcome])).toEqual([
+    [tamperer.address, 'declined'],
+    [honest.address, 'verified'],
+  ]);
+  expect(attempts[0]!.reason).toMatch(/cannot open its input: blob [0-9a-f]{64} failed authentication \(AES-256-GCM\)/);
+});
+
 it('a node killed mid-SubJob is penalised once; the SubJob is re-offered; nobody is paid twice', async () => {
   const doomed = await p.startNode({ behaviour: 'slow', slowMs: 120_000, capabilityClass: 'crash-drill' });
   const stake = await p.stakeOf(doomed.address);

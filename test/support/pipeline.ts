@@ -20,6 +20,7 @@ import type { JobView } from '../../cli/job-status';
 import { startTestChain, type TestChain } from './chain';
 import { createTestDatabase } from './db';
 import { testTemporalAddress } from './temporal';
+import type { NodeBehaviour } from '../../activities/node';
 import { loadKeyring } from '../../workers/shared/codec-keys';
 import { dataConverter } from '../../workers/shared/data-converter';
 import { ROOT } from './process';
@@ -167,7 +168,7 @@ export class TestPipeline {
 
   /** Funds, stakes (100 EMETH) and starts a node worker process with the given behaviour. */
   async startNode(
-    opts: { behaviour?: 'honest' | 'lie' | 'decline' | 'slow'; slowMs?: number; capabilityClass?: string; minHolonPerGas?: bigint } = {},
+    opts: { behaviour?: NodeBehaviour; slowMs?: number; capabilityClass?: string; minHolonPerGas?: bigint } = {},
   ): Promise<TestNode> {
     // A fresh key per node: gas from anvil, EMETH from the owner.
     const wallet = Wallet.createRandom();
