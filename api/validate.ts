@@ -43,6 +43,10 @@ export function integer(min: number, max: number): Rule<number> {
   );
 }
 
+export function finiteNumber(): Rule<number> {
+  return rule('a finite number', (v) => (typeof v === 'number' && Number.isFinite(v) ? ok(v) : bad()));
+}
+
 export function boolean(): Rule<boolean> {
   return rule('true or false', (v) => (typeof v === 'boolean' ? ok(v) : bad()));
 }

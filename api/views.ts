@@ -29,6 +29,8 @@ export interface JobSummaryView {
   programId: number;
   dataset: string;
   model: string | null;
+  /** The program's parameters as submitted (blob ids, training settings, histogram range), as strings. */
+  params: Record<string, string>;
   numParallel: number;
   numEpoch: number;
   splitAllowed: boolean;
@@ -92,6 +94,7 @@ export function jobSummaryView(job: Job, link: (workflowId: string) => string): 
     programId: job.programId,
     dataset: job.dataset,
     model: typeof params.model === 'string' ? params.model : null,
+    params: Object.fromEntries(Object.entries(params).map(([k, v]) => [k, String(v)])),
     numParallel: job.numParallel,
     numEpoch: job.numEpoch,
     splitAllowed: job.splitAllowed,

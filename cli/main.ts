@@ -19,6 +19,8 @@ commands:
   keyholder start --key <hex> [--dir <keys dir>]
                      run a requester's keyholder: creates and keeps the CKKS secret key, opens
                      training aggregates
+  keyholder open-stats --key <hex> [--dir <keys dir>] <jobId>
+                     decrypt a finished encrypted-stats Job's result and print it as JSON
   submit --key <hex> --dataset <file> --model <file> [--parallel 6] [--fuel-limit N] [--fuel-price holon]
                      submit an onnx-inference Job through the gateway and follow it
   status --key <hex> <jobId>
@@ -64,8 +66,9 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'keyholder': {
       const [sub, ...args] = rest;
+      if (sub === 'open-stats') return (await import('./open-stats')).openStatsCommand(args, out);
       if (sub !== 'start') {
-        process.stderr.write('emeth: usage: emeth keyholder start --key <hex> [--dir <keys dir>]\n');
+        process.stderr.write('emeth: usage: emeth keyholder start|open-stats --key <hex> [--dir <keys dir>] [<jobId>]\n');
         return 2;
       }
       await (await import('../workers/keyholder/main')).runKeyholder(args);

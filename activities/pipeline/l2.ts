@@ -132,7 +132,7 @@ export function createL2Activities(deps: L2Deps): L2Activities {
             modelBlobId: isTraining(j.programId) ? params.initialModel! : params.model!,
             numParallel: j.splitAllowed ? j.numParallel : 1,
             fuelLimit: epochShare(big(j.fuelLimit), 0, j.numEpoch).toString(),
-            params: isTraining(j.programId) ? trainingRunParams(params) : undefined,
+            params: runParamsOf(j.programId, params),
           });
           shards = split.shards.map((s) => ({ ...s, shard: JSON.stringify(shardRefOf(s)) }));
         } else {
@@ -266,13 +266,14 @@ export function createL2Activities(deps: L2Deps): L2Activities {
       ]);
       const params = sub.job.params as Record<string, string>;
       const training = isTraining(sub.job.programId);
+      const runParams = runParamsOf(sub.job.programId, params);
       return {
         jobId: sub.jobId,
         subJobId,
         programId: sub.programId,
         shard: JSON.parse(sub.shard) as ShardRef,
         modelBlobId: training ? await globalModelOf(sub.job, sub.epoch) : params.model!,
-        ...(training ? { params: trainingRunParams(params) } : {}),
+        ...(runParams ? { params: runParams } : {}),
         fuelLimit: sub.fuelLimit.toFixed(0),
         attempt,
       };
@@ -437,10 +438,21 @@ function shardRefOf(s: ShardRef): ShardRef {
 
 const isTraining = (programId: number) => getProgramSpec(programId).name === 'fedavg-train';
 
-/** What a fedavg-train node and verifier need from the Job's params (see fedavg-format.ts). */
-function trainingRunParams(params: Record<string, string>): Record<string, string> {
-  const keys = ['trainGraphBlobId', 'publicKeyBlobId', 'localSteps', 'learningRate', 'batchSize', 'modelKind'];
-  return Object.fromEntries(keys.filter((k) => params[k] !== undefined).map((k) => [k, String(params[k])]));
+/**
+ * What a program's nodes and verifier need from the Job's params, under the names the program
+ * reads: fedavg-train (see fedavg-format.ts) and encrypted-stats (parseStatsParams).
+ */
+function runParamsOf(programId: number, params: Record<string, string>): Record<string, string> | undefined {
+  const pick = (names: Record<string, string>) =>
+    Object.fromEntries(Object.entries(names).filter(([, from]) => params[from] !== undefined).map(([to, from]) => [to, String(params[from])]));
+  switch (getProgramSpec(programId).name) {
+    case 'fedavg-train':
+      return pick({ trainGraphBlobId: 'trainGraphBlobId', publicKeyBlobId: 'publicKeyBlobId', localSteps: 'localSteps', learningRate: 'learningRate', batchSize: 'batchSize', modelKind: 'modelKind' });
+    case 'encrypted-stats':
+      return pick({ publicKey: 'publicKeyBlobId', bins: 'bins', min: 'min', max: 'max' });
+    default:
+      return undefined;
+  }
 }
 
 /** An epoch's part of a Job-wide amount; the last epoch takes the remainder so the parts sum exactly. */

@@ -22,6 +22,7 @@ import {
   blobId,
   boolean,
   decimalString,
+  finiteNumber,
   integer,
   oneOf,
   optional,
@@ -71,6 +72,10 @@ export const createJobShape = {
     string({ maxLength: 20, pattern: /^(0|[1-9]\d*)?(\.\d+)?$/, expect: 'a positive decimal number such as 0.1' }),
   ),
   batchSize: optional(integer(0, 1_000_000)),
+  // encrypted-stats: the histogram's bins over [min, max) per column (publicKey as for training).
+  bins: optional(integer(1, 1024)),
+  min: optional(finiteNumber()),
+  max: optional(finiteNumber()),
   numParallel: integer(1, 256),
   fuelLimit: decimalString(1n, MAX_FUEL, 'a decimal string'),
   fuelPrice: decimalString(0n, MAX_FUEL, 'a decimal string (holon per fuel)'),
@@ -287,7 +292,16 @@ export function jobsRouter(ctx: ApiContext, auth: Authenticator): Router {
           throw badRequest('missing_field', `${field} is required for fedavg-train: a blob id`, field);
         }
       }
-    } else if (body.numEpoch !== 1) {
+    } else if (spec?.name === 'encrypted-stats') {
+      for (const field of ['publicKey', 'min', 'max'] as const) {
+        if (body[field] === undefined) {
+          const what = field === 'publicKey' ? 'the blob id of your CKKS public key (emeth keyholder start uploads it)' : 'a number, an end of the histogram range';
+          throw badRequest('missing_field', `${field} is required for encrypted-stats: ${what}`, field);
+        }
+      }
+      if (!(body.min! < body.max!)) throw badRequest('invalid_field', `min (${body.min}) must be below max (${body.max})`, 'min');
+    }
+    if (spec?.name !== 'fedavg-train' && body.numEpoch !== 1) {
       throw badRequest('invalid_field', `numEpoch must be 1 for ${program.name}: only training runs epochs`, 'numEpoch');
     }
     for (const field of ['trainGraph', 'publicKey', 'initialModel', 'testSet'] as const) {
@@ -516,6 +530,9 @@ function jobParams(body: {
   localSteps?: number;
   learningRate?: string;
   batchSize?: number;
+  bins?: number;
+  min?: number;
+  max?: number;
 }): Record<string, string> {
   const p: Record<string, string | undefined> = {
     model: body.model,
@@ -526,6 +543,9 @@ function jobParams(body: {
     localSteps: body.localSteps?.toString(),
     learningRate: body.learningRate,
     batchSize: body.batchSize?.toString(),
+    bins: body.bins?.toString(),
+    min: body.min?.toString(),
+    max: body.max?.toString(),
   };
   return Object.fromEntries(Object.entries(p).filter(([, v]) => v !== undefined)) as Record<string, string>;
 }

@@ -9,6 +9,9 @@ import { encodeModel } from '../../activities/programs/fedavg-format';
 import { fedAvgFuel } from '../../activities/programs/fedavg-train';
 import type { JobView } from '../../cli/job-status';
 import { TestPipeline } from '../support/pipeline';
+import { runCli } from '../support/process';
+import { DEV_ROLES, devKey } from '../../lib/dev-accounts';
+import { computeStats, decodeStats } from '../../activities/programs/encrypted-stats';
 
 // Federated training through the real pipeline: nodes encrypt their updates with the requester's
 // CKKS key, the L2 sums ciphertexts, only the keyholder process decrypts; epochs continue as new.
@@ -137,4 +140,51 @@ it('a tampered encrypted update is rejected, the SubJob re-offered, and the trai
     [honest.address, 'verified'],
   ]);
   expect(attempts[0]!.reason).toMatch(/corrupt|digest|tamper|integrity|ciphertext|hash/i);
+});
+
+it('an encrypted-stats Job through the gateway: sums, means and histograms summed under CKKS, opened only with the requester key', async () => {
+  const keyholder = await p.startKeyholder();
+  const rows = 600;
+  const cols = 4;
+  // Column c holds values in [0, 10 + c): known sums, means and histograms.
+  const data = Float32Array.from({ length: rows * cols }, (_, i) => ((i * 7919) % 1000) / 100 + (i % cols) * 0.25);
+  const dataset = await p.gateway.putBlob(encodeMatrix({ rows, cols, data }));
+  const params = { bins: 5, min: 0, max: 12 };
+  const job = await p.gateway.request<JobView>('POST', '/v1/jobs', {
+    programId: 3,
+    dataset: dataset.id,
+    publicKey: keyholder.publicKey,
+    ...params,
+    numParallel: 3,
+    fuelLimit: '1000000',
+    fuelPrice: (120n * GHOLON).toString(),
+    deadlineSeconds: 600,
+  });
+  const done = await p.waitForEnd(job.id, 120_000);
+  expect(done.status).toBe('completed');
+  expect(done.subJobs.map((s) => s.status)).toEqual(['verified', 'verified', 'verified']);
+
+  // The result is a CKKS ciphertext: the gateway hands out bytes that hold no plaintext statistics.
+  const expected = decodeStats(computeStats({ rows, cols, data }, params), cols, params.bins);
+  const stored = Buffer.from(await p.gateway.getBlob(done.result!));
+  expect(stored.includes(Buffer.from(new Float64Array([expected[0]!.sum]).buffer))).toBe(false);
+
+  // Only the requester's keyholder key opens it.
+  const opened = runCli(['keyholder', 'open-stats', '--key', devKey(DEV_ROLES.requester), '--dir', keyholder.dir, job.id], p.env);
+  expect(await opened.exited).toBe(0);
+  const got = JSON.parse(opened.output().slice(opened.output().indexOf('{'))) as { columns: { count: number; sum: number; mean: number; histogram: number[] }[] };
+  expect(got.columns).toHaveLength(cols);
+  for (const [c, col] of got.columns.entries()) {
+    expect(col.count).toBe(rows);
+    expect(col.sum).toBeCloseTo(expected[c]!.sum, 2);
+    expect(col.mean).toBeCloseTo(expected[c]!.mean, 4);
+    expect(col.histogram).toEqual(expected[c]!.histogram);
+  }
+  const noKey = runCli(['keyholder', 'open-stats', '--key', devKey(DEV_ROLES.requester), '--dir', path.join(keyholder.dir, 'nowhere'), job.id], p.env);
+  expect(await noKey.exited).toBe(1);
+  expect(noKey.output()).toContain('no CKKS secret key at');
+
+  // Missing parameters are refused before anything runs, naming the field.
+  const bad = { programId: 3, dataset: dataset.id, publicKey: keyholder.publicKey, min: 5, numParallel: 1, fuelLimit: '1000', fuelPrice: (120n * GHOLON).toString(), deadlineSeconds: 60 };
+  await expect(p.gateway.request('POST', '/v1/jobs', bad)).rejects.toThrow(/HTTP 400: max is required for encrypted-stats/);
 });
