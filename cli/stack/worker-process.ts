@@ -28,7 +28,15 @@ export async function spawnWorkerProcess(opts: {
     cwd: ROOT,
     env: opts.env,
     logFile: opts.logFile,
-    ready: async () => fs.existsSync(opts.logFile) && fs.readFileSync(opts.logFile, 'utf8').slice(offset).includes(readyLine),
+    ready: async () => logShowsSince(opts.logFile, offset, readyLine),
     readyTimeoutMs: opts.readyTimeoutMs ?? 120_000,
   });
+}
+
+/**
+ * Whether `line` was written to `logFile` after byte `offset`. A byte offset: earlier runs may have
+ * logged multi-byte characters, so slicing the decoded text would skip past what this run wrote.
+ */
+export function logShowsSince(logFile: string, offset: number, line: string): boolean {
+  return fs.existsSync(logFile) && fs.readFileSync(logFile).subarray(offset).includes(line);
 }

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnManaged } from '../../cli/stack/child';
+import { logShowsSince } from '../../cli/stack/worker-process';
 import { StartupError } from '../../lib/errors';
 
 describe('spawnManaged', () => {
@@ -46,5 +47,18 @@ describe('spawnManaged', () => {
     expect((err as StartupError).reason).toBe('timeout');
     const pid = Number(fs.readFileSync(pidFile, 'utf8'));
     expect(() => process.kill(pid, 0)).toThrow();
+  });
+});
+
+describe('logShowsSince', () => {
+  it('finds a line written after a byte offset even when earlier runs logged multi-byte characters', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'emeth-log-'));
+    const log = path.join(dir, 'verifier.log');
+    fs.writeFileSync(log, 'EMETH-READY verifier (an old run) — done → stopped\n'.repeat(5));
+    const offset = fs.statSync(log).size;
+    expect(logShowsSince(log, offset, 'EMETH-READY verifier')).toBe(false);
+    fs.appendFileSync(log, 'starting…\nEMETH-READY verifier 0xabc\n');
+    expect(logShowsSince(log, offset, 'EMETH-READY verifier')).toBe(true);
+    fs.rmSync(dir, { recursive: true, force: true });
   });
 });
