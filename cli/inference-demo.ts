@@ -35,9 +35,16 @@ export async function runInferenceDemo(stack: Stack, config: EmethConfig, out: (
     const verifier = new Wallet(devKey(DEV_ROLES.verifier), provider);
     const token = new Contract(stack.deployment.token, loadArtifact('EmethToken').abi, owner);
     const core = new Contract(stack.deployment.core, loadArtifact('EmethCore').abi, provider);
-    const balanceOf = async (a: string) => (await token.getFunction('balanceOf')(a)) as bigint;
-    const depositOf = async (a: string) => ((await core.getFunction('getDeposit')(a)) as { balance: bigint }).balance;
-    const supply = async () => (await token.getFunction('totalSupply')()) as bigint;
+    // Balances are read at one block, so a redemption landing between two reads cannot skew them.
+    const balanceOf = async (a: string, blockTag?: number) => (await token.getFunction('balanceOf')(a, { blockTag })) as bigint;
+    const depositOf = async (a: string, blockTag?: number) => ((await core.getFunction('getDeposit')(a, { blockTag })) as { balance: bigint }).balance;
+    const supply = async (blockTag?: number) => (await token.getFunction('totalSupply')({ blockTag })) as bigint;
+    const balancesAt = async (blockTag: number) => ({
+      nodes: await Promise.all(nodes.map((n) => balanceOf(n.address, blockTag))),
+      verifier: await balanceOf(verifier.address, blockTag),
+      deposit: await depositOf(requesterAddress, blockTag),
+      supply: await supply(blockTag),
+    });
     const requesterAddress = await requester.getAddress();
 
     out('\n── Funding: the owner mints EMETH; the requester deposits on EmethCore; nodes stake ──');
@@ -54,12 +61,7 @@ export async function runInferenceDemo(stack: Stack, config: EmethConfig, out: (
     for (const [i, n] of nodes.entries()) out(`  node-${i + 1}  ${n.address}  (log ${stack.logDir}/node-${i + 1}.log)`);
     out(`  verifier ${verifier.address}`);
 
-    const before = {
-      nodes: await Promise.all(nodes.map((n) => balanceOf(n.address))),
-      verifier: await balanceOf(verifier.address),
-      deposit: await depositOf(requesterAddress),
-      supply: await supply(),
-    };
+    const before = await balancesAt(await provider.getBlockNumber());
 
     out('\n── Submitting the Job ──');
     const examples = await generateExamples(undefined, { rows: ROWS });
@@ -98,13 +100,8 @@ export async function runInferenceDemo(stack: Stack, config: EmethConfig, out: (
     if (result.rows !== ROWS || diff > 1e-4) throw new Error(`the Job's result differs from the local run (max diff ${diff})`);
 
     out('\n── Tickets: signed in batches by the Signer, redeemed on EmethCore by the nodes ──');
-    const tickets = await waitForRedemptions(config, nodes, core, out);
-    const after = {
-      nodes: await Promise.all(nodes.map((n) => balanceOf(n.address))),
-      verifier: await balanceOf(verifier.address),
-      deposit: await depositOf(requesterAddress),
-      supply: await supply(),
-    };
+    const tickets = await waitForRedemptions(config, nodes, core, job.id, out);
+    const after = await balancesAt(await provider.getBlockNumber());
 
     out('\n── Balances (EMETH) ──');
     const row = (name: string, b: bigint, a: bigint) => out(`  ${name.padEnd(22)} ${formatEmeth(b).padStart(14)} → ${formatEmeth(a).padStart(14)}   (${a >= b ? '+' : ''}${formatEmeth(a - b)})`);
@@ -115,8 +112,11 @@ export async function runInferenceDemo(stack: Stack, config: EmethConfig, out: (
     out(`  burned (penalties)      ${formatEmeth(before.supply - after.supply)}`);
     const paid = after.nodes.reduce((a, b, i) => a + b - before.nodes[i]!, 0n) + (after.verifier - before.verifier);
     if (paid !== before.deposit - after.deposit) throw new Error(`payments (${paid}) differ from the deposit drawn (${before.deposit - after.deposit})`);
-    if (paid !== BigInt(final.fees.charged)) throw new Error(`payments (${paid}) differ from the charge (${final.fees.charged})`);
-    out(`  ${tickets} tickets redeemed; payments equal the deposit drawn and the charge, to the holon.`);
+    if (tickets.paid !== BigInt(final.fees.charged)) throw new Error(`this Job's tickets pay ${tickets.paid}, not its charge (${final.fees.charged})`);
+    // On a resumed stack the nodes also redeem tickets earlier runs left behind, in the same window.
+    const earlier = paid - tickets.paid;
+    out(`  ${tickets.count} tickets redeemed; they pay exactly the Job's charge, and payments equal the deposit drawn, to the holon.`);
+    if (earlier !== 0n) out(`  (the window also saw ${formatEmeth(earlier)} EMETH of tickets from earlier runs redeemed)`);
     out(`\nTemporal UI for this Job: ${final.temporalUiUrl}`);
     return { jobId: job.id, status: final.status, maxDiff: diff };
   } finally {
@@ -124,14 +124,23 @@ export async function runInferenceDemo(stack: Stack, config: EmethConfig, out: (
   }
 }
 
-async function waitForRedemptions(config: EmethConfig, nodes: Wallet[], core: Contract, out: (l: string) => void): Promise<number> {
+/** Waits until every ticket of the Job is redeemed, lists them, and returns their count and total. */
+async function waitForRedemptions(
+  config: EmethConfig,
+  nodes: Wallet[],
+  core: Contract,
+  jobId: string,
+  out: (l: string) => void,
+): Promise<{ count: number; paid: bigint }> {
   const deadline = Date.now() + 120_000;
   for (;;) {
     let pending = 0;
+    let paid = 0n;
     const lines: string[] = [];
     for (const [i, n] of nodes.entries()) {
-      const { tickets } = await new GatewayClient(config.gateway.url, n).request<{ tickets: { ticket: { subJobId: string; amount: string; verifierFee: string }; batch: { batchId: number | string; root: string } | null; leafIndex: number | null }[] }>('GET', `/v1/nodes/${n.address.toLowerCase()}/tickets`);
-      for (const t of tickets) {
+      const { tickets } = await new GatewayClient(config.gateway.url, n).request<{ tickets: { ticket: { jobId: string; subJobId: string; amount: string; verifierFee: string }; batch: { batchId: number | string; root: string } | null; leafIndex: number | null }[] }>('GET', `/v1/nodes/${n.address.toLowerCase()}/tickets`);
+      for (const t of tickets.filter((x) => x.ticket.jobId === jobId)) {
+        paid += BigInt(t.ticket.amount) + BigInt(t.ticket.verifierFee);
         const redeemed = t.batch ? ((await core.getFunction('isRedeemed')(t.batch.root, t.leafIndex)) as boolean) : false;
         if (!redeemed) pending += 1;
         lines.push(`  node-${i + 1}  subJob ${t.ticket.subJobId.slice(0, 10)}…  ${formatEmeth(BigInt(t.ticket.amount)).padStart(10)} EMETH + verifier ${formatEmeth(BigInt(t.ticket.verifierFee))}  batch ${t.batch?.batchId ?? '-'}  ${redeemed ? 'redeemed' : 'pending'}`);
@@ -139,7 +148,7 @@ async function waitForRedemptions(config: EmethConfig, nodes: Wallet[], core: Co
     }
     if (pending === 0 && lines.length > 0) {
       lines.forEach((l) => out(l));
-      return lines.length;
+      return { count: lines.length, paid };
     }
     if (Date.now() > deadline) throw new Error(`tickets still unredeemed after 120 s (${pending} pending)`);
     await new Promise((r) => setTimeout(r, 1000));

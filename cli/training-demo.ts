@@ -92,6 +92,10 @@ export async function runTrainingDemo(stack: Stack, config: EmethConfig, out: (l
     out(`  fees: reserved ${formatEmeth(BigInt(final.fees.reserved))}, charged ${formatEmeth(BigInt(final.fees.charged))}, refunded ${formatEmeth(BigInt(final.fees.refunded))} EMETH`);
     const secretFiles = listSecretKeys(config.home);
     out(`  CKKS secret keys on this machine: ${secretFiles.map((f) => path.relative(config.home, f)).join(', ')} — the keyholder's alone; the L2, nodes and verifier have none.`);
+    const blobs = storedBlobs(config.l2.storageDir);
+    const sealed = blobs.filter(isSealedFile).length;
+    out(`  EMETH Storage: ${blobs.length} blobs (datasets, models, shards, results, updates, checkpoints), ${sealed} of them AES-256-GCM envelopes` +
+      (sealed === blobs.length ? '.' : ` (${blobs.length - sealed} written before storage was sealed, by an older version).`));
   } finally {
     provider.destroy();
   }
@@ -105,4 +109,23 @@ function listSecretKeys(dir: string): string[] {
     else if (e.name === 'ckks-secret.key') found.push(p);
   }
   return found;
+}
+
+/** The blob files of a local store (its tmp folder aside). */
+function storedBlobs(dir: string): string[] {
+  if (!fs.existsSync(dir)) return [];
+  return fs.readdirSync(dir, { withFileTypes: true, recursive: true })
+    .filter((e) => e.isFile() && !path.join(e.parentPath, e.name).includes(`${path.sep}tmp${path.sep}`))
+    .map((e) => path.join(e.parentPath, e.name));
+}
+
+function isSealedFile(file: string): boolean {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const head = Buffer.alloc(4);
+    fs.readSync(fd, head, 0, 4, 0);
+    return head.toString() === 'EMB1';
+  } finally {
+    fs.closeSync(fd);
+  }
 }
