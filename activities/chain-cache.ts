@@ -261,7 +261,7 @@ async function apply(tx: Tx, name: string, a: Args, log: Log): Promise<void> {
       await tx.chainNode.create({
         data: {
           address: lower(a.node),
-          capabilityClass: Number(a.capabilityClass),
+          capabilityClass: BigInt(s(a.capabilityClass)),
           encryptionKey: s(a.encryptionKey),
           stake: s(a.stake),
           updatedBlock: block,
@@ -272,7 +272,7 @@ async function apply(tx: Tx, name: string, a: Args, log: Log): Promise<void> {
       await tx.chainNode.update({
         where: { address: lower(a.node) },
         data: {
-          capabilityClass: Number(a.capabilityClass),
+          capabilityClass: BigInt(s(a.capabilityClass)),
           encryptionKey: s(a.encryptionKey),
           updatedBlock: block,
         },

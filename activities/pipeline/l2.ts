@@ -32,6 +32,12 @@ export interface L2Deps {
   /** Children a Job runs at once. */
   window?: number;
   dispatch: DispatchSettings;
+  /**
+   * EMETH Cache (activities/chain-cache): when given, redeemed tickets are found in its mirror of
+   * `TicketRedeemed` events, one getLogs per Signer interval, instead of one `isRedeemed` call per
+   * unredeemed ticket.
+   */
+  chainCache?: { syncOnce(): Promise<unknown> };
 }
 
 const PENALISED: Partial<Record<AttemptOutcome, 'decline' | 'timeout' | 'reject'>> = {
@@ -62,6 +68,28 @@ export function createL2Activities(deps: L2Deps): L2Activities {
   async function available(requester: string, exceptJob?: string): Promise<bigint> {
     const [free, committed] = await Promise.all([chain.freeDeposit(requester), committedDeposit(prisma, requester, exceptJob)]);
     return free - committed;
+  }
+
+  /** Tickets redeemed since the last Signer interval stop counting against their requester's deposit. */
+  async function markRedeemedTickets(): Promise<void> {
+    const unredeemed = await prisma.ticket.findMany({ where: { batchId: { not: null }, redeemedAt: null } });
+    if (unredeemed.length === 0) return;
+    const batches = await prisma.batch.findMany({ where: { id: { in: [...new Set(unredeemed.map((t) => t.batchId!))] } } });
+    const roots = new Map(batches.map((b) => [b.id, b.root.toLowerCase()]));
+    const leafOf = (t: (typeof unredeemed)[number]) => `${roots.get(t.batchId!)!}:${t.leafIndex!}`;
+    let redeemed: typeof unredeemed;
+    if (deps.chainCache) {
+      await deps.chainCache.syncOnce();
+      const seen = await prisma.chainTicketRedemption.findMany({ where: { id: { in: unredeemed.map(leafOf) } }, select: { id: true } });
+      const ids = new Set(seen.map((r) => r.id));
+      redeemed = unredeemed.filter((t) => ids.has(leafOf(t)));
+    } else {
+      redeemed = [];
+      for (const t of unredeemed) if (await chain.isRedeemed(roots.get(t.batchId!)!, t.leafIndex!)) redeemed.push(t);
+    }
+    if (redeemed.length > 0) {
+      await prisma.ticket.updateMany({ where: { id: { in: redeemed.map((t) => t.id) } }, data: { redeemedAt: new Date() } });
+    }
   }
 
   /** Grants `reader` read access to a blob, recorded as an upload on its behalf (see api/blob-access). */
@@ -393,14 +421,7 @@ export function createL2Activities(deps: L2Deps): L2Activities {
     },
 
     async signPendingTickets() {
-      // Tickets redeemed since the last interval stop counting against their requester's deposit.
-      const unredeemed = await prisma.ticket.findMany({ where: { batchId: { not: null }, redeemedAt: null } });
-      const roots = new Map((await prisma.batch.findMany({ where: { id: { in: [...new Set(unredeemed.map((t) => t.batchId!))] } } })).map((b) => [b.id, b.root]));
-      for (const t of unredeemed) {
-        if (await chain.isRedeemed(roots.get(t.batchId!)!, t.leafIndex!)) {
-          await prisma.ticket.update({ where: { id: t.id }, data: { redeemedAt: new Date() } });
-        }
-      }
+      await markRedeemedTickets();
 
       const pending = await prisma.ticket.findMany({ where: { batchId: null }, orderBy: { createdAt: 'asc' }, take: 1000 });
       if (pending.length === 0) return null;

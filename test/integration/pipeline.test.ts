@@ -66,6 +66,13 @@ describe('an inference Job through the gateway', () => {
     expect(BigInt(done.fees.refunded)).toBe(reserved - charged);
 
     await p.waitForRedemptions(job.id);
+    // The L2 learns of them from the EMETH Cache's mirror of TicketRedeemed events at a later Signer
+    // interval, and they stop counting against the requester's deposit.
+    for (let i = 0; i < 60 && (await p.db.prisma.ticket.count({ where: { jobId: job.id, redeemedAt: null } })) > 0; i++) {
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    expect(await p.db.prisma.ticket.count({ where: { jobId: job.id, redeemedAt: null } })).toBe(0);
+    expect(await p.db.prisma.chainTicketRedemption.count({ where: { jobId: job.id } })).toBe(3);
     const paidTo = (addr: string) =>
       tickets.filter((t) => t.node === addr).reduce((a, t) => a + BigInt(t.amount.toFixed(0)), 0n);
     for (const [i, n] of nodes.entries()) expect((await p.balanceOf(n.address)) - before.nodes[i]!).toBe(paidTo(n.address));

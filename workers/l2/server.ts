@@ -13,6 +13,7 @@ import { createL2Activities } from '../../activities/pipeline/l2';
 import { createL2Chain } from '../../activities/pipeline/l2-chain';
 import { createLocalBlobStore } from '../../activities/storage';
 import { sealedBlobStore } from '../../activities/storage-sealed';
+import { createChainCache } from '../../activities/chain-cache';
 import { sealingKeysOf } from '../../lib/envelope';
 import { PROGRAM_SPECS } from '../../lib/programs';
 import { emethDomain } from '../../lib/tickets';
@@ -99,6 +100,14 @@ export async function startL2Server(config: EmethConfig, logger: Logger): Promis
             keyholderQueuePrefix: queues.keyholder(''),
           },
           logger: logger.child({ component: 'l2-activities' }),
+          chainCache: createChainCache({
+            prisma,
+            provider,
+            deployment,
+            logger: logger.child({ component: 'chain-cache' }),
+            // A development chain (anvil, chain id 31337) mines only on demand and never reorganises.
+            confirmations: deployment.chainId === 31337 ? 0 : 2,
+          }),
         }),
       },
     });
