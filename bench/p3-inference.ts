@@ -3,7 +3,10 @@
  * batched inference, encode, hash + atomic write) against a bare onnxruntime-node session on the
  * same model and rows, in the same process. Goal: run ≥ 0.9× bare.
  *
- *   npx tsx bench/p3-inference.ts [--rows 100000] [--batch 256] [--threads N] [--repeats 7] [--hidden 64] [--no-stream]
+ *   npx tsx bench/p3-inference.ts [--rows 100000] [--batch 256] [--threads N] [--repeats 7] [--hidden 64] [--no-stream] [--sealed]
+ *
+ * --sealed: the store seals every blob (lib/envelope, AES-256-GCM) as EMETH Storage does; whole blobs,
+ * no streaming, which is how a node reads its shard and writes its output through the gateway.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
@@ -11,6 +14,8 @@ import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { createOnnxInferenceProgram } from '../activities/programs/onnx-inference';
 import { createLocalBlobStore } from '../activities/storage';
+import { sealedBlobStore } from '../activities/storage-sealed';
+import { sealingKeysOf } from '../lib/envelope';
 import { syntheticRows } from '../examples/datasets';
 import { buildMlpModel } from '../examples/models';
 import { createLogger } from '../lib/logger';
@@ -25,13 +30,16 @@ interface Options {
   hidden: number;
   /** Hide the store's streaming methods, so `run` takes the whole-blob path. */
   noStream: boolean;
+  /** Seal blobs as EMETH Storage does (implies noStream). */
+  sealed: boolean;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { rows: 100_000, batch: 256, repeats: 7, hidden: 64, noStream: false };
+  const o: Options = { rows: 100_000, batch: 256, repeats: 7, hidden: 64, noStream: false, sealed: false };
   for (let i = 0; i < argv.length; i += 2) {
-    if (argv[i] === '--no-stream') {
+    if (argv[i] === '--no-stream' || argv[i] === '--sealed') {
       o.noStream = true;
+      if (argv[i] === '--sealed') o.sealed = true;
       i--;
       continue;
     }
@@ -89,9 +97,11 @@ async function main(): Promise<void> {
     const bare = await ort.InferenceSession.create(modelBytes, sessionOptions);
     // One program (and so one cached session) for all repeats, like a long-running node worker;
     // a fresh store per repeat so every run really writes its output blob (no idempotent skip).
-    const stores = Array.from({ length: opt.repeats + 1 }, (_, i) =>
-      createLocalBlobStore(path.join(root, `s${i}`)),
-    );
+    const keys = sealingKeysOf('0x' + '42'.repeat(32));
+    const stores = Array.from({ length: opt.repeats + 1 }, (_, i) => {
+      const local = createLocalBlobStore(path.join(root, `s${i}`));
+      return opt.sealed ? sealedBlobStore(local, keys) : local;
+    });
     let current = stores[0]!;
     const store = {
       put: (b: Uint8Array) => current.put(b),
@@ -164,6 +174,11 @@ async function main(): Promise<void> {
     const runRate = opt.rows / (median(runMs) / 1000);
     const bestRatio = best(bareMs) / best(runMs);
     const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+    const pathLabel = opt.sealed
+      ? 'sealed: blob read + sha-256 check + AES-256-GCM open, infer, AES-256-GCM seal + sha-256 + atomic write'
+      : opt.noStream
+        ? 'whole blob read + sha-256 check, infer, sha-256 + atomic write'
+        : 'streamed blob read + sha-256 check, infer, sha-256 + atomic write';
     console.log(
       `\nP3 inference — MLP 32→${opt.hidden}→10, ${fmt(opt.rows)} rows, batch ${opt.batch}, ` +
         `threads ${opt.threads ?? 'default'}, CPU (${cpus().length} cores), ${opt.repeats} repeats, ` +
@@ -175,7 +190,7 @@ async function main(): Promise<void> {
       `| bare onnxruntime-node session | ${median(bareMs).toFixed(1)} | ${best(bareMs).toFixed(1)} | ${fmt(bareRate)} | 1.00× | 1.00× |`,
     );
     console.log(
-      `| program \`run\` (streamed blob read + sha-256 check, infer, sha-256 + atomic write) | ${median(runMs).toFixed(1)} | ` +
+      `| program \`run\` (${pathLabel}) | ${median(runMs).toFixed(1)} | ` +
         `${best(runMs).toFixed(1)} | ${fmt(runRate)} | ${(runRate / bareRate).toFixed(2)}× | ${bestRatio.toFixed(2)}× |`,
     );
     console.log(`\ngoal ≥ 0.90× (median): ${runRate / bareRate >= 0.9 ? 'met' : 'NOT met'}`);
