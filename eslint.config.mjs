@@ -17,12 +17,31 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: ['node:*', 'fs', 'path', 'ethers', '@prisma/*', '../activities/*', '../api/*', '../workers/*'] },
+        {
+          patterns: [
+            'node:*',
+            'fs',
+            'path',
+            'ethers',
+            '@prisma/*',
+            '../activities/*',
+            '../api/*',
+            '../workers/*',
+          ],
+        },
       ],
     },
   },
   {
     files: ['**/*.cjs', '**/*.js'],
-    languageOptions: { globals: { require: 'readonly', module: 'writable', process: 'readonly', __dirname: 'readonly', console: 'readonly' } },
+    languageOptions: {
+      globals: {
+        require: 'readonly',
+        module: 'writable',
+        process: 'readonly',
+        __dirname: 'readonly',
+        console: 'readonly',
+      },
+    },
   },
 );

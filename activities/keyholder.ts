@@ -53,7 +53,10 @@ export function createKeyholderActivities(deps: KeyholderDeps): KeyholderActivit
       } catch (err) {
         // A malformed or damaged update, or one for another key: what the node signed is unusable.
         if (err instanceof EmethError && NODE_FAULTS.has(err.code)) {
-          deps.logger.warn({ jobId, subJobId, err: err.message }, 'update does not open under the requester key');
+          deps.logger.warn(
+            { jobId, subJobId, err: err.message },
+            'update does not open under the requester key',
+          );
           return { rejected: err.message };
         }
         throw err;
@@ -63,4 +66,12 @@ export function createKeyholderActivities(deps: KeyholderDeps): KeyholderActivit
 }
 
 /** Error codes that mean the update's bytes are bad (see crypto/ckks-format.ts, programs/fedavg-format.ts). */
-const NODE_FAULTS = new Set(['CKKS_FORMAT', 'CKKS_WRONG_KEY', 'CKKS_LENGTH', 'CKKS_LEVEL', 'CKKS_SEAL', 'CKKS_VALUE', 'BAD_ENVELOPE']);
+const NODE_FAULTS = new Set([
+  'CKKS_FORMAT',
+  'CKKS_WRONG_KEY',
+  'CKKS_LENGTH',
+  'CKKS_LEVEL',
+  'CKKS_SEAL',
+  'CKKS_VALUE',
+  'BAD_ENVELOPE',
+]);

@@ -2,7 +2,13 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Signer } from 'ethers';
 import type { Logger } from '../lib/logger';
-import { DECLINE_ERROR, nodeResultMessage, type NodeActivities, type NodeResult, type NodeTask } from '../lib/pipeline';
+import {
+  DECLINE_ERROR,
+  nodeResultMessage,
+  type NodeActivities,
+  type NodeResult,
+  type NodeTask,
+} from '../lib/pipeline';
 import type { ProgramModule } from '../lib/programs';
 import { decodeMatrix, encodeMatrix } from '../lib/matrix';
 import { EnvelopeError } from '../lib/envelope';
@@ -38,11 +44,17 @@ export function createNodeActivities(deps: NodeDeps): NodeActivities {
       const log = deps.logger.child({ jobId: task.jobId, subJobId: task.subJobId, nodeId: deps.nodeId });
       if (behaviour === 'decline') {
         log.info('declining SubJob');
-        throw ApplicationFailure.nonRetryable(`node ${deps.nodeId} declines SubJob ${task.subJobId}`, DECLINE_ERROR);
+        throw ApplicationFailure.nonRetryable(
+          `node ${deps.nodeId} declines SubJob ${task.subJobId}`,
+          DECLINE_ERROR,
+        );
       }
       const started = Date.now();
       ctx.heartbeat({ phase: 'starting', rows: task.shard.rows });
-      const beat = setInterval(() => ctx.heartbeat({ phase: 'running', rows: task.shard.rows, elapsedMs: Date.now() - started }), deps.heartbeatMs ?? 2000);
+      const beat = setInterval(
+        () => ctx.heartbeat({ phase: 'running', rows: task.shard.rows, elapsedMs: Date.now() - started }),
+        deps.heartbeatMs ?? 2000,
+      );
       try {
         if (behaviour === 'slow') await new Promise((r) => setTimeout(r, deps.slowMs ?? 60_000));
         deps.beforeRun?.(task);
@@ -60,7 +72,10 @@ export function createNodeActivities(deps: NodeDeps): NodeActivities {
             // work this node cannot do: it hands the SubJob back, as a decline, to be re-offered.
             if (err instanceof EnvelopeError) {
               log.warn({ err: err.message }, 'SubJob input does not open; handing the SubJob back');
-              throw ApplicationFailure.nonRetryable(`node ${deps.nodeId} cannot open its input: ${err.message}`, DECLINE_ERROR);
+              throw ApplicationFailure.nonRetryable(
+                `node ${deps.nodeId} cannot open its input: ${err.message}`,
+                DECLINE_ERROR,
+              );
             }
             throw err;
           });
@@ -68,7 +83,15 @@ export function createNodeActivities(deps: NodeDeps): NodeActivities {
         if (behaviour === 'lie') output = await corrupt(deps.store, output);
         const unsigned = { subJobId: task.subJobId, output, fuelUsed: out.fuelUsed };
         const signature = await deps.signer.signMessage(nodeResultMessage(unsigned, task.attempt));
-        log.info({ rows: out.rows, fuelUsed: out.fuelUsed, provider: out.executionProvider, ms: Date.now() - started }, 'SubJob computed');
+        log.info(
+          {
+            rows: out.rows,
+            fuelUsed: out.fuelUsed,
+            provider: out.executionProvider,
+            ms: Date.now() - started,
+          },
+          'SubJob computed',
+        );
         return { ...unsigned, nodeId: deps.nodeId, signature, executionProvider: out.executionProvider };
       } finally {
         clearInterval(beat);

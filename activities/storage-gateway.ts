@@ -33,7 +33,12 @@ export function createGatewayBlobStore(
   opts: GatewayBlobStoreOptions = {},
 ): BlobStore {
   const base = gatewayUrl.replace(/\/$/, '');
-  const call = async (method: string, route: string, body?: Uint8Array, contentType?: string): Promise<Response> => {
+  const call = async (
+    method: string,
+    route: string,
+    body?: Uint8Array,
+    contentType?: string,
+  ): Promise<Response> => {
     const path = withNonce(route);
     const headers = await signRequest(signer, method, path, body ?? '');
     return fetch(base + path, {
@@ -51,7 +56,10 @@ export function createGatewayBlobStore(
     storageKey ??= (async () => {
       const res = await fetch(`${base}/v1/storage/key`);
       if (!res.ok) throw await failure(res, 'tell its storage key');
-      return parsePublicKey(((await res.json()) as { publicKey: string }).publicKey, 'the gateway storage key');
+      return parsePublicKey(
+        ((await res.json()) as { publicKey: string }).publicKey,
+        'the gateway storage key',
+      );
     })();
     storageKey.catch(() => (storageKey = undefined));
     return storageKey;
@@ -64,7 +72,8 @@ export function createGatewayBlobStore(
       if (!res.ok) throw await failure(res, 'store a blob');
       const { id } = (await res.json()) as { id: BlobId };
       const expected = blobIdOf(envelope);
-      if (id !== expected) throw new BlobCorruptError(expected, id, 'the gateway (it acknowledged another id)');
+      if (id !== expected)
+        throw new BlobCorruptError(expected, id, 'the gateway (it acknowledged another id)');
       return id;
     },
     async get(id) {
@@ -74,7 +83,10 @@ export function createGatewayBlobStore(
       let envelope: Uint8Array = new Uint8Array(await res.arrayBuffer());
       if (blobIdOf(envelope) !== id) throw new BlobCorruptError(id, blobIdOf(envelope), 'the gateway');
       const wrap = res.headers.get(DATA_KEY_HEADER);
-      if (!wrap) throw new Error(`the gateway sent blob ${id} without its data key (${DATA_KEY_HEADER}); is it older than this worker?`);
+      if (!wrap)
+        throw new Error(
+          `the gateway sent blob ${id} without its data key (${DATA_KEY_HEADER}); is it older than this worker?`,
+        );
       if (opts.onEnvelope) envelope = opts.onEnvelope(id, envelope);
       return openBlob(envelope, keys.x25519, { wrap: Buffer.from(wrap, 'base64'), what: `blob ${id}` });
     },

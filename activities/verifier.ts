@@ -1,7 +1,13 @@
 import type { Signer } from 'ethers';
 import { verifyMessage } from 'ethers';
 import type { Logger } from '../lib/logger';
-import { nodeResultMessage, verdictMessage, type Verdict, type VerifierActivities, type VerifyTask } from '../lib/pipeline';
+import {
+  nodeResultMessage,
+  verdictMessage,
+  type Verdict,
+  type VerifierActivities,
+  type VerifyTask,
+} from '../lib/pipeline';
 import type { ProgramModule } from '../lib/programs';
 
 export interface VerifierDeps {
@@ -15,13 +21,20 @@ export function createVerifierActivities(deps: VerifierDeps): VerifierActivities
   return {
     async verifySubJob(task: VerifyTask): Promise<Verdict> {
       const verifier = (await deps.signer.getAddress()).toLowerCase();
-      const log = deps.logger.child({ jobId: task.jobId, subJobId: task.subJobId, nodeId: task.result.nodeId });
+      const log = deps.logger.child({
+        jobId: task.jobId,
+        subJobId: task.subJobId,
+        nodeId: task.result.nodeId,
+      });
       let valid: boolean;
       let reason: string | undefined;
       let rowsChecked = 0;
       let maxDiff = 0;
       let fuelUsed = task.result.fuelUsed;
-      const signer = verifyMessage(nodeResultMessage(task.result, task.attempt), task.result.signature).toLowerCase();
+      const signer = verifyMessage(
+        nodeResultMessage(task.result, task.attempt),
+        task.result.signature,
+      ).toLowerCase();
       if (signer !== task.result.nodeId.toLowerCase()) {
         valid = false;
         reason = `the result is signed by ${signer}, not by the assigned node ${task.result.nodeId}`;
@@ -50,4 +63,3 @@ export function createVerifierActivities(deps: VerifierDeps): VerifierActivities
     },
   };
 }
-

@@ -23,7 +23,9 @@ export async function canReadBlob(
   // Program inputs a Job names in its params (onnx-inference's model; fedavg-train's graph, key,
   // initial model, test set), and training checkpoints, which later epochs train from.
   const paramUses = PARAM_BLOBS.map((key) => ({ params: { path: [key], equals: id } }));
-  const checkpointJobs = (await prisma.checkpoint.findMany({ where: { model: id }, select: { jobId: true } })).map((c) => c.jobId);
+  const checkpointJobs = (
+    await prisma.checkpoint.findMany({ where: { model: id }, select: { jobId: true } })
+  ).map((c) => c.jobId);
   const jobUses = [...paramUses, ...(checkpointJobs.length ? [{ id: { in: checkpointJobs } }] : [])];
   const ownJob = await prisma.job.findFirst({
     where: {

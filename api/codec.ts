@@ -45,17 +45,21 @@ const MAX_CODEC_BODY = '32mb';
 const BASE64 = /^[A-Za-z0-9+/_-]*={0,2}$/;
 
 function bytesFrom(value: unknown, where: string): Uint8Array {
-  if (typeof value !== 'string' || !BASE64.test(value)) throw badRequest('invalid_payload', `${where} must be a base64 string`);
+  if (typeof value !== 'string' || !BASE64.test(value))
+    throw badRequest('invalid_payload', `${where} must be a base64 string`);
   return new Uint8Array(Buffer.from(value, 'base64'));
 }
 
 export function payloadFromJson(p: unknown, i: number): Payload {
-  if (typeof p !== 'object' || p === null || Array.isArray(p)) throw badRequest('invalid_payload', `payloads[${i}] must be an object`);
+  if (typeof p !== 'object' || p === null || Array.isArray(p))
+    throw badRequest('invalid_payload', `payloads[${i}] must be an object`);
   const { metadata, data } = p as { metadata?: unknown; data?: unknown };
   const out: Payload = { metadata: {} };
   if (metadata !== undefined && metadata !== null) {
-    if (typeof metadata !== 'object' || Array.isArray(metadata)) throw badRequest('invalid_payload', `payloads[${i}].metadata must be an object`);
-    for (const [k, v] of Object.entries(metadata)) out.metadata![k] = bytesFrom(v, `payloads[${i}].metadata.${k}`);
+    if (typeof metadata !== 'object' || Array.isArray(metadata))
+      throw badRequest('invalid_payload', `payloads[${i}].metadata must be an object`);
+    for (const [k, v] of Object.entries(metadata))
+      out.metadata![k] = bytesFrom(v, `payloads[${i}].metadata.${k}`);
   }
   out.data = data === undefined || data === null ? new Uint8Array() : bytesFrom(data, `payloads[${i}].data`);
   return out;
@@ -63,7 +67,8 @@ export function payloadFromJson(p: unknown, i: number): Payload {
 
 export function payloadToJson(p: Payload): JsonPayload {
   const metadata: Record<string, string> = {};
-  for (const [k, v] of Object.entries(p.metadata ?? {})) if (v) metadata[k] = Buffer.from(v).toString('base64');
+  for (const [k, v] of Object.entries(p.metadata ?? {}))
+    if (v) metadata[k] = Buffer.from(v).toString('base64');
   return { metadata, data: Buffer.from(p.data ?? new Uint8Array()).toString('base64') };
 }
 
@@ -106,14 +111,24 @@ export function createCodecRouter(deps: CodecRouterDeps): Router {
     const authorization = req.headers.authorization;
     if (!authorization && deps.allowLoopback && LOOPBACK.has(req.socket.remoteAddress ?? '')) return;
     if (!authorization) {
-      throw unauthorized('unauthenticated', 'send Authorization: Bearer <EMETH API key or EMETH_CODEC_TOKEN>');
+      throw unauthorized(
+        'unauthenticated',
+        'send Authorization: Bearer <EMETH API key or EMETH_CODEC_TOKEN>',
+      );
     }
     const m = /^Bearer\s+(\S+)$/i.exec(authorization.trim());
-    if (!m) throw unauthorized('bad_authorization', 'the Authorization header must be "Bearer <EMETH API key or EMETH_CODEC_TOKEN>"');
+    if (!m)
+      throw unauthorized(
+        'bad_authorization',
+        'the Authorization header must be "Bearer <EMETH API key or EMETH_CODEC_TOKEN>"',
+      );
     if (deps.token && sameSecret(m[1]!, deps.token)) return;
     // With a Bearer header and no signature the /v1 authenticator takes its API-key path.
     if (Object.values(AUTH_HEADERS).some((h) => req.headers[h.toLowerCase()] !== undefined)) {
-      throw unauthorized('bearer_only', 'the codec endpoint takes Authorization: Bearer <token> only, not signed requests');
+      throw unauthorized(
+        'bearer_only',
+        'the codec endpoint takes Authorization: Bearer <token> only, not signed requests',
+      );
     }
     await auth.authenticate(req);
   }
@@ -126,7 +141,8 @@ export function createCodecRouter(deps: CodecRouterDeps): Router {
     async (req, res, next) => {
       try {
         const body = req.body as { payloads?: unknown };
-        if (!body || !Array.isArray(body.payloads)) throw badRequest('invalid_payloads', 'the body must be { "payloads": [ ... ] }', 'payloads');
+        if (!body || !Array.isArray(body.payloads))
+          throw badRequest('invalid_payloads', 'the body must be { "payloads": [ ... ] }', 'payloads');
         const payloads = body.payloads.map(payloadFromJson);
         let out: Payload[];
         try {
@@ -146,7 +162,10 @@ export function createCodecRouter(deps: CodecRouterDeps): Router {
   }
 
   router.use((req, res) => {
-    res.status(404).json({ error: 'not_found', message: `no route for ${req.method} ${req.originalUrl.split('?')[0]}; use POST /codec/encode or /codec/decode` });
+    res.status(404).json({
+      error: 'not_found',
+      message: `no route for ${req.method} ${req.originalUrl.split('?')[0]}; use POST /codec/encode or /codec/decode`,
+    });
   });
 
   const onError: ErrorRequestHandler = (err, req, res, _next) => {
@@ -154,7 +173,8 @@ export function createCodecRouter(deps: CodecRouterDeps): Router {
       res.status(err.status).json(err.toBody());
       return;
     }
-    const status = typeof err?.status === 'number' && err.status >= 400 && err.status < 500 ? err.status : 500;
+    const status =
+      typeof err?.status === 'number' && err.status >= 400 && err.status < 500 ? err.status : 500;
     if (status === 500) req.log?.error({ err }, 'codec request failed');
     res.status(status).json({
       error: status === 500 ? 'internal' : 'bad_request',

@@ -51,7 +51,9 @@ export interface ApiDeps {
 }
 
 /** ApiDeps with the defaults filled in, as the routes see them. */
-export interface ApiContext extends Required<Omit<ApiDeps, 'verifiers' | 'l2Address' | 'codec' | 'codecToken' | 'codecAllowLoopback'>> {
+export interface ApiContext extends Required<
+  Omit<ApiDeps, 'verifiers' | 'l2Address' | 'codec' | 'codecToken' | 'codecAllowLoopback'>
+> {
   logger: Logger;
   /** Lower-case verifier and L2 addresses. */
   readAll: ReadonlySet<string>;

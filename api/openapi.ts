@@ -63,7 +63,10 @@ const schemas: Record<string, Schema> = {
   }),
   CreateJob: obj(
     {
-      programId: int({ minimum: 1, description: '1 = onnx-inference, 2 = fedavg-train, 3 = encrypted-stats' }),
+      programId: int({
+        minimum: 1,
+        description: '1 = onnx-inference, 2 = fedavg-train, 3 = encrypted-stats',
+      }),
       dataset: { ...BLOB_ID, description: 'blob id of the dataset (or send datasetBase64)' },
       datasetBase64: str({
         maxLength: 22369624,
@@ -72,13 +75,21 @@ const schemas: Record<string, Schema> = {
       model: { ...BLOB_ID, description: 'blob id of the ONNX model (required for onnx-inference)' },
       numEpoch: int({ minimum: 1, maximum: 100, default: 1, description: 'fedavg-train: training rounds' }),
       trainGraph: { ...BLOB_ID, description: 'fedavg-train: blob id of the train-step ONNX graph' },
-      publicKey: { ...BLOB_ID, description: "fedavg-train and encrypted-stats: blob id of the requester's CKKS public key" },
+      publicKey: {
+        ...BLOB_ID,
+        description: "fedavg-train and encrypted-stats: blob id of the requester's CKKS public key",
+      },
       initialModel: { ...BLOB_ID, description: 'fedavg-train: blob id of the initial model' },
       testSet: { ...BLOB_ID, description: 'fedavg-train: held-out set the keyholder measures each epoch on' },
       localSteps: int({ minimum: 1, maximum: 10000 }),
       learningRate: str({ pattern: '^(0|[1-9]\\d*)?(\\.\\d+)?$' }),
       batchSize: int({ minimum: 0, maximum: 1000000 }),
-      bins: int({ minimum: 1, maximum: 1024, default: 10, description: 'encrypted-stats: histogram bins per column' }),
+      bins: int({
+        minimum: 1,
+        maximum: 1024,
+        default: 10,
+        description: 'encrypted-stats: histogram bins per column',
+      }),
       min: { type: 'number', description: 'encrypted-stats: lower end of the histogram range' },
       max: { type: 'number', description: 'encrypted-stats: upper end of the histogram range (above min)' },
       numParallel: int({ minimum: 1, maximum: 256 }),
@@ -102,7 +113,11 @@ const schemas: Record<string, Schema> = {
     programId: int(),
     dataset: BLOB_ID,
     model: nullable('string', { pattern: '^[0-9a-f]{64}$' }),
-    params: { type: 'object', additionalProperties: { type: 'string' }, description: "the program's parameters as submitted" },
+    params: {
+      type: 'object',
+      additionalProperties: { type: 'string' },
+      description: "the program's parameters as submitted",
+    },
     numParallel: int({ minimum: 1, maximum: 256 }),
     numEpoch: int({ minimum: 1 }),
     splitAllowed: { type: 'boolean' },
@@ -167,7 +182,13 @@ const schemas: Record<string, Schema> = {
       checkpoints: {
         type: 'array',
         items: obj(
-          { epoch: { type: 'integer' }, model: BLOB_ID, accuracy: nullable('number'), loss: nullable('number'), createdAt: str() },
+          {
+            epoch: { type: 'integer' },
+            model: BLOB_ID,
+            accuracy: nullable('number'),
+            loss: nullable('number'),
+            createdAt: str(),
+          },
           ['epoch', 'model', 'accuracy', 'loss', 'createdAt'],
         ),
       },
@@ -177,12 +198,16 @@ const schemas: Record<string, Schema> = {
   RegisterNode: obj(
     {
       capabilityClass: str({ pattern: '^[a-z0-9][a-z0-9-]{0,31}$' }),
-      encryptionKey: str({ pattern: '^[0-9a-f]{64}$', description: "the node's X25519 public key; its inputs are wrapped to it" }),
+      encryptionKey: str({
+        pattern: '^[0-9a-f]{64}$',
+        description: "the node's X25519 public key; its inputs are wrapped to it",
+      }),
     },
     ['capabilityClass'],
     {
-    additionalProperties: false,
-  }),
+      additionalProperties: false,
+    },
+  ),
   Node: obj(
     {
       address: ADDRESS,
@@ -350,18 +375,22 @@ export function openApiDocument(): Record<string, unknown> {
           responses: {
             '200': ok(
               'the key',
-              obj({ keyId: str({ pattern: '^[0-9a-f]{16}$' }), publicKey: str({ pattern: '^[0-9a-f]{64}$' }), algorithm: str({ enum: ['X25519'] }) }, [
-                'keyId',
-                'publicKey',
-                'algorithm',
-              ]),
+              obj(
+                {
+                  keyId: str({ pattern: '^[0-9a-f]{16}$' }),
+                  publicKey: str({ pattern: '^[0-9a-f]{64}$' }),
+                  algorithm: str({ enum: ['X25519'] }),
+                },
+                ['keyId', 'publicKey', 'algorithm'],
+              ),
             ),
           },
         },
       },
       '/v1/blobs': {
         put: {
-          summary: 'Store a blob (at most 64 MB): plaintext the gateway seals, or an envelope sealed to the storage key',
+          summary:
+            'Store a blob (at most 64 MB): plaintext the gateway seals, or an envelope sealed to the storage key',
           description:
             'Every blob rests as an AES-256-GCM envelope whose data key is wrapped to the storage key; the id is the sha-256 of the envelope. ' +
             'Upload `application/vnd.emeth.envelope` (sealed by the caller, lib/envelope) to keep plaintext off the wire, or any other type for the gateway to seal.',
@@ -483,9 +512,14 @@ export function openApiDocument(): Record<string, unknown> {
       '/v1/nodes/{address}/redemptions': {
         parameters: [pathParam('address', ADDRESS)],
         get: {
-          summary: 'The node’s unredeemed tickets as EmethCore.redeemMany arguments, one multiproof per batch (the node itself only)',
+          summary:
+            'The node’s unredeemed tickets as EmethCore.redeemMany arguments, one multiproof per batch (the node itself only)',
           responses: {
-            '200': ok('one entry per batch', { type: 'object', required: ['redemptions'], properties: { redemptions: { type: 'array', items: { type: 'object' } } } }),
+            '200': ok('one entry per batch', {
+              type: 'object',
+              required: ['redemptions'],
+              properties: { redemptions: { type: 'array', items: { type: 'object' } } },
+            }),
             ...authErrors,
             '403': error('another node’s redemptions'),
           },

@@ -44,7 +44,11 @@ export function createV1Router(deps: ApiDeps, logger: Logger): Router {
 
   // The key uploaders seal blobs to; public, like any public key.
   router.get('/storage/key', (_req, res) => {
-    res.json({ keyId: ctx.store.storageKey.keyId, publicKey: publicKeyHex(ctx.store.storageKey.publicKey), algorithm: 'X25519' });
+    res.json({
+      keyId: ctx.store.storageKey.keyId,
+      publicKey: publicKeyHex(ctx.store.storageKey.publicKey),
+      algorithm: 'X25519',
+    });
   });
 
   router.use(express.raw({ type: () => true, limit: MAX_BLOB_BYTES }));

@@ -16,7 +16,9 @@ import { TestPipeline } from '../test/support/pipeline';
 import { bareFanOut, median } from './support';
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { subjobs: { type: 'string', default: '24' }, rounds: { type: 'string', default: '3' } } });
+  const { values } = parseArgs({
+    options: { subjobs: { type: 'string', default: '24' }, rounds: { type: 'string', default: '3' } },
+  });
   const n = Number(values.subjobs);
   const rounds = Number(values.rounds);
   // Every process of the run shares one payload key (as jest's global setup does for tests).
@@ -58,9 +60,15 @@ async function main(): Promise<void> {
     const m = { p1: median(p1), p1Bare: median(p1Bare), p5: median(p5), p5Bare: median(p5Bare) };
     console.log(`\n| benchmark | EMETH pipeline | bare Temporal (same server, same run) | ratio | goal |`);
     console.log(`|---|---:|---:|---:|---|`);
-    console.log(`| P1: ${n} SubJobs of 50 rows, window 8, 3 nodes + verifier | ${rate(m.p1)} SubJobs/s (${(m.p1 / n).toFixed(0)} ms each) | ${rate(m.p1Bare)} children/s (${(m.p1Bare / n).toFixed(0)} ms each) | ${(m.p1 / m.p1Bare).toFixed(1)}× the bare cost | ≤ 1.3× |`);
-    console.log(`| P5: submit → settled, 3 SubJobs of 100 rows | ${(m.p5 / 1000).toFixed(2)} s (median of ${rounds}; min ${(Math.min(...p5) / 1000).toFixed(2)} s) | ${(m.p5Bare / 1000).toFixed(2)} s for parent + 3 children | ${(m.p5 / m.p5Bare).toFixed(1)}× | — |`);
-    console.log(`\nraw ms: P1 ${p1.map(Math.round).join(', ')}; bare ${p1Bare.map(Math.round).join(', ')}; P5 ${p5.map(Math.round).join(', ')}; bare ${p5Bare.map(Math.round).join(', ')}`);
+    console.log(
+      `| P1: ${n} SubJobs of 50 rows, window 8, 3 nodes + verifier | ${rate(m.p1)} SubJobs/s (${(m.p1 / n).toFixed(0)} ms each) | ${rate(m.p1Bare)} children/s (${(m.p1Bare / n).toFixed(0)} ms each) | ${(m.p1 / m.p1Bare).toFixed(1)}× the bare cost | ≤ 1.3× |`,
+    );
+    console.log(
+      `| P5: submit → settled, 3 SubJobs of 100 rows | ${(m.p5 / 1000).toFixed(2)} s (median of ${rounds}; min ${(Math.min(...p5) / 1000).toFixed(2)} s) | ${(m.p5Bare / 1000).toFixed(2)} s for parent + 3 children | ${(m.p5 / m.p5Bare).toFixed(1)}× | — |`,
+    );
+    console.log(
+      `\nraw ms: P1 ${p1.map(Math.round).join(', ')}; bare ${p1Bare.map(Math.round).join(', ')}; P5 ${p5.map(Math.round).join(', ')}; bare ${p5Bare.map(Math.round).join(', ')}`,
+    );
   } finally {
     await p.stop();
     await temporal.stop();

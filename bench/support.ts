@@ -9,7 +9,12 @@ export function median(xs: number[]): number {
 }
 
 /** Runs `n` bare children (one empty activity each) under one parent with the given window; returns ms. */
-export async function bareFanOut(address: string, n: number, window: number, activityMs = 0): Promise<number> {
+export async function bareFanOut(
+  address: string,
+  n: number,
+  window: number,
+  activityMs = 0,
+): Promise<number> {
   const connection = await Connection.connect({ address });
   const native = await NativeConnection.connect({ address });
   const taskQueue = `bench-bare-${randomUUID()}`;
@@ -17,13 +22,20 @@ export async function bareFanOut(address: string, n: number, window: number, act
     connection: native,
     taskQueue,
     workflowsPath: require.resolve('./workflows/bare'),
-    activities: { work: async (i: number) => (activityMs ? new Promise<number>((r) => setTimeout(() => r(i), activityMs)) : i) },
+    activities: {
+      work: async (i: number) =>
+        activityMs ? new Promise<number>((r) => setTimeout(() => r(i), activityMs)) : i,
+    },
   });
   try {
     return await worker.runUntil(async () => {
       const client = new Client({ connection });
       const t0 = performance.now();
-      await client.workflow.execute('bareParent', { taskQueue, workflowId: `bare-${randomUUID()}`, args: [n, window] });
+      await client.workflow.execute('bareParent', {
+        taskQueue,
+        workflowId: `bare-${randomUUID()}`,
+        args: [n, window],
+      });
       return performance.now() - t0;
     });
   } finally {

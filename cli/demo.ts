@@ -27,7 +27,9 @@ export async function demo(config: EmethConfig, opts: DemoOptions): Promise<numb
 
     await runInferenceDemo(stack, config, out);
     await runTrainingDemo(stack, config, out);
-    out(`\nTemporal UI: ${stack.temporalUiUrl ?? config.temporalUiUrl}  (filter: EmethJobId = "<the Job id above>")`);
+    out(
+      `\nTemporal UI: ${stack.temporalUiUrl ?? config.temporalUiUrl}  (filter: EmethJobId = "<the Job id above>")`,
+    );
   } catch (err) {
     await stack.stop();
     throw err;

@@ -13,7 +13,8 @@ export class GatewayClient {
     const path = withNonce(route);
     const raw = body === undefined ? '' : body instanceof Uint8Array ? body : JSON.stringify(body);
     const headers: Record<string, string> = await signRequest(this.signer, method, path, raw);
-    if (body !== undefined) headers['content-type'] = body instanceof Uint8Array ? 'application/octet-stream' : 'application/json';
+    if (body !== undefined)
+      headers['content-type'] = body instanceof Uint8Array ? 'application/octet-stream' : 'application/json';
     const res = await fetch(this.baseUrl.replace(/\/$/, '') + path, {
       method,
       headers,
@@ -38,8 +39,11 @@ export class GatewayClient {
 
   async getBlob(id: string): Promise<Uint8Array> {
     const path = withNonce(`/v1/blobs/${id}`);
-    const res = await fetch(this.baseUrl + path, { headers: await signRequest(this.signer, 'GET', path, '') });
-    if (!res.ok) throw new EmethError('GATEWAY', `GET ${path} failed with HTTP ${res.status}: ${await res.text()}`);
+    const res = await fetch(this.baseUrl + path, {
+      headers: await signRequest(this.signer, 'GET', path, ''),
+    });
+    if (!res.ok)
+      throw new EmethError('GATEWAY', `GET ${path} failed with HTTP ${res.status}: ${await res.text()}`);
     return new Uint8Array(await res.arrayBuffer());
   }
 }

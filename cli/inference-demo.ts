@@ -26,7 +26,11 @@ const ROWS = 10_000;
  * The main demo (issue: the Job pipeline): a requester pays for an inference Job of 10,000 rows in
  * 6 SubJobs on 3 node workers and a verifier, and every holon is accounted for afterwards.
  */
-export async function runInferenceDemo(stack: Stack, config: EmethConfig, out: (line: string) => void): Promise<InferenceDemoResult> {
+export async function runInferenceDemo(
+  stack: Stack,
+  config: EmethConfig,
+  out: (line: string) => void,
+): Promise<InferenceDemoResult> {
   const provider = new JsonRpcProvider(config.chain.rpcUrl, undefined, { batchStallTime: 0 });
   try {
     const owner = new NonceManager(new Wallet(config.chain.deployerKey, provider));
@@ -36,9 +40,12 @@ export async function runInferenceDemo(stack: Stack, config: EmethConfig, out: (
     const token = new Contract(stack.deployment.token, loadArtifact('EmethToken').abi, owner);
     const core = new Contract(stack.deployment.core, loadArtifact('EmethCore').abi, provider);
     // Balances are read at one block, so a redemption landing between two reads cannot skew them.
-    const balanceOf = async (a: string, blockTag?: number) => (await token.getFunction('balanceOf')(a, { blockTag })) as bigint;
-    const depositOf = async (a: string, blockTag?: number) => ((await core.getFunction('getDeposit')(a, { blockTag })) as { balance: bigint }).balance;
-    const supply = async (blockTag?: number) => (await token.getFunction('totalSupply')({ blockTag })) as bigint;
+    const balanceOf = async (a: string, blockTag?: number) =>
+      (await token.getFunction('balanceOf')(a, { blockTag })) as bigint;
+    const depositOf = async (a: string, blockTag?: number) =>
+      ((await core.getFunction('getDeposit')(a, { blockTag })) as { balance: bigint }).balance;
+    const supply = async (blockTag?: number) =>
+      (await token.getFunction('totalSupply')({ blockTag })) as bigint;
     const balancesAt = async (blockTag: number) => ({
       nodes: await Promise.all(nodes.map((n) => balanceOf(n.address, blockTag))),
       verifier: await balanceOf(verifier.address, blockTag),
@@ -48,7 +55,10 @@ export async function runInferenceDemo(stack: Stack, config: EmethConfig, out: (
     const requesterAddress = await requester.getAddress();
 
     out('\n── Funding: the owner mints EMETH; the requester deposits on EmethCore; nodes stake ──');
-    for (const [who, amount] of [[requesterAddress, 1_000n * EMETH], ...nodes.map((n) => [n.address, 200n * EMETH] as const)] as const) {
+    for (const [who, amount] of [
+      [requesterAddress, 1_000n * EMETH],
+      ...nodes.map((n) => [n.address, 200n * EMETH] as const),
+    ] as const) {
       if ((await balanceOf(who)) < amount / 2n) await (await token.getFunction('mint')(who, amount)).wait();
     }
     const asRequester = token.connect(requester) as Contract;
@@ -57,8 +67,20 @@ export async function runInferenceDemo(stack: Stack, config: EmethConfig, out: (
 
     out('── Starting 3 node workers and a verifier ──');
     await stack.spawnWorker('verifier', 'verifier', ['--key', verifier.privateKey]);
-    await Promise.all(nodes.map((n, i) => stack.spawnWorker(`node-${i + 1}`, 'node', ['--key', n.privateKey, '--class', 'cpu', '--stake', '100'])));
-    for (const [i, n] of nodes.entries()) out(`  node-${i + 1}  ${n.address}  (log ${stack.logDir}/node-${i + 1}.log)`);
+    await Promise.all(
+      nodes.map((n, i) =>
+        stack.spawnWorker(`node-${i + 1}`, 'node', [
+          '--key',
+          n.privateKey,
+          '--class',
+          'cpu',
+          '--stake',
+          '100',
+        ]),
+      ),
+    );
+    for (const [i, n] of nodes.entries())
+      out(`  node-${i + 1}  ${n.address}  (log ${stack.logDir}/node-${i + 1}.log)`);
     out(`  verifier ${verifier.address}`);
 
     const before = await balancesAt(await provider.getBlockNumber());
@@ -74,8 +96,12 @@ export async function runInferenceDemo(stack: Stack, config: EmethConfig, out: (
     const fuelPrice = 120n * GHOLON;
     const required = BigInt(meterFuel(ROWS, inspectModel(modelBytes).cost, 10n ** 30n).required);
     const fuelLimit = (required * 3n) / 2n + BigInt(NUM_PARALLEL);
-    out(`  model ${model.id.slice(0, 18)}… (${model.size} B), dataset ${dataset.id.slice(0, 18)}… (${ROWS} rows, ${dataset.size} B)`);
-    out(`  fuel: ${required} needed, limit ${fuelLimit} at ${fuelPrice / GHOLON} Gholon = fee limit ${formatEmeth(fuelLimit * fuelPrice)} EMETH`);
+    out(
+      `  model ${model.id.slice(0, 18)}… (${model.size} B), dataset ${dataset.id.slice(0, 18)}… (${ROWS} rows, ${dataset.size} B)`,
+    );
+    out(
+      `  fuel: ${required} needed, limit ${fuelLimit} at ${fuelPrice / GHOLON} Gholon = fee limit ${formatEmeth(fuelLimit * fuelPrice)} EMETH`,
+    );
     const job = await client.request<JobView>('POST', '/v1/jobs', {
       programId: 1,
       dataset: dataset.id,
@@ -97,26 +123,38 @@ export async function runInferenceDemo(stack: Stack, config: EmethConfig, out: (
     await session.release();
     const diff = maxAbsDiff(result, local);
     out(`  ${result.rows} × ${result.cols} outputs, max |difference| vs local = ${diff}`);
-    if (result.rows !== ROWS || diff > 1e-4) throw new Error(`the Job's result differs from the local run (max diff ${diff})`);
+    if (result.rows !== ROWS || diff > 1e-4)
+      throw new Error(`the Job's result differs from the local run (max diff ${diff})`);
 
     out('\n── Tickets: signed in batches by the Signer, redeemed on EmethCore by the nodes ──');
     const tickets = await waitForRedemptions(config, nodes, core, job.id, out);
     const after = await balancesAt(await provider.getBlockNumber());
 
     out('\n── Balances (EMETH) ──');
-    const row = (name: string, b: bigint, a: bigint) => out(`  ${name.padEnd(22)} ${formatEmeth(b).padStart(14)} → ${formatEmeth(a).padStart(14)}   (${a >= b ? '+' : ''}${formatEmeth(a - b)})`);
+    const row = (name: string, b: bigint, a: bigint) =>
+      out(
+        `  ${name.padEnd(22)} ${formatEmeth(b).padStart(14)} → ${formatEmeth(a).padStart(14)}   (${a >= b ? '+' : ''}${formatEmeth(a - b)})`,
+      );
     nodes.forEach((n, i) => row(`node-${i + 1}`, before.nodes[i]!, after.nodes[i]!));
     row('verifier', before.verifier, after.verifier);
     row('requester deposit', before.deposit, after.deposit);
-    out(`  reserved ${formatEmeth(BigInt(final.fees.reserved))}, charged ${formatEmeth(BigInt(final.fees.charged))}, refunded ${formatEmeth(BigInt(final.fees.refunded))}`);
+    out(
+      `  reserved ${formatEmeth(BigInt(final.fees.reserved))}, charged ${formatEmeth(BigInt(final.fees.charged))}, refunded ${formatEmeth(BigInt(final.fees.refunded))}`,
+    );
     out(`  burned (penalties)      ${formatEmeth(before.supply - after.supply)}`);
-    const paid = after.nodes.reduce((a, b, i) => a + b - before.nodes[i]!, 0n) + (after.verifier - before.verifier);
-    if (paid !== before.deposit - after.deposit) throw new Error(`payments (${paid}) differ from the deposit drawn (${before.deposit - after.deposit})`);
-    if (tickets.paid !== BigInt(final.fees.charged)) throw new Error(`this Job's tickets pay ${tickets.paid}, not its charge (${final.fees.charged})`);
+    const paid =
+      after.nodes.reduce((a, b, i) => a + b - before.nodes[i]!, 0n) + (after.verifier - before.verifier);
+    if (paid !== before.deposit - after.deposit)
+      throw new Error(`payments (${paid}) differ from the deposit drawn (${before.deposit - after.deposit})`);
+    if (tickets.paid !== BigInt(final.fees.charged))
+      throw new Error(`this Job's tickets pay ${tickets.paid}, not its charge (${final.fees.charged})`);
     // On a resumed stack the nodes also redeem tickets earlier runs left behind, in the same window.
     const earlier = paid - tickets.paid;
-    out(`  ${tickets.count} tickets redeemed; they pay exactly the Job's charge, and payments equal the deposit drawn, to the holon.`);
-    if (earlier !== 0n) out(`  (the window also saw ${formatEmeth(earlier)} EMETH of tickets from earlier runs redeemed)`);
+    out(
+      `  ${tickets.count} tickets redeemed; they pay exactly the Job's charge, and payments equal the deposit drawn, to the holon.`,
+    );
+    if (earlier !== 0n)
+      out(`  (the window also saw ${formatEmeth(earlier)} EMETH of tickets from earlier runs redeemed)`);
     out(`\nTemporal UI for this Job: ${final.temporalUiUrl}`);
     return { jobId: job.id, status: final.status, maxDiff: diff };
   } finally {
@@ -138,12 +176,22 @@ async function waitForRedemptions(
     let paid = 0n;
     const lines: string[] = [];
     for (const [i, n] of nodes.entries()) {
-      const { tickets } = await new GatewayClient(config.gateway.url, n).request<{ tickets: { ticket: { jobId: string; subJobId: string; amount: string; verifierFee: string }; batch: { batchId: number | string; root: string } | null; leafIndex: number | null }[] }>('GET', `/v1/nodes/${n.address.toLowerCase()}/tickets`);
+      const { tickets } = await new GatewayClient(config.gateway.url, n).request<{
+        tickets: {
+          ticket: { jobId: string; subJobId: string; amount: string; verifierFee: string };
+          batch: { batchId: number | string; root: string } | null;
+          leafIndex: number | null;
+        }[];
+      }>('GET', `/v1/nodes/${n.address.toLowerCase()}/tickets`);
       for (const t of tickets.filter((x) => x.ticket.jobId === jobId)) {
         paid += BigInt(t.ticket.amount) + BigInt(t.ticket.verifierFee);
-        const redeemed = t.batch ? ((await core.getFunction('isRedeemed')(t.batch.root, t.leafIndex)) as boolean) : false;
+        const redeemed = t.batch
+          ? ((await core.getFunction('isRedeemed')(t.batch.root, t.leafIndex)) as boolean)
+          : false;
         if (!redeemed) pending += 1;
-        lines.push(`  node-${i + 1}  subJob ${t.ticket.subJobId.slice(0, 10)}…  ${formatEmeth(BigInt(t.ticket.amount)).padStart(10)} EMETH + verifier ${formatEmeth(BigInt(t.ticket.verifierFee))}  batch ${t.batch?.batchId ?? '-'}  ${redeemed ? 'redeemed' : 'pending'}`);
+        lines.push(
+          `  node-${i + 1}  subJob ${t.ticket.subJobId.slice(0, 10)}…  ${formatEmeth(BigInt(t.ticket.amount)).padStart(10)} EMETH + verifier ${formatEmeth(BigInt(t.ticket.verifierFee))}  batch ${t.batch?.batchId ?? '-'}  ${redeemed ? 'redeemed' : 'pending'}`,
+        );
       }
     }
     if (pending === 0 && lines.length > 0) {

@@ -11,20 +11,25 @@ export interface JobView {
   workflowId: string;
 }
 
-
 function bar(done: number, total: number, width = 30): string {
   const filled = total === 0 ? 0 : Math.round((done / total) * width);
   return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}`;
 }
 
 /** Polls a Job and prints a progress line whenever it changes, until the Job ends. */
-export async function followJob(client: GatewayClient, jobId: string, out: (line: string) => void, pollMs = 500): Promise<JobView> {
+export async function followJob(
+  client: GatewayClient,
+  jobId: string,
+  out: (line: string) => void,
+  pollMs = 500,
+): Promise<JobView> {
   let last = '';
   for (;;) {
     const job = await client.request<JobView>('GET', `/v1/jobs/${jobId}`);
     const verified = job.subJobs.filter((s) => s.status === 'verified').length;
     const counts = new Map<string, number>();
-    for (const s of job.subJobs) if (s.status !== 'verified') counts.set(s.status, (counts.get(s.status) ?? 0) + 1);
+    for (const s of job.subJobs)
+      if (s.status !== 'verified') counts.set(s.status, (counts.get(s.status) ?? 0) + 1);
     const states = [...counts].map(([status, n]) => `${n} ${status}`).join(', ');
     const line = `  ${job.status.padEnd(12)} ${bar(verified, job.subJobs.length)} verified${states ? `  (${states})` : ''}`;
     if (line !== last) out(line);

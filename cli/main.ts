@@ -39,7 +39,11 @@ async function main(argv: string[]): Promise<number> {
       return up(loadConfig(), { env: process.env, out });
     }
     case 'demo': {
-      const { values } = parseArgs({ args: rest, options: { keep: { type: 'boolean', default: false } }, strict: true });
+      const { values } = parseArgs({
+        args: rest,
+        options: { keep: { type: 'boolean', default: false } },
+        strict: true,
+      });
       return demo(loadConfig(), { keep: values.keep ?? false, env: process.env, out });
     }
     case 'node': {
@@ -50,9 +54,15 @@ async function main(argv: string[]): Promise<number> {
       }
       if (sub === 'setup-gpu') {
         const { spawnSync } = await import('node:child_process');
-        return spawnSync(process.execPath, [require.resolve('../scripts/setup-gpu.cjs'), ...args], { stdio: 'inherit' }).status ?? 1;
+        return (
+          spawnSync(process.execPath, [require.resolve('../scripts/setup-gpu.cjs'), ...args], {
+            stdio: 'inherit',
+          }).status ?? 1
+        );
       }
-      process.stderr.write('emeth: usage: emeth node start --key <hex> [--class cpu] | emeth node setup-gpu\n');
+      process.stderr.write(
+        'emeth: usage: emeth node start --key <hex> [--class cpu] | emeth node setup-gpu\n',
+      );
       return 2;
     }
     case 'verifier': {
@@ -68,7 +78,9 @@ async function main(argv: string[]): Promise<number> {
       const [sub, ...args] = rest;
       if (sub === 'open-stats') return (await import('./open-stats')).openStatsCommand(args, out);
       if (sub !== 'start') {
-        process.stderr.write('emeth: usage: emeth keyholder start|open-stats --key <hex> [--dir <keys dir>] [<jobId>]\n');
+        process.stderr.write(
+          'emeth: usage: emeth keyholder start|open-stats --key <hex> [--dir <keys dir>] [<jobId>]\n',
+        );
         return 2;
       }
       await (await import('../workers/keyholder/main')).runKeyholder(args);
@@ -94,7 +106,10 @@ main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
     // Our own errors already say what to do: print them as one sentence. Others get the stack.
-    if (err instanceof EmethError || (err instanceof TypeError && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS'))) {
+    if (
+      err instanceof EmethError ||
+      (err instanceof TypeError && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS'))
+    ) {
       process.stderr.write(`emeth: ${err.message}\n`);
     } else {
       process.stderr.write(`emeth: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);

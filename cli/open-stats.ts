@@ -14,20 +14,44 @@ import { openStats, type ColumnStats } from '../activities/programs/encrypted-st
 import { GatewayClient } from './gateway-client';
 
 export async function openStatsCommand(argv: string[], out: (line: string) => void): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, options: { key: { type: 'string' }, dir: { type: 'string' } }, allowPositionals: true, strict: true });
-  if (!values.key || !/^0x[0-9a-fA-F]{64}$/.test(values.key)) throw new EmethError('OPEN_STATS', "--key must be the requester's 32-byte hex private key (0x...)");
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: { key: { type: 'string' }, dir: { type: 'string' } },
+    allowPositionals: true,
+    strict: true,
+  });
+  if (!values.key || !/^0x[0-9a-fA-F]{64}$/.test(values.key))
+    throw new EmethError('OPEN_STATS', "--key must be the requester's 32-byte hex private key (0x...)");
   const jobId = positionals[0];
-  if (!jobId || !/^0x[0-9a-f]{64}$/.test(jobId)) throw new EmethError('OPEN_STATS', 'give the Job id (0x and 64 hex characters) after the options');
+  if (!jobId || !/^0x[0-9a-f]{64}$/.test(jobId))
+    throw new EmethError('OPEN_STATS', 'give the Job id (0x and 64 hex characters) after the options');
   const config = loadConfig();
   const wallet = new Wallet(values.key);
   const dir = values.dir ?? path.join(config.home, 'keyholder', wallet.address.toLowerCase());
   const secretFile = path.join(dir, 'ckks-secret.key');
-  if (!fs.existsSync(secretFile)) throw new EmethError('OPEN_STATS', `no CKKS secret key at ${secretFile}; run this where \`emeth keyholder start\` keeps the requester's keys, or pass --dir`);
+  if (!fs.existsSync(secretFile))
+    throw new EmethError(
+      'OPEN_STATS',
+      `no CKKS secret key at ${secretFile}; run this where \`emeth keyholder start\` keeps the requester's keys, or pass --dir`,
+    );
 
   const gateway = new GatewayClient(config.gateway.url, wallet);
-  const job = await gateway.request<{ status: string; programId: number; result: string | null; params: Record<string, string> }>('GET', `/v1/jobs/${jobId}`);
-  if (job.programId !== 3) throw new EmethError('OPEN_STATS', `Job ${jobId} is not an encrypted-stats Job (programId ${job.programId})`);
-  if (job.status !== 'completed' || !job.result) throw new EmethError('OPEN_STATS', `Job ${jobId} is ${job.status}; its result exists once it is completed`);
+  const job = await gateway.request<{
+    status: string;
+    programId: number;
+    result: string | null;
+    params: Record<string, string>;
+  }>('GET', `/v1/jobs/${jobId}`);
+  if (job.programId !== 3)
+    throw new EmethError(
+      'OPEN_STATS',
+      `Job ${jobId} is not an encrypted-stats Job (programId ${job.programId})`,
+    );
+  if (job.status !== 'completed' || !job.result)
+    throw new EmethError(
+      'OPEN_STATS',
+      `Job ${jobId} is ${job.status}; its result exists once it is completed`,
+    );
   const store = createGatewayBlobStore(config.gateway.url, wallet, sealingKeysOf(values.key));
   const ckks = await createCkks();
   try {
@@ -37,7 +61,13 @@ export async function openStatsCommand(argv: string[], out: (line: string) => vo
       total: await store.get(job.result),
       bins: Number(job.params.bins ?? 10),
     });
-    out(JSON.stringify({ jobId, min: Number(job.params.min), max: Number(job.params.max), columns: stats }, null, 2));
+    out(
+      JSON.stringify(
+        { jobId, min: Number(job.params.min), max: Number(job.params.max), columns: stats },
+        null,
+        2,
+      ),
+    );
     return 0;
   } finally {
     ckks.close();

@@ -8,7 +8,8 @@ import { GatewayClient } from './gateway-client';
 import { followJob, type JobView } from './job-status';
 
 function requesterClient(config: EmethConfig, key: string | undefined): GatewayClient {
-  if (!key || !/^0x[0-9a-fA-F]{64}$/.test(key)) throw new EmethError('USAGE', "--key must be the requester's 32-byte hex private key (0x...)");
+  if (!key || !/^0x[0-9a-fA-F]{64}$/.test(key))
+    throw new EmethError('USAGE', "--key must be the requester's 32-byte hex private key (0x...)");
   return new GatewayClient(config.gateway.url, new Wallet(key));
 }
 
@@ -30,7 +31,8 @@ export async function submit(config: EmethConfig, argv: string[], out: (l: strin
   });
   const client = requesterClient(config, values.key);
   for (const f of ['dataset', 'model'] as const) {
-    if (!values[f] || !fs.existsSync(values[f]!)) throw new EmethError('USAGE', `--${f} must name an existing file`);
+    if (!values[f] || !fs.existsSync(values[f]!))
+      throw new EmethError('USAGE', `--${f} must name an existing file`);
   }
   const dataset = await client.putBlob(new Uint8Array(fs.readFileSync(values.dataset!)));
   const model = await client.putBlob(new Uint8Array(fs.readFileSync(values.model!)));
@@ -46,13 +48,20 @@ export async function submit(config: EmethConfig, argv: string[], out: (l: strin
   out(`Job ${job.id} submitted\nTemporal UI: ${job.temporalUiUrl}`);
   if (values.detach) return 0;
   const final = await followJob(client, job.id, out);
-  out(`Job ${final.status}; result ${final.result ?? '-'}; charged ${final.fees.charged} holon, refunded ${final.fees.refunded} holon`);
+  out(
+    `Job ${final.status}; result ${final.result ?? '-'}; charged ${final.fees.charged} holon, refunded ${final.fees.refunded} holon`,
+  );
   return final.status === 'completed' ? 0 : 1;
 }
 
 /** `emeth status <jobId>`: follows a Job with a live progress bar. */
 export async function status(config: EmethConfig, argv: string[], out: (l: string) => void): Promise<number> {
-  const { values, positionals } = parseArgs({ args: argv, options: { key: { type: 'string' } }, allowPositionals: true, strict: true });
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: { key: { type: 'string' } },
+    allowPositionals: true,
+    strict: true,
+  });
   const jobId = positionals[0];
   if (!jobId) throw new EmethError('USAGE', 'usage: emeth status --key <hex> <jobId>');
   const final = await followJob(requesterClient(config, values.key), jobId, out);

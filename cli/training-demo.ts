@@ -30,27 +30,46 @@ interface CheckpointsView {
  * Every node's update is encrypted with the requester's CKKS public key; the L2 sums ciphertexts;
  * only the requester's keyholder, which holds the secret key, opens the sum.
  */
-export async function runTrainingDemo(stack: Stack, config: EmethConfig, out: (line: string) => void): Promise<void> {
+export async function runTrainingDemo(
+  stack: Stack,
+  config: EmethConfig,
+  out: (line: string) => void,
+): Promise<void> {
   const provider = new JsonRpcProvider(config.chain.rpcUrl, undefined, { batchStallTime: 0 });
   try {
     const requesterKey = devKey(DEV_ROLES.requester);
     const requester = new NonceManager(new Wallet(requesterKey, provider));
     const address = (await requester.getAddress()).toLowerCase();
 
-    out('\n── Training: the requester\'s keyholder (the only holder of the CKKS secret key) and a fourth node ──');
+    out(
+      "\n── Training: the requester's keyholder (the only holder of the CKKS secret key) and a fourth node ──",
+    );
     const keyholderLog = path.join(stack.logDir, 'keyholder.log');
     await stack.spawnWorker('keyholder', 'keyholder', ['--key', requesterKey]);
-    const ready = fs.readFileSync(keyholderLog, 'utf8').split('\n').reverse().find((l) => l.startsWith(`${READY_MARKER} keyholder`))!;
+    const ready = fs
+      .readFileSync(keyholderLog, 'utf8')
+      .split('\n')
+      .reverse()
+      .find((l) => l.startsWith(`${READY_MARKER} keyholder`))!;
     const publicKey = /publicKey=([0-9a-f]{64})/.exec(ready)![1]!;
     const keyDir = path.join(config.home, 'keyholder', address);
-    out(`  keyholder for ${address}: secret key in ${keyDir} (mode 0600), public key blob ${publicKey.slice(0, 16)}…`);
+    out(
+      `  keyholder for ${address}: secret key in ${keyDir} (mode 0600), public key blob ${publicKey.slice(0, 16)}…`,
+    );
     const node4 = new Wallet(devKey(DEV_ROLES.node4));
     const owner = new NonceManager(new Wallet(config.chain.deployerKey, provider));
     const token = new Contract(stack.deployment.token, loadArtifact('EmethToken').abi, owner);
     if (((await token.getFunction('balanceOf')(node4.address)) as bigint) < 100n * EMETH) {
       await (await token.getFunction('mint')(node4.address, 200n * EMETH)).wait();
     }
-    await stack.spawnWorker('node-4', 'node', ['--key', node4.privateKey, '--class', 'cpu', '--stake', '100']);
+    await stack.spawnWorker('node-4', 'node', [
+      '--key',
+      node4.privateKey,
+      '--class',
+      'cpu',
+      '--stake',
+      '100',
+    ]);
 
     const set = syntheticClassification();
     const client = new GatewayClient(config.gateway.url, requester);
@@ -66,7 +85,9 @@ export async function runTrainingDemo(stack: Stack, config: EmethConfig, out: (l
       0n,
     );
     const fuelLimit = ((perEpoch * BigInt(EPOCHS) * 3n) / 2n).toString();
-    out(`  softmax regression, ${params} parameters; ${set.train.rows} training rows in ${NODES} shards; ${EPOCHS} epochs; fuel limit ${fuelLimit}`);
+    out(
+      `  softmax regression, ${params} parameters; ${set.train.rows} training rows in ${NODES} shards; ${EPOCHS} epochs; fuel limit ${fuelLimit}`,
+    );
     const job = await client.request<JobView>('POST', '/v1/jobs', {
       programId: 2,
       dataset: dataset.id,
@@ -85,17 +106,29 @@ export async function runTrainingDemo(stack: Stack, config: EmethConfig, out: (l
     const final = await followJob(client, job.id, out, 1000);
     const { checkpoints } = await client.request<CheckpointsView>('GET', `/v1/jobs/${job.id}/checkpoints`);
     out('\n  epoch  accuracy  loss     (measured by the keyholder on the held-out set)');
-    for (const c of checkpoints) out(`  ${String(c.epoch + 1).padStart(5)}  ${c.accuracy?.toFixed(3) ?? '-'}     ${c.loss?.toFixed(4) ?? '-'}`);
-    if (final.status !== 'completed' || checkpoints.length !== EPOCHS) throw new Error(`the training Job ended ${final.status} after ${checkpoints.length} epochs`);
+    for (const c of checkpoints)
+      out(
+        `  ${String(c.epoch + 1).padStart(5)}  ${c.accuracy?.toFixed(3) ?? '-'}     ${c.loss?.toFixed(4) ?? '-'}`,
+      );
+    if (final.status !== 'completed' || checkpoints.length !== EPOCHS)
+      throw new Error(`the training Job ended ${final.status} after ${checkpoints.length} epochs`);
     const acc = checkpoints.map((c) => c.accuracy ?? 0);
     if (!(acc[acc.length - 1]! > acc[0]!)) throw new Error(`accuracy did not rise: ${acc.join(', ')}`);
-    out(`  fees: reserved ${formatEmeth(BigInt(final.fees.reserved))}, charged ${formatEmeth(BigInt(final.fees.charged))}, refunded ${formatEmeth(BigInt(final.fees.refunded))} EMETH`);
+    out(
+      `  fees: reserved ${formatEmeth(BigInt(final.fees.reserved))}, charged ${formatEmeth(BigInt(final.fees.charged))}, refunded ${formatEmeth(BigInt(final.fees.refunded))} EMETH`,
+    );
     const secretFiles = listSecretKeys(config.home);
-    out(`  CKKS secret keys on this machine: ${secretFiles.map((f) => path.relative(config.home, f)).join(', ')} — the keyholder's alone; the L2, nodes and verifier have none.`);
+    out(
+      `  CKKS secret keys on this machine: ${secretFiles.map((f) => path.relative(config.home, f)).join(', ')} — the keyholder's alone; the L2, nodes and verifier have none.`,
+    );
     const blobs = storedBlobs(config.l2.storageDir);
     const sealed = blobs.filter(isSealedFile).length;
-    out(`  EMETH Storage: ${blobs.length} blobs (datasets, models, shards, results, updates, checkpoints), ${sealed} of them AES-256-GCM envelopes` +
-      (sealed === blobs.length ? '.' : ` (${blobs.length - sealed} written before storage was sealed, by an older version).`));
+    out(
+      `  EMETH Storage: ${blobs.length} blobs (datasets, models, shards, results, updates, checkpoints), ${sealed} of them AES-256-GCM envelopes` +
+        (sealed === blobs.length
+          ? '.'
+          : ` (${blobs.length - sealed} written before storage was sealed, by an older version).`),
+    );
   } finally {
     provider.destroy();
   }
@@ -114,7 +147,8 @@ function listSecretKeys(dir: string): string[] {
 /** The blob files of a local store (its tmp folder aside). */
 function storedBlobs(dir: string): string[] {
   if (!fs.existsSync(dir)) return [];
-  return fs.readdirSync(dir, { withFileTypes: true, recursive: true })
+  return fs
+    .readdirSync(dir, { withFileTypes: true, recursive: true })
     .filter((e) => e.isFile() && !path.join(e.parentPath, e.name).includes(`${path.sep}tmp${path.sep}`))
     .map((e) => path.join(e.parentPath, e.name));
 }

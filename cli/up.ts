@@ -11,12 +11,23 @@ export function describeStack(stack: Stack): string {
   const { config, deployment } = stack;
   const rows: [string, string][] = [
     ['Temporal UI', stack.temporalUiUrl ?? `(external; ${config.temporalUiUrl})`],
-    ['Temporal', `${config.temporal.address}  namespace ${config.temporal.namespace}${config.temporal.embedded ? `  state ${config.temporal.dbFile}` : ''}`],
+    [
+      'Temporal',
+      `${config.temporal.address}  namespace ${config.temporal.namespace}${config.temporal.embedded ? `  state ${config.temporal.dbFile}` : ''}`,
+    ],
     ['Gateway', `${stack.gatewayUrl}  (health: ${stack.gatewayUrl}/healthz)`],
-    ['Chain', `${config.chain.rpcUrl}  chain id ${deployment.chainId}${config.chain.embedded ? '  (anvil)' : ''}`],
+    [
+      'Chain',
+      `${config.chain.rpcUrl}  chain id ${deployment.chainId}${config.chain.embedded ? '  (anvil)' : ''}`,
+    ],
     ['EmethToken', deployment.token],
     ['EmethCore', deployment.core],
-    ['Database', config.database.embedded ? `embedded PostgreSQL (PGlite) in ${config.database.dataDir}` : 'PostgreSQL from DATABASE_URL'],
+    [
+      'Database',
+      config.database.embedded
+        ? `embedded PostgreSQL (PGlite) in ${config.database.dataDir}`
+        : 'PostgreSQL from DATABASE_URL',
+    ],
     ['Logs', stack.logDir],
   ];
   return rows.map(([k, v]) => `  ${k.padEnd(12)} ${v}`).join('\n');
@@ -42,7 +53,8 @@ export async function holdStack(stack: Stack, out: (line: string) => void): Prom
     process.on('SIGTERM', () => onSignal('SIGTERM'));
   });
   const crashedPart = await Promise.race([signalled.then(() => undefined), stack.crashed]);
-  if (crashedPart && !requested) out(`${crashedPart} exited unexpectedly (see ${stack.logDir}/${crashedPart}.log); stopping the rest`);
+  if (crashedPart && !requested)
+    out(`${crashedPart} exited unexpectedly (see ${stack.logDir}/${crashedPart}.log); stopping the rest`);
   await stack.stop();
   out('EMETH stopped.');
   return crashedPart && !requested ? 1 : 0;
@@ -50,7 +62,9 @@ export async function holdStack(stack: Stack, out: (line: string) => void): Prom
 
 export async function up(config: EmethConfig, opts: UpOptions): Promise<number> {
   const stack = await startStack(config, { env: opts.env, log: (m) => opts.out(`emeth: ${m}`) });
-  opts.out(`\nEMETH is up${stack.deploymentReused ? ' (state resumed from ' + config.home + ')' : ''}:\n${describeStack(stack)}\n\nPress Ctrl-C to stop.`);
+  opts.out(
+    `\nEMETH is up${stack.deploymentReused ? ' (state resumed from ' + config.home + ')' : ''}:\n${describeStack(stack)}\n\nPress Ctrl-C to stop.`,
+  );
   return holdStack(stack, opts.out);
 }
 

@@ -19,7 +19,12 @@ export interface CkksParams {
   slots: number;
 }
 
-export const CKKS_PARAMS: CkksParams = { polyModulusDegree: 8192, coeffModulusBits: [60, 40, 40, 60], scaleBits: 40, slots: 4096 };
+export const CKKS_PARAMS: CkksParams = {
+  polyModulusDegree: 8192,
+  coeffModulusBits: [60, 40, 40, 60],
+  scaleBits: 40,
+  slots: 4096,
+};
 
 /** One party's encrypted vector and the plain weight the aggregator multiplies it by. */
 export interface WeightedCiphertext {

@@ -114,7 +114,8 @@ function positiveInt(env: Env, name: string, fallback: number): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n <= 0) throw new ConfigError(name, `${name} must be a positive integer, got "${raw}"`);
+  if (!Number.isSafeInteger(n) || n <= 0)
+    throw new ConfigError(name, `${name} must be a positive integer, got "${raw}"`);
   return n;
 }
 
@@ -140,21 +141,35 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
   const anvilPort = port(env, 'EMETH_ANVIL_PORT', DEFAULT_PORTS.anvil);
   const deployerKey = env.EMETH_DEPLOYER_KEY || ANVIL_DEV_KEY;
   if (!/^0x[0-9a-fA-F]{64}$/.test(deployerKey)) {
-    throw new ConfigError('EMETH_DEPLOYER_KEY', 'EMETH_DEPLOYER_KEY must be a 32-byte hex private key starting with 0x');
+    throw new ConfigError(
+      'EMETH_DEPLOYER_KEY',
+      'EMETH_DEPLOYER_KEY must be a 32-byte hex private key starting with 0x',
+    );
   }
 
   const databaseUrl = url(env, 'EMETH_DATABASE_URL') ?? url(env, 'DATABASE_URL');
   const pglitePort = port(env, 'EMETH_PGLITE_PORT', DEFAULT_PORTS.pglite);
 
   const l2Key = env.EMETH_L2_KEY || ANVIL_DEV_L2_KEY;
-  if (!/^0x[0-9a-fA-F]{64}$/.test(l2Key)) throw new ConfigError('EMETH_L2_KEY', 'EMETH_L2_KEY must be a 32-byte hex private key starting with 0x');
-  const verifiers = (env.EMETH_VERIFIERS || ANVIL_DEV_VERIFIER).split(',').map((v) => v.trim().toLowerCase()).filter(Boolean);
+  if (!/^0x[0-9a-fA-F]{64}$/.test(l2Key))
+    throw new ConfigError('EMETH_L2_KEY', 'EMETH_L2_KEY must be a 32-byte hex private key starting with 0x');
+  const verifiers = (env.EMETH_VERIFIERS || ANVIL_DEV_VERIFIER)
+    .split(',')
+    .map((v) => v.trim().toLowerCase())
+    .filter(Boolean);
   for (const v of verifiers) {
-    if (!/^0x[0-9a-f]{40}$/.test(v)) throw new ConfigError('EMETH_VERIFIERS', `EMETH_VERIFIERS must be comma-separated addresses; "${v}" is not one`);
+    if (!/^0x[0-9a-f]{40}$/.test(v))
+      throw new ConfigError(
+        'EMETH_VERIFIERS',
+        `EMETH_VERIFIERS must be comma-separated addresses; "${v}" is not one`,
+      );
   }
   const signerInterval = env.EMETH_SIGNER_INTERVAL || '10s';
   if (!/^\d+(ms|s|m|h)$/.test(signerInterval)) {
-    throw new ConfigError('EMETH_SIGNER_INTERVAL', `EMETH_SIGNER_INTERVAL must look like 10s, 500ms, 5m or 1h, got "${signerInterval}"`);
+    throw new ConfigError(
+      'EMETH_SIGNER_INTERVAL',
+      `EMETH_SIGNER_INTERVAL must look like 10s, 500ms, 5m or 1h, got "${signerInterval}"`,
+    );
   }
 
   const gatewayHost = env.EMETH_GATEWAY_HOST || '127.0.0.1';

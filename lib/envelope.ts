@@ -65,7 +65,11 @@ export function keyIdOf(publicKey: Uint8Array): string {
 
 export function x25519FromSeed(seed: Uint8Array): X25519KeyPair {
   if (seed.length !== 32) throw new EnvelopeError(`an X25519 seed is 32 bytes, got ${seed.length}`);
-  const privateKey = createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, seed]), format: 'der', type: 'pkcs8' });
+  const privateKey = createPrivateKey({
+    key: Buffer.concat([PKCS8_PREFIX, seed]),
+    format: 'der',
+    type: 'pkcs8',
+  });
   const spki = createPublicKey(privateKey).export({ format: 'der', type: 'spki' });
   const publicKey = new Uint8Array(spki.subarray(spki.length - 32));
   return { publicKey, keyId: keyIdOf(publicKey), privateKey };
@@ -103,7 +107,9 @@ function derive(privateKeyHex: string, info: string): Uint8Array {
 export function parsePublicKey(hex: string, field = 'publicKey'): Uint8Array {
   const raw = hex.replace(/^0x/, '');
   if (!/^[0-9a-fA-F]{64}$/.test(raw)) {
-    throw new EnvelopeError(`${field} must be a 32-byte X25519 public key in hex (64 characters), got "${hex.slice(0, 80)}"`);
+    throw new EnvelopeError(
+      `${field} must be a 32-byte X25519 public key in hex (64 characters), got "${hex.slice(0, 80)}"`,
+    );
   }
   return new Uint8Array(Buffer.from(raw, 'hex'));
 }
@@ -119,13 +125,19 @@ interface Wrap {
 }
 
 function kekOf(shared: Buffer, ephPub: Uint8Array, recipientPub: Uint8Array): Buffer {
-  return Buffer.from(hkdfSync('sha256', shared, Buffer.concat([ephPub, recipientPub]), 'emeth/blob-key/v1', 32));
+  return Buffer.from(
+    hkdfSync('sha256', shared, Buffer.concat([ephPub, recipientPub]), 'emeth/blob-key/v1', 32),
+  );
 }
 
 /** Wraps a data key to a recipient's public key; `ephSeed` makes it deterministic. */
 export function wrapDataKey(dataKey: Uint8Array, recipientPub: Uint8Array, ephSeed?: Uint8Array): Uint8Array {
   const eph = x25519FromSeed(ephSeed ?? randomBytes(32));
-  const recipient = createPublicKey({ key: Buffer.concat([SPKI_PREFIX, recipientPub]), format: 'der', type: 'spki' });
+  const recipient = createPublicKey({
+    key: Buffer.concat([SPKI_PREFIX, recipientPub]),
+    format: 'der',
+    type: 'spki',
+  });
   const shared = diffieHellman({ privateKey: eph.privateKey, publicKey: recipient });
   const keyId = Buffer.from(keyIdOf(recipientPub), 'hex');
   const cipher = createCipheriv('aes-256-gcm', kekOf(shared, eph.publicKey, recipientPub), ZERO_IV);
@@ -137,10 +149,13 @@ export function wrapDataKey(dataKey: Uint8Array, recipientPub: Uint8Array, ephSe
 /** The data key inside a wrap, opened with `keys`; the error names the key id on any mismatch. */
 export function unwrapDataKey(wrap: Uint8Array, keys: X25519KeyPair): Buffer {
   const bytes = Buffer.from(wrap.buffer, wrap.byteOffset, wrap.byteLength);
-  if (bytes.length !== WRAP_BYTES) throw new EnvelopeError(`a wrapped data key is ${WRAP_BYTES} bytes, got ${bytes.length}`);
+  if (bytes.length !== WRAP_BYTES)
+    throw new EnvelopeError(`a wrapped data key is ${WRAP_BYTES} bytes, got ${bytes.length}`);
   const keyId = bytes.subarray(0, KEY_ID_BYTES).toString('hex');
   if (keyId !== keys.keyId) {
-    throw new EnvelopeError(`the data key is wrapped to X25519 key ${keyId}, not to this participant's key ${keys.keyId}`);
+    throw new EnvelopeError(
+      `the data key is wrapped to X25519 key ${keyId}, not to this participant's key ${keys.keyId}`,
+    );
   }
   const ephPub = bytes.subarray(KEY_ID_BYTES, KEY_ID_BYTES + 32);
   const eph = createPublicKey({ key: Buffer.concat([SPKI_PREFIX, ephPub]), format: 'der', type: 'spki' });
@@ -149,9 +164,14 @@ export function unwrapDataKey(wrap: Uint8Array, keys: X25519KeyPair): Buffer {
     const decipher = createDecipheriv('aes-256-gcm', kekOf(shared, ephPub, keys.publicKey), ZERO_IV);
     decipher.setAAD(bytes.subarray(0, KEY_ID_BYTES));
     decipher.setAuthTag(bytes.subarray(WRAP_BYTES - TAG_BYTES));
-    return Buffer.concat([decipher.update(bytes.subarray(KEY_ID_BYTES + 32, WRAP_BYTES - TAG_BYTES)), decipher.final()]);
+    return Buffer.concat([
+      decipher.update(bytes.subarray(KEY_ID_BYTES + 32, WRAP_BYTES - TAG_BYTES)),
+      decipher.final(),
+    ]);
   } catch {
-    throw new EnvelopeError(`the data key wrapped to X25519 key ${keyId} does not open: the wrap was altered or made for another key with the same id`);
+    throw new EnvelopeError(
+      `the data key wrapped to X25519 key ${keyId} does not open: the wrap was altered or made for another key with the same id`,
+    );
   }
 }
 
@@ -163,8 +183,13 @@ export interface SealOptions {
   convergence?: Uint8Array;
 }
 
-export function sealBlob(plaintext: Uint8Array, recipients: Uint8Array[], opts: SealOptions = {}): Uint8Array {
-  if (recipients.length === 0 || recipients.length > 255) throw new EnvelopeError('an envelope needs 1 to 255 recipients');
+export function sealBlob(
+  plaintext: Uint8Array,
+  recipients: Uint8Array[],
+  opts: SealOptions = {},
+): Uint8Array {
+  if (recipients.length === 0 || recipients.length > 255)
+    throw new EnvelopeError('an envelope needs 1 to 255 recipients');
   const conv = opts.convergence;
   const digest = conv ? createHash('sha256').update(plaintext).digest() : undefined;
   const prf = (label: string, ...parts: Uint8Array[]) => {
@@ -178,7 +203,9 @@ export function sealBlob(plaintext: Uint8Array, recipients: Uint8Array[], opts: 
   const cipher = createCipheriv('aes-256-gcm', dataKey, iv);
   cipher.setAAD(MAGIC);
   const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
-  return new Uint8Array(Buffer.concat([MAGIC, Buffer.from([wraps.length]), ...wraps, iv, cipher.getAuthTag(), body]));
+  return new Uint8Array(
+    Buffer.concat([MAGIC, Buffer.from([wraps.length]), ...wraps, iv, cipher.getAuthTag(), body]),
+  );
 }
 
 interface ParsedEnvelope {
@@ -204,7 +231,8 @@ function parseEnvelope(bytes: Uint8Array, what = 'blob'): ParsedEnvelope {
   }
   const n = b[MAGIC.length]!;
   const headerEnd = MAGIC.length + 1 + n * WRAP_BYTES;
-  if (n === 0 || b.length < headerEnd + IV_BYTES + TAG_BYTES) throw new EnvelopeError(`${what} is a truncated envelope`);
+  if (n === 0 || b.length < headerEnd + IV_BYTES + TAG_BYTES)
+    throw new EnvelopeError(`${what} is a truncated envelope`);
   const wraps: Wrap[] = [];
   for (let i = 0; i < n; i++) {
     const at = MAGIC.length + 1 + i * WRAP_BYTES;
@@ -239,7 +267,11 @@ function wrapFor(env: ParsedEnvelope, keys: X25519KeyPair, what: string): Buffer
  * Opens an envelope with `keys`, using `wrap` (a data key handed over separately, e.g. by the
  * gateway) or else the envelope's own wrap for that key.
  */
-export function openBlob(bytes: Uint8Array, keys: X25519KeyPair, opts: { wrap?: Uint8Array; what?: string } = {}): Uint8Array {
+export function openBlob(
+  bytes: Uint8Array,
+  keys: X25519KeyPair,
+  opts: { wrap?: Uint8Array; what?: string } = {},
+): Uint8Array {
   const what = opts.what ?? 'blob';
   const env = parseEnvelope(bytes, what);
   const dataKey = unwrapDataKey(opts.wrap ?? wrapFor(env, keys, what), keys);
@@ -249,12 +281,19 @@ export function openBlob(bytes: Uint8Array, keys: X25519KeyPair, opts: { wrap?: 
     decipher.setAuthTag(env.tag);
     return new Uint8Array(Buffer.concat([decipher.update(env.body), decipher.final()]));
   } catch {
-    throw new EnvelopeError(`${what} failed authentication (AES-256-GCM): its ciphertext was altered or truncated`);
+    throw new EnvelopeError(
+      `${what} failed authentication (AES-256-GCM): its ciphertext was altered or truncated`,
+    );
   }
 }
 
 /** The envelope's data key wrapped to another reader: what a holder of a wrap hands on. */
-export function rewrapBlob(bytes: Uint8Array, holder: X25519KeyPair, readerPub: Uint8Array, what = 'blob'): Uint8Array {
+export function rewrapBlob(
+  bytes: Uint8Array,
+  holder: X25519KeyPair,
+  readerPub: Uint8Array,
+  what = 'blob',
+): Uint8Array {
   const dataKey = unwrapDataKey(wrapFor(parseEnvelope(bytes, what), holder, what), holder);
   return wrapDataKey(dataKey, readerPub);
 }

@@ -30,7 +30,10 @@ export class PortInUseError extends EmethError {
     readonly what: string,
     readonly variable: string,
   ) {
-    super('PORT_IN_USE', `port ${port} (${what}) is already in use; stop what holds it or set ${variable} to another port`);
+    super(
+      'PORT_IN_USE',
+      `port ${port} (${what}) is already in use; stop what holds it or set ${variable} to another port`,
+    );
   }
 }
 

@@ -17,13 +17,19 @@ export interface HealthReport {
 export type HealthProbe = () => Promise<PartHealth>;
 
 /** Runs every probe at once; a probe that throws or exceeds `timeoutMs` counts as down. */
-export async function checkHealth(probes: Record<PartName, HealthProbe>, timeoutMs = 2000): Promise<HealthReport> {
+export async function checkHealth(
+  probes: Record<PartName, HealthProbe>,
+  timeoutMs = 2000,
+): Promise<HealthReport> {
   const names = Object.keys(probes) as PartName[];
   const results = await Promise.all(
     names.map(async (name): Promise<PartHealth> => {
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<PartHealth>((resolve) => {
-        timer = setTimeout(() => resolve({ up: false, error: `no answer within ${timeoutMs} ms` }), timeoutMs);
+        timer = setTimeout(
+          () => resolve({ up: false, error: `no answer within ${timeoutMs} ms` }),
+          timeoutMs,
+        );
       });
       try {
         return await Promise.race([probes[name](), timeout]);

@@ -39,10 +39,13 @@ export function checkKeyring(keyring: CodecKeyring): void {
       throw new Error(`codec key id "${id}" must be 1-64 letters, digits, dots, dashes or underscores`);
     }
     const key = keyring.keys[id]!;
-    if (key.length !== KEY_BYTES) throw new Error(`codec key ${id} must be ${KEY_BYTES} bytes (AES-256), got ${key.length}`);
+    if (key.length !== KEY_BYTES)
+      throw new Error(`codec key ${id} must be ${KEY_BYTES} bytes (AES-256), got ${key.length}`);
   }
   if (!keyring.keys[keyring.current]) {
-    throw new Error(`the current codec key ${keyring.current} is not in the keyring (it holds ${ids.join(', ')})`);
+    throw new Error(
+      `the current codec key ${keyring.current} is not in the keyring (it holds ${ids.join(', ')})`,
+    );
   }
 }
 
@@ -88,10 +91,15 @@ export class AesGcmPayloadCodec implements PayloadCodec {
   decrypt(payload: Payload): Payload {
     if (text(payload.metadata?.encoding) !== ENCRYPTED_ENCODING) return payload;
     const keyId = text(payload.metadata?.[KEY_ID_METADATA]);
-    if (!keyId) throw new Error(`an encrypted payload has no ${KEY_ID_METADATA} metadata: it was not written by this codec`);
+    if (!keyId)
+      throw new Error(
+        `an encrypted payload has no ${KEY_ID_METADATA} metadata: it was not written by this codec`,
+      );
     const key = this.keyring.keys[keyId];
     if (!key) {
-      throw new Error(`payload is encrypted with key ${keyId}, which this process does not have: add it to EMETH_CODEC_KEYS`);
+      throw new Error(
+        `payload is encrypted with key ${keyId}, which this process does not have: add it to EMETH_CODEC_KEYS`,
+      );
     }
     const data = Buffer.from(payload.data ?? new Uint8Array());
     if (data.length < IV_BYTES + TAG_BYTES) {

@@ -149,18 +149,35 @@ export interface L2Activities {
   splitJob(jobId: string, epoch?: number): Promise<SubJobPlan[]>;
   /** Training: Σ rows × encrypted update of the epoch, without any secret key. */
   aggregateEpoch(jobId: string, epoch: number): Promise<{ sum: BlobId; weight: number; globalModel: BlobId }>;
-  recordCheckpoint(input: { jobId: string; epoch: number; model: BlobId; accuracy?: number; loss?: number }): Promise<void>;
+  recordCheckpoint(input: {
+    jobId: string;
+    epoch: number;
+    model: BlobId;
+    accuracy?: number;
+    loss?: number;
+  }): Promise<void>;
   /** Lets the Job's requester (its keyholder) read a blob, e.g. one update it decrypts for the verifier. */
   shareWithRequester(input: { jobId: string; blob: BlobId }): Promise<void>;
   /** Training: the blobs the keyholder needs besides the aggregate. */
   trainingParams(jobId: string): Promise<{ trainGraph: BlobId; testSet?: BlobId }>;
   setJobStatus(jobId: string, status: JobStatus): Promise<void>;
   setSubJobStatus(subJobId: string, status: SubJobStatus, nodeId?: Address): Promise<void>;
-  chooseNode(input: { jobId: string; subJobId: string; capabilityClass: string; exclude: Address[] }): Promise<NodeChoice | null>;
+  chooseNode(input: {
+    jobId: string;
+    subJobId: string;
+    capabilityClass: string;
+    exclude: Address[];
+  }): Promise<NodeChoice | null>;
   /** Opens attempt `attempt` for `nodeId` (idempotent) and returns what the node needs. */
   nodeTask(input: { subJobId: string; attempt: number; nodeId: Address }): Promise<NodeTask>;
   /** Closes an attempt; a penalised outcome burns the node's penalty once (keyed by subJobId+attempt). */
-  closeAttempt(input: { subJobId: string; nodeId: Address; attempt: number; outcome: AttemptOutcome; reason?: string }): Promise<void>;
+  closeAttempt(input: {
+    subJobId: string;
+    nodeId: Address;
+    attempt: number;
+    outcome: AttemptOutcome;
+    reason?: string;
+  }): Promise<void>;
   acceptResult(input: { result: NodeResult; verdict: Verdict; attempt: number }): Promise<void>;
   /** The Signer's step: batch pending tickets under a Merkle root and sign it (none pending: null). */
   signPendingTickets(): Promise<{ batchId: number; tickets: number; total: Holon } | null>;
@@ -172,7 +189,14 @@ export interface L2Activities {
 /** On `emeth-keyholder-<requester>`, served by the requester's keyholder (it holds the CKKS secret key). */
 export interface KeyholderActivities {
   /** Decrypts the epoch's aggregate, updates the global model, stores and evaluates the checkpoint. */
-  finishEpoch(input: { jobId: string; epoch: number; sum: BlobId; globalModel: BlobId; testSet?: BlobId; trainGraph: BlobId }): Promise<{
+  finishEpoch(input: {
+    jobId: string;
+    epoch: number;
+    sum: BlobId;
+    globalModel: BlobId;
+    testSet?: BlobId;
+    trainGraph: BlobId;
+  }): Promise<{
     checkpoint: BlobId;
     accuracy?: number;
     loss?: number;
@@ -182,7 +206,11 @@ export interface KeyholderActivities {
    * not open under the requester's key come back as `rejected` (the node's fault); the keyholder's
    * own troubles throw.
    */
-  decryptUpdate(input: { jobId: string; subJobId: string; update: BlobId }): Promise<{ values: number[] } | { rejected: string }>;
+  decryptUpdate(input: {
+    jobId: string;
+    subJobId: string;
+    update: BlobId;
+  }): Promise<{ values: number[] } | { rejected: string }>;
 }
 
 /** On `emeth-node-<id>`, served by the node worker. */
@@ -196,12 +224,21 @@ export interface VerifierActivities {
 }
 
 /** The node's signed statement: binds the output and fuel to the SubJob and the attempt. */
-export function nodeResultMessage(r: Pick<NodeResult, 'subJobId' | 'output' | 'fuelUsed'>, attempt: number): string {
+export function nodeResultMessage(
+  r: Pick<NodeResult, 'subJobId' | 'output' | 'fuelUsed'>,
+  attempt: number,
+): string {
   return ['EMETH-RESULT-V1', r.subJobId, String(attempt), r.output, r.fuelUsed].join('\n');
 }
 
 export function verdictMessage(v: Pick<Verdict, 'subJobId' | 'valid' | 'fuelUsed' | 'rowsChecked'>): string {
-  return ['EMETH-VERDICT-V1', v.subJobId, v.valid ? 'valid' : 'invalid', v.fuelUsed, String(v.rowsChecked)].join('\n');
+  return [
+    'EMETH-VERDICT-V1',
+    v.subJobId,
+    v.valid ? 'valid' : 'invalid',
+    v.fuelUsed,
+    String(v.rowsChecked),
+  ].join('\n');
 }
 
 export const SIGNALS = { cancel: 'cancel', decline: 'decline' } as const;

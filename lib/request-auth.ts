@@ -28,8 +28,15 @@ export function bodyDigest(body: string | Uint8Array): string {
   return createHash('sha256').update(body).digest('hex');
 }
 
-export function requestMessage(method: string, pathWithQuery: string, body: string | Uint8Array, timestamp: number): string {
-  return ['EMETH-REQUEST-V1', method.toUpperCase(), pathWithQuery, bodyDigest(body), String(timestamp)].join('\n');
+export function requestMessage(
+  method: string,
+  pathWithQuery: string,
+  body: string | Uint8Array,
+  timestamp: number,
+): string {
+  return ['EMETH-REQUEST-V1', method.toUpperCase(), pathWithQuery, bodyDigest(body), String(timestamp)].join(
+    '\n',
+  );
 }
 
 export async function signRequest(
@@ -48,14 +55,10 @@ export async function signRequest(
 }
 
 export type AuthFailure =
-  | 'missing-headers'
-  | 'bad-address'
-  | 'bad-timestamp'
-  | 'expired'
-  | 'bad-signature'
-  | 'wrong-signer';
+  'missing-headers' | 'bad-address' | 'bad-timestamp' | 'expired' | 'bad-signature' | 'wrong-signer';
 
-export type VerifyResult = { ok: true; address: string } | { ok: false; reason: AuthFailure; message: string };
+export type VerifyResult =
+  { ok: true; address: string } | { ok: false; reason: AuthFailure; message: string };
 
 /** Checks a signed request; pure apart from the signature recovery. Replays are the caller's to refuse. */
 export function verifyRequest(
@@ -67,7 +70,11 @@ export function verifyRequest(
 ): VerifyResult {
   const { address, timestamp, signature } = headers;
   if (!address || !timestamp || !signature) {
-    return { ok: false, reason: 'missing-headers', message: `send ${Object.values(AUTH_HEADERS).join(', ')} or an API key` };
+    return {
+      ok: false,
+      reason: 'missing-headers',
+      message: `send ${Object.values(AUTH_HEADERS).join(', ')} or an API key`,
+    };
   }
   let claimed: string;
   try {
@@ -79,16 +86,28 @@ export function verifyRequest(
     return { ok: false, reason: 'bad-timestamp', message: `${AUTH_HEADERS.timestamp} must be unix seconds` };
   }
   if (Math.abs(now - Number(timestamp)) > REPLAY_WINDOW_SECONDS) {
-    return { ok: false, reason: 'expired', message: `${AUTH_HEADERS.timestamp} is more than ${REPLAY_WINDOW_SECONDS} s from the gateway's clock` };
+    return {
+      ok: false,
+      reason: 'expired',
+      message: `${AUTH_HEADERS.timestamp} is more than ${REPLAY_WINDOW_SECONDS} s from the gateway's clock`,
+    };
   }
   let recovered: string;
   try {
     recovered = verifyMessage(requestMessage(method, pathWithQuery, body, Number(timestamp)), signature);
   } catch {
-    return { ok: false, reason: 'bad-signature', message: `${AUTH_HEADERS.signature} is not a valid signature` };
+    return {
+      ok: false,
+      reason: 'bad-signature',
+      message: `${AUTH_HEADERS.signature} is not a valid signature`,
+    };
   }
   if (recovered !== claimed) {
-    return { ok: false, reason: 'wrong-signer', message: `the signature was not made by ${claimed} over this method, path, body and timestamp` };
+    return {
+      ok: false,
+      reason: 'wrong-signer',
+      message: `the signature was not made by ${claimed} over this method, path, body and timestamp`,
+    };
   }
   return { ok: true, address: claimed };
 }

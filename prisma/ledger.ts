@@ -7,15 +7,24 @@ const big = (d: Prisma.Decimal | null | undefined): bigint => (d ? BigInt(d.toFi
  * (reserved − charged − released) plus tickets not yet redeemed. The requester can still commit
  * `EmethCore.freeDeposit(requester) − committed`. The gateway and the L2 worker both use this.
  */
-export async function committedDeposit(prisma: PrismaClient, requester: string, exceptJob?: string): Promise<bigint> {
+export async function committedDeposit(
+  prisma: PrismaClient,
+  requester: string,
+  exceptJob?: string,
+): Promise<bigint> {
   const [ledger, pending] = await Promise.all([
     prisma.ledgerEntry.groupBy({
       by: ['kind'],
       where: { requester: requester.toLowerCase(), ...(exceptJob ? { NOT: { jobId: exceptJob } } : {}) },
       _sum: { amount: true },
     }),
-    prisma.ticket.aggregate({ where: { requester: requester.toLowerCase(), redeemedAt: null }, _sum: { amount: true, verifierFee: true } }),
+    prisma.ticket.aggregate({
+      where: { requester: requester.toLowerCase(), redeemedAt: null },
+      _sum: { amount: true, verifierFee: true },
+    }),
   ]);
   const sum = (kind: string) => big(ledger.find((l) => l.kind === kind)?._sum.amount);
-  return sum('reserve') - sum('charge') - sum('release') + big(pending._sum.amount) + big(pending._sum.verifierFee);
+  return (
+    sum('reserve') - sum('charge') - sum('release') + big(pending._sum.amount) + big(pending._sum.verifierFee)
+  );
 }

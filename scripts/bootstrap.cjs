@@ -65,16 +65,25 @@ step('npm-install', ['package.json', 'package-lock.json'], installed, () => {
   run('npm', ['install', '--no-audit', '--no-fund'], 'npm install');
 });
 
-step('prisma-generate', ['prisma/schema.prisma'], () => fs.existsSync(path.join(root, 'prisma', 'generated')), () => {
-  log('generating the Prisma client...');
-  run('sh', ['scripts/prisma.sh', 'generate'], 'prisma generate');
-});
+step(
+  'prisma-generate',
+  ['prisma/schema.prisma'],
+  () => fs.existsSync(path.join(root, 'prisma', 'generated')),
+  () => {
+    log('generating the Prisma client...');
+    run('sh', ['scripts/prisma.sh', 'generate'], 'prisma generate');
+  },
+);
 
-step('contracts', [...listFiles('contracts', '.sol'), 'contracts/compile.ts', 'package-lock.json'],
-  () => fs.existsSync(path.join(root, 'contracts', 'build')), () => {
+step(
+  'contracts',
+  [...listFiles('contracts', '.sol'), 'contracts/compile.ts', 'package-lock.json'],
+  () => fs.existsSync(path.join(root, 'contracts', 'build')),
+  () => {
     log('compiling contracts...');
     run(path.join(root, 'node_modules', '.bin', 'tsx'), ['contracts/compile.ts'], 'contract compilation');
-  });
+  },
+);
 
 try {
   ensureTemporal(process.env, log);

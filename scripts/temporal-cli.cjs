@@ -43,7 +43,8 @@ function findTemporal(env = process.env) {
 
 /** Builds the pinned Temporal CLI with `go install`; throws one sentence when Go is missing. */
 function installTemporal(env = process.env, log = (m) => process.stderr.write(m + '\n')) {
-  const go = onPath('go', env) || (fs.existsSync('/usr/local/go/bin/go') ? '/usr/local/go/bin/go' : undefined);
+  const go =
+    onPath('go', env) || (fs.existsSync('/usr/local/go/bin/go') ? '/usr/local/go/bin/go' : undefined);
   if (!go) {
     throw new Error(
       'The Temporal CLI was not found and Go is not installed to build it: install the Temporal CLI ' +
@@ -52,13 +53,16 @@ function installTemporal(env = process.env, log = (m) => process.stderr.write(m 
   }
   const binDir = cacheBinDir(env);
   fs.mkdirSync(binDir, { recursive: true });
-  log(`emeth: building the Temporal CLI (${TEMPORAL_MODULE}) into ${binDir}; first time only, a few minutes...`);
+  log(
+    `emeth: building the Temporal CLI (${TEMPORAL_MODULE}) into ${binDir}; first time only, a few minutes...`,
+  );
   const started = Date.now();
   const res = spawnSync(go, ['install', TEMPORAL_MODULE], {
     env: { ...env, GOBIN: binDir, CGO_ENABLED: env.CGO_ENABLED || '0' },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
-  if (res.status !== 0) throw new Error(`go install ${TEMPORAL_MODULE} failed (exit ${res.status}); see the output above`);
+  if (res.status !== 0)
+    throw new Error(`go install ${TEMPORAL_MODULE} failed (exit ${res.status}); see the output above`);
   log(`emeth: Temporal CLI built in ${Math.round((Date.now() - started) / 1000)} s`);
   return path.join(binDir, 'temporal');
 }

@@ -13,7 +13,14 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { JobOutcome, JobWorkflowInput, KeyholderActivities, L2Activities, SubJobOutcome, SubJobPlan } from '../lib/pipeline';
+import type {
+  JobOutcome,
+  JobWorkflowInput,
+  KeyholderActivities,
+  L2Activities,
+  SubJobOutcome,
+  SubJobPlan,
+} from '../lib/pipeline';
 import type { JobProgress, JobStatus } from '../lib/types';
 import { EmethJobId, EmethProgramId, EmethRequester, EmethStatus } from '../lib/search-attributes';
 import { subJobWorkflow } from './subjob';
@@ -23,7 +30,12 @@ export const progressQuery = defineQuery<JobProgress>('progress');
 
 const l2 = proxyActivities<L2Activities>({
   startToCloseTimeout: '5 minutes',
-  retry: { initialInterval: '500 ms', maximumInterval: '10 seconds', maximumAttempts: 20, nonRetryableErrorTypes: ['EmethRefused'] },
+  retry: {
+    initialInterval: '500 ms',
+    maximumInterval: '10 seconds',
+    maximumAttempts: 20,
+    nonRetryableErrorTypes: ['EmethRefused'],
+  },
 });
 
 /**
@@ -95,7 +107,8 @@ export async function jobWorkflow({ jobId, resume }: JobWorkflowInput): Promise<
     await Promise.all(pending);
   }
 
-  const allVerified = subJobs.length > 0 && subJobs.every((sj) => outcomes.get(sj.subJobId)?.status === 'verified');
+  const allVerified =
+    subJobs.length > 0 && subJobs.every((sj) => outcomes.get(sj.subJobId)?.status === 'verified');
   let result: string | undefined;
   if (!cancelRequested && allVerified) {
     await setStatus('aggregating');
@@ -104,7 +117,10 @@ export async function jobWorkflow({ jobId, resume }: JobWorkflowInput): Promise<
       result = await finishEpoch(jobId, epoch, plan.keyholderQueue, plan.deadline);
       if (epoch + 1 < plan.numEpoch && !cancelRequested) {
         // A fresh history per epoch: long trainings never grow one history without bound.
-        await continueAsNew<typeof jobWorkflow>({ jobId, resume: { epoch: epoch + 1, reserved: fees.reserved } });
+        await continueAsNew<typeof jobWorkflow>({
+          jobId,
+          resume: { epoch: epoch + 1, reserved: fees.reserved },
+        });
       }
     } else {
       result = (await l2.aggregateJob(jobId)).result;
@@ -121,12 +137,25 @@ export async function jobWorkflow({ jobId, resume }: JobWorkflowInput): Promise<
     result,
     charged: settled.charged,
     refunded: settled.refunded,
-    subJobs: subJobs.map((sj) => outcomes.get(sj.subJobId) ?? { subJobId: sj.subJobId, index: sj.index, status: 'cancelled', attempts: 0 }),
+    subJobs: subJobs.map(
+      (sj) =>
+        outcomes.get(sj.subJobId) ?? {
+          subJobId: sj.subJobId,
+          index: sj.index,
+          status: 'cancelled',
+          attempts: 0,
+        },
+    ),
   };
 }
 
 /** Sums the epoch's encrypted updates, has the keyholder apply them, records the checkpoint. */
-async function finishEpoch(jobId: string, epoch: number, keyholderQueue: string, deadline: number): Promise<string> {
+async function finishEpoch(
+  jobId: string,
+  epoch: number,
+  keyholderQueue: string,
+  deadline: number,
+): Promise<string> {
   const keyholder = proxyActivities<KeyholderActivities>({
     taskQueue: keyholderQueue,
     startToCloseTimeout: '10 minutes',
@@ -136,7 +165,14 @@ async function finishEpoch(jobId: string, epoch: number, keyholderQueue: string,
   });
   const agg = await l2.aggregateEpoch(jobId, epoch);
   const params = await l2.trainingParams(jobId);
-  const ck = await keyholder.finishEpoch({ jobId, epoch, sum: agg.sum, globalModel: agg.globalModel, trainGraph: params.trainGraph, testSet: params.testSet });
+  const ck = await keyholder.finishEpoch({
+    jobId,
+    epoch,
+    sum: agg.sum,
+    globalModel: agg.globalModel,
+    trainGraph: params.trainGraph,
+    testSet: params.testSet,
+  });
   await l2.recordCheckpoint({ jobId, epoch, model: ck.checkpoint, accuracy: ck.accuracy, loss: ck.loss });
   return ck.checkpoint;
 }
@@ -151,7 +187,18 @@ async function runSubJob(
     return await scope.run(() =>
       executeChild(subJobWorkflow, {
         workflowId: `${workflowInfo().workflowId}/${sj.epoch ? `e${sj.epoch}-` : ''}subjob-${sj.index}`,
-        args: [{ jobId, dispatch: plan.dispatch, keyholderQueue: plan.keyholderQueue, requester: plan.requester, plan: sj, capabilityClass: plan.capabilityClass, deadline: plan.deadline, maxAttempts: plan.maxAttempts }],
+        args: [
+          {
+            jobId,
+            dispatch: plan.dispatch,
+            keyholderQueue: plan.keyholderQueue,
+            requester: plan.requester,
+            plan: sj,
+            capabilityClass: plan.capabilityClass,
+            deadline: plan.deadline,
+            maxAttempts: plan.maxAttempts,
+          },
+        ],
         // Wait for the child to close its attempt (no penalty on cancel) before settling.
         cancellationType: ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
         parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,

@@ -3,7 +3,6 @@ import {
   ApplicationFailure,
   CancellationScope,
   TimeoutFailure,
-
   defineSignal,
   isCancellation,
   proxyActivities,
@@ -11,7 +10,6 @@ import {
   setHandler,
   sleep,
   upsertSearchAttributes,
-
 } from '@temporalio/workflow';
 import { DECLINE_ERROR } from '../lib/pipeline';
 import type {
@@ -30,14 +28,12 @@ import { EmethNode, EmethStatus } from '../lib/search-attributes';
 /** A node gives a SubJob back; it pays the decline penalty and the SubJob is re-offered. */
 export const declineSignal = defineSignal<[{ nodeId: string }]>('decline');
 
-
 // The SubJob's control steps are short database (and, for penalties, chain) calls on the L2
 // worker that runs this workflow: local activities skip a server round trip each.
 const l2 = proxyLocalActivities<L2Activities>({
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '500 ms', maximumInterval: '10 seconds', maximumAttempts: 20 },
 });
-
 
 /** Nodes with fewer completed SubJobs than this have every row re-checked. */
 const TRACK_RECORD_FOR_SPOT_CHECKS = 3;
@@ -70,10 +66,17 @@ export async function subJobWorkflow(input: SubJobWorkflowInput): Promise<SubJob
   let status: SubJobStatus = 'pending';
   const setStatus = async (next: SubJobStatus, nodeId?: string) => {
     status = next;
-    upsertSearchAttributes([{ key: EmethStatus, value: next }, ...(nodeId ? [{ key: EmethNode, value: nodeId }] : [])]);
+    upsertSearchAttributes([
+      { key: EmethStatus, value: next },
+      ...(nodeId ? [{ key: EmethNode, value: nodeId }] : []),
+    ]);
     await l2.setSubJobStatus(plan.subJobId, next, nodeId);
   };
-  const outcome = (s: SubJobOutcome['status'], attempts: number, extra: Partial<SubJobOutcome> = {}): SubJobOutcome => ({
+  const outcome = (
+    s: SubJobOutcome['status'],
+    attempts: number,
+    extra: Partial<SubJobOutcome> = {},
+  ): SubJobOutcome => ({
     subJobId: plan.subJobId,
     index: plan.index,
     status: s,
@@ -87,7 +90,9 @@ export async function subJobWorkflow(input: SubJobWorkflowInput): Promise<SubJob
       const node = await waitForNode(input, exclude, () => status, setStatus);
       if (!node) {
         await setStatus('failed');
-        return outcome('failed', attempt, { reason: 'no node of this class came online before the deadline' });
+        return outcome('failed', attempt, {
+          reason: 'no node of this class came online before the deadline',
+        });
       }
       attempt += 1;
       declinedBy = undefined;
@@ -116,14 +121,19 @@ export async function subJobWorkflow(input: SubJobWorkflowInput): Promise<SubJob
         if (declinedBy) {
           failure = 'declined';
           reason = 'the node declined';
-        } else if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === DECLINE_ERROR) {
+        } else if (
+          err instanceof ActivityFailure &&
+          err.cause instanceof ApplicationFailure &&
+          err.cause.type === DECLINE_ERROR
+        ) {
           failure = 'declined';
           reason = err.cause.message;
         } else {
           failure = 'timeout';
-          reason = err instanceof ActivityFailure && err.cause instanceof TimeoutFailure
-            ? `the node did not answer (${err.cause.timeoutType !== undefined ? String(err.cause.timeoutType) : 'timeout'})`
-            : `the node failed: ${err instanceof Error ? ((err.cause as Error | undefined)?.message ?? err.message) : String(err)}`;
+          reason =
+            err instanceof ActivityFailure && err.cause instanceof TimeoutFailure
+              ? `the node did not answer (${err.cause.timeoutType !== undefined ? String(err.cause.timeoutType) : 'timeout'})`
+              : `the node failed: ${err instanceof Error ? ((err.cause as Error | undefined)?.message ?? err.message) : String(err)}`;
         }
       }
 
@@ -145,39 +155,59 @@ export async function subJobWorkflow(input: SubJobWorkflowInput): Promise<SubJob
             retry: { maximumAttempts: 3 },
           });
           await l2.shareWithRequester({ jobId: input.jobId, blob: result.output });
-          const opened = await keyholder.decryptUpdate({ jobId: input.jobId, subJobId: plan.subJobId, update: result.output });
-          if ('rejected' in opened) unopenable = `the update does not open under the requester's key: ${opened.rejected}`;
+          const opened = await keyholder.decryptUpdate({
+            jobId: input.jobId,
+            subJobId: plan.subJobId,
+            update: result.output,
+          });
+          if ('rejected' in opened)
+            unopenable = `the update does not open under the requester's key: ${opened.rejected}`;
           else plainUpdate = opened.values;
         }
         const verdict = unopenable
           ? undefined
           : await verifier.verifySubJob({
-          jobId: input.jobId,
-          subJobId: plan.subJobId,
-          programId: plan.programId,
-          shard: task.shard,
-          modelBlobId: task.modelBlobId,
-          params: task.params,
-          plainUpdate,
-          attempt,
-          result,
-          sampleRate,
-          // Chosen by the workflow, never by the node; replay-safe (the SDK seeds Math.random).
-          seed: `${plan.subJobId}:${attempt}:${Math.floor(Math.random() * 2 ** 31)}`,
-          fuelLimit: plan.fuelLimit,
-        });
+              jobId: input.jobId,
+              subJobId: plan.subJobId,
+              programId: plan.programId,
+              shard: task.shard,
+              modelBlobId: task.modelBlobId,
+              params: task.params,
+              plainUpdate,
+              attempt,
+              result,
+              sampleRate,
+              // Chosen by the workflow, never by the node; replay-safe (the SDK seeds Math.random).
+              seed: `${plan.subJobId}:${attempt}:${Math.floor(Math.random() * 2 ** 31)}`,
+              fuelLimit: plan.fuelLimit,
+            });
         current = undefined;
         if (verdict?.valid) {
           await l2.acceptResult({ result, verdict, attempt });
-          await l2.closeAttempt({ subJobId: plan.subJobId, nodeId: node.nodeId, attempt, outcome: 'verified' });
+          await l2.closeAttempt({
+            subJobId: plan.subJobId,
+            nodeId: node.nodeId,
+            attempt,
+            outcome: 'verified',
+          });
           await setStatus('verified', node.nodeId);
-          return outcome('verified', attempt, { nodeId: node.nodeId, output: result.output, fuelUsed: verdict.fuelUsed });
+          return outcome('verified', attempt, {
+            nodeId: node.nodeId,
+            output: result.output,
+            fuelUsed: verdict.fuelUsed,
+          });
         }
         failure = 'rejected';
         reason = unopenable ?? verdict?.reason ?? 'the verifier rejected the result';
       }
       current = undefined;
-      await l2.closeAttempt({ subJobId: plan.subJobId, nodeId: node.nodeId, attempt, outcome: failure, reason });
+      await l2.closeAttempt({
+        subJobId: plan.subJobId,
+        nodeId: node.nodeId,
+        attempt,
+        outcome: failure,
+        reason,
+      });
       exclude.push(node.nodeId);
     }
     await setStatus('failed');
@@ -187,7 +217,12 @@ export async function subJobWorkflow(input: SubJobWorkflowInput): Promise<SubJob
     // Cancelled by the Job: close the open attempt without a penalty, then report.
     await CancellationScope.nonCancellable(async () => {
       if (current) {
-        await l2.closeAttempt({ subJobId: plan.subJobId, nodeId: current.nodeId, attempt: current.attempt, outcome: 'cancelled' });
+        await l2.closeAttempt({
+          subJobId: plan.subJobId,
+          nodeId: current.nodeId,
+          attempt: current.attempt,
+          outcome: 'cancelled',
+        });
       }
       await setStatus('cancelled');
     });
@@ -218,4 +253,3 @@ async function waitForNode(
     backoffMs = Math.min(backoffMs * 2, 10_000);
   }
 }
-

@@ -2,7 +2,14 @@ import { ApplicationFailure } from '@temporalio/common';
 import { verifyMessage, type TypedDataDomain } from 'ethers';
 import type { Prisma, PrismaClient } from '../../prisma/client';
 import type { Logger } from '../../lib/logger';
-import type { DispatchSettings, JobPlan, L2Activities, NodeChoice, NodeTask, SubJobPlan } from '../../lib/pipeline';
+import type {
+  DispatchSettings,
+  JobPlan,
+  L2Activities,
+  NodeChoice,
+  NodeTask,
+  SubJobPlan,
+} from '../../lib/pipeline';
 import { nodeResultMessage, verdictMessage } from '../../lib/pipeline';
 import type { AttemptOutcome, JobStatus, SubJobStatus } from '../../lib/types';
 import { DEFAULT_FEE_PARAMS, penaltyOf, splitShares, type FeeParams } from '../../lib/fees';
@@ -66,7 +73,10 @@ export function createL2Activities(deps: L2Deps): L2Activities {
 
   /** Deposit the requester can still commit: on-chain free deposit − what the L2 already committed. */
   async function available(requester: string, exceptJob?: string): Promise<bigint> {
-    const [free, committed] = await Promise.all([chain.freeDeposit(requester), committedDeposit(prisma, requester, exceptJob)]);
+    const [free, committed] = await Promise.all([
+      chain.freeDeposit(requester),
+      committedDeposit(prisma, requester, exceptJob),
+    ]);
     return free - committed;
   }
 
@@ -74,21 +84,30 @@ export function createL2Activities(deps: L2Deps): L2Activities {
   async function markRedeemedTickets(): Promise<void> {
     const unredeemed = await prisma.ticket.findMany({ where: { batchId: { not: null }, redeemedAt: null } });
     if (unredeemed.length === 0) return;
-    const batches = await prisma.batch.findMany({ where: { id: { in: [...new Set(unredeemed.map((t) => t.batchId!))] } } });
+    const batches = await prisma.batch.findMany({
+      where: { id: { in: [...new Set(unredeemed.map((t) => t.batchId!))] } },
+    });
     const roots = new Map(batches.map((b) => [b.id, b.root.toLowerCase()]));
     const leafOf = (t: (typeof unredeemed)[number]) => `${roots.get(t.batchId!)!}:${t.leafIndex!}`;
     let redeemed: typeof unredeemed;
     if (deps.chainCache) {
       await deps.chainCache.syncOnce();
-      const seen = await prisma.chainTicketRedemption.findMany({ where: { id: { in: unredeemed.map(leafOf) } }, select: { id: true } });
+      const seen = await prisma.chainTicketRedemption.findMany({
+        where: { id: { in: unredeemed.map(leafOf) } },
+        select: { id: true },
+      });
       const ids = new Set(seen.map((r) => r.id));
       redeemed = unredeemed.filter((t) => ids.has(leafOf(t)));
     } else {
       redeemed = [];
-      for (const t of unredeemed) if (await chain.isRedeemed(roots.get(t.batchId!)!, t.leafIndex!)) redeemed.push(t);
+      for (const t of unredeemed)
+        if (await chain.isRedeemed(roots.get(t.batchId!)!, t.leafIndex!)) redeemed.push(t);
     }
     if (redeemed.length > 0) {
-      await prisma.ticket.updateMany({ where: { id: { in: redeemed.map((t) => t.id) } }, data: { redeemedAt: new Date() } });
+      await prisma.ticket.updateMany({
+        where: { id: { in: redeemed.map((t) => t.id) } },
+        data: { redeemedAt: new Date() },
+      });
     }
   }
 
@@ -123,7 +142,9 @@ export function createL2Activities(deps: L2Deps): L2Activities {
         maxAttempts: deps.maxAttempts ?? 3,
         window: Math.max(1, Math.min(j.numParallel, deps.window ?? 8)),
         numEpoch: j.numEpoch,
-        ...(isTraining(j.programId) ? { keyholderQueue: `${deps.dispatch.keyholderQueuePrefix}${j.requester.toLowerCase()}` } : {}),
+        ...(isTraining(j.programId)
+          ? { keyholderQueue: `${deps.dispatch.keyholderQueuePrefix}${j.requester.toLowerCase()}` }
+          : {}),
       };
     },
 
@@ -135,10 +156,14 @@ export function createL2Activities(deps: L2Deps): L2Activities {
       const amount = big(j.fuelLimit) * big(j.fuelPrice) + big(j.verifierFee);
       const free = await available(j.requester, jobId);
       if (free < amount) {
-        refuse(`the requester's free deposit (${free} holon) does not cover this Job (${amount} holon): deposit more on EmethCore`);
+        refuse(
+          `the requester's free deposit (${free} holon) does not cover this Job (${amount} holon): deposit more on EmethCore`,
+        );
       }
       await prisma.$transaction([
-        prisma.ledgerEntry.create({ data: { id: key, requester: j.requester, jobId, kind: 'reserve', amount: amount.toString() } }),
+        prisma.ledgerEntry.create({
+          data: { id: key, requester: j.requester, jobId, kind: 'reserve', amount: amount.toString() },
+        }),
         prisma.job.update({ where: { id: jobId }, data: { reserved: amount.toString() } }),
       ]);
       logger.info({ jobId, reserved: amount.toString() }, 'deposit reserved');
@@ -173,9 +198,13 @@ export function createL2Activities(deps: L2Deps): L2Activities {
           epochShare(big(j.verifierFee), epoch, j.numEpoch),
           shards.map((s) => BigInt(s.rows)),
         );
-        const tooLow = shards.findIndex((s, i) => s.fuelRequired !== undefined && BigInt(s.fuelRequired) > shares.fuelLimits[i]!);
+        const tooLow = shards.findIndex(
+          (s, i) => s.fuelRequired !== undefined && BigInt(s.fuelRequired) > shares.fuelLimits[i]!,
+        );
         if (tooLow >= 0) {
-          refuse(`fuelLimit is too low: shard ${tooLow} needs ${shards[tooLow]!.fuelRequired} fuel but its share is ${shares.fuelLimits[tooLow]}`);
+          refuse(
+            `fuelLimit is too low: shard ${tooLow} needs ${shards[tooLow]!.fuelRequired} fuel but its share is ${shares.fuelLimits[tooLow]}`,
+          );
         }
         await prisma.subJob.createMany({
           data: shards.map((s, i) => ({
@@ -198,7 +227,15 @@ export function createL2Activities(deps: L2Deps): L2Activities {
       const rows = await prisma.subJob.findMany({ where: { jobId, epoch }, orderBy: { index: 'asc' } });
       return rows.map((r) => {
         const shard = JSON.parse(r.shard) as ShardRef;
-        return { subJobId: r.id, index: r.index, epoch: r.epoch, programId: r.programId, shard: shard.blobId, rows: r.rows, fuelLimit: r.fuelLimit.toFixed(0) };
+        return {
+          subJobId: r.id,
+          index: r.index,
+          epoch: r.epoch,
+          programId: r.programId,
+          shard: shard.blobId,
+          rows: r.rows,
+          fuelLimit: r.fuelLimit.toFixed(0),
+        };
       });
     },
 
@@ -213,7 +250,11 @@ export function createL2Activities(deps: L2Deps): L2Activities {
       });
       // The requester's keyholder must read the sum.
       await share(out.resultBlobId, j.requester);
-      return { sum: out.resultBlobId, weight: subs.reduce((a, s) => a + s.rows, 0), globalModel: await globalModelOf(j, epoch) };
+      return {
+        sum: out.resultBlobId,
+        weight: subs.reduce((a, s) => a + s.rows, 0),
+        globalModel: await globalModelOf(j, epoch),
+      };
     },
 
     async recordCheckpoint({ jobId, epoch, model, accuracy, loss }) {
@@ -242,7 +283,10 @@ export function createL2Activities(deps: L2Deps): L2Activities {
     },
 
     async setSubJobStatus(subJobId, status: SubJobStatus, nodeId) {
-      await prisma.subJob.update({ where: { id: subJobId }, data: { status, ...(nodeId ? { nodeId: nodeId.toLowerCase() } : {}) } });
+      await prisma.subJob.update({
+        where: { id: subJobId },
+        data: { status, ...(nodeId ? { nodeId: nodeId.toLowerCase() } : {}) },
+      });
     },
 
     async chooseNode({ jobId, subJobId, capabilityClass, exclude }): Promise<NodeChoice | null> {
@@ -265,7 +309,11 @@ export function createL2Activities(deps: L2Deps): L2Activities {
       const load = new Map(busy.map((b) => [b.nodeId, b._count]));
       // Spread a Job over the nodes: fewer running SubJobs first, then fewer SubJobs of this Job,
       // then the better track record (the order of `candidates`; Array.sort is stable).
-      const ofJob = await prisma.subJob.groupBy({ by: ['nodeId'], where: { jobId, nodeId: { in: candidates.map((c) => c.id) } }, _count: true });
+      const ofJob = await prisma.subJob.groupBy({
+        by: ['nodeId'],
+        where: { jobId, nodeId: { in: candidates.map((c) => c.id) } },
+        _count: true,
+      });
       const shareOfJob = new Map(ofJob.map((b) => [b.nodeId, b._count]));
       const eligible = [];
       for (const c of candidates) {
@@ -274,7 +322,9 @@ export function createL2Activities(deps: L2Deps): L2Activities {
         eligible.push(c);
       }
       eligible.sort(
-        (a, b) => (load.get(a.id) ?? 0) - (load.get(b.id) ?? 0) || (shareOfJob.get(a.id) ?? 0) - (shareOfJob.get(b.id) ?? 0),
+        (a, b) =>
+          (load.get(a.id) ?? 0) - (load.get(b.id) ?? 0) ||
+          (shareOfJob.get(a.id) ?? 0) - (shareOfJob.get(b.id) ?? 0),
       );
       const pick = eligible[0];
       if (!pick) return null;
@@ -290,7 +340,10 @@ export function createL2Activities(deps: L2Deps): L2Activities {
           create: { id: attemptId(subJobId, attempt), subJobId, nodeId: nodeId.toLowerCase(), attempt },
           update: {},
         }),
-        prisma.subJob.update({ where: { id: subJobId }, data: { attempts: attempt, nodeId: nodeId.toLowerCase() } }),
+        prisma.subJob.update({
+          where: { id: subJobId },
+          data: { attempts: attempt, nodeId: nodeId.toLowerCase() },
+        }),
       ]);
       const params = sub.job.params as Record<string, string>;
       const training = isTraining(sub.job.programId);
@@ -316,23 +369,39 @@ export function createL2Activities(deps: L2Deps): L2Activities {
       let penalty = 0n;
       let penaltyTx: string | undefined;
       if (kind) {
-        const sub = await prisma.subJob.findUniqueOrThrow({ where: { id: subJobId }, include: { job: true } });
+        const sub = await prisma.subJob.findUniqueOrThrow({
+          where: { id: subJobId },
+          include: { job: true },
+        });
         const feeLimit = big(sub.fuelLimit) * big(sub.job.fuelPrice);
         const stake = await chain.stakeOf(node);
         penalty = penaltyOf(kind, feeLimit, stake, feeParams);
         // Keyed by the attempt: a retried activity never burns twice.
         penaltyTx = await chain.penalize(node, penalty, `emeth:penalty:${id}`);
-        logger.warn({ jobId: sub.jobId, subJobId, nodeId: node, outcome, penalty: penalty.toString(), reason }, 'node penalised');
+        logger.warn(
+          { jobId: sub.jobId, subJobId, nodeId: node, outcome, penalty: penalty.toString(), reason },
+          'node penalised',
+        );
       }
       if (row.outcome !== null) return;
       await prisma.$transaction([
         prisma.attempt.update({
           where: { id },
-          data: { outcome, reason, endedAt: new Date(), ...(kind ? { penalty: penalty.toString(), penaltyTx } : {}) },
+          data: {
+            outcome,
+            reason,
+            endedAt: new Date(),
+            ...(kind ? { penalty: penalty.toString(), penaltyTx } : {}),
+          },
         }),
         prisma.node.update({
           where: { id: node },
-          data: outcome === 'verified' ? { completed: { increment: 1 } } : kind ? { failures: { increment: 1 } } : {},
+          data:
+            outcome === 'verified'
+              ? { completed: { increment: 1 } }
+              : kind
+                ? { failures: { increment: 1 } }
+                : {},
         }),
       ]);
     },
@@ -349,15 +418,36 @@ export function createL2Activities(deps: L2Deps): L2Activities {
       await prisma.$transaction([
         prisma.result.upsert({
           where: { id },
-          create: { id, subJobId: result.subJobId, nodeId: node, output: result.output, fuelUsed: result.fuelUsed, signature: result.signature, executionProvider: result.executionProvider },
+          create: {
+            id,
+            subJobId: result.subJobId,
+            nodeId: node,
+            output: result.output,
+            fuelUsed: result.fuelUsed,
+            signature: result.signature,
+            executionProvider: result.executionProvider,
+          },
           update: {},
         }),
         prisma.verification.upsert({
           where: { id },
-          create: { id, subJobId: result.subJobId, verifier, valid: verdict.valid, rowsChecked: verdict.rowsChecked, maxDiff: Number.isFinite(verdict.maxDiff) ? verdict.maxDiff : 1e308, fuelUsed: verdict.fuelUsed, reason: verdict.reason, signature: verdict.signature },
+          create: {
+            id,
+            subJobId: result.subJobId,
+            verifier,
+            valid: verdict.valid,
+            rowsChecked: verdict.rowsChecked,
+            maxDiff: Number.isFinite(verdict.maxDiff) ? verdict.maxDiff : 1e308,
+            fuelUsed: verdict.fuelUsed,
+            reason: verdict.reason,
+            signature: verdict.signature,
+          },
           update: {},
         }),
-        prisma.subJob.update({ where: { id: result.subJobId }, data: { output: result.output, fuelUsed: verdict.fuelUsed, nodeId: node } }),
+        prisma.subJob.update({
+          where: { id: result.subJobId },
+          data: { output: result.output, fuelUsed: verdict.fuelUsed, nodeId: node },
+        }),
       ]);
     },
 
@@ -378,10 +468,16 @@ export function createL2Activities(deps: L2Deps): L2Activities {
     async settleJob(jobId, status) {
       const j = await job(jobId);
       const reserved = big(j.reserved);
-      const verified = await prisma.subJob.findMany({ where: { jobId, status: 'verified' }, orderBy: { index: 'asc' } });
+      const verified = await prisma.subJob.findMany({
+        where: { jobId, status: 'verified' },
+        orderBy: { index: 'asc' },
+      });
       const tickets: Ticket[] = [];
       for (const s of verified) {
-        const verdict = await prisma.verification.findFirstOrThrow({ where: { subJobId: s.id, valid: true }, orderBy: { createdAt: 'desc' } });
+        const verdict = await prisma.verification.findFirstOrThrow({
+          where: { subJobId: s.id, valid: true },
+          orderBy: { createdAt: 'desc' },
+        });
         tickets.push({
           jobId,
           subJobId: s.id,
@@ -394,36 +490,77 @@ export function createL2Activities(deps: L2Deps): L2Activities {
       }
       const charged = tickets.reduce((a, t) => a + t.amount + t.verifierFee, 0n);
       const released = reserved - charged;
-      if (released < 0n) throw new Error(`Job ${jobId} would charge ${charged} holon but reserved only ${reserved}`);
+      if (released < 0n)
+        throw new Error(`Job ${jobId} would charge ${charged} holon but reserved only ${reserved}`);
       await prisma.$transaction([
         ...tickets.map((t) =>
           prisma.ticket.upsert({
             where: { subJobId: t.subJobId },
-            create: { id: hashTicket(t), jobId, subJobId: t.subJobId, node: t.node, requester: t.requester, amount: t.amount.toString(), verifier: t.verifier, verifierFee: t.verifierFee.toString() },
+            create: {
+              id: hashTicket(t),
+              jobId,
+              subJobId: t.subJobId,
+              node: t.node,
+              requester: t.requester,
+              amount: t.amount.toString(),
+              verifier: t.verifier,
+              verifierFee: t.verifierFee.toString(),
+            },
             update: {},
           }),
         ),
         prisma.ledgerEntry.upsert({
           where: { id: `${jobId}:charge` },
-          create: { id: `${jobId}:charge`, requester: j.requester, jobId, kind: 'charge', amount: charged.toString() },
+          create: {
+            id: `${jobId}:charge`,
+            requester: j.requester,
+            jobId,
+            kind: 'charge',
+            amount: charged.toString(),
+          },
           update: {},
         }),
         prisma.ledgerEntry.upsert({
           where: { id: `${jobId}:release` },
-          create: { id: `${jobId}:release`, requester: j.requester, jobId, kind: 'release', amount: released.toString() },
+          create: {
+            id: `${jobId}:release`,
+            requester: j.requester,
+            jobId,
+            kind: 'release',
+            amount: released.toString(),
+          },
           update: {},
         }),
-        prisma.subJob.updateMany({ where: { jobId, status: { notIn: ['verified', 'failed'] } }, data: { status: 'cancelled' } }),
-        prisma.job.update({ where: { id: jobId }, data: { charged: charged.toString(), refunded: released.toString() } }),
+        prisma.subJob.updateMany({
+          where: { jobId, status: { notIn: ['verified', 'failed'] } },
+          data: { status: 'cancelled' },
+        }),
+        prisma.job.update({
+          where: { id: jobId },
+          data: { charged: charged.toString(), refunded: released.toString() },
+        }),
       ]);
-      logger.info({ jobId, status, charged: charged.toString(), refunded: released.toString(), tickets: tickets.length }, 'Job settled');
+      logger.info(
+        {
+          jobId,
+          status,
+          charged: charged.toString(),
+          refunded: released.toString(),
+          tickets: tickets.length,
+        },
+        'Job settled',
+      );
       return { charged: charged.toString(), refunded: released.toString() };
     },
 
     async signPendingTickets() {
       await markRedeemedTickets();
 
-      const pending = await prisma.ticket.findMany({ where: { batchId: null }, orderBy: { createdAt: 'asc' }, take: 1000 });
+      const pending = await prisma.ticket.findMany({
+        where: { batchId: null },
+        orderBy: { createdAt: 'asc' },
+        take: 1000,
+      });
       if (pending.length === 0) return null;
       const tickets: Ticket[] = pending.map((t) => ({
         jobId: t.jobId,
@@ -441,10 +578,20 @@ export function createL2Activities(deps: L2Deps): L2Activities {
       const signature = await signBatch(deps.signer, deps.domain, batch);
       await prisma.$transaction([
         prisma.batch.create({
-          data: { id: batchId, root: tree.root, total: tree.total.toString(), signer: (await deps.signer.getAddress()).toLowerCase(), signature, ticketCount: tickets.length },
+          data: {
+            id: batchId,
+            root: tree.root,
+            total: tree.total.toString(),
+            signer: (await deps.signer.getAddress()).toLowerCase(),
+            signature,
+            ticketCount: tickets.length,
+          },
         }),
         ...pending.map((t, i) =>
-          prisma.ticket.update({ where: { id: t.id }, data: { batchId, leafIndex: i, proof: tree.proof(i) } }),
+          prisma.ticket.update({
+            where: { id: t.id },
+            data: { batchId, leafIndex: i, proof: tree.proof(i) },
+          }),
         ),
       ]);
       logger.info({ batchId, tickets: tickets.length, total: tree.total.toString() }, 'ticket batch signed');
@@ -454,7 +601,15 @@ export function createL2Activities(deps: L2Deps): L2Activities {
 }
 
 function shardRefOf(s: ShardRef): ShardRef {
-  return { index: s.index, blobId: s.blobId, rowStart: s.rowStart, rowEnd: s.rowEnd, rows: s.rows, cols: s.cols, bytes: s.bytes };
+  return {
+    index: s.index,
+    blobId: s.blobId,
+    rowStart: s.rowStart,
+    rowEnd: s.rowEnd,
+    rows: s.rows,
+    cols: s.cols,
+    bytes: s.bytes,
+  };
 }
 
 const isTraining = (programId: number) => getProgramSpec(programId).name === 'fedavg-train';
@@ -465,10 +620,21 @@ const isTraining = (programId: number) => getProgramSpec(programId).name === 'fe
  */
 function runParamsOf(programId: number, params: Record<string, string>): Record<string, string> | undefined {
   const pick = (names: Record<string, string>) =>
-    Object.fromEntries(Object.entries(names).filter(([, from]) => params[from] !== undefined).map(([to, from]) => [to, String(params[from])]));
+    Object.fromEntries(
+      Object.entries(names)
+        .filter(([, from]) => params[from] !== undefined)
+        .map(([to, from]) => [to, String(params[from])]),
+    );
   switch (getProgramSpec(programId).name) {
     case 'fedavg-train':
-      return pick({ trainGraphBlobId: 'trainGraphBlobId', publicKeyBlobId: 'publicKeyBlobId', localSteps: 'localSteps', learningRate: 'learningRate', batchSize: 'batchSize', modelKind: 'modelKind' });
+      return pick({
+        trainGraphBlobId: 'trainGraphBlobId',
+        publicKeyBlobId: 'publicKeyBlobId',
+        localSteps: 'localSteps',
+        learningRate: 'learningRate',
+        batchSize: 'batchSize',
+        modelKind: 'modelKind',
+      });
     case 'encrypted-stats':
       return pick({ publicKey: 'publicKeyBlobId', bins: 'bins', min: 'min', max: 'max' });
     default:

@@ -404,11 +404,19 @@ export const ENCRYPTED_STATS_PROGRAM_IDS = [
  * the requester holds it) and decoded per column. The column count follows from the bundle's
  * length and the Job's bins.
  */
-export function openStats(input: { ckks: Ckks; secretKey: Uint8Array; total: Uint8Array; bins: number }): ColumnStats[] {
+export function openStats(input: {
+  ckks: Ckks;
+  secretKey: Uint8Array;
+  total: Uint8Array;
+  bins: number;
+}): ColumnStats[] {
   const length = parseBundle(input.total, input.ckks.params.slots, 'the Job result').length;
   const stride = statsStride(input.bins);
   if (length % stride !== 0) {
-    throw new EmethError('STATS_LENGTH', `the result holds ${length} values, not a whole number of columns of ${stride} (3 + ${input.bins} bins); is bins right?`);
+    throw new EmethError(
+      'STATS_LENGTH',
+      `the result holds ${length} values, not a whole number of columns of ${stride} (3 + ${input.bins} bins); is bins right?`,
+    );
   }
   return decodeStats(input.ckks.decrypt(input.secretKey, input.total, length), length / stride, input.bins);
 }

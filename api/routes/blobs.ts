@@ -20,7 +20,13 @@ import { badRequest, forbidden, notFound } from '../errors';
 import { authenticated, callerOf, rawBody } from '../http';
 import { BLOB_ID_PATTERN } from '../validate';
 import { canReadBlob } from '../blob-access';
-import { DATA_KEY_HEADER, ENVELOPE_CONTENT_TYPE, EnvelopeError, parsePublicKey, publicKeyHex } from '../../lib/envelope';
+import {
+  DATA_KEY_HEADER,
+  ENVELOPE_CONTENT_TYPE,
+  EnvelopeError,
+  parsePublicKey,
+  publicKeyHex,
+} from '../../lib/envelope';
 
 export interface BlobView {
   id: string;
@@ -53,7 +59,10 @@ export function blobsRouter(ctx: ApiContext, auth: Authenticator): Router {
       id = sealed ? await ctx.store.putEnvelope(bytes) : await ctx.store.put(bytes);
     } catch (err) {
       if (err instanceof EnvelopeError) {
-        throw badRequest('envelope_invalid', `${err.message}; seal it to the storage key ${ctx.store.storageKey.keyId} (GET /v1/storage/key)`);
+        throw badRequest(
+          'envelope_invalid',
+          `${err.message}; seal it to the storage key ${ctx.store.storageKey.keyId} (GET /v1/storage/key)`,
+        );
       }
       throw err;
     }
@@ -64,7 +73,10 @@ export function blobsRouter(ctx: ApiContext, auth: Authenticator): Router {
       create: { id, uploader: caller.address, size },
       update: {},
     });
-    req.log.info({ blobId: id, size, sealedBy: sealed ? 'uploader' : 'gateway', uploader: caller.address }, 'blob stored');
+    req.log.info(
+      { blobId: id, size, sealedBy: sealed ? 'uploader' : 'gateway', uploader: caller.address },
+      'blob stored',
+    );
     const view: BlobView = { id, size };
     res.status(201).json(view);
   });
@@ -103,7 +115,10 @@ export function blobsRouter(ctx: ApiContext, auth: Authenticator): Router {
         throw badRequest('invalid_parameter', (err as Error).message, 'to');
       }
       // A node's inputs go only to the key it registered (POST /v1/nodes), not to any key it names.
-      const node = await ctx.prisma.node.findUnique({ where: { id: caller }, select: { encryptionKey: true } });
+      const node = await ctx.prisma.node.findUnique({
+        where: { id: caller },
+        select: { encryptionKey: true },
+      });
       if (node?.encryptionKey && node.encryptionKey !== publicKeyHex(reader)) {
         throw forbidden(
           'key_not_registered',

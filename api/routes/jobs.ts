@@ -69,7 +69,11 @@ export const createJobShape = {
   testSet: optional(blobId()),
   localSteps: optional(integer(1, 10_000)),
   learningRate: optional(
-    string({ maxLength: 20, pattern: /^(0|[1-9]\d*)?(\.\d+)?$/, expect: 'a positive decimal number such as 0.1' }),
+    string({
+      maxLength: 20,
+      pattern: /^(0|[1-9]\d*)?(\.\d+)?$/,
+      expect: 'a positive decimal number such as 0.1',
+    }),
   ),
   batchSize: optional(integer(0, 1_000_000)),
   // encrypted-stats: the histogram's bins over [min, max) per column (publicKey as for training).
@@ -295,14 +299,22 @@ export function jobsRouter(ctx: ApiContext, auth: Authenticator): Router {
     } else if (spec?.name === 'encrypted-stats') {
       for (const field of ['publicKey', 'min', 'max'] as const) {
         if (body[field] === undefined) {
-          const what = field === 'publicKey' ? 'the blob id of your CKKS public key (emeth keyholder start uploads it)' : 'a number, an end of the histogram range';
+          const what =
+            field === 'publicKey'
+              ? 'the blob id of your CKKS public key (emeth keyholder start uploads it)'
+              : 'a number, an end of the histogram range';
           throw badRequest('missing_field', `${field} is required for encrypted-stats: ${what}`, field);
         }
       }
-      if (!(body.min! < body.max!)) throw badRequest('invalid_field', `min (${body.min}) must be below max (${body.max})`, 'min');
+      if (!(body.min! < body.max!))
+        throw badRequest('invalid_field', `min (${body.min}) must be below max (${body.max})`, 'min');
     }
     if (spec?.name !== 'fedavg-train' && body.numEpoch !== 1) {
-      throw badRequest('invalid_field', `numEpoch must be 1 for ${program.name}: only training runs epochs`, 'numEpoch');
+      throw badRequest(
+        'invalid_field',
+        `numEpoch must be 1 for ${program.name}: only training runs epochs`,
+        'numEpoch',
+      );
     }
     for (const field of ['trainGraph', 'publicKey', 'initialModel', 'testSet'] as const) {
       if (body[field] !== undefined) await checkBlob(requester, body[field]!, field);
@@ -509,11 +521,20 @@ export function jobsRouter(ctx: ApiContext, auth: Authenticator): Router {
   router.get('/:id/checkpoints', authenticated(auth), async (req, res) => {
     const job = await ownJob(req, callerOf(res).address);
     res.locals.jobId = job.id;
-    const rows = await ctx.prisma.checkpoint.findMany({ where: { jobId: job.id }, orderBy: { epoch: 'asc' } });
+    const rows = await ctx.prisma.checkpoint.findMany({
+      where: { jobId: job.id },
+      orderBy: { epoch: 'asc' },
+    });
     res.json({
       jobId: job.id,
       numEpoch: job.numEpoch,
-      checkpoints: rows.map((c) => ({ epoch: c.epoch, model: c.model, accuracy: c.accuracy, loss: c.loss, createdAt: c.createdAt.toISOString() })),
+      checkpoints: rows.map((c) => ({
+        epoch: c.epoch,
+        model: c.model,
+        accuracy: c.accuracy,
+        loss: c.loss,
+        createdAt: c.createdAt.toISOString(),
+      })),
     });
   });
 

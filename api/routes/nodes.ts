@@ -22,7 +22,11 @@ const registerShape = {
   }),
   // The X25519 key the node's inputs are wrapped to (lib/envelope); nodes derive it from their wallet key.
   encryptionKey: optional(
-    string({ maxLength: 64, pattern: /^[0-9a-f]{64}$/, expect: 'a 32-byte X25519 public key as 64 lower-case hex characters' }),
+    string({
+      maxLength: 64,
+      pattern: /^[0-9a-f]{64}$/,
+      expect: 'a 32-byte X25519 public key as 64 lower-case hex characters',
+    }),
   ),
 };
 
@@ -80,8 +84,19 @@ export function nodesRouter(ctx: ApiContext, auth: Authenticator): Router {
     const now = new Date(ctx.now());
     const node = await ctx.prisma.node.upsert({
       where: { id: address },
-      create: { id: address, capabilityClass: body.capabilityClass, encryptionKey: body.encryptionKey ?? null, status: 'online', lastSeenAt: now },
-      update: { capabilityClass: body.capabilityClass, status: 'online', lastSeenAt: now, ...(body.encryptionKey ? { encryptionKey: body.encryptionKey } : {}) },
+      create: {
+        id: address,
+        capabilityClass: body.capabilityClass,
+        encryptionKey: body.encryptionKey ?? null,
+        status: 'online',
+        lastSeenAt: now,
+      },
+      update: {
+        capabilityClass: body.capabilityClass,
+        status: 'online',
+        lastSeenAt: now,
+        ...(body.encryptionKey ? { encryptionKey: body.encryptionKey } : {}),
+      },
     });
     req.log.info(
       { nodeId: address, capabilityClass: body.capabilityClass },
@@ -120,7 +135,10 @@ export function nodesRouter(ctx: ApiContext, auth: Authenticator): Router {
     const address = addressParam(String(req.params.address ?? ''), 'address');
     const caller = callerOf(res).address;
     if (caller !== address)
-      throw forbidden('not_this_node', `only node ${address} itself may read its redemptions (you are ${caller})`);
+      throw forbidden(
+        'not_this_node',
+        `only node ${address} itself may read its redemptions (you are ${caller})`,
+      );
     const mine = await ctx.prisma.ticket.findMany({
       where: { node: address, redeemedAt: null, batchId: { not: null } },
       select: { batchId: true, leafIndex: true },

@@ -14,7 +14,11 @@ export async function bareParent(n: number, window: number): Promise<number> {
   for (let i = 0; i < n; i++) {
     await condition(() => running < window);
     running += 1;
-    pending.push(executeChild(bareChild, { args: [i], workflowId: `${workflowInfo().workflowId}-c${i}` }).finally(() => (running -= 1)));
+    pending.push(
+      executeChild(bareChild, { args: [i], workflowId: `${workflowInfo().workflowId}-c${i}` }).finally(
+        () => (running -= 1),
+      ),
+    );
   }
   return (await Promise.all(pending)).length;
 }

@@ -39,7 +39,12 @@ export async function spawnManaged(opts: SpawnOptions): Promise<ManagedProcess> 
     fd = fs.openSync(opts.logFile, 'a');
     stdio = ['ignore', fd, fd];
   }
-  const child = spawn(opts.command, opts.args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio, detached: true });
+  const child = spawn(opts.command, opts.args, {
+    cwd: opts.cwd,
+    env: opts.env ?? process.env,
+    stdio,
+    detached: true,
+  });
   if (fd !== undefined) fs.closeSync(fd);
 
   const exited = new Promise<number | string>((resolve) => {
@@ -63,7 +68,8 @@ export async function spawnManaged(opts: SpawnOptions): Promise<ManagedProcess> 
   let done = false;
   void exited.then(() => (done = true));
   for (;;) {
-    if (spawnError) throw new StartupError(opts.name, `could not run ${opts.command}: ${spawnError.message}`, 'spawn');
+    if (spawnError)
+      throw new StartupError(opts.name, `could not run ${opts.command}: ${spawnError.message}`, 'spawn');
     if (done) {
       const detail = `exited with ${await exited} before it was ready${logHint(opts.logFile, logStart)}`;
       throw new StartupError(opts.name, detail, 'exited');

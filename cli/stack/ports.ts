@@ -10,7 +10,12 @@ export function isPortFree(port: number, host = '127.0.0.1'): Promise<boolean> {
   });
 }
 
-export async function assertPortFree(port: number, what: string, variable: string, host = '127.0.0.1'): Promise<void> {
+export async function assertPortFree(
+  port: number,
+  what: string,
+  variable: string,
+  host = '127.0.0.1',
+): Promise<void> {
   if (!(await isPortFree(port, host))) throw new PortInUseError(port, what, variable);
 }
 

@@ -46,7 +46,8 @@ async function checkPorts(config: EmethConfig): Promise<void> {
     checks.push([config.temporal.uiPort, 'Temporal UI', 'EMETH_TEMPORAL_UI_PORT']);
   }
   if (config.chain.embedded) checks.push([config.chain.anvilPort, 'anvil JSON-RPC', 'EMETH_ANVIL_PORT']);
-  if (config.database.embedded) checks.push([config.database.pglitePort, 'embedded PostgreSQL', 'EMETH_PGLITE_PORT']);
+  if (config.database.embedded)
+    checks.push([config.database.pglitePort, 'embedded PostgreSQL', 'EMETH_PGLITE_PORT']);
   checks.push([config.gateway.port, 'REST gateway', 'EMETH_GATEWAY_PORT']);
   for (const [port, what, variable] of checks) await assertPortFree(port, what, variable);
 }
@@ -134,7 +135,11 @@ export async function startStack(config: EmethConfig, opts: StartStackOptions): 
     const crashed = new Promise<string>((resolve) => (crash = resolve));
     for (const p of started) void p.exited.then((name) => crash(String(name)));
 
-    const spawnWorker = async (name: string, script: WorkerScript, args: string[]): Promise<ManagedProcess> => {
+    const spawnWorker = async (
+      name: string,
+      script: WorkerScript,
+      args: string[],
+    ): Promise<ManagedProcess> => {
       const proc = await spawnWorkerProcess({
         name,
         script,

@@ -57,14 +57,18 @@ export async function temporalAnswers(address: string): Promise<boolean> {
  * at start. That is a race, not a fault in the setup, so a start that dies early is tried again
  * (with fresh ports wherever the caller left the choice to us).
  */
-export async function startTemporalDevServer(opts: TemporalDevServerOptions = {}): Promise<TemporalDevServer> {
+export async function startTemporalDevServer(
+  opts: TemporalDevServerOptions = {},
+): Promise<TemporalDevServer> {
   const attempts = 3;
   for (let attempt = 1; ; attempt++) {
     try {
       return await startOnce(opts);
     } catch (e) {
       if (!(e instanceof StartupError) || e.reason !== 'exited' || attempt >= attempts) throw e;
-      process.stderr.write(`emeth: ${e.message.split('\n')[0]}; trying again (${attempt + 1} of ${attempts})\n`);
+      process.stderr.write(
+        `emeth: ${e.message.split('\n')[0]}; trying again (${attempt + 1} of ${attempts})\n`,
+      );
     }
   }
 }
@@ -74,17 +78,26 @@ async function startOnce(opts: TemporalDevServerOptions): Promise<TemporalDevSer
   const port = opts.port || (await freePort(host));
   const namespace = opts.namespace ?? 'default';
   const args = [
-    'server', 'start-dev',
-    '--ip', host,
-    '--port', String(port),
-    '--http-port', String(await freePort(host)),
-    '--metrics-port', String(await freePort(host)),
-    '--namespace', namespace,
-    '--log-level', 'warn',
+    'server',
+    'start-dev',
+    '--ip',
+    host,
+    '--port',
+    String(port),
+    '--http-port',
+    String(await freePort(host)),
+    '--metrics-port',
+    String(await freePort(host)),
+    '--namespace',
+    namespace,
+    '--log-level',
+    'warn',
     // The version check calls out to the internet, which these machines cannot reach.
-    '--dynamic-config-value', 'frontend.enableServerVersionCheck=false',
+    '--dynamic-config-value',
+    'frontend.enableServerVersionCheck=false',
   ];
-  for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${name}=${type}`);
+  for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES))
+    args.push('--search-attribute', `${name}=${type}`);
   if (opts.dbFile) args.push('--db-filename', opts.dbFile);
   let uiUrl: string | undefined;
   if (opts.headless) {
@@ -106,4 +119,3 @@ async function startOnce(opts: TemporalDevServerOptions): Promise<TemporalDevSer
   });
   return { address, namespace, uiUrl, process: proc, stop: () => proc.stop('SIGTERM', 15_000) };
 }
-

@@ -29,7 +29,9 @@ it('burns the penalty from the stake and the supply, once per reason', async () 
   expect(await h.admin.token.totalSupply()).toBe(supply - EMETH / 4n);
   expect(await h.admin.core.totalBurned()).toBe(burned + EMETH / 4n);
   expect(await h.admin.core.penaltyApplied(reason)).toBe(true);
-  await expectRevert(verifier.core.penalize(node.address, EMETH / 4n, reason), 'PenaltyAlreadyApplied', [reason]);
+  await expectRevert(verifier.core.penalize(node.address, EMETH / 4n, reason), 'PenaltyAlreadyApplied', [
+    reason,
+  ]);
   expect((await h.admin.core.getNode(node.address)).stake).toBe(STAKE - EMETH / 4n);
 });
 
@@ -39,6 +41,12 @@ it('refuses a caller without the verifier role', async () => {
 
 it('refuses more than the free stake and unknown nodes', async () => {
   const { stake } = await h.admin.core.getNode(node.address);
-  await expectRevert(verifier.core.penalize(node.address, stake + 1n, id32('too-much')), 'InsufficientFreeStake', [node.address, stake + 1n, stake]);
-  await expectRevert(verifier.core.penalize(outsider.address, 1n, id32('unknown')), 'NodeNotRegistered', [outsider.address]);
+  await expectRevert(
+    verifier.core.penalize(node.address, stake + 1n, id32('too-much')),
+    'InsufficientFreeStake',
+    [node.address, stake + 1n, stake],
+  );
+  await expectRevert(verifier.core.penalize(outsider.address, 1n, id32('unknown')), 'NodeNotRegistered', [
+    outsider.address,
+  ]);
 });

@@ -118,7 +118,9 @@ describe('emeth up / demo on the embedded stack', () => {
       expect(listed.map((w) => w.execution.workflowId)).toEqual([workflowId]);
 
       // The demo's inference Job and its 6 SubJobs, found in Temporal by EmethJobId.
-      expect(run.output()).toContain("they pay exactly the Job's charge, and payments equal the deposit drawn, to the holon");
+      expect(run.output()).toContain(
+        "they pay exactly the Job's charge, and payments equal the deposit drawn, to the holon",
+      );
       const jobId = run.output().match(/Job (0x[0-9a-f]{64})/)![1]!;
       const family = JSON.parse(temporal('workflow', 'list', '--query', `EmethJobId='${jobId}'`)) as {
         execution: { workflowId: string };

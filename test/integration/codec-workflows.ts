@@ -14,14 +14,17 @@ const { echo, refuse } = proxyActivities<CodecActivities>({
 
 export const secretQuery = defineQuery<string>('secret');
 
-export async function codecEchoWorkflow(input: { secret: string }): Promise<{ echoed: string; refusal: string }> {
+export async function codecEchoWorkflow(input: {
+  secret: string;
+}): Promise<{ echoed: string; refusal: string }> {
   setHandler(secretQuery, () => `query:${input.secret}`);
   const echoed = await echo(input.secret);
   let refusal = '';
   try {
     await refuse(input.secret);
   } catch (err) {
-    refusal = err instanceof Error && err.cause instanceof ApplicationFailure ? err.cause.message : String(err);
+    refusal =
+      err instanceof Error && err.cause instanceof ApplicationFailure ? err.cause.message : String(err);
   }
   return { echoed, refusal };
 }

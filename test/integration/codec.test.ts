@@ -34,10 +34,15 @@ const text = (b: Uint8Array | null | undefined) => Buffer.from(b ?? new Uint8Arr
 
 /** Every Payload anywhere inside a decoded protobuf message. */
 function payloadsIn(value: unknown, found: Payload[] = [], seen = new Set<unknown>()): Payload[] {
-  if (value === null || typeof value !== 'object' || seen.has(value) || ArrayBuffer.isView(value)) return found;
+  if (value === null || typeof value !== 'object' || seen.has(value) || ArrayBuffer.isView(value))
+    return found;
   seen.add(value);
   const v = value as Record<string, unknown>;
-  if (v.metadata && typeof v.metadata === 'object' && ArrayBuffer.isView((v.metadata as Record<string, unknown>).encoding)) {
+  if (
+    v.metadata &&
+    typeof v.metadata === 'object' &&
+    ArrayBuffer.isView((v.metadata as Record<string, unknown>).encoding)
+  ) {
     found.push(v as Payload);
     return found;
   }
@@ -52,7 +57,11 @@ let testChain: TestChain;
 let chain: ReturnType<typeof createL2Chain>;
 
 beforeAll(async () => {
-  [temporal, db, testChain] = await Promise.all([connectTestTemporal('codec'), createTestDatabase(), startTestChain()]);
+  [temporal, db, testChain] = await Promise.all([
+    connectTestTemporal('codec'),
+    createTestDatabase(),
+    startTestChain(),
+  ]);
   chain = createL2Chain(testChain.deployment.core, testChain.provider);
 });
 afterAll(async () => {
@@ -73,17 +82,21 @@ describe('payload codec on a real Temporal server', () => {
   };
 
   beforeAll(async () => {
-    const result = await withWorker(temporal, { workflowsPath: require.resolve('./codec-workflows'), activities }, async () => {
-      const handle = await temporal.client.workflow.start(codecEchoWorkflow, {
-        taskQueue: temporal.taskQueue,
-        workflowId,
-        args: [{ secret: MARKER }],
-      });
-      const out = await handle.result();
-      // The query answer goes through the codec too (it is not in the history, but on the wire).
-      expect(await handle.query(secretQuery)).toBe(`query:${MARKER}`);
-      return out;
-    });
+    const result = await withWorker(
+      temporal,
+      { workflowsPath: require.resolve('./codec-workflows'), activities },
+      async () => {
+        const handle = await temporal.client.workflow.start(codecEchoWorkflow, {
+          taskQueue: temporal.taskQueue,
+          workflowId,
+          args: [{ secret: MARKER }],
+        });
+        const out = await handle.result();
+        // The query answer goes through the codec too (it is not in the history, but on the wire).
+        expect(await handle.query(secretQuery)).toBe(`query:${MARKER}`);
+        return out;
+      },
+    );
     // With the codec everything decodes, the failure message included.
     expect(result).toEqual({ echoed: `echo:${MARKER}`, refusal: `refused ${MARKER}` });
     // A client WITHOUT the codec, on the same server: what the server (and a UI without the codec endpoint) sees.
@@ -155,7 +168,12 @@ describe('payload codec on a real Temporal server', () => {
       storeDir = await mkdtemp(path.join(os.tmpdir(), 'emeth-codec-'));
       apiKey = newApiKey();
       await db.prisma.apiKey.create({
-        data: { id: randomUUID(), requester: '0x' + '11'.repeat(20), keyHash: apiKeyHash(apiKey), label: 'codec test' },
+        data: {
+          id: randomUUID(),
+          requester: '0x' + '11'.repeat(20),
+          keyHash: apiKeyHash(apiKey),
+          label: 'codec test',
+        },
       });
       server = http.createServer(codecGateway({ codecToken: OPERATOR_TOKEN }));
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -166,9 +184,12 @@ describe('payload codec on a real Temporal server', () => {
       await rm(storeDir, { recursive: true, force: true });
     });
 
-    const rawInput = () => rawHistory.events![0]!.workflowExecutionStartedEventAttributes!.input!.payloads![0]!;
+    const rawInput = () =>
+      rawHistory.events![0]!.workflowExecutionStartedEventAttributes!.input!.payloads![0]!;
     const toJson = (p: Payload) => ({
-      metadata: Object.fromEntries(Object.entries(p.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v!).toString('base64')])),
+      metadata: Object.fromEntries(
+        Object.entries(p.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v!).toString('base64')]),
+      ),
       data: Buffer.from(p.data ?? []).toString('base64'),
     });
     const post = (route: string, body: unknown, headers: Record<string, string> = {}) =>
@@ -179,7 +200,12 @@ describe('payload codec on a real Temporal server', () => {
       });
 
     it('answers 401 without a token or with a wrong one, with CORS so the UI can read why', async () => {
-      const attempts: Record<string, string>[] = [{}, { authorization: 'Bearer emeth_nope' }, { authorization: 'Bearer not-the-operator-token' }, { authorization: 'Basic abc' }];
+      const attempts: Record<string, string>[] = [
+        {},
+        { authorization: 'Bearer emeth_nope' },
+        { authorization: 'Bearer not-the-operator-token' },
+        { authorization: 'Basic abc' },
+      ];
       for (const headers of attempts) {
         const res = await post('decode', { payloads: [toJson(rawInput() as Payload)] }, headers);
         expect(res.status).toBe(401);
@@ -201,14 +227,20 @@ describe('payload codec on a real Temporal server', () => {
         });
         expect(res.status).toBe(200);
         const body = (await res.json()) as { payloads: { data: string }[] };
-        expect(JSON.parse(Buffer.from(body.payloads[0]!.data, 'base64').toString())).toEqual({ secret: MARKER });
+        expect(JSON.parse(Buffer.from(body.payloads[0]!.data, 'base64').toString())).toEqual({
+          secret: MARKER,
+        });
       } finally {
         await new Promise<void>((resolve) => local.close(() => resolve()));
       }
     });
 
     it('decodes a raw history payload for a valid API key, with CORS for the UI origin', async () => {
-      const res = await post('decode', { payloads: [toJson(rawInput() as Payload)] }, { authorization: `Bearer ${apiKey}` });
+      const res = await post(
+        'decode',
+        { payloads: [toJson(rawInput() as Payload)] },
+        { authorization: `Bearer ${apiKey}` },
+      );
       expect(res.status).toBe(200);
       expect(res.headers.get('access-control-allow-origin')).toBe(UI);
       expect(res.headers.get('access-control-allow-credentials')).toBe('true');
@@ -224,7 +256,9 @@ describe('payload codec on a real Temporal server', () => {
       const auth = { authorization: `Bearer ${OPERATOR_TOKEN}` };
       const enc = await post('default/encode', { payloads: [original] }, auth);
       expect(enc.status).toBe(200);
-      const encoded = ((await enc.json()) as { payloads: { metadata: Record<string, string>; data: string }[] }).payloads;
+      const encoded = (
+        (await enc.json()) as { payloads: { metadata: Record<string, string>; data: string }[] }
+      ).payloads;
       expect(Buffer.from(encoded[0]!.metadata.encoding!, 'base64').toString()).toBe(ENCRYPTED_ENCODING);
       expect(Buffer.from(encoded[0]!.data, 'base64').includes(Buffer.from(MARKER))).toBe(false);
       const dec = await post('decode', { payloads: encoded }, auth);
@@ -235,25 +269,34 @@ describe('payload codec on a real Temporal server', () => {
     it('answers the CORS preflight with 204 and the headers the UI sends', async () => {
       const res = await fetch(`${base}/codec/decode`, {
         method: 'OPTIONS',
-        headers: { origin: UI, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,authorization,x-namespace' },
+        headers: {
+          origin: UI,
+          'access-control-request-method': 'POST',
+          'access-control-request-headers': 'content-type,authorization,x-namespace',
+        },
       });
       expect(res.status).toBe(204);
       expect(res.headers.get('access-control-allow-origin')).toBe(UI);
       expect(res.headers.get('access-control-allow-credentials')).toBe('true');
-      expect(res.headers.get('access-control-allow-headers')).toBe('Content-Type, Authorization, X-Namespace');
+      expect(res.headers.get('access-control-allow-headers')).toBe(
+        'Content-Type, Authorization, X-Namespace',
+      );
       expect(res.headers.get('access-control-allow-methods')).toContain('POST');
     });
 
     it('a payload under an unknown key is a 400 naming the key id; a malformed body is a 400', async () => {
-      const [foreign] = await new AesGcmPayloadCodec({ current: 'k-elsewhere', keys: { 'k-elsewhere': randomBytes(32) } }).encode([
-        defaultPayloadConverter.toPayload('x'),
-      ]);
+      const [foreign] = await new AesGcmPayloadCodec({
+        current: 'k-elsewhere',
+        keys: { 'k-elsewhere': randomBytes(32) },
+      }).encode([defaultPayloadConverter.toPayload('x')]);
       const auth = { authorization: `Bearer ${apiKey}` };
       const res = await post('decode', { payloads: [toJson(foreign!)] }, auth);
       expect(res.status).toBe(400);
       expect(((await res.json()) as { message: string }).message).toContain('key k-elsewhere');
       expect((await post('decode', { nope: true }, auth)).status).toBe(400);
-      expect((await post('decode', { payloads: [{ metadata: { encoding: '***' } }] }, auth)).status).toBe(400);
+      expect((await post('decode', { payloads: [{ metadata: { encoding: '***' } }] }, auth)).status).toBe(
+        400,
+      );
     });
   });
 });

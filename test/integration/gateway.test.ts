@@ -19,7 +19,13 @@ import { createGateway } from '../../api/app';
 import type { ChainView } from '../../api/deps';
 import { createLocalBlobStore, blobIdOf } from '../../activities/storage';
 import { sealedBlobStore, type SealedBlobStore } from '../../activities/storage-sealed';
-import { DATA_KEY_HEADER, ENVELOPE_CONTENT_TYPE, openBlob, publicKeyHex, sealingKeysOf } from '../../lib/envelope';
+import {
+  DATA_KEY_HEADER,
+  ENVELOPE_CONTENT_TYPE,
+  openBlob,
+  publicKeyHex,
+  sealingKeysOf,
+} from '../../lib/envelope';
 import { jobWorkflowId } from '../../lib/ids';
 import { PROGRAM_SPECS } from '../../lib/programs';
 import { signRequest } from '../../lib/request-auth';
@@ -156,10 +162,20 @@ beforeAll(async () => {
     connectTestTemporal('gateway'),
     mkdtemp(path.join(os.tmpdir(), 'emeth-gateway-')),
   ]);
-  store = sealedBlobStore(createLocalBlobStore(storeDir), sealingKeysOf('0x' + randomBytes(32).toString('hex')));
+  store = sealedBlobStore(
+    createLocalBlobStore(storeDir),
+    sealingKeysOf('0x' + randomBytes(32).toString('hex')),
+  );
   // A program governance switched off: Jobs for it are refused.
   await db.prisma.program.create({
-    data: { id: RETIRED_PROGRAM, name: 'retired-program', subProgramId: null, minFuelPrice: '0', defaultFuelLimit: '1', active: false },
+    data: {
+      id: RETIRED_PROGRAM,
+      name: 'retired-program',
+      subProgramId: null,
+      minFuelPrice: '0',
+      defaultFuelLimit: '1',
+      active: false,
+    },
   });
   // What the L2 server seeds at start: parent programs (active when implemented) and their SubJob programs.
   for (const s of PROGRAM_SPECS) {
@@ -456,7 +472,9 @@ describe('jobs', () => {
     expect(Buffer.from(await store.envelopes.get(job.dataset)).includes(bytes)).toBe(false);
     expect(Buffer.from(await store.get(job.dataset)).toString()).toBe('inline dataset');
     const uploader = requester.address.toLowerCase();
-    expect(await db.prisma.blob.findUniqueOrThrow({ where: { id_uploader: { id: job.dataset, uploader } } })).toMatchObject({ uploader });
+    expect(
+      await db.prisma.blob.findUniqueOrThrow({ where: { id_uploader: { id: job.dataset, uploader } } }),
+    ).toMatchObject({ uploader });
   });
 });
 

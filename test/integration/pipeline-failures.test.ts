@@ -17,7 +17,10 @@ const big = (d: { toFixed(n: number): string } | null | undefined) => BigInt(d?.
 
 it('no node online is a visible state, and the Job completes when a node arrives', async () => {
   const { job } = await p.submit({ rows: 300, numParallel: 2, capabilityClass: 'late' });
-  await p.waitForJob(job.id, (j) => j.subJobs.length === 2 && j.subJobs.every((s) => s.status === 'waiting-for-node'));
+  await p.waitForJob(
+    job.id,
+    (j) => j.subJobs.length === 2 && j.subJobs.every((s) => s.status === 'waiting-for-node'),
+  );
   // The same state is searchable in Temporal (the SubJob workflows carry it as EmethStatus).
   const query = `${EmethJobId.name}='${job.id}' AND ${EmethStatus.name}='waiting-for-node'`;
   let visible = 0;
@@ -40,12 +43,17 @@ it('a shard altered on its way to the node fails AES-256-GCM there; the SubJob i
   const honest = await p.startNode({ capabilityClass: 'tamper-shard-drill' });
   const done = await p.waitForEnd(job.id);
   expect(done.status).toBe('completed');
-  const attempts = await p.db.prisma.attempt.findMany({ where: { subJob: { jobId: job.id } }, orderBy: { attempt: 'asc' } });
+  const attempts = await p.db.prisma.attempt.findMany({
+    where: { subJob: { jobId: job.id } },
+    orderBy: { attempt: 'asc' },
+  });
   expect(attempts.map((a) => [a.nodeId, a.outcome])).toEqual([
     [tamperer.address, 'declined'],
     [honest.address, 'verified'],
   ]);
-  expect(attempts[0]!.reason).toMatch(/cannot open its input: blob [0-9a-f]{64} failed authentication \(AES-256-GCM\)/);
+  expect(attempts[0]!.reason).toMatch(
+    /cannot open its input: blob [0-9a-f]{64} failed authentication \(AES-256-GCM\)/,
+  );
 });
 
 it('a node killed mid-SubJob is penalised once; the SubJob is re-offered; nobody is paid twice', async () => {
@@ -61,7 +69,10 @@ it('a node killed mid-SubJob is penalised once; the SubJob is re-offered; nobody
   const done = await p.waitForEnd(job.id);
   expect(done.status).toBe('completed');
 
-  const attempts = await p.db.prisma.attempt.findMany({ where: { subJob: { jobId: job.id } }, orderBy: { attempt: 'asc' } });
+  const attempts = await p.db.prisma.attempt.findMany({
+    where: { subJob: { jobId: job.id } },
+    orderBy: { attempt: 'asc' },
+  });
   expect(attempts.map((a) => [a.nodeId, a.outcome])).toEqual([
     [doomed.address, 'timeout'],
     [rescuer.address, 'verified'],
@@ -82,7 +93,10 @@ it('cancel before processing releases everything', async () => {
   const requester = await p.requester.getAddress();
   const deposit = await p.depositOf(requester);
   const { job } = await p.submit({ rows: 300, numParallel: 2, capabilityClass: 'nobody' });
-  await p.waitForJob(job.id, (j) => j.subJobs.length === 2 && j.subJobs.every((s) => s.status === 'waiting-for-node'));
+  await p.waitForJob(
+    job.id,
+    (j) => j.subJobs.length === 2 && j.subJobs.every((s) => s.status === 'waiting-for-node'),
+  );
   await p.gateway.request('POST', `/v1/jobs/${job.id}/cancel`);
   const done = await p.waitForEnd(job.id);
   expect(done.status).toBe('cancelled');
@@ -113,7 +127,9 @@ it('cancel during processing stops pending work, pays the verified SubJob, relea
   expect(BigInt(done.fees.charged)).toBe(charged);
   expect(BigInt(done.fees.refunded)).toBe(BigInt(done.fees.reserved) - charged);
   // The slow node paid for the offer it never picked up, not for the one cancelled under it.
-  const slowAttempts = await p.db.prisma.attempt.findMany({ where: { nodeId: slow.address, subJob: { jobId: job.id } } });
+  const slowAttempts = await p.db.prisma.attempt.findMany({
+    where: { nodeId: slow.address, subJob: { jobId: job.id } },
+  });
   expect(slowAttempts.map((a) => a.outcome).sort()).toEqual(['cancelled', 'timeout']);
   const penalty = big(slowAttempts.find((a) => a.outcome === 'timeout')!.penalty);
   expect(big(slowAttempts.find((a) => a.outcome === 'cancelled')!.penalty)).toBe(0n);
@@ -121,7 +137,12 @@ it('cancel during processing stops pending work, pays the verified SubJob, relea
 });
 
 it('a deadline that passes with no node fails the Job and refunds it in full', async () => {
-  const { job } = await p.submit({ rows: 300, numParallel: 2, capabilityClass: 'nobody-in-time', deadlineSeconds: 4 });
+  const { job } = await p.submit({
+    rows: 300,
+    numParallel: 2,
+    capabilityClass: 'nobody-in-time',
+    deadlineSeconds: 4,
+  });
   const done = await p.waitForEnd(job.id, 60_000);
   expect(done.status).toBe('failed');
   expect(done.subJobs.map((s) => s.status)).toEqual(['failed', 'failed']);

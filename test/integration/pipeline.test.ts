@@ -59,7 +59,10 @@ describe('an inference Job through the gateway', () => {
       expect(t.verifierFee.toFixed(0)).toBe(s.verifierFee.toFixed(0));
       expect(t.node).toBe(s.nodeId);
     }
-    const charged = tickets.reduce((a, t) => a + BigInt(t.amount.toFixed(0)) + BigInt(t.verifierFee.toFixed(0)), 0n);
+    const charged = tickets.reduce(
+      (a, t) => a + BigInt(t.amount.toFixed(0)) + BigInt(t.verifierFee.toFixed(0)),
+      0n,
+    );
     const reserved = BigInt(done.fees.reserved);
     expect(reserved).toBe(BigInt(done.fees.feeLimit) + BigInt(done.fees.verifierFee));
     expect(BigInt(done.fees.charged)).toBe(charged);
@@ -68,14 +71,19 @@ describe('an inference Job through the gateway', () => {
     await p.waitForRedemptions(job.id);
     // The L2 learns of them from the EMETH Cache's mirror of TicketRedeemed events at a later Signer
     // interval, and they stop counting against the requester's deposit.
-    for (let i = 0; i < 60 && (await p.db.prisma.ticket.count({ where: { jobId: job.id, redeemedAt: null } })) > 0; i++) {
+    for (
+      let i = 0;
+      i < 60 && (await p.db.prisma.ticket.count({ where: { jobId: job.id, redeemedAt: null } })) > 0;
+      i++
+    ) {
       await new Promise((r) => setTimeout(r, 500));
     }
     expect(await p.db.prisma.ticket.count({ where: { jobId: job.id, redeemedAt: null } })).toBe(0);
     expect(await p.db.prisma.chainTicketRedemption.count({ where: { jobId: job.id } })).toBe(3);
     const paidTo = (addr: string) =>
       tickets.filter((t) => t.node === addr).reduce((a, t) => a + BigInt(t.amount.toFixed(0)), 0n);
-    for (const [i, n] of nodes.entries()) expect((await p.balanceOf(n.address)) - before.nodes[i]!).toBe(paidTo(n.address));
+    for (const [i, n] of nodes.entries())
+      expect((await p.balanceOf(n.address)) - before.nodes[i]!).toBe(paidTo(n.address));
     const fees = tickets.reduce((a, t) => a + BigInt(t.verifierFee.toFixed(0)), 0n);
     expect((await p.balanceOf(verifier)) - before.verifier).toBe(fees);
     expect(before.deposit - (await p.depositOf(requester))).toBe(charged);
@@ -88,7 +96,11 @@ describe('an inference Job through the gateway', () => {
     const stake = await p.stakeOf(liar.address);
     const supply = await p.totalSupply();
     const burned = await p.totalBurned();
-    const { job, modelBytes, datasetBytes } = await p.submit({ rows: 300, numParallel: 1, capabilityClass: 'lie-drill' });
+    const { job, modelBytes, datasetBytes } = await p.submit({
+      rows: 300,
+      numParallel: 1,
+      capabilityClass: 'lie-drill',
+    });
     await p.waitForAttempt(job.id, 'rejected');
     await p.startNode({ capabilityClass: 'lie-drill' });
     const done = await p.waitForEnd(job.id);
@@ -100,9 +112,14 @@ describe('an inference Job through the gateway', () => {
     expect(attempts).toHaveLength(1);
     expect(attempts[0]!.outcome).toBe('rejected');
     const penalty = BigInt(attempts[0]!.penalty!.toFixed(0));
-    const sub = await p.db.prisma.subJob.findFirstOrThrow({ where: { jobId: job.id }, include: { job: true } });
+    const sub = await p.db.prisma.subJob.findFirstOrThrow({
+      where: { jobId: job.id },
+      include: { job: true },
+    });
     // SPEC §4: reject penalty = 25% of the SubJob's fee limit, burned.
-    expect(penalty).toBe((BigInt(sub.fuelLimit.toFixed(0)) * BigInt(sub.job.fuelPrice.toFixed(0)) * 2_500n) / 10_000n);
+    expect(penalty).toBe(
+      (BigInt(sub.fuelLimit.toFixed(0)) * BigInt(sub.job.fuelPrice.toFixed(0)) * 2_500n) / 10_000n,
+    );
     expect(await p.stakeOf(liar.address)).toBe(stake - penalty);
     expect(await p.totalBurned()).toBe(burned + penalty);
     expect(await p.totalSupply()).toBe(supply - penalty + NODE_FUNDING); // the rescuer's funding was minted meanwhile
@@ -118,7 +135,10 @@ describe('an inference Job through the gateway', () => {
     const done = await p.waitForEnd(job.id);
     expect(done.status).toBe('completed');
     expect(done.subJobs[0]!.nodeId).toBe(helper.address);
-    const attempts = await p.db.prisma.attempt.findMany({ where: { subJob: { jobId: job.id } }, orderBy: { attempt: 'asc' } });
+    const attempts = await p.db.prisma.attempt.findMany({
+      where: { subJob: { jobId: job.id } },
+      orderBy: { attempt: 'asc' },
+    });
     expect(attempts.map((a) => [a.nodeId, a.outcome])).toEqual([
       [decliner.address, 'declined'],
       [helper.address, 'verified'],
@@ -152,7 +172,22 @@ describe('an inference Job through the gateway', () => {
     const { generateExamples } = await import('../../examples/generate');
     const ex = await generateExamples(path.join(p.home, 'cli-examples'), { rows: 200 });
     const key = devKey(DEV_ROLES.requester);
-    const submit = runCli(['submit', '--key', key, '--dataset', ex.rows.path, '--model', ex.model.path, '--parallel', '2', '--fuel-limit', '100000'], p.env);
+    const submit = runCli(
+      [
+        'submit',
+        '--key',
+        key,
+        '--dataset',
+        ex.rows.path,
+        '--model',
+        ex.model.path,
+        '--parallel',
+        '2',
+        '--fuel-limit',
+        '100000',
+      ],
+      p.env,
+    );
     expect(await submit.exited).toBe(0);
     const jobId = submit.output().match(/Job (0x[0-9a-f]{64}) submitted/)![1]!;
     expect(submit.output()).toMatch(/completed .*verified/);
@@ -160,7 +195,10 @@ describe('an inference Job through the gateway', () => {
     const status = runCli(['status', '--key', key, jobId], p.env);
     expect(await status.exited).toBe(0);
     expect(status.output()).toContain('Job completed; Temporal UI: ');
-    const bad = runCli(['submit', '--key', key, '--dataset', '/nonexistent', '--model', ex.model.path], p.env);
+    const bad = runCli(
+      ['submit', '--key', key, '--dataset', '/nonexistent', '--model', ex.model.path],
+      p.env,
+    );
     expect(await bad.exited).toBe(1);
     expect(bad.output()).toContain('--dataset must name an existing file');
   });

@@ -38,7 +38,8 @@ it('trains over 3 epochs with the secret key only at the keyholder, accuracy ris
     p.gateway.putBlob(encodeModel(initialParams('softmax', dims))),
   ]);
   const perEpoch = splitRows(set.train.rows, 2).reduce(
-    (a, r) => a + BigInt(fedAvgFuel(r.rowEnd - r.rowStart, local, paramCount('softmax', dims), 10n ** 30n).required),
+    (a, r) =>
+      a + BigInt(fedAvgFuel(r.rowEnd - r.rowStart, local, paramCount('softmax', dims), 10n ** 30n).required),
     0n,
   );
   const job = await p.gateway.request<JobView>('POST', '/v1/jobs', {
@@ -58,21 +59,29 @@ it('trains over 3 epochs with the secret key only at the keyholder, accuracy ris
   const done = await p.waitForEnd(job.id, 240_000);
   expect(done.status).toBe('completed');
 
-  const { checkpoints } = await p.gateway.request<{ checkpoints: { epoch: number; model: string; accuracy: number }[] }>(
-    'GET',
-    `/v1/jobs/${job.id}/checkpoints`,
-  );
+  const { checkpoints } = await p.gateway.request<{
+    checkpoints: { epoch: number; model: string; accuracy: number }[];
+  }>('GET', `/v1/jobs/${job.id}/checkpoints`);
   expect(checkpoints.map((c) => c.epoch)).toEqual([0, 1, 2]);
   expect(checkpoints[2]!.accuracy).toBeGreaterThan(checkpoints[0]!.accuracy);
   expect(done.result).toBe(checkpoints[2]!.model);
 
   // Six SubJobs (2 shards × 3 epochs), each verified and paid once; the rest refunded.
   const subs = await p.db.prisma.subJob.findMany({ where: { jobId: job.id } });
-  expect(subs.map((s) => [s.epoch, s.status]).sort()).toEqual([[0, 'verified'], [0, 'verified'], [1, 'verified'], [1, 'verified'], [2, 'verified'], [2, 'verified']]);
+  expect(subs.map((s) => [s.epoch, s.status]).sort()).toEqual([
+    [0, 'verified'],
+    [0, 'verified'],
+    [1, 'verified'],
+    [1, 'verified'],
+    [2, 'verified'],
+    [2, 'verified'],
+  ]);
   expect(await p.db.prisma.ticket.count({ where: { jobId: job.id } })).toBe(6);
   // New nodes are fully checked: the verifier recomputed their updates and compared the values the
   // keyholder decrypted (a shape-only check would report 0 rows).
-  const verdicts = await p.db.prisma.verification.findMany({ where: { subJobId: { in: subs.map((s) => s.id) } } });
+  const verdicts = await p.db.prisma.verification.findMany({
+    where: { subJobId: { in: subs.map((s) => s.id) } },
+  });
   expect(verdicts.length).toBe(6);
   expect(verdicts.filter((v) => v.rowsChecked > 0).length).toBeGreaterThanOrEqual(1);
   for (const v of verdicts.filter((x) => x.rowsChecked > 0)) expect(v.maxDiff).toBeLessThan(1e-3);
@@ -81,7 +90,8 @@ it('trains over 3 epochs with the secret key only at the keyholder, accuracy ris
   // The epochs ran as separate workflow runs (continue-as-new), so no history grows per epoch.
   const handle = p.temporal.workflow.getHandle(job.workflowId);
   const runs: string[] = [];
-  for await (const w of p.temporal.workflow.list({ query: `WorkflowId='${job.workflowId}'` })) runs.push(w.runId);
+  for await (const w of p.temporal.workflow.list({ query: `WorkflowId='${job.workflowId}'` }))
+    runs.push(w.runId);
   expect(runs.length).toBe(3);
   expect((await handle.describe()).status.name).toBe('COMPLETED');
 
@@ -134,7 +144,10 @@ it('a tampered encrypted update is rejected, the SubJob re-offered, and the trai
   const honest = await p.startNode({ capabilityClass: 'tamper-drill' });
   const done = await p.waitForEnd(job.id, 120_000);
   expect(done.status).toBe('completed');
-  const attempts = await p.db.prisma.attempt.findMany({ where: { subJob: { jobId: job.id } }, orderBy: { attempt: 'asc' } });
+  const attempts = await p.db.prisma.attempt.findMany({
+    where: { subJob: { jobId: job.id } },
+    orderBy: { attempt: 'asc' },
+  });
   expect(attempts.map((a) => [a.nodeId, a.outcome])).toEqual([
     [tamperer.address, 'rejected'],
     [honest.address, 'verified'],
@@ -147,7 +160,10 @@ it('an encrypted-stats Job through the gateway: sums, means and histograms summe
   const rows = 600;
   const cols = 4;
   // Column c holds values in [0, 10 + c): known sums, means and histograms.
-  const data = Float32Array.from({ length: rows * cols }, (_, i) => ((i * 7919) % 1000) / 100 + (i % cols) * 0.25);
+  const data = Float32Array.from(
+    { length: rows * cols },
+    (_, i) => ((i * 7919) % 1000) / 100 + (i % cols) * 0.25,
+  );
   const dataset = await p.gateway.putBlob(encodeMatrix({ rows, cols, data }));
   const params = { bins: 5, min: 0, max: 12 };
   const job = await p.gateway.request<JobView>('POST', '/v1/jobs', {
@@ -170,9 +186,14 @@ it('an encrypted-stats Job through the gateway: sums, means and histograms summe
   expect(stored.includes(Buffer.from(new Float64Array([expected[0]!.sum]).buffer))).toBe(false);
 
   // Only the requester's keyholder key opens it.
-  const opened = runCli(['keyholder', 'open-stats', '--key', devKey(DEV_ROLES.requester), '--dir', keyholder.dir, job.id], p.env);
+  const opened = runCli(
+    ['keyholder', 'open-stats', '--key', devKey(DEV_ROLES.requester), '--dir', keyholder.dir, job.id],
+    p.env,
+  );
   expect(await opened.exited).toBe(0);
-  const got = JSON.parse(opened.output().slice(opened.output().indexOf('{'))) as { columns: { count: number; sum: number; mean: number; histogram: number[] }[] };
+  const got = JSON.parse(opened.output().slice(opened.output().indexOf('{'))) as {
+    columns: { count: number; sum: number; mean: number; histogram: number[] }[];
+  };
   expect(got.columns).toHaveLength(cols);
   for (const [c, col] of got.columns.entries()) {
     expect(col.count).toBe(rows);
@@ -180,11 +201,33 @@ it('an encrypted-stats Job through the gateway: sums, means and histograms summe
     expect(col.mean).toBeCloseTo(expected[c]!.mean, 4);
     expect(col.histogram).toEqual(expected[c]!.histogram);
   }
-  const noKey = runCli(['keyholder', 'open-stats', '--key', devKey(DEV_ROLES.requester), '--dir', path.join(keyholder.dir, 'nowhere'), job.id], p.env);
+  const noKey = runCli(
+    [
+      'keyholder',
+      'open-stats',
+      '--key',
+      devKey(DEV_ROLES.requester),
+      '--dir',
+      path.join(keyholder.dir, 'nowhere'),
+      job.id,
+    ],
+    p.env,
+  );
   expect(await noKey.exited).toBe(1);
   expect(noKey.output()).toContain('no CKKS secret key at');
 
   // Missing parameters are refused before anything runs, naming the field.
-  const bad = { programId: 3, dataset: dataset.id, publicKey: keyholder.publicKey, min: 5, numParallel: 1, fuelLimit: '1000', fuelPrice: (120n * GHOLON).toString(), deadlineSeconds: 60 };
-  await expect(p.gateway.request('POST', '/v1/jobs', bad)).rejects.toThrow(/HTTP 400: max is required for encrypted-stats/);
+  const bad = {
+    programId: 3,
+    dataset: dataset.id,
+    publicKey: keyholder.publicKey,
+    min: 5,
+    numParallel: 1,
+    fuelLimit: '1000',
+    fuelPrice: (120n * GHOLON).toString(),
+    deadlineSeconds: 60,
+  };
+  await expect(p.gateway.request('POST', '/v1/jobs', bad)).rejects.toThrow(
+    /HTTP 400: max is required for encrypted-stats/,
+  );
 });

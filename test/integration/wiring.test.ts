@@ -13,29 +13,49 @@ describe('wiring workflow through Temporal, the database and the chain', () => {
   let temporal: TestTemporal;
 
   beforeAll(async () => {
-    [db, chain, temporal] = await Promise.all([createTestDatabase(), startTestChain(), connectTestTemporal('wiring')]);
+    [db, chain, temporal] = await Promise.all([
+      createTestDatabase(),
+      startTestChain(),
+      connectTestTemporal('wiring'),
+    ]);
   });
   afterAll(async () => {
     await Promise.allSettled([db?.drop(), chain?.stop(), temporal?.close()]);
   });
 
   it('writes a row holding what it read from the chain, and marks itself done', async () => {
-    const activities = createWiringActivities({ prisma: db.prisma, provider: chain.provider, tokenAddress: chain.deployment.token });
+    const activities = createWiringActivities({
+      prisma: db.prisma,
+      provider: chain.provider,
+      tokenAddress: chain.deployment.token,
+    });
     const workflowId = `wiring-test-${Date.now()}`;
-    const result = await withWorker(temporal, { workflowsPath: require.resolve('../../workflows'), activities }, () =>
-      temporal.client.workflow.execute(wiringWorkflow, {
-        taskQueue: temporal.taskQueue,
-        workflowId,
-        typedSearchAttributes: [
-          { key: EmethJobId, value: workflowId },
-          { key: EmethStatus, value: 'running' },
-        ],
-      }),
+    const result = await withWorker(
+      temporal,
+      { workflowsPath: require.resolve('../../workflows'), activities },
+      () =>
+        temporal.client.workflow.execute(wiringWorkflow, {
+          taskQueue: temporal.taskQueue,
+          workflowId,
+          typedSearchAttributes: [
+            { key: EmethJobId, value: workflowId },
+            { key: EmethStatus, value: 'running' },
+          ],
+        }),
     );
 
-    const token = new Contract(chain.deployment.token, ['function totalSupply() view returns (uint256)'], chain.provider);
+    const token = new Contract(
+      chain.deployment.token,
+      ['function totalSupply() view returns (uint256)'],
+      chain.provider,
+    );
     const supply: bigint = await token.getFunction('totalSupply')();
-    expect(result).toMatchObject({ checkId: workflowId, chainId: 31337, tokenAddress: chain.deployment.token, tokenSupply: supply.toString() });
+    expect(result).toMatchObject({
+      checkId: workflowId,
+      chainId: 31337,
+      tokenAddress: chain.deployment.token,
+      tokenSupply: supply.toString(),
+    });
     expect(result.blockNumber).toBeGreaterThanOrEqual(chain.deployment.blockNumber);
 
     const row = await db.prisma.wiringCheck.findUniqueOrThrow({ where: { id: workflowId } });
@@ -50,10 +70,17 @@ describe('wiring workflow through Temporal, the database and the chain', () => {
   });
 
   it('records a check once even when the activity is retried', async () => {
-    const activities = createWiringActivities({ prisma: db.prisma, provider: chain.provider, tokenAddress: chain.deployment.token });
+    const activities = createWiringActivities({
+      prisma: db.prisma,
+      provider: chain.provider,
+      tokenAddress: chain.deployment.token,
+    });
     const snapshot = await activities.readChain();
     const first = await activities.recordWiringCheck('retry-check', snapshot);
-    const second = await activities.recordWiringCheck('retry-check', { ...snapshot, blockNumber: snapshot.blockNumber + 5 });
+    const second = await activities.recordWiringCheck('retry-check', {
+      ...snapshot,
+      blockNumber: snapshot.blockNumber + 5,
+    });
     expect(second).toEqual(first);
     expect(await db.prisma.wiringCheck.count({ where: { id: 'retry-check' } })).toBe(1);
   });

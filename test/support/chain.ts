@@ -44,18 +44,28 @@ async function funded(chain: TestChain, who: { address: string; privateKey: stri
   await chain.provider.send('anvil_setBalance', [who.address, '0x56BC75E2D63100000']);
   const token = new Contract(chain.deployment.token, loadArtifact('EmethToken').abi, chain.deployer);
   await (await token.getFunction('mint')(who.address, amount)).wait();
-  await (await (token.connect(signer) as Contract).getFunction('approve')(chain.deployment.core, amount)).wait();
+  await (
+    await (token.connect(signer) as Contract).getFunction('approve')(chain.deployment.core, amount)
+  ).wait();
   return { signer, core: new Contract(chain.deployment.core, loadArtifact('EmethCore').abi, signer) };
 }
 
 /** Mints `amount` to `who` and deposits it on EmethCore (its L2 deposit). */
-export async function depositOnChain(chain: TestChain, who: { address: string; privateKey: string }, amount: bigint): Promise<void> {
+export async function depositOnChain(
+  chain: TestChain,
+  who: { address: string; privateKey: string },
+  amount: bigint,
+): Promise<void> {
   const { core } = await funded(chain, who, amount);
   await (await core.getFunction('deposit')(amount)).wait();
 }
 
 /** Mints `amount` to `who` and registers it as a node staking all of it. */
-export async function stakeOnChain(chain: TestChain, who: { address: string; privateKey: string }, amount: bigint): Promise<void> {
+export async function stakeOnChain(
+  chain: TestChain,
+  who: { address: string; privateKey: string },
+  amount: bigint,
+): Promise<void> {
   const { core } = await funded(chain, who, amount);
   await (await core.getFunction('registerNode')(amount, '0x' + '00'.repeat(32), 1)).wait();
 }

@@ -19,12 +19,16 @@ function spellings(marker: Buffer): Buffer[] {
   return [marker, Buffer.from(marker.toString('base64')), Buffer.from(marker.toString('hex'))];
 }
 
-export function storageFilesContaining(storageDir: string, markers: Buffer[]): { files: number; hits: string[] } {
+export function storageFilesContaining(
+  storageDir: string,
+  markers: Buffer[],
+): { files: number; hits: string[] } {
   const files = filesUnder(storageDir);
   const hits: string[] = [];
   for (const f of files) {
     const bytes = fs.readFileSync(f);
-    for (const [i, m] of markers.entries()) if (spellings(m).some((s) => bytes.includes(s))) hits.push(`marker ${i} in ${f}`);
+    for (const [i, m] of markers.entries())
+      if (spellings(m).some((s) => bytes.includes(s))) hits.push(`marker ${i} in ${f}`);
   }
   return { files: files.length, hits };
 }
@@ -33,7 +37,11 @@ export function storageFilesContaining(storageDir: string, markers: Buffer[]): {
  * Raw histories (no codec) of every workflow of a Job, found by its EmethJobId: each run of the Job
  * workflow (epochs continue as new) and every SubJob child, encoded as the server stores them.
  */
-export async function rawHistoriesOfJob(client: Client, namespace: string, jobId: string): Promise<{ workflows: number; bytes: Buffer; encodings: Set<string> }> {
+export async function rawHistoriesOfJob(
+  client: Client,
+  namespace: string,
+  jobId: string,
+): Promise<{ workflows: number; bytes: Buffer; encodings: Set<string> }> {
   const parts: Buffer[] = [];
   const encodings = new Set<string>();
   let workflows = 0;
@@ -46,7 +54,9 @@ export async function rawHistoriesOfJob(client: Client, namespace: string, jobId
         execution: { workflowId: w.workflowId, runId: w.runId },
         nextPageToken,
       });
-      parts.push(Buffer.from(temporal.api.workflowservice.v1.GetWorkflowExecutionHistoryResponse.encode(res).finish()));
+      parts.push(
+        Buffer.from(temporal.api.workflowservice.v1.GetWorkflowExecutionHistoryResponse.encode(res).finish()),
+      );
       for (const event of res.history?.events ?? []) collectEncodings(event, encodings);
       nextPageToken = res.nextPageToken?.length ? res.nextPageToken : undefined;
     } while (nextPageToken);

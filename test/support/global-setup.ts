@@ -22,5 +22,7 @@ export default async function globalSetup(): Promise<void> {
   const server = await startTemporalDevServer({ headless: true, logFile });
   globalThis.__EMETH_TEMPORAL__ = server;
   process.env.EMETH_TEST_TEMPORAL_ADDRESS = server.address;
-  process.stderr.write(`\n[test] Temporal dev server on ${server.address} (${Date.now() - t0} ms, log ${logFile})\n`);
+  process.stderr.write(
+    `\n[test] Temporal dev server on ${server.address} (${Date.now() - t0} ms, log ${logFile})\n`,
+  );
 }

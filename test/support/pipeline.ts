@@ -168,7 +168,12 @@ export class TestPipeline {
 
   /** Funds, stakes (100 EMETH) and starts a node worker process with the given behaviour. */
   async startNode(
-    opts: { behaviour?: NodeBehaviour; slowMs?: number; capabilityClass?: string; minHolonPerGas?: bigint } = {},
+    opts: {
+      behaviour?: NodeBehaviour;
+      slowMs?: number;
+      capabilityClass?: string;
+      minHolonPerGas?: bigint;
+    } = {},
   ): Promise<TestNode> {
     // A fresh key per node: gas from anvil, EMETH from the owner.
     const wallet = Wallet.createRandom();
@@ -176,9 +181,18 @@ export class TestPipeline {
     await this.mint(wallet.address, NODE_FUNDING);
     const logFile = path.join(this.home, `node-${wallet.address.slice(2, 8)}.log`);
     const proc = await this.spawn('node', logFile, [
-      '--key', wallet.privateKey, '--class', opts.capabilityClass ?? 'cpu', '--stake', '100',
-      '--behaviour', opts.behaviour ?? 'honest', '--slow-ms', String(opts.slowMs ?? 60_000),
-      '--min-holon-per-gas', String(opts.minHolonPerGas ?? 0n),
+      '--key',
+      wallet.privateKey,
+      '--class',
+      opts.capabilityClass ?? 'cpu',
+      '--stake',
+      '100',
+      '--behaviour',
+      opts.behaviour ?? 'honest',
+      '--slow-ms',
+      String(opts.slowMs ?? 60_000),
+      '--min-holon-per-gas',
+      String(opts.minHolonPerGas ?? 0n),
     ]);
     const node = { address: wallet.address.toLowerCase(), wallet, process: proc, logFile };
     this.nodes.push(node);
@@ -186,7 +200,10 @@ export class TestPipeline {
   }
 
   startVerifier(): Promise<ManagedProcess> {
-    return this.spawn('verifier', path.join(this.home, 'verifier.log'), ['--key', devKey(DEV_ROLES.verifier)]);
+    return this.spawn('verifier', path.join(this.home, 'verifier.log'), [
+      '--key',
+      devKey(DEV_ROLES.verifier),
+    ]);
   }
 
   /** Starts the requester's keyholder; resolves with its CKKS public key blob id and key directory. */
@@ -194,7 +211,10 @@ export class TestPipeline {
     const logFile = path.join(this.home, 'keyholder.log');
     const dir = path.join(this.home, 'keyholder-keys');
     const proc = await this.spawn('keyholder', logFile, ['--key', devKey(DEV_ROLES.requester), '--dir', dir]);
-    const line = fs.readFileSync(logFile, 'utf8').split('\n').find((l) => l.startsWith(`${READY_MARKER} keyholder`))!;
+    const line = fs
+      .readFileSync(logFile, 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith(`${READY_MARKER} keyholder`))!;
     return { publicKey: /publicKey=([0-9a-f]{64})/.exec(line)![1]!, dir, process: proc };
   }
 
@@ -210,7 +230,8 @@ export class TestPipeline {
     const fuelPrice = 120n * GHOLON;
     const needed = BigInt(meterFuel(rows, inspectModel(modelBytes).cost, 10n ** 30n).required);
     const numParallel = opts.numParallel ?? 3;
-    const fuelLimit = (needed * BigInt(Math.round((opts.fuelHeadroom ?? 1.5) * 100))) / 100n + BigInt(numParallel);
+    const fuelLimit =
+      (needed * BigInt(Math.round((opts.fuelHeadroom ?? 1.5) * 100))) / 100n + BigInt(numParallel);
     const job = await this.gateway.request<JobView>('POST', '/v1/jobs', {
       programId: 1,
       dataset: dataset.id,
@@ -234,7 +255,10 @@ export class TestPipeline {
     for (;;) {
       const job = await this.getJob(id);
       if (done(job)) return job;
-      if (Date.now() > deadline) throw new Error(`Job ${id} did not reach the expected state; last: ${JSON.stringify({ status: job.status, subJobs: job.subJobs })}`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `Job ${id} did not reach the expected state; last: ${JSON.stringify({ status: job.status, subJobs: job.subJobs })}`,
+        );
       await new Promise((r) => setTimeout(r, 300));
     }
   }
@@ -243,7 +267,8 @@ export class TestPipeline {
   async waitForAttempt(jobId: string, outcome: string, timeoutMs = 60_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while ((await this.db.prisma.attempt.count({ where: { outcome, subJob: { jobId } } })) === 0) {
-      if (Date.now() > deadline) throw new Error(`no ${outcome} attempt on Job ${jobId} within ${timeoutMs} ms`);
+      if (Date.now() > deadline)
+        throw new Error(`no ${outcome} attempt on Job ${jobId} within ${timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, 300));
     }
   }
@@ -255,7 +280,11 @@ export class TestPipeline {
   }
 
   waitForEnd(id: string, timeoutMs?: number): Promise<JobView> {
-    return this.waitForJob(id, (j) => (TERMINAL_JOB_STATUSES as readonly string[]).includes(j.status), timeoutMs);
+    return this.waitForJob(
+      id,
+      (j) => (TERMINAL_JOB_STATUSES as readonly string[]).includes(j.status),
+      timeoutMs,
+    );
   }
 
   /** Waits until every ticket of the Job is batched and redeemed on EmethCore (nodes redeem on their own). */
@@ -267,16 +296,28 @@ export class TestPipeline {
       const batches = new Map((await this.db.prisma.batch.findMany()).map((b) => [b.id, b.root]));
       let redeemed = 0;
       for (const t of tickets) {
-        if (t.batchId !== null && ((await core.getFunction('isRedeemed')(batches.get(t.batchId), t.leafIndex)) as boolean)) redeemed += 1;
+        if (
+          t.batchId !== null &&
+          ((await core.getFunction('isRedeemed')(batches.get(t.batchId), t.leafIndex)) as boolean)
+        )
+          redeemed += 1;
       }
       if (redeemed === tickets.length) return redeemed;
-      if (Date.now() > deadline) throw new Error(`${tickets.length - redeemed} of ${tickets.length} tickets unredeemed`);
+      if (Date.now() > deadline)
+        throw new Error(`${tickets.length - redeemed} of ${tickets.length} tickets unredeemed`);
       await new Promise((r) => setTimeout(r, 500));
     }
   }
 
   private async spawn(script: WorkerScript, logFile: string, args: string[]): Promise<ManagedProcess> {
-    const proc = await spawnWorkerProcess({ name: path.basename(logFile, '.log'), script, args, env: this.env, logFile, readyTimeoutMs: 90_000 });
+    const proc = await spawnWorkerProcess({
+      name: path.basename(logFile, '.log'),
+      script,
+      args,
+      env: this.env,
+      logFile,
+      readyTimeoutMs: 90_000,
+    });
     this.processes.push(proc);
     return proc;
   }
@@ -284,7 +325,10 @@ export class TestPipeline {
   async stop(): Promise<void> {
     for (const p of this.processes.reverse()) await p.stop('SIGTERM', 10_000).catch(() => {});
     const scheduleId = `${this.config.temporal.taskQueuePrefix}-l2-signer`;
-    await this.temporal.schedule.getHandle(scheduleId).delete().catch(() => {});
+    await this.temporal.schedule
+      .getHandle(scheduleId)
+      .delete()
+      .catch(() => {});
     await this.temporalConnection.close();
     await Promise.allSettled([this.chain.stop(), this.db.drop()]);
     if (!process.env.EMETH_TEST_KEEP_LOGS) fs.rmSync(this.home, { recursive: true, force: true });

@@ -70,7 +70,8 @@ export function processesMentioning(needle: string): number[] {
     try {
       const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
       if (/^\d+ \(.*\) Z/.test(stat)) continue; // zombies hold nothing
-      const text = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8') + fs.readFileSync(`/proc/${entry}/environ`, 'utf8');
+      const text =
+        fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8') + fs.readFileSync(`/proc/${entry}/environ`, 'utf8');
       if (text.includes(needle)) found.push(Number(entry));
     } catch {
       /* gone, or not ours to read */

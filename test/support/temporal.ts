@@ -25,7 +25,9 @@ export interface TestTemporal {
 export function testTemporalAddress(): string {
   const address = process.env.EMETH_TEST_TEMPORAL_ADDRESS;
   if (!address) {
-    throw new Error('no test Temporal server: the jest global setup starts one (unset EMETH_TEST_NO_TEMPORAL to get it)');
+    throw new Error(
+      'no test Temporal server: the jest global setup starts one (unset EMETH_TEST_NO_TEMPORAL to get it)',
+    );
   }
   return address;
 }

@@ -39,7 +39,10 @@ describe('spawnManaged', () => {
     const err = await spawnManaged({
       name: 'sleeper',
       command: process.execPath,
-      args: ['-e', `require('fs').writeFileSync(${JSON.stringify(pidFile)}, String(process.pid)); setInterval(() => {}, 1000)`],
+      args: [
+        '-e',
+        `require('fs').writeFileSync(${JSON.stringify(pidFile)}, String(process.pid)); setInterval(() => {}, 1000)`,
+      ],
       logFile: path.join(dir, 'sleeper.log'),
       ready: async () => false,
       readyTimeoutMs: 300,

@@ -6,7 +6,11 @@ describe('loadConfig', () => {
   it('defaults to the embedded stack under .emeth', () => {
     const c = loadConfig({}, '/srv/emeth');
     expect(c.home).toBe('/srv/emeth/.emeth');
-    expect(c.temporal).toMatchObject({ address: `127.0.0.1:${DEFAULT_PORTS.temporal}`, embedded: true, uiPort: 8233 });
+    expect(c.temporal).toMatchObject({
+      address: `127.0.0.1:${DEFAULT_PORTS.temporal}`,
+      embedded: true,
+      uiPort: 8233,
+    });
     expect(c.chain).toMatchObject({ rpcUrl: 'http://127.0.0.1:8545', embedded: true, chainId: 31337 });
     expect(c.database).toMatchObject({ embedded: true, dataDir: path.join('/srv/emeth/.emeth', 'pgdata') });
     expect(c.database.url).toBe('postgresql://postgres:postgres@127.0.0.1:5433/postgres');
@@ -22,10 +26,20 @@ describe('loadConfig', () => {
       token: undefined,
     });
     const c = loadConfig(
-      { EMETH_HOME: '/var/lib/emeth', EMETH_CODEC_KEYS: 'k1:AAAA,k2:BBBB', EMETH_CODEC_KEY_ID: 'k2', EMETH_CODEC_TOKEN: 'op-token' },
+      {
+        EMETH_HOME: '/var/lib/emeth',
+        EMETH_CODEC_KEYS: 'k1:AAAA,k2:BBBB',
+        EMETH_CODEC_KEY_ID: 'k2',
+        EMETH_CODEC_TOKEN: 'op-token',
+      },
       '/tmp',
     );
-    expect(c.codec).toEqual({ keys: 'k1:AAAA,k2:BBBB', currentKeyId: 'k2', keyFile: '/var/lib/emeth/codec-keys.json', token: 'op-token' });
+    expect(c.codec).toEqual({
+      keys: 'k1:AAAA,k2:BBBB',
+      currentKeyId: 'k2',
+      keyFile: '/var/lib/emeth/codec-keys.json',
+      token: 'op-token',
+    });
   });
 
   it('points each part elsewhere when its variable is set', () => {

@@ -47,9 +47,13 @@ describe('blob envelopes (AES-256-GCM, data key wrapped to X25519 keys)', () => 
 
   it('names the key id when the key is wrong or missing', () => {
     const env = sealBlob(plaintext, [storage.publicKey]);
-    expect(() => openBlob(env, node)).toThrow(new RegExp(`no data key for X25519 key ${node.keyId}.*wrapped to ${storage.keyId}`));
+    expect(() => openBlob(env, node)).toThrow(
+      new RegExp(`no data key for X25519 key ${node.keyId}.*wrapped to ${storage.keyId}`),
+    );
     const wrapForNode = rewrapBlob(env, storage, node.publicKey);
-    expect(() => openBlob(env, storage, { wrap: wrapForNode })).toThrow(new RegExp(`wrapped to X25519 key ${node.keyId}`));
+    expect(() => openBlob(env, storage, { wrap: wrapForNode })).toThrow(
+      new RegExp(`wrapped to X25519 key ${node.keyId}`),
+    );
   });
 
   it('rejects a flipped byte in the ciphertext, the tag, or a wrap, and a truncated envelope', () => {
@@ -61,7 +65,9 @@ describe('blob envelopes (AES-256-GCM, data key wrapped to X25519 keys)', () => 
     };
     expect(() => openBlob(flip(env.length - 10), storage)).toThrow(/failed authentication/);
     expect(() => openBlob(flip(5 + 88 + 12 + 3), storage)).toThrow(/failed authentication/); // the GCM tag
-    expect(() => openBlob(flip(5 + 8 + 40), storage)).toThrow(new RegExp(`wrapped to X25519 key ${storage.keyId} does not open`));
+    expect(() => openBlob(flip(5 + 8 + 40), storage)).toThrow(
+      new RegExp(`wrapped to X25519 key ${storage.keyId} does not open`),
+    );
     expect(() => openBlob(env.subarray(0, 50), storage)).toThrow(/truncated/);
     expect(() => openBlob(Buffer.from('plain bytes'), storage)).toThrow(EnvelopeError);
   });

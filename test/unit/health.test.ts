@@ -26,7 +26,10 @@ describe('checkHealth', () => {
 
   it('reports a part that does not answer in time as down', async () => {
     const never = () => new Promise<never>(() => {});
-    const report = await checkHealth({ gateway: up, database: up, temporal: never, chain: up, worker: up }, 50);
+    const report = await checkHealth(
+      { gateway: up, database: up, temporal: never, chain: up, worker: up },
+      50,
+    );
     expect(report.parts.temporal).toEqual({ up: false, error: 'no answer within 50 ms' });
     expect(report.status).toBe('down');
   });

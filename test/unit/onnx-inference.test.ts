@@ -95,7 +95,9 @@ describe('program registry', () => {
     expect(PROGRAMS.map((p) => p.spec.name)).toEqual(['onnx-inference', 'fedavg-train', 'encrypted-stats']);
     expect(programFor(ProgramId.ONNX_INFERENCE_SUBJOB, { store, logger }).spec.name).toBe('onnx-inference');
     for (const s of PROGRAM_SPECS.filter((x) => !x.implemented)) {
-      expect(() => programFor(s.programId, { store, logger })).toThrow(new RegExp(`${s.name} .* not implemented yet`));
+      expect(() => programFor(s.programId, { store, logger })).toThrow(
+        new RegExp(`${s.name} .* not implemented yet`),
+      );
     }
     expect(() => programFor(99, { store, logger })).toThrow(/no program has ProgramId 99/);
   });

@@ -3,7 +3,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
-import { AesGcmPayloadCodec, ENCRYPTED_ENCODING, KEY_ID_METADATA, type CodecKeyring } from '../../lib/payload-codec';
+import {
+  AesGcmPayloadCodec,
+  ENCRYPTED_ENCODING,
+  KEY_ID_METADATA,
+  type CodecKeyring,
+} from '../../lib/payload-codec';
 import { loadConfig } from '../../lib/config';
 import { ConfigError } from '../../lib/errors';
 import { loadKeyring, parseCodecKeys } from '../../workers/shared/codec-keys';
@@ -25,7 +30,9 @@ describe('AesGcmPayloadCodec', () => {
     for (let i = 0; i < originals.length; i++) {
       expect(text(decoded[i]!.data)).toBe(text(originals[i]!.data));
       expect(text(decoded[i]!.metadata!.encoding)).toBe(text(originals[i]!.metadata!.encoding));
-      expect(defaultPayloadConverter.fromPayload(decoded[i]!)).toEqual(defaultPayloadConverter.fromPayload(originals[i]!));
+      expect(defaultPayloadConverter.fromPayload(decoded[i]!)).toEqual(
+        defaultPayloadConverter.fromPayload(originals[i]!),
+      );
     }
   });
 
@@ -73,7 +80,9 @@ describe('AesGcmPayloadCodec', () => {
     const [p] = await codec.encode([json({ secret: MARKER })]);
     const data = Buffer.from(p!.data!);
     data[20] = data[20]! ^ 0xff;
-    await expect(codec.decode([{ ...p!, data: new Uint8Array(data) }])).rejects.toThrow(/key k1 failed its integrity check/);
+    await expect(codec.decode([{ ...p!, data: new Uint8Array(data) }])).rejects.toThrow(
+      /key k1 failed its integrity check/,
+    );
   });
 
   it('a key of the same id but different bytes fails naming the key id', async () => {
@@ -90,7 +99,9 @@ describe('AesGcmPayloadCodec', () => {
   });
 
   it('refuses unusable keyrings', () => {
-    expect(() => new AesGcmPayloadCodec({ current: 'k1', keys: { k1: randomBytes(16) } })).toThrow(/32 bytes/);
+    expect(() => new AesGcmPayloadCodec({ current: 'k1', keys: { k1: randomBytes(16) } })).toThrow(
+      /32 bytes/,
+    );
     expect(() => new AesGcmPayloadCodec({ current: 'k9', keys: { k1 } })).toThrow(/k9 is not in the keyring/);
     expect(() => new AesGcmPayloadCodec({ current: 'k1', keys: {} } as CodecKeyring)).toThrow(/no keys/);
   });
@@ -106,14 +117,21 @@ describe('codec keyring loading', () => {
     expect(a.keys.k1!.equals(k1)).toBe(true);
     expect(a.keys.k2!.equals(k2)).toBe(true);
     expect(parseCodecKeys(spec, 'k2').current).toBe('k2');
-    expect(loadKeyring(loadConfig({ EMETH_CODEC_KEYS: spec, EMETH_CODEC_KEY_ID: 'k2', EMETH_TEMPORAL_ADDRESS: 't:7233' })).current).toBe('k2');
+    expect(
+      loadKeyring(
+        loadConfig({ EMETH_CODEC_KEYS: spec, EMETH_CODEC_KEY_ID: 'k2', EMETH_TEMPORAL_ADDRESS: 't:7233' }),
+      ).current,
+    ).toBe('k2');
   });
 
   it.each([
     ['k1', /id1:base64key/],
     [`k1:${randomBytes(16).toString('base64')}`, /key k1 must be 32 bytes/],
     ['k1:not base64!', /key k1 is not base64/],
-    [`k1:${randomBytes(32).toString('base64')},k1:${randomBytes(32).toString('base64')}`, /names key k1 twice/],
+    [
+      `k1:${randomBytes(32).toString('base64')},k1:${randomBytes(32).toString('base64')}`,
+      /names key k1 twice/,
+    ],
   ])('rejects EMETH_CODEC_KEYS=%s with a ConfigError', (spec, message) => {
     let caught: unknown;
     try {
@@ -148,7 +166,10 @@ describe('codec keyring loading', () => {
   });
 
   it('against an external Temporal, EMETH_CODEC_KEYS is required', () => {
-    const config = loadConfig({ EMETH_TEMPORAL_ADDRESS: 'temporal.internal:7233', EMETH_HOME: '/nonexistent-emeth-home' });
+    const config = loadConfig({
+      EMETH_TEMPORAL_ADDRESS: 'temporal.internal:7233',
+      EMETH_HOME: '/nonexistent-emeth-home',
+    });
     expect(() => loadKeyring(config)).toThrow(/EMETH_CODEC_KEYS is required/);
   });
 });

@@ -7,12 +7,20 @@ const body = JSON.stringify({ programId: 1 });
 
 async function signed(overrides: Partial<Record<'address' | 'timestamp' | 'signature', string>> = {}) {
   const h = await signRequest(requester, 'POST', '/v1/jobs', body, now);
-  return { address: h[AUTH_HEADERS.address], timestamp: h[AUTH_HEADERS.timestamp], signature: h[AUTH_HEADERS.signature], ...overrides };
+  return {
+    address: h[AUTH_HEADERS.address],
+    timestamp: h[AUTH_HEADERS.timestamp],
+    signature: h[AUTH_HEADERS.signature],
+    ...overrides,
+  };
 }
 
 describe('signed gateway requests', () => {
   it('accept the signer over the same method, path, body and time', async () => {
-    expect(verifyRequest(await signed(), 'POST', '/v1/jobs', body, now + 10)).toEqual({ ok: true, address: requester.address });
+    expect(verifyRequest(await signed(), 'POST', '/v1/jobs', body, now + 10)).toEqual({
+      ok: true,
+      address: requester.address,
+    });
   });
 
   it.each([
@@ -27,7 +35,13 @@ describe('signed gateway requests', () => {
 
   it('refuse a signature made by someone else for the claimed address', async () => {
     const other = await signRequest(Wallet.createRandom(), 'POST', '/v1/jobs', body, now);
-    const r = verifyRequest(await signed({ signature: other[AUTH_HEADERS.signature] }), 'POST', '/v1/jobs', body, now);
+    const r = verifyRequest(
+      await signed({ signature: other[AUTH_HEADERS.signature] }),
+      'POST',
+      '/v1/jobs',
+      body,
+      now,
+    );
     expect(r).toMatchObject({ ok: false, reason: 'wrong-signer' });
   });
 

@@ -18,8 +18,13 @@ import { dataConverter } from '../shared/data-converter';
 import { announceReady } from '../shared/ready';
 
 export async function runKeyholder(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { key: { type: 'string' }, dir: { type: 'string' } }, strict: true });
-  if (!values.key || !/^0x[0-9a-fA-F]{64}$/.test(values.key)) throw new Error("--key must be the requester's 32-byte hex private key (0x...)");
+  const { values } = parseArgs({
+    args: argv,
+    options: { key: { type: 'string' }, dir: { type: 'string' } },
+    strict: true,
+  });
+  if (!values.key || !/^0x[0-9a-fA-F]{64}$/.test(values.key))
+    throw new Error("--key must be the requester's 32-byte hex private key (0x...)");
   const config = loadConfig();
   const keyring = loadKeyring(config);
   const wallet = new Wallet(values.key);
@@ -30,7 +35,10 @@ export async function runKeyholder(argv: string[]): Promise<void> {
   const { publicKey, secretKey } = loadOrCreateKeys(dir, () => ckks.generateKeys());
   const store = createGatewayBlobStore(config.gateway.url, wallet, sealingKeysOf(values.key));
   const publicKeyBlob = await store.put(publicKey);
-  logger.info({ requester, publicKeyBlob, dir }, 'CKKS public key uploaded; the secret key stays in this directory');
+  logger.info(
+    { requester, publicKeyBlob, dir },
+    'CKKS public key uploaded; the secret key stays in this directory',
+  );
 
   const queue = taskQueues(config.temporal.taskQueuePrefix).keyholder(requester);
   const connection = await NativeConnection.connect({ address: config.temporal.address });
@@ -54,7 +62,10 @@ function loadOrCreateKeys(dir: string, generate: () => { publicKey: Uint8Array; 
   const pub = path.join(dir, 'ckks-public.key');
   const sec = path.join(dir, 'ckks-secret.key');
   if (fs.existsSync(pub) && fs.existsSync(sec)) {
-    return { publicKey: new Uint8Array(fs.readFileSync(pub)), secretKey: new Uint8Array(fs.readFileSync(sec)) };
+    return {
+      publicKey: new Uint8Array(fs.readFileSync(pub)),
+      secretKey: new Uint8Array(fs.readFileSync(sec)),
+    };
   }
   const keys = generate();
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });

@@ -41,15 +41,22 @@ export async function startL2Server(config: EmethConfig, logger: Logger): Promis
   const stops: (() => Promise<void>)[] = [];
   const queues = taskQueues(config.temporal.taskQueuePrefix);
   const stopAll = async () => {
-    for (const stop of stops.reverse()) await stop().catch((err) => logger.error({ err }, 'shutdown step failed'));
+    for (const stop of stops.reverse())
+      await stop().catch((err) => logger.error({ err }, 'shutdown step failed'));
   };
   try {
     let databaseUrl = config.database.url;
     if (config.database.embedded) {
-      const db = await startEmbeddedPostgres({ dataDir: config.database.dataDir, port: config.database.pglitePort });
+      const db = await startEmbeddedPostgres({
+        dataDir: config.database.dataDir,
+        port: config.database.pglitePort,
+      });
       stops.push(db.stop);
       databaseUrl = db.url;
-      logger.info({ dataDir: config.database.dataDir, port: db.port }, 'embedded PostgreSQL (PGlite) started');
+      logger.info(
+        { dataDir: config.database.dataDir, port: db.port },
+        'embedded PostgreSQL (PGlite) started',
+      );
     }
     await migrateDeploy(databaseUrl);
     const prisma = createPrismaClient(databaseUrl);
@@ -58,7 +65,10 @@ export async function startL2Server(config: EmethConfig, logger: Logger): Promis
     await seedPrograms(prisma);
 
     const deployment = readDeployment(config.chain.deploymentFile);
-    const provider = new JsonRpcProvider(config.chain.rpcUrl, undefined, { batchStallTime: 0, staticNetwork: true });
+    const provider = new JsonRpcProvider(config.chain.rpcUrl, undefined, {
+      batchStallTime: 0,
+      staticNetwork: true,
+    });
     stops.push(async () => provider.destroy());
     const l2Wallet = new Wallet(config.l2.key, provider);
     const chain = createL2Chain(deployment.core, new NonceManager(l2Wallet));
@@ -71,7 +81,11 @@ export async function startL2Server(config: EmethConfig, logger: Logger): Promis
     const converter = dataConverter(keyring);
     const clientConnection = await Connection.connect({ address: config.temporal.address });
     stops.push(() => clientConnection.close());
-    const client = new Client({ connection: clientConnection, namespace: config.temporal.namespace, dataConverter: converter });
+    const client = new Client({
+      connection: clientConnection,
+      namespace: config.temporal.namespace,
+      dataConverter: converter,
+    });
 
     const nativeConnection = await NativeConnection.connect({ address: config.temporal.address });
     stops.push(() => nativeConnection.close());
@@ -91,7 +105,12 @@ export async function startL2Server(config: EmethConfig, logger: Logger): Promis
           signer: l2Wallet,
           domain: emethDomain(deployment.chainId, deployment.core),
           verifiers: config.l2.verifiers,
-          nodesOnline: (ids) => nodesPolling(client, config.temporal.namespace, ids.map((id) => queues.node(id))),
+          nodesOnline: (ids) =>
+            nodesPolling(
+              client,
+              config.temporal.namespace,
+              ids.map((id) => queues.node(id)),
+            ),
           dispatch: {
             verifierQueue: queues.verifier,
             nodeQueuePrefix: queues.node(''),
@@ -132,23 +151,35 @@ export async function startL2Server(config: EmethConfig, logger: Logger): Promis
       codec: new AesGcmPayloadCodec(keyring),
       codecToken: config.codec.token,
       // The embedded UI cannot send a token; a gateway on loopback lets local callers decode.
-      codecAllowLoopback: config.temporal.embedded && ['127.0.0.1', 'localhost', '::1'].includes(config.gateway.host),
+      codecAllowLoopback:
+        config.temporal.embedded && ['127.0.0.1', 'localhost', '::1'].includes(config.gateway.host),
       logger: logger.child({ component: 'gateway' }),
       health: () =>
         checkHealth({
           gateway: async () => ({ up: true, detail: config.gateway.url }),
           database: async () => {
             await prisma.$queryRaw`SELECT 1`;
-            return { up: true, detail: config.database.embedded ? `embedded PGlite in ${config.database.dataDir}` : 'PostgreSQL' };
+            return {
+              up: true,
+              detail: config.database.embedded
+                ? `embedded PGlite in ${config.database.dataDir}`
+                : 'PostgreSQL',
+            };
           },
           temporal: async () => {
             await client.workflowService.getSystemInfo({});
             return { up: true, detail: `${config.temporal.address} namespace ${config.temporal.namespace}` };
           },
           chain: async () => {
-            const [block, code] = await Promise.all([provider.getBlockNumber(), provider.getCode(deployment.core)]);
+            const [block, code] = await Promise.all([
+              provider.getBlockNumber(),
+              provider.getCode(deployment.core),
+            ]);
             if (code === '0x') return { up: false, error: `no EmethCore contract at ${deployment.core}` };
-            return { up: true, detail: `${config.chain.rpcUrl} block ${block}, EmethCore ${deployment.core}` };
+            return {
+              up: true,
+              detail: `${config.chain.rpcUrl} block ${block}, EmethCore ${deployment.core}`,
+            };
           },
           worker: async () => {
             const state = worker.getState();
@@ -164,7 +195,10 @@ export async function startL2Server(config: EmethConfig, logger: Logger): Promis
     });
     stops.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
     server.closeIdleConnections?.();
-    logger.info({ url: config.gateway.url, taskQueue: queues.l2, codecKeyId: keyring.current }, 'L2 server ready');
+    logger.info(
+      { url: config.gateway.url, taskQueue: queues.l2, codecKeyId: keyring.current },
+      'L2 server ready',
+    );
     return { gatewayUrl: config.gateway.url, stop: stopAll };
   } catch (err) {
     await stopAll();
@@ -182,7 +216,11 @@ async function seedPrograms(prisma: PrismaClient): Promise<void> {
       defaultFuelLimit: spec.defaultFuelLimit,
       active: spec.implemented,
     };
-    await prisma.program.upsert({ where: { id: spec.programId }, create: { id: spec.programId, ...data }, update: data });
+    await prisma.program.upsert({
+      where: { id: spec.programId },
+      create: { id: spec.programId, ...data },
+      update: data,
+    });
   }
 }
 
@@ -225,6 +263,8 @@ async function ensureSignerSchedule(client: Client, every: string, taskQueue: st
     await client.schedule.create(options);
   } catch (err) {
     if (!(err instanceof ScheduleAlreadyRunning)) throw err;
-    await client.schedule.getHandle(`${taskQueue}-signer`).update((prev) => ({ ...prev, spec: options.spec }));
+    await client.schedule
+      .getHandle(`${taskQueue}-signer`)
+      .update((prev) => ({ ...prev, spec: options.spec }));
   }
 }

@@ -6,7 +6,12 @@ import { createLogger } from '../../lib/logger';
 import { parseEmeth } from '../../lib/fees';
 import { taskQueues } from '../../lib/task-queues';
 import { createGatewayBlobStore } from '../../activities/storage-gateway';
-import { createNodeActivities, NODE_BEHAVIOURS, shardTamperDrill, type NodeBehaviour } from '../../activities/node';
+import {
+  createNodeActivities,
+  NODE_BEHAVIOURS,
+  shardTamperDrill,
+  type NodeBehaviour,
+} from '../../activities/node';
 import { sealingKeysOf } from '../../lib/envelope';
 import { detectCuda } from '../../activities/programs';
 import { readDeployment } from '../shared/deployment';
@@ -32,9 +37,13 @@ export async function runNode(argv: string[]): Promise<void> {
     },
     strict: true,
   });
-  if (!values.key || !/^0x[0-9a-fA-F]{64}$/.test(values.key)) throw new Error('--key must be the node\'s 32-byte hex private key (0x...)');
+  if (!values.key || !/^0x[0-9a-fA-F]{64}$/.test(values.key))
+    throw new Error("--key must be the node's 32-byte hex private key (0x...)");
   const behaviour = values.behaviour as NodeBehaviour;
-  if (!NODE_BEHAVIOURS.includes(behaviour)) throw new Error(`--behaviour must be one of ${NODE_BEHAVIOURS.join(', ')} (all but honest are fault drills)`);
+  if (!NODE_BEHAVIOURS.includes(behaviour))
+    throw new Error(
+      `--behaviour must be one of ${NODE_BEHAVIOURS.join(', ')} (all but honest are fault drills)`,
+    );
 
   const config = loadConfig();
   // Before anything else: a process without the deployment's payload keys cannot do any work.
@@ -45,13 +54,22 @@ export async function runNode(argv: string[]): Promise<void> {
   const deployment = readDeployment(config.chain.deploymentFile);
 
   const keys = sealingKeysOf(values.key);
-  const stake = await ensureStake(signer, deployment, parseEmeth(values.stake!), values.class!, keys.x25519.publicKey);
+  const stake = await ensureStake(
+    signer,
+    deployment,
+    parseEmeth(values.stake!),
+    values.class!,
+    keys.x25519.publicKey,
+  );
   await announce(config.gateway.url, wallet, values.class!, keys.x25519.publicKey);
   const drill = behaviour === 'tamper-shard' ? shardTamperDrill() : undefined;
   const store = createGatewayBlobStore(config.gateway.url, wallet, keys, { onEnvelope: drill?.onEnvelope });
   const programs = programRegistry(store, logger);
   const cuda = detectCuda();
-  logger.info({ cuda: cuda.available, reason: cuda.reason, stake: stake.toString(), class: values.class }, cuda.available ? 'CUDA execution provider available' : 'running on the CPU execution provider');
+  logger.info(
+    { cuda: cuda.available, reason: cuda.reason, stake: stake.toString(), class: values.class },
+    cuda.available ? 'CUDA execution provider available' : 'running on the CPU execution provider',
+  );
 
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   const worker = await Worker.create({
@@ -59,7 +77,16 @@ export async function runNode(argv: string[]): Promise<void> {
     namespace: config.temporal.namespace,
     dataConverter: dataConverter(keyring),
     taskQueue: taskQueues(config.temporal.taskQueuePrefix).node(nodeId),
-    activities: createNodeActivities({ nodeId, signer: wallet, program: programs.program, store, logger, behaviour, slowMs: Number(values['slow-ms']), beforeRun: drill?.beforeRun }),
+    activities: createNodeActivities({
+      nodeId,
+      signer: wallet,
+      program: programs.program,
+      store,
+      logger,
+      behaviour,
+      slowMs: Number(values['slow-ms']),
+      beforeRun: drill?.beforeRun,
+    }),
     // One SubJob at a time: the node's compute is the scarce resource.
     maxConcurrentActivityTaskExecutions: 1,
   });

@@ -32,14 +32,18 @@ export interface RedeemerOptions {
  * Fetches the node's signed, unredeemed tickets as `redeemMany` arguments (one multiproof per
  * batch) and redeems each batch in one transaction when it clears the gas threshold.
  */
-export function createRedeemer(opts: RedeemerOptions): { redeemOnce(): Promise<{ redeemed: number; amount: bigint }> } {
+export function createRedeemer(opts: RedeemerOptions): {
+  redeemOnce(): Promise<{ redeemed: number; amount: bigint }>;
+} {
   const firstSeen = new Map<string, number>();
   const core = new Contract(opts.deployment.core, loadArtifact('EmethCore').abi, opts.signer);
   return {
     async redeemOnce() {
       const address = (await opts.signer.getAddress()).toLowerCase();
       const path = withNonce(`/v1/nodes/${address}/redemptions`);
-      const res = await fetch(opts.gatewayUrl + path, { headers: await signRequest(opts.signer, 'GET', path, '') });
+      const res = await fetch(opts.gatewayUrl + path, {
+        headers: await signRequest(opts.signer, 'GET', path, ''),
+      });
       if (!res.ok) throw new Error(`could not fetch redemptions (HTTP ${res.status}): ${await res.text()}`);
       const { redemptions } = (await res.json()) as { redemptions: Redemption[] };
       let redeemed = 0;
@@ -47,7 +51,9 @@ export function createRedeemer(opts: RedeemerOptions): { redeemOnce(): Promise<{
       for (const r of redemptions) {
         // A ticket already redeemed (say, before a crash) would revert the whole call; the L2 notices
         // redemptions each Signer interval, and the next fetch leaves them out.
-        const done = await Promise.all(r.indices.map((i) => core.getFunction('isRedeemed')(r.batch.root, i) as Promise<boolean>));
+        const done = await Promise.all(
+          r.indices.map((i) => core.getFunction('isRedeemed')(r.batch.root, i) as Promise<boolean>),
+        );
         if (done.some(Boolean)) continue;
         const tickets = r.tickets.map(deserializeTicket);
         const value = tickets.reduce((a, t) => a + t.amount, 0n);
@@ -58,7 +64,10 @@ export function createRedeemer(opts: RedeemerOptions): { redeemOnce(): Promise<{
         firstSeen.set(r.batch.root, seen);
         const waited = Date.now() - seen;
         if (value < gas * (opts.minHolonPerGas ?? 0n) && waited < (opts.maxWaitMs ?? 3_600_000)) {
-          opts.logger.info({ batchId: r.batch.batchId, value: value.toString(), gas: gas.toString() }, 'tickets below the gas threshold; waiting');
+          opts.logger.info(
+            { batchId: r.batch.batchId, value: value.toString(), gas: gas.toString() },
+            'tickets below the gas threshold; waiting',
+          );
           continue;
         }
         const tx = await core.getFunction('redeemMany')(...args);
@@ -67,7 +76,13 @@ export function createRedeemer(opts: RedeemerOptions): { redeemOnce(): Promise<{
         redeemed += tickets.length;
         amount += value;
         opts.logger.info(
-          { batchId: r.batch.batchId, tickets: tickets.length, amount: value.toString(), gasUsed: receipt?.gasUsed?.toString(), tx: tx.hash },
+          {
+            batchId: r.batch.batchId,
+            tickets: tickets.length,
+            amount: value.toString(),
+            gasUsed: receipt?.gasUsed?.toString(),
+            tx: tx.hash,
+          },
           'tickets redeemed',
         );
       }
@@ -82,7 +97,11 @@ export function startRedeemer(opts: RedeemerOptions): { stop(): Promise<void> } 
   let running: Promise<unknown> = Promise.resolve();
   const timer = setInterval(() => {
     running = running.then(() =>
-      stopped ? undefined : redeemer.redeemOnce().catch((err) => opts.logger.warn({ err: String(err) }, 'ticket redemption failed; will retry')),
+      stopped
+        ? undefined
+        : redeemer
+            .redeemOnce()
+            .catch((err) => opts.logger.warn({ err: String(err) }, 'ticket redemption failed; will retry')),
     );
   }, opts.intervalMs ?? 5000);
   return {

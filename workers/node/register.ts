@@ -23,18 +23,32 @@ export async function ensureStake(
   const token = new Contract(deployment.token, loadArtifact('EmethToken').abi, signer);
   const balance = (await token.getFunction('balanceOf')(address)) as bigint;
   if (balance < stake) {
-    throw new Error(`node ${address} holds ${balance} holon but needs ${stake} to stake: fund it with EMETH first`);
+    throw new Error(
+      `node ${address} holds ${balance} holon but needs ${stake} to stake: fund it with EMETH first`,
+    );
   }
   await (await token.getFunction('approve')(deployment.core, stake)).wait();
-  await (await core.getFunction('registerNode')(stake, hexlify(encryptionKey), capabilityClassId(capabilityClass))).wait();
+  await (
+    await core.getFunction('registerNode')(stake, hexlify(encryptionKey), capabilityClassId(capabilityClass))
+  ).wait();
   return stake;
 }
 
 /** Tells the gateway this node takes work of `capabilityClass` and the X25519 key its inputs are wrapped to. */
-export async function announce(gatewayUrl: string, signer: Signer, capabilityClass: string, encryptionKey: Uint8Array): Promise<void> {
+export async function announce(
+  gatewayUrl: string,
+  signer: Signer,
+  capabilityClass: string,
+  encryptionKey: Uint8Array,
+): Promise<void> {
   const body = JSON.stringify({ capabilityClass, encryptionKey: Buffer.from(encryptionKey).toString('hex') });
   const path = withNonce('/v1/nodes');
   const headers = await signRequest(signer, 'POST', path, body);
-  const res = await fetch(`${gatewayUrl}${path}`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body });
-  if (!res.ok) throw new Error(`the gateway refused the node's registration (HTTP ${res.status}): ${await res.text()}`);
+  const res = await fetch(`${gatewayUrl}${path}`, {
+    method: 'POST',
+    headers: { ...headers, 'content-type': 'application/json' },
+    body,
+  });
+  if (!res.ok)
+    throw new Error(`the gateway refused the node's registration (HTTP ${res.status}): ${await res.text()}`);
 }

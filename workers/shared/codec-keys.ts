@@ -28,10 +28,14 @@ export function newCodecKey(): string {
 }
 
 function decodeKey(variable: string, id: string, b64: string): Buffer {
-  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(b64)) throw new ConfigError(variable, `${variable}: key ${id} is not base64`);
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(b64))
+    throw new ConfigError(variable, `${variable}: key ${id} is not base64`);
   const key = Buffer.from(b64, 'base64');
   if (key.length !== 32) {
-    throw new ConfigError(variable, `${variable}: key ${id} must be 32 bytes (AES-256) in base64, got ${key.length} bytes`);
+    throw new ConfigError(
+      variable,
+      `${variable}: key ${id} must be 32 bytes (AES-256) in base64, got ${key.length} bytes`,
+    );
   }
   return key;
 }
@@ -40,12 +44,22 @@ function decodeKey(variable: string, id: string, b64: string): Buffer {
 export function parseCodecKeys(spec: string, currentKeyId?: string): CodecKeyring {
   const keys: Record<string, Buffer> = {};
   let first: string | undefined;
-  for (const entry of spec.split(',').map((e) => e.trim()).filter(Boolean)) {
+  for (const entry of spec
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean)) {
     const colon = entry.indexOf(':');
-    if (colon <= 0) throw new ConfigError('EMETH_CODEC_KEYS', 'EMETH_CODEC_KEYS must look like id1:base64key,id2:base64key');
+    if (colon <= 0)
+      throw new ConfigError(
+        'EMETH_CODEC_KEYS',
+        'EMETH_CODEC_KEYS must look like id1:base64key,id2:base64key',
+      );
     const id = entry.slice(0, colon).trim();
     if (!/^[A-Za-z0-9._-]{1,64}$/.test(id)) {
-      throw new ConfigError('EMETH_CODEC_KEYS', `EMETH_CODEC_KEYS: key id "${id}" must be 1-64 letters, digits, dots, dashes or underscores`);
+      throw new ConfigError(
+        'EMETH_CODEC_KEYS',
+        `EMETH_CODEC_KEYS: key id "${id}" must be 1-64 letters, digits, dots, dashes or underscores`,
+      );
     }
     if (keys[id]) throw new ConfigError('EMETH_CODEC_KEYS', `EMETH_CODEC_KEYS names key ${id} twice`);
     keys[id] = decodeKey('EMETH_CODEC_KEYS', id, entry.slice(colon + 1).trim());
@@ -89,19 +103,37 @@ export function readOrCreateKeyFile(file: string): CodecKeyring {
   try {
     parsed = JSON.parse(fs.readFileSync(file, 'utf8')) as KeyFile;
   } catch (err) {
-    throw new ConfigError('EMETH_CODEC_KEYS', `codec key file ${file} is unreadable: ${(err as Error).message}`);
+    throw new ConfigError(
+      'EMETH_CODEC_KEYS',
+      `codec key file ${file} is unreadable: ${(err as Error).message}`,
+    );
   }
-  if (!parsed || typeof parsed.current !== 'string' || typeof parsed.keys !== 'object' || parsed.keys === null) {
-    throw new ConfigError('EMETH_CODEC_KEYS', `codec key file ${file} must hold { "current": "<id>", "keys": { "<id>": "<base64>" } }`);
+  if (
+    !parsed ||
+    typeof parsed.current !== 'string' ||
+    typeof parsed.keys !== 'object' ||
+    parsed.keys === null
+  ) {
+    throw new ConfigError(
+      'EMETH_CODEC_KEYS',
+      `codec key file ${file} must hold { "current": "<id>", "keys": { "<id>": "<base64>" } }`,
+    );
   }
   const keys: Record<string, Buffer> = {};
-  for (const [id, b64] of Object.entries(parsed.keys)) keys[id] = decodeKey(`codec key file ${file}`, id, String(b64));
-  if (!keys[parsed.current]) throw new ConfigError('EMETH_CODEC_KEYS', `codec key file ${file}: current key ${parsed.current} is not in its keys`);
+  for (const [id, b64] of Object.entries(parsed.keys))
+    keys[id] = decodeKey(`codec key file ${file}`, id, String(b64));
+  if (!keys[parsed.current])
+    throw new ConfigError(
+      'EMETH_CODEC_KEYS',
+      `codec key file ${file}: current key ${parsed.current} is not in its keys`,
+    );
   return { current: parsed.current, keys };
 }
 
 /** The keyring this process encrypts and decrypts Temporal payloads with. */
-export function loadKeyring(config: Pick<EmethConfig, 'codec'> & { temporal: Pick<EmethConfig['temporal'], 'embedded'> }): CodecKeyring {
+export function loadKeyring(
+  config: Pick<EmethConfig, 'codec'> & { temporal: Pick<EmethConfig['temporal'], 'embedded'> },
+): CodecKeyring {
   if (config.codec.keys) return parseCodecKeys(config.codec.keys, config.codec.currentKeyId);
   if (!config.temporal.embedded) {
     throw new ConfigError(

@@ -7,7 +7,10 @@ import { EmethError } from '../../lib/errors';
 /** Reads `.emeth/deployment.json` (or EMETH_DEPLOYMENT_FILE) written when the contracts were deployed. */
 export function readDeployment(file: string): Deployment {
   if (!fs.existsSync(file)) {
-    throw new EmethError('NO_DEPLOYMENT', `no contract deployment at ${file}: run \`emeth up\` first, or set EMETH_DEPLOYMENT_FILE`);
+    throw new EmethError(
+      'NO_DEPLOYMENT',
+      `no contract deployment at ${file}: run \`emeth up\` first, or set EMETH_DEPLOYMENT_FILE`,
+    );
   }
   return JSON.parse(fs.readFileSync(file, 'utf8')) as Deployment;
 }
@@ -24,7 +27,10 @@ export async function ensureDeployment(
   if (fs.existsSync(file)) {
     const existing = readDeployment(file);
     const { chainId } = await provider.getNetwork();
-    const [tokenCode, coreCode] = await Promise.all([provider.getCode(existing.token), provider.getCode(existing.core)]);
+    const [tokenCode, coreCode] = await Promise.all([
+      provider.getCode(existing.token),
+      provider.getCode(existing.core),
+    ]);
     if (Number(chainId) === existing.chainId && tokenCode !== '0x' && coreCode !== '0x') {
       return { deployment: existing, reused: true };
     }

@@ -5,7 +5,10 @@ import { programFor } from '../../activities/programs';
 import { createCkks } from '../../activities/crypto/ckks';
 
 /** One program module per ProgramId, built lazily over a store and kept for the process's life. */
-export function programRegistry(store: BlobStore, logger: Logger): { program(id: number): ProgramModule; close(): Promise<void> } {
+export function programRegistry(
+  store: BlobStore,
+  logger: Logger,
+): { program(id: number): ProgramModule; close(): Promise<void> } {
   const modules = new Map<string, ProgramModule>();
   return {
     program(id: number) {

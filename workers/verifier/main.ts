@@ -15,16 +15,26 @@ import { dataConverter } from '../shared/data-converter';
 
 export async function runVerifier(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, options: { key: { type: 'string' } }, strict: true });
-  if (!values.key || !/^0x[0-9a-fA-F]{64}$/.test(values.key)) throw new Error("--key must be the verifier's 32-byte hex private key (0x...)");
+  if (!values.key || !/^0x[0-9a-fA-F]{64}$/.test(values.key))
+    throw new Error("--key must be the verifier's 32-byte hex private key (0x...)");
   const config = loadConfig();
   // Before anything else: a process without the deployment's payload keys cannot do any work.
   const keyring = loadKeyring(config);
   const wallet = new Wallet(values.key);
-  const logger = createLogger(config.logLevel, { component: 'verifier', nodeId: wallet.address.toLowerCase() });
+  const logger = createLogger(config.logLevel, {
+    component: 'verifier',
+    nodeId: wallet.address.toLowerCase(),
+  });
   if (!config.l2.verifiers.includes(wallet.address.toLowerCase())) {
-    logger.warn({ verifiers: config.l2.verifiers }, 'this key is not in EMETH_VERIFIERS: the L2 will refuse its verdicts');
+    logger.warn(
+      { verifiers: config.l2.verifiers },
+      'this key is not in EMETH_VERIFIERS: the L2 will refuse its verdicts',
+    );
   }
-  const programs = programRegistry(createGatewayBlobStore(config.gateway.url, wallet, sealingKeysOf(values.key)), logger);
+  const programs = programRegistry(
+    createGatewayBlobStore(config.gateway.url, wallet, sealingKeysOf(values.key)),
+    logger,
+  );
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   const worker = await Worker.create({
     connection,
