@@ -122,6 +122,8 @@ export async function runTrainingDemo(
       `  CKKS secret keys on this machine: ${secretFiles.map((f) => path.relative(config.home, f)).join(', ')} — the keyholder's alone; the L2, nodes and verifier have none.`,
     );
     const blobs = storedBlobs(config.l2.storageDir);
+    if (blobs.length === 0)
+      throw new Error(`no blobs found in ${config.l2.storageDir}, where the L2 stores them`);
     const sealed = blobs.filter(isSealedFile).length;
     out(
       `  EMETH Storage: ${blobs.length} blobs (datasets, models, shards, results, updates, checkpoints), ${sealed} of them AES-256-GCM envelopes` +
@@ -144,13 +146,14 @@ function listSecretKeys(dir: string): string[] {
   return found;
 }
 
-/** The blob files of a local store (its tmp folder aside). */
+/** The blob files of a local store (its tmp folder of unfinished writes aside). */
 function storedBlobs(dir: string): string[] {
   if (!fs.existsSync(dir)) return [];
   return fs
     .readdirSync(dir, { withFileTypes: true, recursive: true })
-    .filter((e) => e.isFile() && !path.join(e.parentPath, e.name).includes(`${path.sep}tmp${path.sep}`))
-    .map((e) => path.join(e.parentPath, e.name));
+    .filter((e) => e.isFile())
+    .map((e) => path.join(e.parentPath, e.name))
+    .filter((f) => path.relative(dir, f).split(path.sep)[0] !== 'tmp');
 }
 
 function isSealedFile(file: string): boolean {

@@ -121,6 +121,12 @@ describe('emeth up / demo on the embedded stack', () => {
       expect(run.output()).toContain(
         "they pay exactly the Job's charge, and payments equal the deposit drawn, to the holon",
       );
+      // Every blob the demo stored (datasets, models, shards, results, updates, checkpoints) is sealed.
+      const storage = /EMETH Storage: (\d+) blobs .*, (\d+) of them AES-256-GCM envelopes\./.exec(
+        run.output(),
+      );
+      expect(Number(storage?.[1])).toBeGreaterThan(20);
+      expect(storage?.[2]).toBe(storage?.[1]);
       const jobId = run.output().match(/Job (0x[0-9a-f]{64})/)![1]!;
       const family = JSON.parse(temporal('workflow', 'list', '--query', `EmethJobId='${jobId}'`)) as {
         execution: { workflowId: string };
