@@ -12,8 +12,8 @@ export interface SealedBlobStore extends BlobStore {
   readonly storageKey: X25519KeyPair;
   /** Stores an envelope sealed elsewhere; it must open under the storage key (checked). */
   putEnvelope(envelope: Uint8Array): Promise<BlobId>;
-  /** The blob's data key wrapped to a reader's X25519 public key. */
-  dataKeyFor(id: BlobId, readerPublicKey: Uint8Array): Promise<Uint8Array>;
+  /** The data key of a stored envelope (as `envelopes.get` returned it) wrapped to a reader's X25519 key. */
+  dataKeyFor(id: BlobId, envelope: Uint8Array, readerPublicKey: Uint8Array): Uint8Array;
 }
 
 export function sealedBlobStore(inner: BlobStore, keys: SealingKeys): SealedBlobStore {
@@ -32,8 +32,8 @@ export function sealedBlobStore(inner: BlobStore, keys: SealingKeys): SealedBlob
       openBlob(envelope, storageKey, { what: 'the uploaded envelope' }); // refuse what we could not hand on
       return inner.put(envelope);
     },
-    async dataKeyFor(id, readerPublicKey) {
-      return rewrapBlob(await inner.get(id), storageKey, readerPublicKey, what(id));
+    dataKeyFor(id, envelope, readerPublicKey) {
+      return rewrapBlob(envelope, storageKey, readerPublicKey, what(id));
     },
   };
 }

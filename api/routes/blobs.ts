@@ -127,7 +127,7 @@ export function blobsRouter(ctx: ApiContext, auth: Authenticator): Router {
       }
       // get() checks the bytes against the id before anything is sent: a corrupt blob is an error, never data.
       const envelope = await ctx.store.envelopes.get(id);
-      const wrap = await ctx.store.dataKeyFor(id, reader);
+      const wrap = ctx.store.dataKeyFor(id, envelope, reader);
       res
         .status(200)
         .set({
