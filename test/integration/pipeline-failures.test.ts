@@ -43,10 +43,7 @@ it('a shard altered on its way to the node fails AES-256-GCM there; the SubJob i
   const honest = await p.startNode({ capabilityClass: 'tamper-shard-drill' });
   const done = await p.waitForEnd(job.id);
   expect(done.status).toBe('completed');
-  const attempts = await p.db.prisma.attempt.findMany({
-    where: { subJob: { jobId: job.id } },
-    orderBy: { attempt: 'asc' },
-  });
+  const attempts = await p.attemptsOf(job.id);
   expect(attempts.map((a) => [a.nodeId, a.outcome])).toEqual([
     [tamperer.address, 'declined'],
     [honest.address, 'verified'],
@@ -69,10 +66,7 @@ it('a node killed mid-SubJob is penalised once; the SubJob is re-offered; nobody
   const done = await p.waitForEnd(job.id);
   expect(done.status).toBe('completed');
 
-  const attempts = await p.db.prisma.attempt.findMany({
-    where: { subJob: { jobId: job.id } },
-    orderBy: { attempt: 'asc' },
-  });
+  const attempts = await p.attemptsOf(job.id);
   expect(attempts.map((a) => [a.nodeId, a.outcome])).toEqual([
     [doomed.address, 'timeout'],
     [rescuer.address, 'verified'],

@@ -135,10 +135,7 @@ describe('an inference Job through the gateway', () => {
     const done = await p.waitForEnd(job.id);
     expect(done.status).toBe('completed');
     expect(done.subJobs[0]!.nodeId).toBe(helper.address);
-    const attempts = await p.db.prisma.attempt.findMany({
-      where: { subJob: { jobId: job.id } },
-      orderBy: { attempt: 'asc' },
-    });
+    const attempts = await p.attemptsOf(job.id);
     expect(attempts.map((a) => [a.nodeId, a.outcome])).toEqual([
       [decliner.address, 'declined'],
       [helper.address, 'verified'],

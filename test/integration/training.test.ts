@@ -144,10 +144,7 @@ it('a tampered encrypted update is rejected, the SubJob re-offered, and the trai
   const honest = await p.startNode({ capabilityClass: 'tamper-drill' });
   const done = await p.waitForEnd(job.id, 120_000);
   expect(done.status).toBe('completed');
-  const attempts = await p.db.prisma.attempt.findMany({
-    where: { subJob: { jobId: job.id } },
-    orderBy: { attempt: 'asc' },
-  });
+  const attempts = await p.attemptsOf(job.id);
   expect(attempts.map((a) => [a.nodeId, a.outcome])).toEqual([
     [tamperer.address, 'rejected'],
     [honest.address, 'verified'],

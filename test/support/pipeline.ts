@@ -263,6 +263,11 @@ export class TestPipeline {
     }
   }
 
+  /** Every attempt on the Job's SubJobs, in attempt order. */
+  attemptsOf(jobId: string) {
+    return this.db.prisma.attempt.findMany({ where: { subJob: { jobId } }, orderBy: { attempt: 'asc' } });
+  }
+
   /** Polls the database until an attempt of the Job's SubJobs has closed with `outcome`. */
   async waitForAttempt(jobId: string, outcome: string, timeoutMs = 60_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
