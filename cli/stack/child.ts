@@ -20,8 +20,8 @@ export interface SpawnOptions {
   cwd?: string;
   /** stdout and stderr are appended here; undefined = inherit this process's streams. */
   logFile?: string;
-  /** Polled until it resolves true. */
-  ready: () => Promise<boolean>;
+  /** Polled until it resolves true; `logSinceStart` is what this start has written to `logFile`. */
+  ready: (logSinceStart: () => Buffer) => Promise<boolean>;
   readyTimeoutMs?: number;
 }
 
@@ -32,8 +32,13 @@ export interface SpawnOptions {
 export async function spawnManaged(opts: SpawnOptions): Promise<ManagedProcess> {
   let stdio: ('ignore' | 'inherit' | number)[] = ['ignore', 'inherit', 'inherit'];
   let fd: number | undefined;
-  // Only what this start writes is quoted back on failure; the log is appended to across restarts.
+  // The log is appended to across restarts: readiness and failures read only what this start wrote,
+  // from a byte offset (earlier runs may have logged multi-byte characters, so never a text index).
   const logStart = opts.logFile && fs.existsSync(opts.logFile) ? fs.statSync(opts.logFile).size : 0;
+  const logSinceStart = (): Buffer =>
+    opts.logFile && fs.existsSync(opts.logFile)
+      ? fs.readFileSync(opts.logFile).subarray(logStart)
+      : Buffer.alloc(0);
   if (opts.logFile) {
     fs.mkdirSync(path.dirname(opts.logFile), { recursive: true });
     fd = fs.openSync(opts.logFile, 'a');
@@ -71,13 +76,13 @@ export async function spawnManaged(opts: SpawnOptions): Promise<ManagedProcess> 
     if (spawnError)
       throw new StartupError(opts.name, `could not run ${opts.command}: ${spawnError.message}`, 'spawn');
     if (done) {
-      const detail = `exited with ${await exited} before it was ready${logHint(opts.logFile, logStart)}`;
+      const detail = `exited with ${await exited} before it was ready${logHint(opts.logFile, logSinceStart())}`;
       throw new StartupError(opts.name, detail, 'exited');
     }
-    if (await opts.ready().catch(() => false)) return managed;
+    if (await opts.ready(logSinceStart).catch(() => false)) return managed;
     if (Date.now() > deadline) {
       await stop('SIGKILL');
-      const detail = `not ready after ${opts.readyTimeoutMs ?? 60_000} ms${logHint(opts.logFile, logStart)}`;
+      const detail = `not ready after ${opts.readyTimeoutMs ?? 60_000} ms${logHint(opts.logFile, logSinceStart())}`;
       throw new StartupError(opts.name, detail, 'timeout');
     }
     await new Promise((r) => setTimeout(r, 150));
@@ -96,9 +101,9 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
  * The cause and the last lines. A Go panic prints its message first and a long stack after it, so
  * the tail alone would hide why the process died.
  */
-function logHint(logFile: string | undefined, from: number): string {
-  if (!logFile || !fs.existsSync(logFile)) return '';
-  const lines = fs.readFileSync(logFile).subarray(from).toString('utf8').trim().split('\n');
+function logHint(logFile: string | undefined, written: Buffer): string {
+  if (!logFile || written.length === 0) return '';
+  const lines = written.toString('utf8').trim().split('\n');
   const cause = lines.find((l) => /^(panic:|fatal error:)|level=(ERROR|FATAL)/.test(l));
   const tail = lines.slice(-8).join('\n');
   return `; ${cause ? `cause: ${cause.trim()}\n` : ''}last lines of ${logFile}:\n${tail}`;

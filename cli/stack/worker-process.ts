@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import { READY_MARKER } from '../../workers/shared/ready';
 import { spawnManaged, type ManagedProcess } from './child';
@@ -19,7 +18,6 @@ export async function spawnWorkerProcess(opts: {
   logFile: string;
   readyTimeoutMs?: number;
 }): Promise<ManagedProcess> {
-  const offset = fs.existsSync(opts.logFile) ? fs.statSync(opts.logFile).size : 0;
   const readyLine = `${READY_MARKER} ${opts.script}`;
   return spawnManaged({
     name: opts.name,
@@ -28,15 +26,7 @@ export async function spawnWorkerProcess(opts: {
     cwd: ROOT,
     env: opts.env,
     logFile: opts.logFile,
-    ready: async () => logShowsSince(opts.logFile, offset, readyLine),
+    ready: async (logSinceStart) => logSinceStart().includes(readyLine),
     readyTimeoutMs: opts.readyTimeoutMs ?? 120_000,
   });
-}
-
-/**
- * Whether `line` was written to `logFile` after byte `offset`. A byte offset: earlier runs may have
- * logged multi-byte characters, so slicing the decoded text would skip past what this run wrote.
- */
-export function logShowsSince(logFile: string, offset: number, line: string): boolean {
-  return fs.existsSync(logFile) && fs.readFileSync(logFile).subarray(offset).includes(line);
 }

@@ -2,7 +2,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnManaged } from '../../cli/stack/child';
-import { logShowsSince } from '../../cli/stack/worker-process';
 import { StartupError } from '../../lib/errors';
 
 describe('spawnManaged', () => {
@@ -53,15 +52,29 @@ describe('spawnManaged', () => {
   });
 });
 
-describe('logShowsSince', () => {
-  it('finds a line written after a byte offset even when earlier runs logged multi-byte characters', () => {
+describe('readiness read from the log', () => {
+  it('finds a line written after this start even when earlier runs logged multi-byte characters', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'emeth-log-'));
     const log = path.join(dir, 'verifier.log');
     fs.writeFileSync(log, 'EMETH-READY verifier (an old run) — done → stopped\n'.repeat(5));
-    const offset = fs.statSync(log).size;
-    expect(logShowsSince(log, offset, 'EMETH-READY verifier')).toBe(false);
-    fs.appendFileSync(log, 'starting…\nEMETH-READY verifier 0xabc\n');
-    expect(logShowsSince(log, offset, 'EMETH-READY verifier')).toBe(true);
+    const readyOnce = (script: string, readyTimeoutMs: number) =>
+      spawnManaged({
+        name: 'verifier',
+        command: process.execPath,
+        args: ['-e', script],
+        logFile: log,
+        ready: async (logSinceStart) => logSinceStart().includes('EMETH-READY verifier'),
+        readyTimeoutMs,
+      });
+    // The old run's ready lines do not count for a start that never says it is ready.
+    const silent = await readyOnce('setInterval(() => {}, 1000)', 500).catch((e: unknown) => e);
+    expect((silent as StartupError).reason).toBe('timeout');
+    // What this start writes after multi-byte history is found.
+    const ready = await readyOnce(
+      "console.log('starting…'); setTimeout(() => console.log('EMETH-READY verifier 0xabc'), 200); setInterval(() => {}, 1000)",
+      10_000,
+    );
+    await ready.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   });
 });
