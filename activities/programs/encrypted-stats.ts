@@ -42,7 +42,14 @@ import {
 } from '../../lib/programs';
 import { createCkks } from '../crypto/ckks';
 import { keyIdOf, parseBundle } from '../crypto/ckks-format';
-import { assertSplits, definedOnly, lazyShared, loadShard as loadShardFrom, storeShards } from './shared';
+import {
+  assertFuelWithinLimit,
+  assertSplits,
+  definedOnly,
+  lazyShared,
+  loadShard as loadShardFrom,
+  splitDataset,
+} from './shared';
 import type { BlobStore } from '../storage';
 
 // ---------------------------------------------------------------------------------------------
@@ -219,46 +226,23 @@ export function createEncryptedStatsProgram(deps: EncryptedStatsDeps): ProgramMo
       const started = Date.now();
       const dataset = decodeMatrix(await store.get(input.datasetBlobId));
       const cost = statsCost(dataset.cols);
-      const shards = await storeShards(
+      return splitDataset({
         store,
+        spec,
+        input,
         dataset,
-        input.numParallel,
-        input.fuelLimit,
-        (rows, limit) => meterFuel(rows, cost, limit).required,
-      );
-      log().info(
-        {
-          datasetBlobId: input.datasetBlobId,
-          rows: dataset.rows,
-          shards: shards.length,
-          ms: Date.now() - started,
-        },
-        'dataset split',
-      );
-      return {
-        programId: spec.programId,
-        subProgramId: spec.subProgramId,
-        datasetBlobId: input.datasetBlobId,
-        modelBlobId: input.modelBlobId,
-        totalRows: dataset.rows,
-        cols: dataset.cols,
         modelCost: cost,
-        shards,
-      };
+        fuelRequired: (rows, limit) => meterFuel(rows, cost, limit).required,
+        log: log(),
+        started,
+      });
     },
 
     async run(input: RunInput): Promise<RunOutput> {
       const started = Date.now();
       const params = parseStatsParams(input.params, { needKey: true });
       const fuel = meterFuel(input.shard.rows, statsCost(input.shard.cols), input.fuelLimit);
-      if (fuel.exceedsLimit) {
-        // Metered before running: work past the limit would never be paid, so none is done.
-        throw new EmethError(
-          'FUEL_LIMIT_EXCEEDED',
-          `shard ${input.shard.index} needs ${fuel.required} fuel (${input.shard.rows} rows) but the SubJob's ` +
-            `limit is ${input.fuelLimit}; raise the Job's fuelLimit or split it into more SubJobs`,
-        );
-      }
+      assertFuelWithinLimit(input.shard, fuel, input.fuelLimit);
       const [shard, publicKey, he] = await Promise.all([
         loadShard(input.shard),
         store.get(params.publicKey!),

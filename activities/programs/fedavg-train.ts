@@ -46,7 +46,8 @@ import {
   lazyShared,
   loadShard as loadShardFrom,
   lruResources,
-  storeShards,
+  splitDataset,
+  assertFuelWithinLimit,
 } from './shared';
 import {
   EnvelopeKind,
@@ -312,34 +313,18 @@ export function createFedAvgTrainProgram(deps: FedAvgTrainDeps): FedAvgTrainProg
       const trainer = await trainerFor(params.trainGraphBlobId);
       await trainer.evaluate(model, sliceRows(dataset, 0, Math.min(dataset.rows, 8)));
 
-      const shards = await storeShards(
+      return splitDataset({
         store,
+        spec,
+        input,
         dataset,
-        input.numParallel,
-        input.fuelLimit,
-        (rows, limit) => fedAvgFuel(rows, params, model.length, limit).required,
-      );
-      log().info(
-        {
-          datasetBlobId: input.datasetBlobId,
-          rows: dataset.rows,
-          shards: shards.length,
-          parameters: model.length,
-          modelKind: params.modelKind,
-          ms: Date.now() - started,
-        },
-        'dataset split for training',
-      );
-      return {
-        programId: spec.programId,
-        subProgramId: spec.subProgramId,
-        datasetBlobId: input.datasetBlobId,
-        modelBlobId: input.modelBlobId,
-        totalRows: dataset.rows,
-        cols: dataset.cols,
         modelCost: fedAvgModelCost(model.length),
-        shards,
-      };
+        fuelRequired: (rows, limit) => fedAvgFuel(rows, params, model.length, limit).required,
+        log: log(),
+        started,
+        logFields: { parameters: model.length, modelKind: params.modelKind },
+        message: 'dataset split for training',
+      });
     },
 
     async run(input: RunInput): Promise<RunOutput> {
@@ -347,15 +332,13 @@ export function createFedAvgTrainProgram(deps: FedAvgTrainDeps): FedAvgTrainProg
       const params = parseFedAvgParams(input.params, { needKey: true });
       const global = await loadModel(store, input.modelBlobId);
       const fuel = fedAvgFuel(input.shard.rows, params, global.length, input.fuelLimit);
-      if (fuel.exceedsLimit) {
-        // Metered before running: work past the limit would never be paid, so none is done.
-        throw new EmethError(
-          'FUEL_LIMIT_EXCEEDED',
-          `shard ${input.shard.index} needs ${fuel.required} fuel (${input.shard.rows} rows × ${params.localSteps} steps, ` +
-            `${global.length} parameters) but the SubJob's limit is ${input.fuelLimit}; raise the Job's fuelLimit, ` +
-            'lower localSteps or use more SubJobs',
-        );
-      }
+      assertFuelWithinLimit(
+        input.shard,
+        fuel,
+        input.fuelLimit,
+        `${input.shard.rows} rows × ${params.localSteps} steps, ${global.length} parameters`,
+        "raise the Job's fuelLimit, lower localSteps or use more SubJobs",
+      );
       const [trainer, shard, publicKey, he] = await Promise.all([
         trainerFor(params.trainGraphBlobId),
         loadShard(input.shard),

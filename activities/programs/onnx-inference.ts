@@ -39,7 +39,14 @@ import {
 import type { BlobStore } from '../storage';
 import { inspectModel } from './onnx-model';
 import { DEFAULT_BATCH_SIZE, createOnnxSession, type OnnxSession } from './onnx-runtime';
-import { assertSplits, definedOnly, loadShard as loadShardFrom, lruResources, storeShards } from './shared';
+import {
+  assertFuelWithinLimit,
+  assertSplits,
+  definedOnly,
+  loadShard as loadShardFrom,
+  lruResources,
+  splitDataset,
+} from './shared';
 import { inferShardStream, type StreamResult } from './stream-infer';
 
 export interface OnnxInferenceDeps {
@@ -92,46 +99,23 @@ export function createOnnxInferenceProgram(deps: OnnxInferenceDeps): OnnxInferen
           `the model takes rows of ${model.inputCols} values, dataset ${input.datasetBlobId} has ${dataset.cols}`,
         );
       }
-      const shards = await storeShards(
+      return splitDataset({
         store,
+        spec,
+        input,
         dataset,
-        input.numParallel,
-        input.fuelLimit,
-        (rows, limit) => meterFuel(rows, model.cost, limit).required,
-      );
-      log().info(
-        {
-          datasetBlobId: input.datasetBlobId,
-          rows: dataset.rows,
-          shards: shards.length,
-          ms: Date.now() - started,
-        },
-        'dataset split',
-      );
-      return {
-        programId: spec.programId,
-        subProgramId: spec.subProgramId,
-        datasetBlobId: input.datasetBlobId,
-        modelBlobId: input.modelBlobId,
-        totalRows: dataset.rows,
-        cols: dataset.cols,
         modelCost: model.cost,
-        shards,
-      };
+        fuelRequired: (rows, limit) => meterFuel(rows, model.cost, limit).required,
+        log: log(),
+        started,
+      });
     },
 
     async run(input: RunInput): Promise<RunOutput> {
       const started = Date.now();
       const session = await sessionFor(input.modelBlobId, input.context);
       const fuel = meterFuel(input.shard.rows, session.model.cost, input.fuelLimit);
-      if (fuel.exceedsLimit) {
-        // Metered before running: work past the limit would never be paid, so none is done.
-        throw new EmethError(
-          'FUEL_LIMIT_EXCEEDED',
-          `shard ${input.shard.index} needs ${fuel.required} fuel (${input.shard.rows} rows) but the SubJob's ` +
-            `limit is ${input.fuelLimit}; raise the Job's fuelLimit or split it into more SubJobs`,
-        );
-      }
+      assertFuelWithinLimit(input.shard, fuel, input.fuelLimit);
       let outputBlobId: BlobId;
       let output: { rows: number; cols: number };
       if (store.getStream && store.putStream) {

@@ -1,13 +1,17 @@
 /** What every program module needs the same way: cached native resources, shards, checks, log context. */
 import { EmethError } from '../../lib/errors';
 import { decodeMatrix, encodeMatrix, sliceRows, type Matrix } from '../../lib/matrix';
+import type { Logger } from '../../lib/logger';
 import {
   splitFuelLimit,
   splitRows,
   type BlobId,
+  type ModelCost,
   type ProgramSpec,
   type RunContext,
   type ShardRef,
+  type SplitInput,
+  type SplitOutput,
   type SplitShard,
 } from '../../lib/programs';
 import type { BlobStore } from '../storage';
@@ -98,18 +102,25 @@ export function definedOnly(o: RunContext): RunContext {
 
 /**
  * The even split every program starts from: rows in order over at most `numParallel` shards, each
- * stored as its own blob, with its share of the fuel limit and the fuel its rows need.
+ * stored as its own blob, with its share of the fuel limit and the fuel its rows need. Logs the
+ * split (with `logFields`) and answers it in the shape every program returns.
  */
-export async function storeShards(
-  store: BlobStore,
-  dataset: Matrix,
-  numParallel: number,
-  fuelLimit: string,
-  fuelRequired: (rows: number, limit: string) => string,
-): Promise<SplitShard[]> {
-  const ranges = splitRows(dataset.rows, numParallel);
+export async function splitDataset(args: {
+  store: BlobStore;
+  spec: ProgramSpec;
+  input: SplitInput;
+  dataset: Matrix;
+  modelCost: ModelCost;
+  fuelRequired: (rows: number, limit: string) => string;
+  log: Logger;
+  started: number;
+  logFields?: Record<string, unknown>;
+  message?: string;
+}): Promise<SplitOutput> {
+  const { store, spec, input, dataset } = args;
+  const ranges = splitRows(dataset.rows, input.numParallel);
   const limits = splitFuelLimit(
-    fuelLimit,
+    input.fuelLimit,
     ranges.map((r) => r.rowEnd - r.rowStart),
   );
   const shards: SplitShard[] = [];
@@ -124,8 +135,45 @@ export async function storeShards(
       cols: dataset.cols,
       bytes: bytes.byteLength,
       fuelLimit: limits[index]!,
-      fuelRequired: fuelRequired(rows, limits[index]!),
+      fuelRequired: args.fuelRequired(rows, limits[index]!),
     });
   }
-  return shards;
+  args.log.info(
+    {
+      datasetBlobId: input.datasetBlobId,
+      rows: dataset.rows,
+      shards: shards.length,
+      ...args.logFields,
+      ms: Date.now() - args.started,
+    },
+    args.message ?? 'dataset split',
+  );
+  return {
+    programId: spec.programId,
+    subProgramId: spec.subProgramId,
+    datasetBlobId: input.datasetBlobId,
+    modelBlobId: input.modelBlobId,
+    totalRows: dataset.rows,
+    cols: dataset.cols,
+    modelCost: args.modelCost,
+    shards,
+  };
+}
+
+/**
+ * Fuel is metered before a SubJob runs: work past the limit would never be paid, so none is done.
+ * `work` says what the fuel pays for, `advice` what the requester can change.
+ */
+export function assertFuelWithinLimit(
+  shard: ShardRef,
+  fuel: { exceedsLimit: boolean; required: string },
+  fuelLimit: string,
+  work = `${shard.rows} rows`,
+  advice = "raise the Job's fuelLimit or split it into more SubJobs",
+): void {
+  if (!fuel.exceedsLimit) return;
+  throw new EmethError(
+    'FUEL_LIMIT_EXCEEDED',
+    `shard ${shard.index} needs ${fuel.required} fuel (${work}) but the SubJob's limit is ${fuelLimit}; ${advice}`,
+  );
 }
