@@ -1,6 +1,29 @@
+import type { Ticket } from '../lib/tickets';
 import type { Prisma, PrismaClient } from './client';
 
-const big = (d: Prisma.Decimal | null | undefined): bigint => (d ? BigInt(d.toFixed(0)) : 0n);
+/** A holon amount column as a bigint (0 for null). */
+export const big = (d: Prisma.Decimal | null | undefined): bigint => (d ? BigInt(d.toFixed(0)) : 0n);
+
+/** A Ticket row as the signed ticket it stands for (what the Merkle tree and EmethCore hash). */
+export function ticketOfRow(t: {
+  jobId: string;
+  subJobId: string;
+  node: string;
+  requester: string;
+  amount: Prisma.Decimal;
+  verifier: string;
+  verifierFee: Prisma.Decimal;
+}): Ticket {
+  return {
+    jobId: t.jobId,
+    subJobId: t.subJobId,
+    node: t.node,
+    requester: t.requester,
+    amount: big(t.amount),
+    verifier: t.verifier,
+    verifierFee: big(t.verifierFee),
+  };
+}
 
 /**
  * Holon of a requester's on-chain deposit the L2 has already committed: open reservations

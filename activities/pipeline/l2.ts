@@ -1,6 +1,6 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { verifyMessage, type TypedDataDomain } from 'ethers';
-import type { Prisma, PrismaClient } from '../../prisma/client';
+import type { PrismaClient } from '../../prisma/client';
 import type { Logger } from '../../lib/logger';
 import type {
   DispatchSettings,
@@ -17,7 +17,7 @@ import { TicketTree, hashTicket, signBatch, type Ticket, type TypedDataSigner } 
 import { getProgramSpec, type ProgramModule, type ShardRef } from '../../lib/programs';
 import type { L2Chain } from './l2-chain';
 import type { BlobStore } from '../storage';
-import { committedDeposit } from '../../prisma/ledger';
+import { big, committedDeposit, ticketOfRow } from '../../prisma/ledger';
 import { attemptId, subJobIdOf } from '../../lib/ids';
 
 export interface L2Deps {
@@ -52,8 +52,6 @@ const PENALISED: Partial<Record<AttemptOutcome, 'decline' | 'timeout' | 'reject'
   timeout: 'timeout',
   rejected: 'reject',
 };
-
-const big = (d: Prisma.Decimal | null | undefined): bigint => (d ? BigInt(d.toFixed(0)) : 0n);
 
 /** A refusal the workflow must not retry (the request itself is wrong). */
 function refuse(message: string): never {
@@ -562,15 +560,7 @@ export function createL2Activities(deps: L2Deps): L2Activities {
         take: 1000,
       });
       if (pending.length === 0) return null;
-      const tickets: Ticket[] = pending.map((t) => ({
-        jobId: t.jobId,
-        subJobId: t.subJobId,
-        node: t.node,
-        requester: t.requester,
-        amount: big(t.amount),
-        verifier: t.verifier,
-        verifierFee: big(t.verifierFee),
-      }));
+      const tickets: Ticket[] = pending.map(ticketOfRow);
       const tree = new TicketTree(tickets);
       const last = await prisma.batch.findFirst({ orderBy: { id: 'desc' } });
       const batchId = (last?.id ?? 0) + 1;

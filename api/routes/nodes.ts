@@ -5,7 +5,8 @@
  * their batch signature and Merkle proof) to redeem on EmethCore.
  */
 import { TicketTree, serializeTicket } from '../../lib/tickets';
-import { Router } from 'express';
+import { ticketOfRow } from '../../prisma/ledger';
+import { Router, type Request, type Response } from 'express';
 import type { Authenticator } from '../auth';
 import type { ApiContext } from '../deps';
 import { HttpError, forbidden, notFound } from '../errors';
@@ -53,6 +54,16 @@ export interface TicketView {
   leafIndex: number | null;
   proof: string[] | null;
   redeemedAt: string | null;
+}
+
+/** The node named in the path, which must be the caller: a node reads only its own money. */
+function thisNodeOnly(req: Request, res: Response, what: string): string {
+  const address = addressParam(String(req.params.address ?? ''), 'address');
+  const caller = callerOf(res).address;
+  if (caller !== address) {
+    throw forbidden('not_this_node', `only node ${address} itself may read its ${what} (you are ${caller})`);
+  }
+  return address;
 }
 
 export function nodesRouter(ctx: ApiContext, auth: Authenticator): Router {
@@ -132,13 +143,7 @@ export function nodesRouter(ctx: ApiContext, auth: Authenticator): Router {
   // What `EmethCore.redeemMany` takes, per batch, for this node's tickets not yet known redeemed:
   // the multiproof needs the whole batch's tree, which only the L2 has (other nodes' tickets stay here).
   router.get('/:address/redemptions', authenticated(auth), async (req, res) => {
-    const address = addressParam(String(req.params.address ?? ''), 'address');
-    const caller = callerOf(res).address;
-    if (caller !== address)
-      throw forbidden(
-        'not_this_node',
-        `only node ${address} itself may read its redemptions (you are ${caller})`,
-      );
+    const address = thisNodeOnly(req, res, 'redemptions');
     const mine = await ctx.prisma.ticket.findMany({
       where: { node: address, redeemedAt: null, batchId: { not: null } },
       select: { batchId: true, leafIndex: true },
@@ -149,17 +154,7 @@ export function nodesRouter(ctx: ApiContext, auth: Authenticator): Router {
     for (const [batchId, leaves] of byBatch) {
       const batch = await ctx.prisma.batch.findUniqueOrThrow({ where: { id: batchId } });
       const all = await ctx.prisma.ticket.findMany({ where: { batchId }, orderBy: { leafIndex: 'asc' } });
-      const tree = new TicketTree(
-        all.map((t) => ({
-          jobId: t.jobId,
-          subJobId: t.subJobId,
-          node: t.node,
-          requester: t.requester,
-          amount: BigInt(holon(t.amount)),
-          verifier: t.verifier,
-          verifierFee: BigInt(holon(t.verifierFee)),
-        })),
-      );
+      const tree = new TicketTree(all.map(ticketOfRow));
       const mp = tree.multiProof(leaves);
       redemptions.push({
         batch: { batchId: batch.id, root: batch.root, total: holon(batch.total), signature: batch.signature },
@@ -173,13 +168,7 @@ export function nodesRouter(ctx: ApiContext, auth: Authenticator): Router {
   });
 
   router.get('/:address/tickets', authenticated(auth), async (req, res) => {
-    const address = addressParam(String(req.params.address ?? ''), 'address');
-    const caller = callerOf(res).address;
-    if (caller !== address)
-      throw forbidden(
-        'not_this_node',
-        `only node ${address} itself may read its tickets (you are ${caller})`,
-      );
+    const address = thisNodeOnly(req, res, 'tickets');
     const q = parseObject(ticketsShape, queryObject(req), { where: 'query parameter', what: 'the query' });
     const tickets = await ctx.prisma.ticket.findMany({
       where: {

@@ -1,4 +1,5 @@
 import { EMETH } from '../../lib/fees';
+import { big } from '../../prisma/ledger';
 import { EmethJobId, EmethStatus } from '../../lib/search-attributes';
 import { NODE_FUNDING, TestPipeline } from '../support/pipeline';
 
@@ -12,8 +13,6 @@ beforeAll(async () => {
   await p.startVerifier();
 });
 afterAll(() => p?.stop());
-
-const big = (d: { toFixed(n: number): string } | null | undefined) => BigInt(d?.toFixed(0) ?? '0');
 
 it('no node online is a visible state, and the Job completes when a node arrives', async () => {
   const { job } = await p.submit({ rows: 300, numParallel: 2, capabilityClass: 'late' });
