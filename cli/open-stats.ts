@@ -10,7 +10,8 @@ import { EmethError } from '../lib/errors';
 import { sealingKeysOf } from '../lib/envelope';
 import { createGatewayBlobStore } from '../activities/storage-gateway';
 import { createCkks } from '../activities/crypto/ckks';
-import { openStats, type ColumnStats } from '../activities/programs/encrypted-stats';
+import { DEFAULT_BINS, openStats, type ColumnStats } from '../activities/programs/encrypted-stats';
+import { ProgramId } from '../lib/programs';
 import { GatewayClient } from './gateway-client';
 
 export async function openStatsCommand(argv: string[], out: (line: string) => void): Promise<number> {
@@ -42,7 +43,7 @@ export async function openStatsCommand(argv: string[], out: (line: string) => vo
     result: string | null;
     params: Record<string, string>;
   }>('GET', `/v1/jobs/${jobId}`);
-  if (job.programId !== 3)
+  if (job.programId !== ProgramId.ENCRYPTED_STATS)
     throw new EmethError(
       'OPEN_STATS',
       `Job ${jobId} is not an encrypted-stats Job (programId ${job.programId})`,
@@ -59,7 +60,7 @@ export async function openStatsCommand(argv: string[], out: (line: string) => vo
       ckks,
       secretKey: new Uint8Array(fs.readFileSync(secretFile)),
       total: await store.get(job.result),
-      bins: Number(job.params.bins ?? 10),
+      bins: job.params.bins === undefined ? DEFAULT_BINS : Number(job.params.bins),
     });
     out(
       JSON.stringify(

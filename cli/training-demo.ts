@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { isEnvelope } from '../lib/envelope';
 import path from 'node:path';
 import { Contract, JsonRpcProvider, NonceManager, Wallet } from 'ethers';
 import type { EmethConfig } from '../lib/config';
@@ -124,7 +125,7 @@ export async function runTrainingDemo(
     const blobs = storedBlobs(config.l2.storageDir);
     if (blobs.length === 0)
       throw new Error(`no blobs found in ${config.l2.storageDir}, where the L2 stores them`);
-    const sealed = blobs.filter(isSealedFile).length;
+    const sealed = blobs.filter((f) => isEnvelope(fs.readFileSync(f))).length;
     out(
       `  EMETH Storage: ${blobs.length} blobs (datasets, models, shards, results, updates, checkpoints), ${sealed} of them AES-256-GCM envelopes` +
         (sealed === blobs.length
@@ -154,15 +155,4 @@ function storedBlobs(dir: string): string[] {
     .filter((e) => e.isFile())
     .map((e) => path.join(e.parentPath, e.name))
     .filter((f) => path.relative(dir, f).split(path.sep)[0] !== 'tmp');
-}
-
-function isSealedFile(file: string): boolean {
-  const fd = fs.openSync(file, 'r');
-  try {
-    const head = Buffer.alloc(4);
-    fs.readSync(fd, head, 0, 4, 0);
-    return head.toString() === 'EMB1';
-  } finally {
-    fs.closeSync(fd);
-  }
 }

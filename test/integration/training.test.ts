@@ -9,6 +9,7 @@ import { encodeModel } from '../../activities/programs/fedavg-format';
 import { fedAvgFuel } from '../../activities/programs/fedavg-train';
 import type { JobView } from '../../cli/job-status';
 import { TestPipeline } from '../support/pipeline';
+import { storageFilesContaining } from '../support/confidentiality';
 import { runCli } from '../support/process';
 import { DEV_ROLES, devKey } from '../../lib/dev-accounts';
 import { computeStats, decodeStats } from '../../activities/programs/encrypted-stats';
@@ -100,17 +101,9 @@ it('trains over 3 epochs with the secret key only at the keyholder, accuracy ris
   expect(secret.length).toBeGreaterThan(1000);
   expect((fs.statSync(path.join(keyholder.dir, 'ckks-secret.key')).mode & 0o777).toString(8)).toBe('600');
   const needle = secret.subarray(secret.length - 64);
-  const storageDir = p.config.l2.storageDir;
-  const blobs: string[] = [];
-  const walk = (d: string) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      if (e.isDirectory()) walk(path.join(d, e.name));
-      else blobs.push(path.join(d, e.name));
-    }
-  };
-  walk(storageDir);
-  expect(blobs.length).toBeGreaterThan(10);
-  for (const b of blobs) expect(fs.readFileSync(b).includes(needle)).toBe(false);
+  const stored = storageFilesContaining(p.config.l2.storageDir, [Buffer.from(needle)]);
+  expect(stored.files).toBeGreaterThan(10);
+  expect(stored.hits).toEqual([]);
 });
 
 it('a tampered encrypted update is rejected, the SubJob re-offered, and the training completes', async () => {
