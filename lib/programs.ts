@@ -54,6 +54,16 @@ export interface ProgramSpec {
   fullCheckFirstSubJobs: number;
   /** False for programs declared for later issues: their modules do not exist yet. */
   implemented: boolean;
+  /**
+   * The requester's keyholder takes part: outputs are encrypted to the requester, the aggregate is
+   * opened by its keyholder, a checked output is opened for the verifier, and epoch e > 0 runs from
+   * epoch e − 1's checkpoint.
+   */
+  needsKeyholder: boolean;
+  /** The Job parameter naming the model blob the Splitter splits against and nodes run. */
+  modelParam: string;
+  /** The Job parameters handed to the program's nodes and verifier, under the same names. */
+  runParams: readonly string[];
 }
 
 export const ONNX_INFERENCE_SPEC: ProgramSpec = {
@@ -68,6 +78,9 @@ export const ONNX_INFERENCE_SPEC: ProgramSpec = {
   spotCheckRate: 0.1,
   fullCheckFirstSubJobs: 3,
   implemented: true,
+  needsKeyholder: false,
+  modelParam: 'model',
+  runParams: [],
 };
 
 export const FEDAVG_TRAIN_SPEC: ProgramSpec = {
@@ -80,6 +93,9 @@ export const FEDAVG_TRAIN_SPEC: ProgramSpec = {
   spotCheckRate: 0.1,
   fullCheckFirstSubJobs: 3,
   implemented: true,
+  needsKeyholder: true,
+  modelParam: 'initialModel',
+  runParams: ['trainGraph', 'publicKey', 'localSteps', 'learningRate', 'batchSize', 'modelKind'],
 };
 
 export const ENCRYPTED_STATS_SPEC: ProgramSpec = {
@@ -92,6 +108,11 @@ export const ENCRYPTED_STATS_SPEC: ProgramSpec = {
   spotCheckRate: 0.1,
   fullCheckFirstSubJobs: 3,
   implemented: true,
+  // The result is the requester's to open (emeth keyholder open-stats), but no keyholder takes part
+  // in the run: there is no model to update between epochs.
+  needsKeyholder: false,
+  modelParam: 'model',
+  runParams: ['publicKey', 'bins', 'min', 'max'],
 };
 
 export const PROGRAM_SPECS: readonly ProgramSpec[] = [

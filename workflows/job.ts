@@ -92,19 +92,9 @@ export async function jobWorkflow({ jobId, resume }: JobWorkflowInput): Promise<
   }
   if (!cancelRequested) {
     await setStatus('running');
-    const pending: Promise<void>[] = [];
-    for (const sj of subJobs) {
-      await condition(() => running.size < plan.window || cancelRequested);
-      if (cancelRequested) break;
-      running.add(sj.subJobId);
-      pending.push(
-        runSubJob(jobId, plan, sj, children).then((o) => {
-          outcomes.set(sj.subJobId, o);
-          running.delete(sj.subJobId);
-        }),
-      );
-    }
-    await Promise.all(pending);
+    await runWithinWindow(subJobs, plan.window, () => cancelRequested, running, async (sj) => {
+      outcomes.set(sj.subJobId, await runSubJob(jobId, plan, sj, children));
+    });
   }
 
   const allVerified =
@@ -147,6 +137,27 @@ export async function jobWorkflow({ jobId, resume }: JobWorkflowInput): Promise<
         },
     ),
   };
+}
+
+/**
+ * The sliding window (Temporal's batch-sliding-window sample): at most `window` SubJobs run at once;
+ * each one that ends makes room for the next. Stops offering new ones once `stopped()`.
+ */
+async function runWithinWindow(
+  subJobs: SubJobPlan[],
+  window: number,
+  stopped: () => boolean,
+  running: Set<string>,
+  run: (sj: SubJobPlan) => Promise<void>,
+): Promise<void> {
+  const pending: Promise<void>[] = [];
+  for (const sj of subJobs) {
+    await condition(() => running.size < window || stopped());
+    if (stopped()) break;
+    running.add(sj.subJobId);
+    pending.push(run(sj).finally(() => running.delete(sj.subJobId)));
+  }
+  await Promise.all(pending);
 }
 
 /** Sums the epoch's encrypted updates, has the keyholder apply them, records the checkpoint. */

@@ -15,11 +15,13 @@ import { DECLINE_ERROR } from '../lib/pipeline';
 import type {
   KeyholderActivities,
   L2Activities,
-  NodeResult,
   NodeActivities,
   NodeChoice,
+  NodeResult,
+  NodeTask,
   SubJobOutcome,
   SubJobWorkflowInput,
+  Verdict,
   VerifierActivities,
 } from '../lib/pipeline';
 import type { AttemptOutcome, SubJobStatus } from '../lib/types';
@@ -35,33 +37,21 @@ const l2 = proxyLocalActivities<L2Activities>({
   retry: { initialInterval: '500 ms', maximumInterval: '10 seconds', maximumAttempts: 20 },
 });
 
-/** Nodes with fewer completed SubJobs than this have every row re-checked. */
-const TRACK_RECORD_FOR_SPOT_CHECKS = 3;
-const SPOT_CHECK_RATE = 0.1;
+/** How one attempt ended, before it is closed: a verified result, or a failure the node pays for. */
+type AttemptEnd =
+  | { outcome: 'verified'; result: NodeResult; verdict: Verdict }
+  | { outcome: Exclude<AttemptOutcome, 'verified' | 'cancelled'>; reason: string };
 
 /**
- * One SubJob from offer to verified result: choose a node, run the program on its queue, have a
- * third party verify it; a node that is silent, declines or lies pays its penalty and the SubJob
- * is offered to another, up to maxAttempts. Returns how it ended; never throws for node faults.
+ * One SubJob from offer to verified result: choose a node → run the program on its queue → have a
+ * third party verify the result → accept it, or penalise the node and offer the SubJob to another,
+ * up to maxAttempts. Returns how it ended; never throws for node faults.
  */
 export async function subJobWorkflow(input: SubJobWorkflowInput): Promise<SubJobOutcome> {
-  const { plan, dispatch } = input;
-  const verifier = proxyActivities<VerifierActivities>({
-    taskQueue: dispatch.verifierQueue,
-    startToCloseTimeout: '10 minutes',
-    // A verifier's failure is not the node's fault: try again, the result waits.
-    retry: { maximumAttempts: 5, initialInterval: '1 second' },
-  });
+  const { plan } = input;
   const exclude: string[] = [];
-  let current: { nodeId: string; attempt: number; scope: CancellationScope } | undefined;
-  let declinedBy: string | undefined;
-
-  setHandler(declineSignal, ({ nodeId }) => {
-    if (current && current.nodeId.toLowerCase() === nodeId.toLowerCase()) {
-      declinedBy = current.nodeId;
-      current.scope.cancel();
-    }
-  });
+  const tracker = new AttemptTracker();
+  setHandler(declineSignal, ({ nodeId }) => tracker.decline(nodeId));
 
   let status: SubJobStatus = 'pending';
   const setStatus = async (next: SubJobStatus, nodeId?: string) => {
@@ -72,11 +62,7 @@ export async function subJobWorkflow(input: SubJobWorkflowInput): Promise<SubJob
     ]);
     await l2.setSubJobStatus(plan.subJobId, next, nodeId);
   };
-  const outcome = (
-    s: SubJobOutcome['status'],
-    attempts: number,
-    extra: Partial<SubJobOutcome> = {},
-  ): SubJobOutcome => ({
+  const outcome = (s: SubJobOutcome['status'], attempts: number, extra: Partial<SubJobOutcome> = {}) => ({
     subJobId: plan.subJobId,
     index: plan.index,
     status: s,
@@ -87,127 +73,36 @@ export async function subJobWorkflow(input: SubJobWorkflowInput): Promise<SubJob
   let attempt = 0;
   try {
     while (attempt < input.maxAttempts) {
-      const node = await waitForNode(input, exclude, () => status, setStatus);
+      const node = await chooseNode(input, exclude, () => status, setStatus);
       if (!node) {
         await setStatus('failed');
-        return outcome('failed', attempt, {
-          reason: 'no node of this class came online before the deadline',
-        });
+        return outcome('failed', attempt, { reason: 'no node of this class came online before the deadline' });
       }
       attempt += 1;
-      declinedBy = undefined;
       await setStatus('assigned', node.nodeId);
-      const task = await l2.nodeTask({ subJobId: plan.subJobId, attempt, nodeId: node.nodeId });
-      const remainingMs = input.deadline - Date.now();
-      const onNode = proxyActivities<NodeActivities>({
-        taskQueue: `${dispatch.nodeQueuePrefix}${node.nodeId.toLowerCase()}`,
-        scheduleToStartTimeout: Math.max(1000, Math.min(dispatch.nodePickupTimeoutMs, remainingMs)),
-        startToCloseTimeout: Math.max(1000, remainingMs),
-        heartbeatTimeout: dispatch.nodeHeartbeatTimeoutMs,
-        retry: { maximumAttempts: 1 }, // a failed attempt is re-offered to another node, not retried here
-      });
+      const task = await l2.openAttempt({ subJobId: plan.subJobId, attempt, nodeId: node.nodeId });
 
-      let failure: AttemptOutcome = 'timeout';
-      let reason = '';
-      let result: NodeResult | undefined;
-      try {
-        const scope = new CancellationScope();
-        current = { nodeId: node.nodeId, attempt, scope };
-        await setStatus('running', node.nodeId);
-        result = await scope.run(() => onNode.runSubJob(task));
-      } catch (err) {
-        // A cancelled Job closes this attempt in the cleanup below, which needs `current`.
-        if (isCancellation(err) && !declinedBy) throw err;
-        if (declinedBy) {
-          failure = 'declined';
-          reason = 'the node declined';
-        } else if (
-          err instanceof ActivityFailure &&
-          err.cause instanceof ApplicationFailure &&
-          err.cause.type === DECLINE_ERROR
-        ) {
-          failure = 'declined';
-          reason = err.cause.message;
-        } else {
-          failure = 'timeout';
-          reason =
-            err instanceof ActivityFailure && err.cause instanceof TimeoutFailure
-              ? `the node did not answer (${err.cause.timeoutType !== undefined ? String(err.cause.timeoutType) : 'timeout'})`
-              : `the node failed: ${err instanceof Error ? ((err.cause as Error | undefined)?.message ?? err.message) : String(err)}`;
-        }
-      }
-
-      if (result) {
-        // From here on nothing is the node's fault but a rejected result: verifier and keyholder
-        // errors propagate (and are retried by their activities) instead of penalising the node.
+      await setStatus('running', node.nodeId);
+      const ran = await runOnNode(input, node, task, tracker);
+      let end: AttemptEnd;
+      if ('result' in ran) {
         await setStatus('verifying', node.nodeId);
-        const sampleRate = node.trackRecord < TRACK_RECORD_FOR_SPOT_CHECKS ? 1 : SPOT_CHECK_RATE;
-        // Training updates are encrypted to the requester: for a checked SubJob the keyholder opens
-        // this one update for the verifier (the requester owns the data; the payload codec keeps it
-        // from the Temporal server).
-        let plainUpdate: number[] | undefined;
-        let unopenable: string | undefined;
-        if (input.keyholderQueue && Math.random() < sampleRate) {
-          const keyholder = proxyActivities<KeyholderActivities>({
-            taskQueue: input.keyholderQueue,
-            startToCloseTimeout: '5 minutes',
-            scheduleToStartTimeout: Math.max(1000, input.deadline - Date.now()),
-            retry: { maximumAttempts: 3 },
-          });
-          await l2.shareWithRequester({ jobId: input.jobId, blob: result.output });
-          const opened = await keyholder.decryptUpdate({
-            jobId: input.jobId,
-            subJobId: plan.subJobId,
-            update: result.output,
-          });
-          if ('rejected' in opened)
-            unopenable = `the update does not open under the requester's key: ${opened.rejected}`;
-          else plainUpdate = opened.values;
-        }
-        const verdict = unopenable
-          ? undefined
-          : await verifier.verifySubJob({
-              jobId: input.jobId,
-              subJobId: plan.subJobId,
-              programId: plan.programId,
-              shard: task.shard,
-              modelBlobId: task.modelBlobId,
-              params: task.params,
-              plainUpdate,
-              attempt,
-              result,
-              sampleRate,
-              // Chosen by the workflow, never by the node; replay-safe (the SDK seeds Math.random).
-              seed: `${plan.subJobId}:${attempt}:${Math.floor(Math.random() * 2 ** 31)}`,
-              fuelLimit: plan.fuelLimit,
-            });
-        current = undefined;
-        if (verdict?.valid) {
-          await l2.acceptResult({ result, verdict, attempt });
-          await l2.closeAttempt({
-            subJobId: plan.subJobId,
-            nodeId: node.nodeId,
-            attempt,
-            outcome: 'verified',
-          });
-          await setStatus('verified', node.nodeId);
-          return outcome('verified', attempt, {
-            nodeId: node.nodeId,
-            output: result.output,
-            fuelUsed: verdict.fuelUsed,
-          });
-        }
-        failure = 'rejected';
-        reason = unopenable ?? verdict?.reason ?? 'the verifier rejected the result';
+        end = await verify(input, node, task, ran.result);
+      } else {
+        end = ran;
       }
-      current = undefined;
-      await l2.closeAttempt({
-        subJobId: plan.subJobId,
-        nodeId: node.nodeId,
-        attempt,
-        outcome: failure,
-        reason,
-      });
+      tracker.clear();
+
+      if (end.outcome === 'verified') {
+        await accept(plan.subJobId, node.nodeId, attempt, end);
+        await setStatus('verified', node.nodeId);
+        return outcome('verified', attempt, {
+          nodeId: node.nodeId,
+          output: end.result.output,
+          fuelUsed: end.verdict.fuelUsed,
+        });
+      }
+      await penalise(plan.subJobId, node.nodeId, attempt, end);
       exclude.push(node.nodeId);
     }
     await setStatus('failed');
@@ -216,11 +111,12 @@ export async function subJobWorkflow(input: SubJobWorkflowInput): Promise<SubJob
     if (!isCancellation(err)) throw err;
     // Cancelled by the Job: close the open attempt without a penalty, then report.
     await CancellationScope.nonCancellable(async () => {
-      if (current) {
+      const open = tracker.current;
+      if (open) {
         await l2.closeAttempt({
           subJobId: plan.subJobId,
-          nodeId: current.nodeId,
-          attempt: current.attempt,
+          nodeId: open.nodeId,
+          attempt: open.attempt,
           outcome: 'cancelled',
         });
       }
@@ -230,8 +126,32 @@ export async function subJobWorkflow(input: SubJobWorkflowInput): Promise<SubJob
   }
 }
 
-/** Polls for an eligible node, showing `waiting-for-node` meanwhile; null once the deadline passes. */
-async function waitForNode(
+/** The attempt running on a node, so a `decline` signal from that node can stop it. */
+class AttemptTracker {
+  current: { nodeId: string; attempt: number; scope: CancellationScope } | undefined;
+  declinedBy: string | undefined;
+
+  start(nodeId: string, attempt: number): CancellationScope {
+    const scope = new CancellationScope();
+    this.current = { nodeId, attempt, scope };
+    this.declinedBy = undefined;
+    return scope;
+  }
+
+  decline(nodeId: string): void {
+    if (this.current && this.current.nodeId.toLowerCase() === nodeId.toLowerCase()) {
+      this.declinedBy = this.current.nodeId;
+      this.current.scope.cancel();
+    }
+  }
+
+  clear(): void {
+    this.current = undefined;
+  }
+}
+
+/** Step 1: an eligible node, showing `waiting-for-node` meanwhile; null once the deadline passes. */
+async function chooseNode(
   input: SubJobWorkflowInput,
   exclude: string[],
   status: () => SubJobStatus,
@@ -252,4 +172,130 @@ async function waitForNode(
     await sleep(Math.min(backoffMs, left));
     backoffMs = Math.min(backoffMs * 2, 10_000);
   }
+}
+
+/** Step 2: the program on the node's own queue; silence, a decline or a crash is the node's failure. */
+async function runOnNode(
+  input: SubJobWorkflowInput,
+  node: NodeChoice,
+  task: NodeTask,
+  tracker: AttemptTracker,
+): Promise<{ result: NodeResult } | Extract<AttemptEnd, { reason: string }>> {
+  const remainingMs = input.deadline - Date.now();
+  const onNode = proxyActivities<NodeActivities>({
+    taskQueue: `${input.dispatch.nodeQueuePrefix}${node.nodeId.toLowerCase()}`,
+    scheduleToStartTimeout: Math.max(1000, Math.min(input.dispatch.nodePickupTimeoutMs, remainingMs)),
+    startToCloseTimeout: Math.max(1000, remainingMs),
+    heartbeatTimeout: input.dispatch.nodeHeartbeatTimeoutMs,
+    retry: { maximumAttempts: 1 }, // a failed attempt is re-offered to another node, not retried here
+  });
+  const scope = tracker.start(node.nodeId, task.attempt);
+  try {
+    return { result: await scope.run(() => onNode.runSubJob(task)) };
+  } catch (err) {
+    // A cancelled Job closes this attempt in the workflow's cleanup, which needs the tracker.
+    if (isCancellation(err) && !tracker.declinedBy) throw err;
+    tracker.clear();
+    if (tracker.declinedBy) return { outcome: 'declined', reason: 'the node declined' };
+    if (
+      err instanceof ActivityFailure &&
+      err.cause instanceof ApplicationFailure &&
+      err.cause.type === DECLINE_ERROR
+    ) {
+      return { outcome: 'declined', reason: err.cause.message };
+    }
+    return {
+      outcome: 'timeout',
+      reason:
+        err instanceof ActivityFailure && err.cause instanceof TimeoutFailure
+          ? `the node did not answer (${err.cause.timeoutType !== undefined ? String(err.cause.timeoutType) : 'timeout'})`
+          : `the node failed: ${err instanceof Error ? ((err.cause as Error | undefined)?.message ?? err.message) : String(err)}`,
+    };
+  }
+}
+
+/**
+ * Step 3: the check the program's policy plans for this attempt, by the verifier (and, for results
+ * encrypted to the requester, the keyholder). From here on nothing is the node's fault but a
+ * rejected result: verifier and keyholder errors propagate (their activities retry) instead of
+ * penalising the node.
+ */
+async function verify(
+  input: SubJobWorkflowInput,
+  node: NodeChoice,
+  task: NodeTask,
+  result: NodeResult,
+): Promise<AttemptEnd> {
+  const { plan } = input;
+  const check = await l2.planCheck({ subJobId: plan.subJobId, attempt: task.attempt, nodeId: node.nodeId });
+  let plainUpdate: number[] | undefined;
+  if (check.openWithKeyholder && input.keyholderQueue) {
+    const opened = await openWithKeyholder(input, input.keyholderQueue, result);
+    if ('rejected' in opened) {
+      return {
+        outcome: 'rejected',
+        reason: `the update does not open under the requester's key: ${opened.rejected}`,
+      };
+    }
+    plainUpdate = opened.values;
+  }
+  const verifier = proxyActivities<VerifierActivities>({
+    taskQueue: input.dispatch.verifierQueue,
+    startToCloseTimeout: '10 minutes',
+    // A verifier's failure is not the node's fault: try again, the result waits.
+    retry: { maximumAttempts: 5, initialInterval: '1 second' },
+  });
+  const verdict = await verifier.verifySubJob({
+    jobId: input.jobId,
+    subJobId: plan.subJobId,
+    programId: plan.programId,
+    shard: task.shard,
+    modelBlobId: task.modelBlobId,
+    params: task.params,
+    plainUpdate,
+    attempt: task.attempt,
+    result,
+    sampleRate: check.sampleRate,
+    seed: check.seed,
+    fuelLimit: plan.fuelLimit,
+  });
+  if (verdict.valid) return { outcome: 'verified', result, verdict };
+  return { outcome: 'rejected', reason: verdict.reason ?? 'the verifier rejected the result' };
+}
+
+/** Training: the requester's keyholder opens this one update for the verifier (the requester owns the data). */
+async function openWithKeyholder(
+  input: SubJobWorkflowInput,
+  keyholderQueue: string,
+  result: NodeResult,
+): ReturnType<KeyholderActivities['decryptUpdate']> {
+  const keyholder = proxyActivities<KeyholderActivities>({
+    taskQueue: keyholderQueue,
+    startToCloseTimeout: '5 minutes',
+    scheduleToStartTimeout: Math.max(1000, input.deadline - Date.now()),
+    retry: { maximumAttempts: 3 },
+  });
+  await l2.shareWithRequester({ jobId: input.jobId, blob: result.output });
+  return keyholder.decryptUpdate({ jobId: input.jobId, subJobId: input.plan.subJobId, update: result.output });
+}
+
+/** Step 4a: the verified result is recorded and the attempt closed as the node's success. */
+async function accept(
+  subJobId: string,
+  nodeId: string,
+  attempt: number,
+  end: Extract<AttemptEnd, { outcome: 'verified' }>,
+): Promise<void> {
+  await l2.acceptResult({ result: end.result, verdict: end.verdict, attempt });
+  await l2.closeAttempt({ subJobId, nodeId, attempt, outcome: 'verified' });
+}
+
+/** Step 4b: the attempt closed with the node's failure, which burns its penalty once. */
+async function penalise(
+  subJobId: string,
+  nodeId: string,
+  attempt: number,
+  end: Extract<AttemptEnd, { reason: string }>,
+): Promise<void> {
+  await l2.closeAttempt({ subJobId, nodeId, attempt, outcome: end.outcome, reason: end.reason });
 }

@@ -27,9 +27,9 @@ import { isBlobId, type BlobId } from '../../lib/programs';
 
 export interface FedAvgParams {
   /** The train-step graph (examples/train-models.ts: buildTrainStepModel). */
-  trainGraphBlobId: BlobId;
+  trainGraph: BlobId;
   /** The requester's CKKS public key; required to run (nodes encrypt with it), not to split. */
-  publicKeyBlobId?: BlobId;
+  publicKey?: BlobId;
   /** Gradient-descent steps each SubJob runs per epoch from the global model. */
   localSteps: number;
   learningRate: number;
@@ -40,8 +40,8 @@ export interface FedAvgParams {
 }
 
 export const FEDAVG_PARAM_KEYS = [
-  'trainGraphBlobId',
-  'publicKeyBlobId',
+  'trainGraph',
+  'publicKey',
   'localSteps',
   'learningRate',
   'batchSize',
@@ -62,12 +62,12 @@ export class FedAvgParamsError extends EmethError {
 /** The wire form: what a Job carries in its params. */
 export function fedAvgParamsToRecord(p: FedAvgParams): Record<string, string> {
   const out: Record<string, string> = {
-    trainGraphBlobId: p.trainGraphBlobId,
+    trainGraph: p.trainGraph,
     localSteps: String(p.localSteps),
     learningRate: String(p.learningRate),
     batchSize: String(p.batchSize),
   };
-  if (p.publicKeyBlobId) out.publicKeyBlobId = p.publicKeyBlobId;
+  if (p.publicKey) out.publicKey = p.publicKey;
   if (p.modelKind) out.modelKind = p.modelKind;
   return out;
 }
@@ -79,7 +79,7 @@ export function parseFedAvgParams(
 ): FedAvgParams {
   if (!params) {
     throw new FedAvgParamsError(
-      'fedavg-train needs Job params (at least trainGraphBlobId, and publicKeyBlobId to run); none were given',
+      'fedavg-train needs Job params (at least trainGraph, and publicKey to run); none were given',
     );
   }
   const unknown = Object.keys(params).filter((k) => !(FEDAVG_PARAM_KEYS as readonly string[]).includes(k));
@@ -88,7 +88,7 @@ export function parseFedAvgParams(
       `unknown fedavg-train params: ${unknown.join(', ')}; known: ${FEDAVG_PARAM_KEYS.join(', ')}`,
     );
   }
-  const blob = (key: 'trainGraphBlobId' | 'publicKeyBlobId', required: boolean): BlobId | undefined => {
+  const blob = (key: 'trainGraph' | 'publicKey', required: boolean): BlobId | undefined => {
     const v = params[key];
     if (v === undefined && !required) return undefined;
     if (!isBlobId(v)) {
@@ -113,8 +113,8 @@ export function parseFedAvgParams(
     throw new FedAvgParamsError(`params.learningRate must be a number in (0, 100], got "${lrRaw}"`);
   }
   return {
-    trainGraphBlobId: blob('trainGraphBlobId', true)!,
-    publicKeyBlobId: blob('publicKeyBlobId', options.needKey === true),
+    trainGraph: blob('trainGraph', true)!,
+    publicKey: blob('publicKey', options.needKey === true),
     localSteps: int('localSteps', DEFAULT_LOCAL_STEPS, 1, MAX_LOCAL_STEPS),
     learningRate: lr,
     batchSize: int('batchSize', 0, 0, 2 ** 31),

@@ -86,7 +86,7 @@ export interface FedAvgTrainDeps {
 
 export interface FedAvgTrainProgram extends ProgramModule {
   /** The loaded trainer of a train-step graph blob (opened on first use). */
-  trainerFor(trainGraphBlobId: BlobId): Promise<FedAvgTrainer>;
+  trainerFor(trainGraph: BlobId): Promise<FedAvgTrainer>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -290,7 +290,7 @@ export function createFedAvgTrainProgram(deps: FedAvgTrainDeps): FedAvgTrainProg
   const trainers = lruResources<FedAvgTrainer>(maxTrainers, async (graph) =>
     createFedAvgTrainer(await store.get(graph)),
   );
-  const trainerFor = (trainGraphBlobId: BlobId) => trainers.get(trainGraphBlobId);
+  const trainerFor = (trainGraph: BlobId) => trainers.get(trainGraph);
   const loadShard = (shard: ShardRef) => loadShardFrom(store, shard);
 
   return {
@@ -310,7 +310,7 @@ export function createFedAvgTrainProgram(deps: FedAvgTrainDeps): FedAvgTrainProg
         );
       }
       // Fail here, once, rather than on every node: the graph must take this model and these rows.
-      const trainer = await trainerFor(params.trainGraphBlobId);
+      const trainer = await trainerFor(params.trainGraph);
       await trainer.evaluate(model, sliceRows(dataset, 0, Math.min(dataset.rows, 8)));
 
       return splitDataset({
@@ -340,9 +340,9 @@ export function createFedAvgTrainProgram(deps: FedAvgTrainDeps): FedAvgTrainProg
         "raise the Job's fuelLimit, lower localSteps or use more SubJobs",
       );
       const [trainer, shard, publicKey, he] = await Promise.all([
-        trainerFor(params.trainGraphBlobId),
+        trainerFor(params.trainGraph),
         loadShard(input.shard),
-        store.get(params.publicKeyBlobId!),
+        store.get(params.publicKey!),
         ckks(),
       ]);
       const update = await recomputeUpdate({
@@ -452,7 +452,7 @@ export function createFedAvgTrainProgram(deps: FedAvgTrainDeps): FedAvgTrainProg
             'decrypts it (recomputeUpdate + compareUpdates)',
         };
       }
-      const trainer = await trainerFor(params.trainGraphBlobId);
+      const trainer = await trainerFor(params.trainGraph);
       const expected = await recomputeUpdate({
         trainer,
         globalModel: global,

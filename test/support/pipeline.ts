@@ -20,7 +20,7 @@ import type { JobView } from '../../cli/job-status';
 import { startTestChain, type TestChain } from './chain';
 import { createTestDatabase } from './db';
 import { testTemporalAddress } from './temporal';
-import type { NodeBehaviour } from '../../activities/node';
+import type { NodeBehaviour } from '../../workers/node/drills';
 import { loadKeyring } from '../../workers/shared/codec-keys';
 import { dataConverter } from '../../workers/shared/data-converter';
 import { ROOT } from './process';

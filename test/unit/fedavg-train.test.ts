@@ -219,8 +219,8 @@ describe.each(['softmax', 'mlp'] as const)('fedavg-train program, %s, encrypted 
     const graph = buildTrainStepModel(kind, DIMS);
     trainer = await createFedAvgTrainer(graph);
     params = fedAvgParamsToRecord({
-      trainGraphBlobId: await store.put(graph),
-      publicKeyBlobId: await store.put(keys.publicKey),
+      trainGraph: await store.put(graph),
+      publicKey: await store.put(keys.publicKey),
       localSteps: LOCAL[kind].steps,
       learningRate: LOCAL[kind].lr,
       batchSize: 0,
@@ -454,20 +454,20 @@ describe('fedavg-train registration and parameters', () => {
 
   it('refuses bad Job params with the field named', () => {
     const id = 'a'.repeat(64);
-    expect(parseFedAvgParams({ trainGraphBlobId: id })).toMatchObject({
+    expect(parseFedAvgParams({ trainGraph: id })).toMatchObject({
       localSteps: 5,
       learningRate: 0.1,
       batchSize: 0,
     });
     expect(() => parseFedAvgParams(undefined)).toThrow(/needs Job params/);
-    expect(() => parseFedAvgParams({ trainGraphBlobId: id }, { needKey: true })).toThrow(
-      /publicKeyBlobId must be a blob id/,
+    expect(() => parseFedAvgParams({ trainGraph: id }, { needKey: true })).toThrow(
+      /publicKey must be a blob id/,
     );
-    expect(() => parseFedAvgParams({ trainGraphBlobId: id, localSteps: '0' })).toThrow(
+    expect(() => parseFedAvgParams({ trainGraph: id, localSteps: '0' })).toThrow(
       /localSteps must be an integer/,
     );
-    expect(() => parseFedAvgParams({ trainGraphBlobId: id, learningRate: 'fast' })).toThrow(/learningRate/);
-    expect(() => parseFedAvgParams({ trainGraphBlobId: id, lr: '0.1' })).toThrow(
+    expect(() => parseFedAvgParams({ trainGraph: id, learningRate: 'fast' })).toThrow(/learningRate/);
+    expect(() => parseFedAvgParams({ trainGraph: id, lr: '0.1' })).toThrow(
       /unknown fedavg-train params: lr/,
     );
   });

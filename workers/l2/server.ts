@@ -9,7 +9,7 @@ import { checkHealth } from '../../lib/health';
 import { taskQueues } from '../../lib/task-queues';
 import { createGateway } from '../../api/app';
 import { createWiringActivities } from '../../activities/wiring';
-import { createL2Activities } from '../../activities/pipeline/l2';
+import { createL2Activities } from './activities';
 import { createL2Chain } from '../../activities/pipeline/l2-chain';
 import { createLocalBlobStore } from '../../activities/storage';
 import { sealedBlobStore } from '../../activities/storage-sealed';

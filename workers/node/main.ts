@@ -6,12 +6,7 @@ import { createLogger } from '../../lib/logger';
 import { parseEmeth } from '../../lib/fees';
 import { taskQueues } from '../../lib/task-queues';
 import { createGatewayBlobStore } from '../../activities/storage-gateway';
-import {
-  createNodeActivities,
-  NODE_BEHAVIOURS,
-  shardTamperDrill,
-  type NodeBehaviour,
-} from '../../activities/node';
+import { createNodeActivities } from '../../activities/node';
 import { sealingKeysOf } from '../../lib/envelope';
 import { detectCuda } from '../../activities/programs';
 import { readDeployment } from '../shared/deployment';
@@ -22,6 +17,7 @@ import { loadKeyring } from '../shared/codec-keys';
 import { dataConverter } from '../shared/data-converter';
 import { announce, ensureStake } from './register';
 import { startRedeemer } from './redeemer';
+import { NODE_BEHAVIOURS, drillFor, type NodeBehaviour } from './drills';
 
 export async function runNode(argv: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -62,8 +58,9 @@ export async function runNode(argv: string[]): Promise<void> {
     keys.x25519.publicKey,
   );
   await announce(config.gateway.url, wallet, values.class!, keys.x25519.publicKey);
-  const drill = behaviour === 'tamper-shard' ? shardTamperDrill() : undefined;
-  const store = createGatewayBlobStore(config.gateway.url, wallet, keys, { onEnvelope: drill?.onEnvelope });
+  // Only `--behaviour` other than honest wraps the node in a fault drill (tests, the demo).
+  const drill = drillFor(behaviour, { store: () => store, slowMs: Number(values['slow-ms']) });
+  const store = createGatewayBlobStore(config.gateway.url, wallet, keys, { onEnvelope: drill.onEnvelope });
   const programs = programRegistry(store, logger);
   const cuda = detectCuda();
   logger.info(
@@ -77,16 +74,9 @@ export async function runNode(argv: string[]): Promise<void> {
     namespace: config.temporal.namespace,
     dataConverter: dataConverter(keyring),
     taskQueue: taskQueues(config.temporal.taskQueuePrefix).node(nodeId),
-    activities: createNodeActivities({
-      nodeId,
-      signer: wallet,
-      program: programs.program,
-      store,
-      logger,
-      behaviour,
-      slowMs: Number(values['slow-ms']),
-      beforeRun: drill?.beforeRun,
-    }),
+    activities: drill.activities(
+      createNodeActivities({ nodeId, signer: wallet, program: drill.program(programs.program), store, logger }),
+    ),
     // One SubJob at a time: the node's compute is the scarce resource.
     maxConcurrentActivityTaskExecutions: 1,
   });

@@ -1,0 +1,128 @@
+/**
+ * The Dispatcher (DESIGN §3): chooses the node that runs a SubJob, opens the attempt it is handed
+ * and closes it with its outcome, burning the penalty of a timeout, decline or rejection once.
+ */
+import type { PrismaClient } from '../../prisma/client';
+import type { Logger } from '../../lib/logger';
+import type { DispatcherActivities, NodeChoice, NodeTask } from '../../lib/pipeline';
+import { DEFAULT_FEE_PARAMS, type FeeParams } from '../../lib/fees';
+import { getProgramSpec, type ShardRef } from '../../lib/programs';
+import { attemptId } from '../../lib/ids';
+import { big } from '../../prisma/ledger';
+import type { L2Chain } from '../pipeline/l2-chain';
+import { jobParams, runParamsOf } from '../shared/job-rows';
+import { modelOfEpoch } from '../aggregator/checkpoints';
+import { rankNodes } from './ranking';
+import { penaltyKindOf, penaltyFor } from './penalties';
+
+export interface DispatcherDeps {
+  prisma: PrismaClient;
+  chain: Pick<L2Chain, 'stakeOf' | 'penalize'>;
+  /** Which of these nodes have a worker polling their queue right now. */
+  nodesOnline(nodeIds: string[]): Promise<Set<string>>;
+  feeParams?: FeeParams;
+  logger: Logger;
+}
+
+export function createDispatcherActivities(deps: DispatcherDeps): DispatcherActivities {
+  const { prisma, chain, logger } = deps;
+  const feeParams = deps.feeParams ?? DEFAULT_FEE_PARAMS;
+
+  const subJobWithJob = (subJobId: string) =>
+    prisma.subJob.findUniqueOrThrow({ where: { id: subJobId }, include: { job: true } });
+
+  return {
+    async chooseNode({ jobId, subJobId, capabilityClass, exclude }): Promise<NodeChoice | null> {
+      const excluded = exclude.map((e) => e.toLowerCase());
+      const candidates = await prisma.node.findMany({
+        where: { capabilityClass, status: 'online', id: { notIn: excluded } },
+        orderBy: [{ completed: 'desc' }, { registeredAt: 'asc' }],
+      });
+      if (candidates.length === 0) return null;
+      const online = await deps.nodesOnline(candidates.map((c) => c.id));
+      const sub = await subJobWithJob(subJobId);
+      // A node must be able to pay the worst penalty for this SubJob out of its stake.
+      const worstPenalty = (big(sub.fuelLimit) * big(sub.job.fuelPrice) * feeParams.timeoutPenaltyRate) / 10_000n;
+      const eligible = [];
+      for (const c of candidates) {
+        if (!online.has(c.id)) continue;
+        if ((await chain.stakeOf(c.id)) < worstPenalty) continue;
+        eligible.push(c);
+      }
+      const pick = (await rankNodes(prisma, jobId, eligible))[0];
+      if (!pick) return null;
+      logger.info({ jobId, subJobId, nodeId: pick.id }, 'node chosen');
+      return { nodeId: pick.id, trackRecord: pick.completed };
+    },
+
+    async openAttempt({ subJobId, attempt, nodeId }): Promise<NodeTask> {
+      const sub = await subJobWithJob(subJobId);
+      await prisma.$transaction([
+        prisma.attempt.upsert({
+          where: { id: attemptId(subJobId, attempt) },
+          create: { id: attemptId(subJobId, attempt), subJobId, nodeId: nodeId.toLowerCase(), attempt },
+          update: {},
+        }),
+        prisma.subJob.update({
+          where: { id: subJobId },
+          data: { attempts: attempt, nodeId: nodeId.toLowerCase() },
+        }),
+      ]);
+      const runParams = runParamsOf(getProgramSpec(sub.job.programId).runParams, jobParams(sub.job));
+      return {
+        jobId: sub.jobId,
+        subJobId,
+        programId: sub.programId,
+        shard: JSON.parse(sub.shard) as ShardRef,
+        modelBlobId: await modelOfEpoch(prisma, sub.job, sub.epoch),
+        ...(runParams ? { params: runParams } : {}),
+        fuelLimit: sub.fuelLimit.toFixed(0),
+        attempt,
+      };
+    },
+
+    async closeAttempt({ subJobId, nodeId, attempt, outcome, reason }) {
+      const id = attemptId(subJobId, attempt);
+      const row = await prisma.attempt.findUnique({ where: { id } });
+      if (!row) return; // never opened (cancelled before the node was asked)
+      const node = nodeId.toLowerCase();
+      const kind = penaltyKindOf(outcome);
+      let burned: { penalty: bigint; penaltyTx?: string } | undefined;
+      if (kind) {
+        const sub = await subJobWithJob(subJobId);
+        // Keyed by the attempt: a retried activity never burns twice.
+        burned = await penaltyFor(chain, feeParams, {
+          kind,
+          node,
+          feeLimit: big(sub.fuelLimit) * big(sub.job.fuelPrice),
+          reason: `emeth:penalty:${id}`,
+        });
+        logger.warn(
+          { jobId: sub.jobId, subJobId, nodeId: node, outcome, penalty: burned.penalty.toString(), reason },
+          'node penalised',
+        );
+      }
+      if (row.outcome !== null) return;
+      await prisma.$transaction([
+        prisma.attempt.update({
+          where: { id },
+          data: {
+            outcome,
+            reason,
+            endedAt: new Date(),
+            ...(burned ? { penalty: burned.penalty.toString(), penaltyTx: burned.penaltyTx } : {}),
+          },
+        }),
+        prisma.node.update({
+          where: { id: node },
+          data:
+            outcome === 'verified'
+              ? { completed: { increment: 1 } }
+              : kind
+                ? { failures: { increment: 1 } }
+                : {},
+        }),
+      ]);
+    },
+  };
+}

@@ -1,0 +1,47 @@
+import type { Address, AttemptOutcome, BlobId, JobStatus, SubJobStatus } from '../types';
+import type { ShardRef } from '../programs';
+
+export interface NodeChoice {
+  nodeId: Address;
+  /** Completed SubJobs so far (every program, every requester). */
+  trackRecord: number;
+}
+
+/** What the L2 sends a node: where to fetch its inputs and how much fuel it may burn. */
+export interface NodeTask {
+  jobId: string;
+  subJobId: string;
+  programId: number;
+  shard: ShardRef;
+  modelBlobId: BlobId;
+  /** The program's run parameters (fedavg-train: train graph, public key, local steps, ...). */
+  params?: Record<string, string>;
+  fuelLimit: string;
+  attempt: number;
+}
+
+/** The Dispatcher on `emeth-l2`: who runs a SubJob, the attempts it opens and closes, penalties. */
+export interface DispatcherActivities {
+  chooseNode(input: {
+    jobId: string;
+    subJobId: string;
+    capabilityClass: string;
+    exclude: Address[];
+  }): Promise<NodeChoice | null>;
+  /** Opens attempt `attempt` for `nodeId` (idempotent) and returns what the node needs. */
+  openAttempt(input: { subJobId: string; attempt: number; nodeId: Address }): Promise<NodeTask>;
+  /** Closes an attempt; a penalised outcome burns the node's penalty once (keyed by subJobId+attempt). */
+  closeAttempt(input: {
+    subJobId: string;
+    nodeId: Address;
+    attempt: number;
+    outcome: AttemptOutcome;
+    reason?: string;
+  }): Promise<void>;
+}
+
+/** The status rows the gateway shows (the workflows own the truth; the rows mirror it). */
+export interface StatusActivities {
+  setJobStatus(jobId: string, status: JobStatus): Promise<void>;
+  setSubJobStatus(subJobId: string, status: SubJobStatus, nodeId?: Address): Promise<void>;
+}

@@ -1,0 +1,91 @@
+/**
+ * What the Job and SubJob workflows hand each other and return. Everything here travels in
+ * Temporal payloads: ids and small descriptors only, never data.
+ */
+import type { Address, BlobId, Holon, JobStatus, SubJobStatus } from '../types';
+
+export interface JobWorkflowInput {
+  jobId: string;
+  /** Set when a training Job continues as new between epochs. */
+  resume?: { epoch: number; reserved: Holon };
+}
+
+export interface SubJobPlan {
+  subJobId: string;
+  index: number;
+  epoch: number;
+  programId: number;
+  shard: BlobId;
+  rows: number;
+  fuelLimit: string;
+}
+
+/** Queue names and node timeouts the L2 server chose; workflows cannot read config themselves. */
+export interface DispatchSettings {
+  verifierQueue: string;
+  /** The node's queue is `${nodeQueuePrefix}${nodeId}`. */
+  nodeQueuePrefix: string;
+  nodePickupTimeoutMs: number;
+  nodeHeartbeatTimeoutMs: number;
+  /** A requester's keyholder queue is `${keyholderQueuePrefix}${requester}`. */
+  keyholderQueuePrefix: string;
+}
+
+export interface JobPlan {
+  jobId: string;
+  dispatch: DispatchSettings;
+  requester: Address;
+  programId: number;
+  capabilityClass: string;
+  /** Unix ms; SubJobs not verified by then time out. */
+  deadline: number;
+  maxAttempts: number;
+  /** Children running at once. */
+  window: number;
+  /** Training rounds (fedavg-train); 1 for everything else. */
+  numEpoch: number;
+  /** The requester's keyholder queue, for programs whose aggregate only the requester can decrypt. */
+  keyholderQueue?: string;
+  subJobs: SubJobPlan[];
+}
+
+export interface SubJobWorkflowInput {
+  jobId: string;
+  dispatch: DispatchSettings;
+  /** Training: where a checked node update is decrypted for the verifier. */
+  keyholderQueue?: string;
+  requester: Address;
+  plan: SubJobPlan;
+  capabilityClass: string;
+  deadline: number;
+  maxAttempts: number;
+}
+
+export interface SubJobOutcome {
+  subJobId: string;
+  index: number;
+  status: Extract<SubJobStatus, 'verified' | 'failed' | 'cancelled'>;
+  nodeId?: Address;
+  output?: BlobId;
+  fuelUsed?: string;
+  attempts: number;
+  reason?: string;
+}
+
+export interface JobOutcome {
+  jobId: string;
+  status: Extract<JobStatus, 'completed' | 'failed' | 'cancelled'>;
+  result?: BlobId;
+  charged: Holon;
+  refunded: Holon;
+  subJobs: SubJobOutcome[];
+}
+
+/** A refusal the workflow must not retry (the request itself is wrong). */
+export const REFUSED_ERROR = 'EmethRefused';
+
+export const SIGNALS = { cancel: 'cancel', decline: 'decline' } as const;
+
+/** Error type a node's activity throws to decline a SubJob (the same path as the decline signal). */
+export const DECLINE_ERROR = 'EmethDecline';
+export const QUERIES = { progress: 'progress' } as const;

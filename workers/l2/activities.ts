@@ -1,0 +1,52 @@
+/**
+ * Everything the L2 worker serves on `emeth-l2`: one factory per paper component (activities/…),
+ * each over only the dependencies it needs.
+ */
+import type { TypedDataDomain } from 'ethers';
+import type { PrismaClient } from '../../prisma/client';
+import type { Logger } from '../../lib/logger';
+import type { DispatchSettings, L2Activities } from '../../lib/pipeline';
+import type { FeeParams } from '../../lib/fees';
+import type { ProgramModule } from '../../lib/programs';
+import type { TypedDataSigner } from '../../lib/tickets';
+import type { BlobStore } from '../../activities/storage';
+import type { L2Chain } from '../../activities/pipeline/l2-chain';
+import { createSplitterActivities } from '../../activities/splitter';
+import { createDispatcherActivities } from '../../activities/dispatcher';
+import { createStatusActivities } from '../../activities/status';
+import { createVerificationActivities } from '../../activities/verification';
+import { createResultsActivities } from '../../activities/results';
+import { createAggregatorActivities } from '../../activities/aggregator';
+import { createLedgerActivities } from '../../activities/ledger';
+import { createSignerActivities } from '../../activities/signer';
+
+export interface L2Deps {
+  prisma: PrismaClient;
+  store: BlobStore;
+  programFor(programId: number): ProgramModule;
+  chain: L2Chain;
+  signer: TypedDataSigner & { getAddress(): Promise<string> };
+  domain: TypedDataDomain;
+  verifiers: readonly string[];
+  nodesOnline(nodeIds: string[]): Promise<Set<string>>;
+  logger: Logger;
+  feeParams?: FeeParams;
+  maxAttempts?: number;
+  window?: number;
+  dispatch: DispatchSettings;
+  chainCache?: { syncOnce(): Promise<unknown> };
+}
+
+export function createL2Activities(deps: L2Deps): L2Activities {
+  const logger = (component: string) => deps.logger.child({ component });
+  return {
+    ...createSplitterActivities({ ...deps, logger: logger('splitter') }),
+    ...createDispatcherActivities({ ...deps, logger: logger('dispatcher') }),
+    ...createStatusActivities(deps),
+    ...createVerificationActivities({ ...deps, logger: logger('verification') }),
+    ...createResultsActivities({ ...deps, logger: logger('results') }),
+    ...createAggregatorActivities({ ...deps, logger: logger('aggregator') }),
+    ...createLedgerActivities({ ...deps, logger: logger('ledger') }),
+    ...createSignerActivities({ ...deps, logger: logger('signer') }),
+  };
+}

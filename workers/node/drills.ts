@@ -1,0 +1,117 @@
+/**
+ * Fault drills: a node that misbehaves on purpose, to exercise the L2's failure paths in tests and
+ * the demo. Each drill wraps the honest node (activities/node.ts) or its program modules from the
+ * outside; the honest code knows nothing of them, and a node runs one only with `--behaviour`.
+ */
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import { DECLINE_ERROR, type NodeActivities } from '../../lib/pipeline';
+import type { ProgramModule } from '../../lib/programs';
+import { decodeMatrix, encodeMatrix } from '../../lib/matrix';
+import type { BlobStore } from '../../activities/storage';
+
+export const NODE_BEHAVIOURS = ['honest', 'lie', 'decline', 'slow', 'tamper-shard'] as const;
+export type NodeBehaviour = (typeof NODE_BEHAVIOURS)[number];
+
+export interface Drill {
+  /** Wraps the program modules the node runs (lie, tamper-shard). */
+  program(inner: (programId: number) => ProgramModule): (programId: number) => ProgramModule;
+  /** Wraps the node's activities (decline, slow). */
+  activities(inner: NodeActivities): NodeActivities;
+  /** Hooks the envelope of each blob the node reads, after the store's hash check (tamper-shard). */
+  onEnvelope?: (id: string, envelope: Uint8Array) => Uint8Array;
+}
+
+const HONEST: Drill = { program: (p) => p, activities: (a) => a };
+
+export function drillFor(behaviour: NodeBehaviour, opts: { store: () => BlobStore; slowMs: number }): Drill {
+  switch (behaviour) {
+    case 'honest':
+      return HONEST;
+    case 'decline':
+      return {
+        ...HONEST,
+        activities: () => ({
+          async runSubJob(task) {
+            throw ApplicationFailure.nonRetryable(`node declines SubJob ${task.subJobId}`, DECLINE_ERROR);
+          },
+        }),
+      };
+    case 'slow':
+      return {
+        ...HONEST,
+        activities: (inner) => ({
+          async runSubJob(task) {
+            // Stalls while heartbeating: the node looks alive but never answers in time.
+            const ctx = Context.current();
+            const beat = setInterval(() => ctx.heartbeat({ phase: 'stalling' }), 2000);
+            try {
+              await new Promise((r) => setTimeout(r, opts.slowMs));
+            } finally {
+              clearInterval(beat);
+            }
+            return inner.runSubJob(task);
+          },
+        }),
+      };
+    case 'lie':
+      return {
+        ...HONEST,
+        program: (inner) => (id) => {
+          const m = inner(id);
+          return {
+            ...m,
+            spec: m.spec,
+            run: async (input) => {
+              const out = await m.run(input);
+              return { ...out, outputBlobId: await corrupt(opts.store(), out.outputBlobId) };
+            },
+          };
+        },
+      };
+    case 'tamper-shard': {
+      const shards = new Set<string>();
+      return {
+        ...HONEST,
+        program: (inner) => (id) => {
+          const m = inner(id);
+          return {
+            ...m,
+            spec: m.spec,
+            run: (input) => {
+              shards.add(input.shard.blobId);
+              return m.run(input);
+            },
+          };
+        },
+        // One ciphertext byte flipped after the store's hash check, as if altered in memory or on a
+        // path that does not re-hash: AES-256-GCM must refuse it.
+        onEnvelope(id, envelope) {
+          if (!shards.has(id)) return envelope;
+          const altered = Uint8Array.from(envelope);
+          altered[altered.length - 1] = altered[altered.length - 1]! ^ 0x01;
+          return altered;
+        },
+      };
+    }
+  }
+}
+
+/**
+ * A lying node's output: plausible shape, wrong numbers (a matrix); for an output that is not a
+ * plain matrix (a CKKS ciphertext), one flipped byte in the middle — tampering in transit or at rest.
+ */
+async function corrupt(store: BlobStore, blobId: string): Promise<string> {
+  const bytes = await store.get(blobId);
+  let m;
+  try {
+    m = decodeMatrix(bytes);
+  } catch {
+    const tampered = Uint8Array.from(bytes);
+    const mid = tampered.length >> 1;
+    tampered[mid] = (tampered[mid] ?? 0) ^ 0x5a;
+    return store.put(tampered);
+  }
+  const data = Float32Array.from(m.data, (v, i) => (i % 7 === 0 ? v + 0.5 : v));
+  return store.put(encodeMatrix({ ...m, data }));
+}
