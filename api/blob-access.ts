@@ -46,4 +46,4 @@ export async function canReadBlob(
   return nodeUse !== null;
 }
 
-const PARAM_BLOBS = ['model', 'trainGraphBlobId', 'publicKeyBlobId', 'initialModel', 'testSet'];
+const PARAM_BLOBS = ['model', 'trainGraph', 'publicKey', 'initialModel', 'testSet'];

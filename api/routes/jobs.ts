@@ -557,8 +557,8 @@ function jobParams(body: {
 }): Record<string, string> {
   const p: Record<string, string | undefined> = {
     model: body.model,
-    trainGraphBlobId: body.trainGraph,
-    publicKeyBlobId: body.publicKey,
+    trainGraph: body.trainGraph,
+    publicKey: body.publicKey,
     initialModel: body.initialModel,
     testSet: body.testSet,
     localSteps: body.localSteps?.toString(),
