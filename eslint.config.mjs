@@ -2,7 +2,16 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', '.emeth/', 'prisma/generated/', 'contracts/build/', 'coverage/'] },
+  {
+    ignores: [
+      'node_modules/',
+      '.emeth/',
+      'prisma/generated/',
+      'contracts/build/',
+      'contracts/types/',
+      'coverage/',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -1,8 +1,7 @@
-import { Contract, type Provider } from 'ethers';
+import type { Provider } from 'ethers';
+import { emethToken } from '../contracts/typed';
 import type { PrismaClient } from '../prisma/client';
 import type { ChainSnapshot, WiringActivities, WiringResult } from '../lib/wiring';
-
-const ERC20_SUPPLY_ABI = ['function totalSupply() view returns (uint256)'];
 
 export interface WiringDeps {
   prisma: PrismaClient;
@@ -13,11 +12,11 @@ export interface WiringDeps {
 export function createWiringActivities({ prisma, provider, tokenAddress }: WiringDeps): WiringActivities {
   return {
     async readChain(): Promise<ChainSnapshot> {
-      const token = new Contract(tokenAddress, ERC20_SUPPLY_ABI, provider);
+      const token = emethToken(tokenAddress, provider);
       const [network, blockNumber, supply] = await Promise.all([
         provider.getNetwork(),
         provider.getBlockNumber(),
-        token.getFunction('totalSupply')() as Promise<bigint>,
+        token.totalSupply(),
       ]);
       return { chainId: Number(network.chainId), blockNumber, tokenAddress, tokenSupply: supply.toString() };
     },

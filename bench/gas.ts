@@ -69,7 +69,7 @@ async function main(): Promise<void> {
       const batch = tree.batch(++batchId);
       return {
         tree,
-        args: [batch.batchId, batch.root, batch.total],
+        args: batch,
         signature: await signBatch(wallets[0]!, domain, batch),
       };
     };
@@ -79,8 +79,8 @@ async function main(): Promise<void> {
     // redeem: the first ticket of a fresh batch (new bitmap word) and a later one (word exists).
     {
       const { tree, args, signature } = await signed(tickets(100));
-      const first = await gasOf(core(node).redeem(args, signature, tree.tickets[0], 0, tree.proof(0)));
-      const second = await gasOf(core(node).redeem(args, signature, tree.tickets[1], 1, tree.proof(1)));
+      const first = await gasOf(core(node).redeem(args, signature, tree.tickets[0]!, 0, tree.proof(0)));
+      const second = await gasOf(core(node).redeem(args, signature, tree.tickets[1]!, 1, tree.proof(1)));
       rows.push({ what: '`redeem`, first ticket of a batch of 100', tickets: 1, gas: first });
       rows.push({ what: '`redeem`, another ticket of the same batch', tickets: 1, gas: second });
     }

@@ -1,11 +1,11 @@
 import fs from 'node:fs';
-import { Contract, JsonRpcProvider, NonceManager, Wallet } from 'ethers';
+import { JsonRpcProvider, NonceManager, Wallet } from 'ethers';
 import type { EmethConfig } from '../lib/config';
 import { DEV_ROLES, devKey } from '../lib/dev-accounts';
 import { EMETH, GHOLON, formatEmeth } from '../lib/fees';
 import { decodeMatrix, maxAbsDiff } from '../lib/matrix';
 import { meterFuel } from '../lib/programs';
-import { loadArtifact } from '../contracts/artifacts';
+import { emethCore, emethToken, type EmethCore } from '../contracts/typed';
 import { generateExamples } from '../examples/generate';
 import { createOnnxSession, inspectModel } from '../activities/programs';
 import type { Stack } from './stack/stack';
@@ -37,15 +37,13 @@ export async function runInferenceDemo(
     const requester = new NonceManager(new Wallet(devKey(DEV_ROLES.requester), provider));
     const nodes = NODE_ROLES.map((i) => new Wallet(devKey(i), provider));
     const verifier = new Wallet(devKey(DEV_ROLES.verifier), provider);
-    const token = new Contract(stack.deployment.token, loadArtifact('EmethToken').abi, owner);
-    const core = new Contract(stack.deployment.core, loadArtifact('EmethCore').abi, provider);
+    const token = emethToken(stack.deployment.token, owner);
+    const core = emethCore(stack.deployment.core, provider);
     // Balances are read at one block, so a redemption landing between two reads cannot skew them.
-    const balanceOf = async (a: string, blockTag?: number) =>
-      (await token.getFunction('balanceOf')(a, { blockTag })) as bigint;
+    const balanceOf = (a: string, blockTag?: number) => token.balanceOf(a, { blockTag });
     const depositOf = async (a: string, blockTag?: number) =>
-      ((await core.getFunction('getDeposit')(a, { blockTag })) as { balance: bigint }).balance;
-    const supply = async (blockTag?: number) =>
-      (await token.getFunction('totalSupply')({ blockTag })) as bigint;
+      (await core.getDeposit(a, { blockTag })).balance;
+    const supply = (blockTag?: number) => token.totalSupply({ blockTag });
     const balancesAt = async (blockTag: number) => ({
       nodes: await Promise.all(nodes.map((n) => balanceOf(n.address, blockTag))),
       verifier: await balanceOf(verifier.address, blockTag),
@@ -59,11 +57,10 @@ export async function runInferenceDemo(
       [requesterAddress, 1_000n * EMETH],
       ...nodes.map((n) => [n.address, 200n * EMETH] as const),
     ] as const) {
-      if ((await balanceOf(who)) < amount / 2n) await (await token.getFunction('mint')(who, amount)).wait();
+      if ((await balanceOf(who)) < amount / 2n) await (await token.mint(who, amount)).wait();
     }
-    const asRequester = token.connect(requester) as Contract;
-    await (await asRequester.getFunction('approve')(stack.deployment.core, 500n * EMETH)).wait();
-    await (await (core.connect(requester) as Contract).getFunction('deposit')(500n * EMETH)).wait();
+    await (await token.connect(requester).approve(stack.deployment.core, 500n * EMETH)).wait();
+    await (await core.connect(requester).deposit(500n * EMETH)).wait();
 
     out('── Starting 3 node workers and a verifier ──');
     await stack.spawnWorker('verifier', 'verifier', ['--key', verifier.privateKey]);
@@ -166,7 +163,7 @@ export async function runInferenceDemo(
 async function waitForRedemptions(
   config: EmethConfig,
   nodes: Wallet[],
-  core: Contract,
+  core: EmethCore,
   jobId: string,
   out: (l: string) => void,
 ): Promise<{ count: number; paid: bigint }> {
@@ -185,9 +182,8 @@ async function waitForRedemptions(
       }>('GET', `/v1/nodes/${n.address.toLowerCase()}/tickets`);
       for (const t of tickets.filter((x) => x.ticket.jobId === jobId)) {
         paid += BigInt(t.ticket.amount) + BigInt(t.ticket.verifierFee);
-        const redeemed = t.batch
-          ? ((await core.getFunction('isRedeemed')(t.batch.root, t.leafIndex)) as boolean)
-          : false;
+        const redeemed =
+          t.batch && t.leafIndex !== null ? await core.isRedeemed(t.batch.root, t.leafIndex) : false;
         if (!redeemed) pending += 1;
         lines.push(
           `  node-${i + 1}  subJob ${t.ticket.subJobId.slice(0, 10)}…  ${formatEmeth(BigInt(t.ticket.amount)).padStart(10)} EMETH + verifier ${formatEmeth(BigInt(t.ticket.verifierFee))}  batch ${t.batch?.batchId ?? '-'}  ${redeemed ? 'redeemed' : 'pending'}`,

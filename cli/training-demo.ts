@@ -1,11 +1,11 @@
 import fs from 'node:fs';
 import { isEnvelope } from '../lib/envelope';
 import path from 'node:path';
-import { Contract, JsonRpcProvider, NonceManager, Wallet } from 'ethers';
+import { JsonRpcProvider, NonceManager, Wallet } from 'ethers';
 import type { EmethConfig } from '../lib/config';
 import { DEV_ROLES, devKey } from '../lib/dev-accounts';
 import { EMETH, GHOLON, formatEmeth } from '../lib/fees';
-import { loadArtifact } from '../contracts/artifacts';
+import { emethToken } from '../contracts/typed';
 import { encodeMatrix } from '../lib/matrix';
 import { splitRows } from '../lib/programs';
 import { syntheticClassification } from '../examples/classification';
@@ -59,9 +59,9 @@ export async function runTrainingDemo(
     );
     const node4 = new Wallet(devKey(DEV_ROLES.node4));
     const owner = new NonceManager(new Wallet(config.chain.deployerKey, provider));
-    const token = new Contract(stack.deployment.token, loadArtifact('EmethToken').abi, owner);
-    if (((await token.getFunction('balanceOf')(node4.address)) as bigint) < 100n * EMETH) {
-      await (await token.getFunction('mint')(node4.address, 200n * EMETH)).wait();
+    const token = emethToken(stack.deployment.token, owner);
+    if ((await token.balanceOf(node4.address)) < 100n * EMETH) {
+      await (await token.mint(node4.address, 200n * EMETH)).wait();
     }
     await stack.spawnWorker('node-4', 'node', [
       '--key',

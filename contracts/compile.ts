@@ -1,12 +1,14 @@
 /**
  * Compiles every `contracts/*.sol` with solc-js (standard JSON) and writes
- * `contracts/build/<Name>.json` = { contractName, abi, bytecode }.
+ * `contracts/build/<Name>.json` = { contractName, abi, bytecode }, then generates typed ethers v6
+ * bindings from those ABIs with TypeChain into `contracts/types/` (both folders are gitignored).
  *
  * Run: `npm run contracts:compile` (or `tsx contracts/compile.ts`). The bootstrap runs it on first
- * run and whenever a .sol file is newer than its artifact.
+ * run and whenever a .sol file (or this script, or the lockfile) changes.
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { runTypeChain } from 'typechain';
 
 // solc ships no precise types for its wrapper; the surface we use is tiny.
 const solc: {
@@ -16,6 +18,8 @@ const solc: {
 
 export const CONTRACTS_DIR = __dirname;
 export const BUILD_DIR = path.join(__dirname, 'build');
+/** TypeChain's output: `EmethCore`, `EmethToken` types and their `…__factory` classes. */
+export const TYPES_DIR = path.join(__dirname, 'types');
 const ROOT = path.resolve(__dirname, '..');
 
 /** Optimizer runs: redeem/redeemMany dominate the call volume, so we favour runtime gas over size. */
@@ -111,15 +115,35 @@ export function writeArtifacts(artifacts: Artifact[]): string[] {
   });
 }
 
-if (require.main === module) {
+/**
+ * Regenerates `contracts/types/` from the artifacts (the folder is emptied first, so a removed
+ * contract leaves no stale binding behind). Returns how many files TypeChain wrote.
+ */
+export async function generateTypes(artifactFiles: string[]): Promise<number> {
+  fs.rmSync(TYPES_DIR, { recursive: true, force: true });
+  const { filesGenerated } = await runTypeChain({
+    cwd: ROOT,
+    target: 'ethers-v6',
+    outDir: TYPES_DIR,
+    filesToProcess: artifactFiles,
+    allFiles: artifactFiles,
+  });
+  return filesGenerated;
+}
+
+async function main(): Promise<void> {
   const started = Date.now();
-  try {
-    const files = writeArtifacts(compileAll());
-    console.log(
-      `compiled ${files.length} contract(s) in ${Date.now() - started} ms: ${files.map((f) => path.relative(ROOT, f)).join(', ')}`,
-    );
-  } catch (err) {
+  const files = writeArtifacts(compileAll());
+  const typed = await generateTypes(files);
+  console.log(
+    `compiled ${files.length} contract(s) in ${Date.now() - started} ms: ${files.map((f) => path.relative(ROOT, f)).join(', ')}; ` +
+      `${typed} typed binding file(s) in ${path.relative(ROOT, TYPES_DIR)}/`,
+  );
+}
+
+if (require.main === module) {
+  main().catch((err: unknown) => {
     console.error((err as Error).message);
     process.exit(1);
-  }
+  });
 }

@@ -1,5 +1,5 @@
-import { Contract, ContractFactory, type Signer } from 'ethers';
-import { loadArtifact } from './artifacts';
+import type { Signer } from 'ethers';
+import { EmethCore__factory, EmethToken__factory } from './typed';
 import { DEMO_PROGRAMS, type Deployment } from '../lib/types-chain';
 
 export type { Deployment } from '../lib/types-chain';
@@ -30,47 +30,39 @@ export async function deployContracts(signer: Signer, opts: DeployOptions = {}):
   const deployer = await signer.getAddress();
   const admin = opts.admin ?? deployer;
 
-  const tokenArt = loadArtifact('EmethToken');
-  const coreArt = loadArtifact('EmethCore');
   // The deployer owns the token first so it can mint for demos; ownership moves to `admin` below.
-  const token = await new ContractFactory(tokenArt.abi, tokenArt.bytecode, signer).deploy(deployer);
+  const token = await new EmethToken__factory(signer).deploy(deployer);
   await token.waitForDeployment();
   const tokenAddress = await token.getAddress();
   // The deployer administers the core while it wires roles, then hands over to `admin`.
-  const coreBase = await new ContractFactory(coreArt.abi, coreArt.bytecode, signer).deploy(
-    tokenAddress,
-    deployer,
-  );
-  await coreBase.waitForDeployment();
-  const coreAddress = await coreBase.getAddress();
-  const core = new Contract(coreAddress, coreArt.abi, signer);
+  const core = await new EmethCore__factory(signer).deploy(tokenAddress, deployer);
+  await core.waitForDeployment();
+  const coreAddress = await core.getAddress();
 
   const send = async (p: Promise<{ wait(): Promise<unknown> }>): Promise<void> => {
     await (await p).wait();
   };
   const roles: [string, string[]][] = [
-    [await core.getFunction('L1_SERVER_ROLE')(), opts.l1Servers ?? [deployer]],
-    [await core.getFunction('VERIFIER_ROLE')(), opts.verifiers ?? [deployer]],
-    [await core.getFunction('SIGNER_ROLE')(), opts.signers ?? [deployer]],
+    [await core.L1_SERVER_ROLE(), opts.l1Servers ?? [deployer]],
+    [await core.VERIFIER_ROLE(), opts.verifiers ?? [deployer]],
+    [await core.SIGNER_ROLE(), opts.signers ?? [deployer]],
   ];
   for (const [role, members] of roles) {
-    for (const member of members) await send(core.getFunction('grantRole')(role, member));
+    for (const member of members) await send(core.grantRole(role, member));
   }
   if (opts.registerDemoPrograms ?? true) {
     for (const p of DEMO_PROGRAMS) {
-      await send(
-        core.getFunction('registerProgram')(p.programId, p.subProgramId, opts.demoMinFuelPrice ?? 0n, true),
-      );
+      await send(core.registerProgram(p.programId, p.subProgramId, opts.demoMinFuelPrice ?? 0n, true));
     }
   }
   if (admin.toLowerCase() !== deployer.toLowerCase()) {
-    const adminRole: string = await core.getFunction('DEFAULT_ADMIN_ROLE')();
-    await send(core.getFunction('grantRole')(adminRole, admin));
-    await send(core.getFunction('renounceRole')(adminRole, deployer));
-    await send(new Contract(tokenAddress, tokenArt.abi, signer).getFunction('transferOwnership')(admin));
+    const adminRole = await core.DEFAULT_ADMIN_ROLE();
+    await send(core.grantRole(adminRole, admin));
+    await send(core.renounceRole(adminRole, deployer));
+    await send(token.transferOwnership(admin));
   }
 
-  const receipt = await provider.getTransactionReceipt(coreBase.deploymentTransaction()!.hash);
+  const receipt = await provider.getTransactionReceipt(core.deploymentTransaction()!.hash);
   const network = await provider.getNetwork();
   return {
     chainId: Number(network.chainId),

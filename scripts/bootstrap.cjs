@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // First-run setup shared by `npm run demo` and `npm test` (their `pre` scripts): installs the npm
-// dependencies, generates the Prisma client, compiles the contracts and obtains the Temporal CLI.
+// dependencies, generates the Prisma client, compiles the contracts (and their TypeChain bindings)
+// and obtains the Temporal CLI.
 // Each step is skipped when its inputs have not changed since it last ran, so later runs cost ~0.2 s.
 'use strict';
 const fs = require('node:fs');
@@ -78,7 +79,9 @@ step(
 step(
   'contracts',
   [...listFiles('contracts', '.sol'), 'contracts/compile.ts', 'package-lock.json'],
-  () => fs.existsSync(path.join(root, 'contracts', 'build')),
+  () =>
+    fs.existsSync(path.join(root, 'contracts', 'build')) &&
+    fs.existsSync(path.join(root, 'contracts', 'types', 'index.ts')),
   () => {
     log('compiling contracts...');
     run(path.join(root, 'node_modules', '.bin', 'tsx'), ['contracts/compile.ts'], 'contract compilation');

@@ -1,5 +1,5 @@
 /**
- * activities/chain.ts against a real anvil: the L1 flow through the activities of each role,
+ * activities/chain/ (account and L1 activities) against a real anvil: the L1 flow through the activities of each role,
  * retries that are safe to repeat, concurrent sends of one signer, and errors that name the rule.
  */
 import { createChainActivities, type ChainActivities } from '../../activities/chain';

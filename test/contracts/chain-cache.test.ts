@@ -84,16 +84,7 @@ async function activity(): Promise<{ jobs: string[] }> {
   const batch = tree.batch(1n);
   const sig = await signBatch(signer.wallet, emethDomain(h.deployment.chainId, h.deployment.core), batch);
   const mp = tree.multiProof([0, 1]);
-  await mined(
-    node.core.redeemMany(
-      [batch.batchId, batch.root, batch.total],
-      sig,
-      mp.tickets,
-      mp.indices,
-      mp.proof,
-      mp.proofFlags,
-    ),
-  );
+  await mined(node.core.redeemMany(batch, sig, mp.tickets, mp.indices, mp.proof, mp.proofFlags));
   await mined(node2.core.requestUnstake(10n * EMETH));
   return { jobs: [a, b, c] };
 }

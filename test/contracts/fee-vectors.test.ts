@@ -5,6 +5,7 @@
  */
 import { DEFAULT_FEE_PARAMS, EMETH, GHOLON, quote, splitShares, type FeeParams } from '../../lib/fees';
 import { ChainParameter } from '../../lib/types-chain';
+import type { EmethCore } from '../../contracts/typed';
 import { id32, mined, startHarness, trackBalances, type Harness } from './harness';
 
 jest.setTimeout(120_000);
@@ -39,18 +40,18 @@ function vectors(): [bigint, bigint, bigint][] {
   return out;
 }
 
-function asObject(q: { [k: string]: unknown }): Record<string, bigint> {
-  const keys = [
-    'feeLimit',
-    'verifierFee',
-    'nodeDeposit',
-    'nodePayout',
-    'requesterRefund',
-    'declinePenalty',
-    'timeoutPenalty',
-    'rejectPenalty',
-  ];
-  return Object.fromEntries(keys.map((k) => [k, q[k] as bigint]));
+/** The on-chain Quote as a plain object with the same keys as lib/fees' quote(). */
+function asObject(q: EmethCore.QuoteStructOutput): Record<string, bigint> {
+  return {
+    feeLimit: q.feeLimit,
+    verifierFee: q.verifierFee,
+    nodeDeposit: q.nodeDeposit,
+    nodePayout: q.nodePayout,
+    requesterRefund: q.requesterRefund,
+    declinePenalty: q.declinePenalty,
+    timeoutPenalty: q.timeoutPenalty,
+    rejectPenalty: q.rejectPenalty,
+  };
 }
 
 async function setParams(p: FeeParams): Promise<void> {
@@ -89,7 +90,7 @@ describe.each(PARAM_SETS.map((p, i) => [i, p] as const))(
       const vs = vectors();
       const onChain = await Promise.all(vs.map(([l, p, u]) => h.admin.core.quote(l, p, u)));
       vs.forEach(([l, p, u], k) => {
-        expect({ vector: [l, p, u], ...asObject(onChain[k]) }).toEqual({
+        expect({ vector: [l, p, u], ...asObject(onChain[k]!) }).toEqual({
           vector: [l, p, u],
           ...quote(l, p, u, params),
         });
@@ -112,7 +113,7 @@ describe('splitShares agrees with the contract', () => {
     );
     cases.forEach((c, k) => {
       const mine = splitShares(c.fuelLimit, c.verifierFee, c.sizes);
-      expect({ fuel: [...onChain[k][0]], vfee: [...onChain[k][1]] }).toEqual({
+      expect({ fuel: [...onChain[k]![0]], vfee: [...onChain[k]![1]] }).toEqual({
         fuel: mine.fuelLimits,
         vfee: mine.verifierFees,
       });

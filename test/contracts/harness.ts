@@ -104,7 +104,7 @@ export async function startHarness(opts: { fund?: bigint; deploy?: DeployOptions
       async now() {
         return BigInt((await provider.getBlock('latest'))!.timestamp);
       },
-      balance: (address) => admin.token.balanceOf(address) as Promise<bigint>,
+      balance: (address) => admin.token.balanceOf(address),
       snapshot: () => rpc('evm_snapshot', []) as Promise<string>,
       async revert(id) {
         await rpc('evm_revert', [id]);

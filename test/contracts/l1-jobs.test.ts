@@ -527,10 +527,10 @@ describe('parameters', () => {
   it('setParameter emits ParameterChanged and the new rates apply to new jobs', async () => {
     const tx = await admin.core.setParameter(ChainParameter.VerifierFeeRate, 1_000);
     const receipt = await tx.wait();
-    const log = receipt.logs
-      .map((l: { topics: string[]; data: string }) => admin.core.interface.parseLog(l))
-      .find((l: { name: string } | null) => l?.name === 'ParameterChanged');
-    expect([...log.args]).toEqual([BigInt(ChainParameter.VerifierFeeRate), 500n, 1_000n]);
+    const log = receipt!.logs
+      .map((l) => admin.core.interface.parseLog(l))
+      .find((l) => l?.name === 'ParameterChanged');
+    expect([...log!.args]).toEqual([BigInt(ChainParameter.VerifierFeeRate), 500n, 1_000n]);
     const jobId = await newJob({ shards: null });
     expect((await job(jobId)).verifierFee).toBe((PAPER_FUEL_LIMIT * PAPER_FUEL_PRICE) / 10n);
   });

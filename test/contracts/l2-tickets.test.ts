@@ -4,6 +4,7 @@
  */
 import { expectRevert, id32, mined, startHarness, trackBalances, type Actor, type Harness } from './harness';
 import { EMETH, GHOLON } from '../../lib/fees';
+import type { EmethCore } from '../../contracts/typed';
 import {
   TicketTree,
   batchDigest,
@@ -79,8 +80,9 @@ async function signed(tickets: Ticket[], by: Actor = signer, dom = domain()) {
   return { tree, batch, signature };
 }
 
-function asArgs(b: Batch) {
-  return [b.batchId, b.root, b.total] as const;
+/** The batch as EmethCore's `Batch` struct argument. */
+function asArgs(b: Batch): EmethCore.BatchStruct {
+  return { batchId: b.batchId, root: b.root, total: b.total };
 }
 
 describe('hashing agrees with the contract', () => {
@@ -212,7 +214,7 @@ describe('attacks', () => {
     const tickets = [ticket()];
     const { tree, batch, signature } = await signed(tickets, outsider);
     await expectRevert(
-      node.core.redeem(asArgs(batch), signature, tickets[0], 0, tree.proof(0)),
+      node.core.redeem(asArgs(batch), signature, tickets[0]!, 0, tree.proof(0)),
       'InvalidBatchSigner',
       [outsider.address],
     );
@@ -229,7 +231,7 @@ describe('attacks', () => {
     const { tree, batch, signature } = await signed(tickets);
     await mined(admin.core.revokeRole(await admin.core.SIGNER_ROLE(), signer.address));
     await expectRevert(
-      node.core.redeem(asArgs(batch), signature, tickets[0], 0, tree.proof(0)),
+      node.core.redeem(asArgs(batch), signature, tickets[0]!, 0, tree.proof(0)),
       'InvalidBatchSigner',
       [signer.address],
     );
@@ -246,7 +248,7 @@ describe('attacks', () => {
       node.core.redeem(
         asArgs(otherChain.batch),
         otherChain.signature,
-        tickets[0],
+        tickets[0]!,
         0,
         otherChain.tree.proof(0),
       ),
@@ -261,7 +263,7 @@ describe('attacks', () => {
       node.core.redeem(
         asArgs(otherContract.batch),
         otherContract.signature,
-        tickets[0],
+        tickets[0]!,
         0,
         otherContract.tree.proof(0),
       ),
@@ -274,10 +276,10 @@ describe('attacks', () => {
   it('double redemption: redeem twice, redeem then redeemMany, a duplicate inside redeemMany', async () => {
     const tickets = [ticket(), ticket(), ticket()];
     const { tree, batch, signature } = await signed(tickets);
-    await mined(node.core.redeem(asArgs(batch), signature, tickets[0], 0, tree.proof(0)));
+    await mined(node.core.redeem(asArgs(batch), signature, tickets[0]!, 0, tree.proof(0)));
     const balance = (await admin.core.getDeposit(requester.address)).balance;
     await expectRevert(
-      node.core.redeem(asArgs(batch), signature, tickets[0], 0, tree.proof(0)),
+      node.core.redeem(asArgs(batch), signature, tickets[0]!, 0, tree.proof(0)),
       'TicketAlreadyRedeemed',
       [batch.root, 0n],
     );
@@ -292,8 +294,8 @@ describe('attacks', () => {
       node.core.redeemMany(
         asArgs(batch),
         signature,
-        [dup.tickets[0], dup.tickets[0]],
-        [dup.indices[0], dup.indices[0]],
+        [dup.tickets[0]!, dup.tickets[0]!],
+        [dup.indices[0]!, dup.indices[0]!],
         dup.proof,
         dup.proofFlags,
       ),
@@ -318,7 +320,7 @@ describe('attacks', () => {
     );
     // The same leaf under another index (to dodge the redeemed bit) does not verify.
     await expectRevert(
-      node.core.redeem(asArgs(batch), signature, tickets[0], 7, tree.proof(0)),
+      node.core.redeem(asArgs(batch), signature, tickets[0]!, 7, tree.proof(0)),
       'InvalidMerkleProof',
       [batch.root, 7n],
     );

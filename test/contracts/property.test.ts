@@ -106,8 +106,8 @@ it(`keeps tokens conserved and escrows backed over ${OPS} random operations`, as
   async function checkInvariants(step: number): Promise<void> {
     const [balances, supply, burned, coreBalance, deposits, nodeStates, escrows] = await Promise.all([
       Promise.all(holders.map((a) => h.balance(a))),
-      admin.token.totalSupply() as Promise<bigint>,
-      admin.core.totalBurned() as Promise<bigint>,
+      admin.token.totalSupply(),
+      admin.core.totalBurned(),
       h.balance(h.deployment.core),
       Promise.all(requesters.map((r) => admin.core.getDeposit(r.address))),
       Promise.all(nodes.map((n) => admin.core.getNode(n.address))),
@@ -271,7 +271,7 @@ it(`keeps tokens conserved and escrows backed over ${OPS} random operations`, as
         const tree = new TicketTree(tickets);
         const batch = tree.batch(BigInt(int(1, 1e9)));
         const signature = await signBatch(signer.wallet, domain, batch);
-        const args = [batch.batchId, batch.root, batch.total];
+        const args = batch;
         const redeemer = pick(nodes);
         let firstRedeemed: boolean;
         if (rnd() < 0.5) {
@@ -279,7 +279,7 @@ it(`keeps tokens conserved and escrows backed over ${OPS} random operations`, as
           for (let i = 0; i < tickets.length; i++)
             results.push(
               await attempt('redeem', () =>
-                redeemer.core.redeem(args, signature, tickets[i], i, tree.proof(i)),
+                redeemer.core.redeem(args, signature, tickets[i]!, i, tree.proof(i)),
               ),
             );
           for (const r of results) if (r !== undefined) expect(r).toBe('InsufficientDeposit');
@@ -296,7 +296,7 @@ it(`keeps tokens conserved and escrows backed over ${OPS} random operations`, as
         // Replaying a redeemed ticket is always refused.
         if (firstRedeemed) {
           const again = await attempt('redeem-replay', () =>
-            redeemer.core.redeem(args, signature, tickets[0], 0, tree.proof(0)),
+            redeemer.core.redeem(args, signature, tickets[0]!, 0, tree.proof(0)),
           );
           expect(again).toBe('TicketAlreadyRedeemed');
         }

@@ -1,4 +1,4 @@
-import { Contract } from 'ethers';
+import { emethToken } from '../../contracts/typed';
 import { wiringWorkflow } from '../../workflows/wiring';
 import { createWiringActivities } from '../../activities/wiring';
 import { EmethJobId, EmethStatus } from '../../lib/search-attributes';
@@ -44,12 +44,7 @@ describe('wiring workflow through Temporal, the database and the chain', () => {
         }),
     );
 
-    const token = new Contract(
-      chain.deployment.token,
-      ['function totalSupply() view returns (uint256)'],
-      chain.provider,
-    );
-    const supply: bigint = await token.getFunction('totalSupply')();
+    const supply = await emethToken(chain.deployment.token, chain.provider).totalSupply();
     expect(result).toMatchObject({
       checkId: workflowId,
       chainId: 31337,

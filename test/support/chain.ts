@@ -1,5 +1,5 @@
-import { Contract, JsonRpcProvider, NonceManager, Wallet } from 'ethers';
-import { loadArtifact } from '../../contracts/artifacts';
+import { JsonRpcProvider, NonceManager, Wallet } from 'ethers';
+import { emethCore, emethToken } from '../../contracts/typed';
 import { ANVIL_DEV_KEY, ANVIL_DEV_L2_KEY } from '../../lib/config';
 import type { Deployment } from '../../lib/types-chain';
 import { deployContracts } from '../../contracts/deploy';
@@ -42,12 +42,10 @@ export async function startTestChain(): Promise<TestChain> {
 async function funded(chain: TestChain, who: { address: string; privateKey: string }, amount: bigint) {
   const signer = new NonceManager(new Wallet(who.privateKey, chain.provider));
   await chain.provider.send('anvil_setBalance', [who.address, '0x56BC75E2D63100000']);
-  const token = new Contract(chain.deployment.token, loadArtifact('EmethToken').abi, chain.deployer);
-  await (await token.getFunction('mint')(who.address, amount)).wait();
-  await (
-    await (token.connect(signer) as Contract).getFunction('approve')(chain.deployment.core, amount)
-  ).wait();
-  return { signer, core: new Contract(chain.deployment.core, loadArtifact('EmethCore').abi, signer) };
+  const token = emethToken(chain.deployment.token, chain.deployer);
+  await (await token.mint(who.address, amount)).wait();
+  await (await token.connect(signer).approve(chain.deployment.core, amount)).wait();
+  return { signer, core: emethCore(chain.deployment.core, signer) };
 }
 
 /** Mints `amount` to `who` and deposits it on EmethCore (its L2 deposit). */
@@ -57,7 +55,7 @@ export async function depositOnChain(
   amount: bigint,
 ): Promise<void> {
   const { core } = await funded(chain, who, amount);
-  await (await core.getFunction('deposit')(amount)).wait();
+  await (await core.deposit(amount)).wait();
 }
 
 /** Mints `amount` to `who` and registers it as a node staking all of it. */
@@ -67,5 +65,5 @@ export async function stakeOnChain(
   amount: bigint,
 ): Promise<void> {
   const { core } = await funded(chain, who, amount);
-  await (await core.getFunction('registerNode')(amount, '0x' + '00'.repeat(32), 1)).wait();
+  await (await core.registerNode(amount, '0x' + '00'.repeat(32), 1)).wait();
 }

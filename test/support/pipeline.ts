@@ -2,14 +2,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { Contract, NonceManager, Wallet } from 'ethers';
+import { NonceManager, Wallet } from 'ethers';
 import { Client, Connection } from '@temporalio/client';
 import { loadConfig, type EmethConfig } from '../../lib/config';
 import { TERMINAL_JOB_STATUSES } from '../../lib/types';
 import { DEV_ROLES, devKey } from '../../lib/dev-accounts';
 import { EMETH, GHOLON } from '../../lib/fees';
 import { meterFuel } from '../../lib/programs';
-import { loadArtifact } from '../../contracts/artifacts';
+import { emethCore, emethToken, type EmethCore, type EmethToken } from '../../contracts/typed';
 import { generateExamples } from '../../examples/generate';
 import { inspectModel } from '../../activities/programs';
 import { spawnManaged, type ManagedProcess } from '../../cli/stack/child';
@@ -124,46 +124,46 @@ export class TestPipeline {
     return p;
   }
 
-  token(): Contract {
-    return new Contract(this.chain.deployment.token, loadArtifact('EmethToken').abi, this.chain.deployer);
+  token(): EmethToken {
+    return emethToken(this.chain.deployment.token, this.chain.deployer);
   }
 
-  core(): Contract {
-    return new Contract(this.chain.deployment.core, loadArtifact('EmethCore').abi, this.chain.provider);
+  core(): EmethCore {
+    return emethCore(this.chain.deployment.core, this.chain.provider);
   }
 
   async balanceOf(address: string): Promise<bigint> {
-    return (await this.token().getFunction('balanceOf')(address)) as bigint;
+    return this.token().balanceOf(address);
   }
 
   async stakeOf(address: string): Promise<bigint> {
-    return ((await this.core().getFunction('getNode')(address)) as { stake: bigint }).stake;
+    return (await this.core().getNode(address)).stake;
   }
 
   async depositOf(address: string): Promise<bigint> {
-    return ((await this.core().getFunction('getDeposit')(address)) as { balance: bigint }).balance;
+    return (await this.core().getDeposit(address)).balance;
   }
 
   async totalSupply(): Promise<bigint> {
-    return (await this.token().getFunction('totalSupply')()) as bigint;
+    return this.token().totalSupply();
   }
 
   async totalBurned(): Promise<bigint> {
-    return (await this.core().getFunction('totalBurned')()) as bigint;
+    return this.core().totalBurned();
   }
 
   async mint(to: string, amount: bigint): Promise<void> {
-    await (await this.token().getFunction('mint')(to, amount)).wait();
+    await (await this.token().mint(to, amount)).wait();
   }
 
   /** Mints to the requester and deposits `amount` on EmethCore. */
   async deposit(amount: bigint): Promise<void> {
     const who = await this.requester.getAddress();
     await this.mint(who, amount);
-    const token = new Contract(this.chain.deployment.token, loadArtifact('EmethToken').abi, this.requester);
-    await (await token.getFunction('approve')(this.chain.deployment.core, amount)).wait();
-    const core = new Contract(this.chain.deployment.core, loadArtifact('EmethCore').abi, this.requester);
-    await (await core.getFunction('deposit')(amount)).wait();
+    const token = emethToken(this.chain.deployment.token, this.requester);
+    await (await token.approve(this.chain.deployment.core, amount)).wait();
+    const core = emethCore(this.chain.deployment.core, this.requester);
+    await (await core.deposit(amount)).wait();
   }
 
   /** Funds, stakes (100 EMETH) and starts a node worker process with the given behaviour. */
@@ -301,10 +301,8 @@ export class TestPipeline {
       const batches = new Map((await this.db.prisma.batch.findMany()).map((b) => [b.id, b.root]));
       let redeemed = 0;
       for (const t of tickets) {
-        if (
-          t.batchId !== null &&
-          ((await core.getFunction('isRedeemed')(batches.get(t.batchId), t.leafIndex)) as boolean)
-        )
+        const root = t.batchId !== null ? batches.get(t.batchId) : undefined;
+        if (root !== undefined && t.leafIndex !== null && (await core.isRedeemed(root, t.leafIndex)))
           redeemed += 1;
       }
       if (redeemed === tickets.length) return redeemed;

@@ -1,5 +1,5 @@
-import { Contract, type Signer } from 'ethers';
-import { loadArtifact } from '../../contracts/artifacts';
+import type { Signer } from 'ethers';
+import { emethCore } from '../../contracts/typed';
 import type { Deployment } from '../../lib/types-chain';
 import type { Logger } from '../../lib/logger';
 import { signRequest, withNonce } from '../../lib/request-auth';
@@ -36,7 +36,7 @@ export function createRedeemer(opts: RedeemerOptions): {
   redeemOnce(): Promise<{ redeemed: number; amount: bigint }>;
 } {
   const firstSeen = new Map<string, number>();
-  const core = new Contract(opts.deployment.core, loadArtifact('EmethCore').abi, opts.signer);
+  const core = emethCore(opts.deployment.core, opts.signer);
   return {
     async redeemOnce() {
       const address = (await opts.signer.getAddress()).toLowerCase();
@@ -51,15 +51,13 @@ export function createRedeemer(opts: RedeemerOptions): {
       for (const r of redemptions) {
         // A ticket already redeemed (say, before a crash) would revert the whole call; the L2 notices
         // redemptions each Signer interval, and the next fetch leaves them out.
-        const done = await Promise.all(
-          r.indices.map((i) => core.getFunction('isRedeemed')(r.batch.root, i) as Promise<boolean>),
-        );
+        const done = await Promise.all(r.indices.map((i) => core.isRedeemed(r.batch.root, i)));
         if (done.some(Boolean)) continue;
         const tickets = r.tickets.map(deserializeTicket);
         const value = tickets.reduce((a, t) => a + t.amount, 0n);
         const batch = { batchId: BigInt(r.batch.batchId), root: r.batch.root, total: BigInt(r.batch.total) };
         const args = [batch, r.batch.signature, tickets, r.indices, r.proof, r.proofFlags] as const;
-        const gas = (await core.getFunction('redeemMany').estimateGas(...args)) as bigint;
+        const gas = await core.redeemMany.estimateGas(...args);
         const seen = firstSeen.get(r.batch.root) ?? Date.now();
         firstSeen.set(r.batch.root, seen);
         const waited = Date.now() - seen;
@@ -70,7 +68,7 @@ export function createRedeemer(opts: RedeemerOptions): {
           );
           continue;
         }
-        const tx = await core.getFunction('redeemMany')(...args);
+        const tx = await core.redeemMany(...args);
         const receipt = await tx.wait();
         firstSeen.delete(r.batch.root);
         redeemed += tickets.length;

@@ -1,5 +1,5 @@
-import { Contract, hexlify, id as keccakText, type Signer } from 'ethers';
-import { loadArtifact } from '../../contracts/artifacts';
+import { hexlify, id as keccakText, type Signer } from 'ethers';
+import { emethCore, emethToken } from '../../contracts/typed';
 import type { Deployment } from '../../lib/types-chain';
 import { signRequest, withNonce } from '../../lib/request-auth';
 
@@ -17,20 +17,18 @@ export async function ensureStake(
   encryptionKey: Uint8Array,
 ): Promise<bigint> {
   const address = await signer.getAddress();
-  const core = new Contract(deployment.core, loadArtifact('EmethCore').abi, signer);
-  const current = ((await core.getFunction('getNode')(address)) as { stake: bigint }).stake;
+  const core = emethCore(deployment.core, signer);
+  const current = (await core.getNode(address)).stake;
   if (current > 0n) return current;
-  const token = new Contract(deployment.token, loadArtifact('EmethToken').abi, signer);
-  const balance = (await token.getFunction('balanceOf')(address)) as bigint;
+  const token = emethToken(deployment.token, signer);
+  const balance = await token.balanceOf(address);
   if (balance < stake) {
     throw new Error(
       `node ${address} holds ${balance} holon but needs ${stake} to stake: fund it with EMETH first`,
     );
   }
-  await (await token.getFunction('approve')(deployment.core, stake)).wait();
-  await (
-    await core.getFunction('registerNode')(stake, hexlify(encryptionKey), capabilityClassId(capabilityClass))
-  ).wait();
+  await (await token.approve(deployment.core, stake)).wait();
+  await (await core.registerNode(stake, hexlify(encryptionKey), capabilityClassId(capabilityClass))).wait();
   return stake;
 }
 
