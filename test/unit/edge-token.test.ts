@@ -66,7 +66,7 @@ describe('node edge tokens', () => {
   it('refuse a tampered signature', async () => {
     const token = await makeEdgeToken(node, claims());
     const sig = Buffer.from(token.split('.')[2]!, 'base64url');
-    sig[10] ^= 0xff;
+    sig.writeUInt8(sig.readUInt8(10) ^ 0xff, 10);
     const tampered = [...token.split('.').slice(0, 2), sig.toString('base64url')].join('.');
     expect(verifyEdgeToken(tampered, expected).ok).toBe(false);
   });

@@ -1,0 +1,28 @@
+// Workflows of test/integration/node-edge.test.ts and bench/edge.ts: the operator side schedules
+// one activity on a participant's queue and returns what the participant answered.
+import { proxyActivities } from '@temporalio/workflow';
+
+export interface EdgeEchoActivities {
+  echo(text: string): Promise<string>;
+}
+
+export async function edgeEchoWorkflow(input: { queue: string; text: string }): Promise<string> {
+  const { echo } = proxyActivities<EdgeEchoActivities>({
+    taskQueue: input.queue,
+    startToCloseTimeout: '60 seconds',
+    heartbeatTimeout: '30 seconds',
+    retry: { maximumAttempts: 1 },
+  });
+  return echo(input.text);
+}
+
+/** `count` echoes one after the other: the bench's round trips, without a workflow start each. */
+export async function edgeEchoLoopWorkflow(input: { queue: string; count: number }): Promise<number> {
+  const { echo } = proxyActivities<EdgeEchoActivities>({
+    taskQueue: input.queue,
+    startToCloseTimeout: '60 seconds',
+    retry: { maximumAttempts: 1 },
+  });
+  for (let i = 0; i < input.count; i++) await echo(String(i));
+  return input.count;
+}
