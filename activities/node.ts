@@ -2,15 +2,11 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Signer } from 'ethers';
 import type { Logger } from '../lib/logger';
-import {
-  DECLINE_ERROR,
-  nodeResultMessage,
-  type NodeActivities,
-  type NodeResult,
-  type NodeTask,
-} from '../lib/pipeline';
+import type { TypedDataDomain } from 'ethers';
+import { DECLINE_ERROR, type NodeActivities, type NodeResult, type NodeTask } from '../lib/pipeline';
 import type { ProgramModule } from '../lib/programs';
 import { EnvelopeError } from '../lib/envelope';
+import { declineClaimOf, inputDigestOf, resultClaimOf, signDecline, signResult } from '../lib/attestations';
 import type { BlobStore } from './storage';
 
 export interface NodeDeps {
@@ -19,9 +15,17 @@ export interface NodeDeps {
   program(programId: number): ProgramModule;
   store: BlobStore;
   logger: Logger;
+  /** The EIP-712 domain results and declines are signed under (EmethCore's). */
+  domain: TypedDataDomain;
   /** ms between heartbeats while a SubJob runs (the L2 times out silent nodes). */
   heartbeatMs?: number;
 }
+
+/**
+ * Thrown by a program (or a fault drill wrapping one) for work this node will not do: the node
+ * hands the SubJob back with a signed decline, pays the decline penalty, and it is re-offered.
+ */
+export class DeclineRequest extends Error {}
 
 /** The honest node: runs the SubJob's program, heartbeating, and signs what it computed. */
 export function createNodeActivities(deps: NodeDeps): NodeActivities {
@@ -45,20 +49,19 @@ export function createNodeActivities(deps: NodeDeps): NodeActivities {
             params: task.params,
             context: { jobId: task.jobId, subJobId: task.subJobId, nodeId: deps.nodeId },
           })
-          .catch((err: unknown) => {
+          .catch(async (err: unknown) => {
             // An input that does not open (altered on its way here, or sealed to another key) is
             // work this node cannot do: it hands the SubJob back, as a decline, to be re-offered.
-            if (err instanceof EnvelopeError) {
-              log.warn({ err: err.message }, 'SubJob input does not open; handing the SubJob back');
-              throw ApplicationFailure.nonRetryable(
-                `node ${deps.nodeId} cannot open its input: ${err.message}`,
-                DECLINE_ERROR,
-              );
+            if (err instanceof EnvelopeError || err instanceof DeclineRequest) {
+              const why =
+                err instanceof EnvelopeError ? `cannot open its input: ${err.message}` : err.message;
+              log.warn({ err: why }, 'handing the SubJob back');
+              throw await signedDecline(deps, task, `node ${deps.nodeId} ${why}`);
             }
             throw err;
           });
-        const unsigned = { subJobId: task.subJobId, output: out.outputBlobId, fuelUsed: out.fuelUsed };
-        const signature = await deps.signer.signMessage(nodeResultMessage(unsigned, task.attempt));
+        const claim = resultClaimOf(task, deps.nodeId, out.outputBlobId, out.fuelUsed);
+        const signature = await signResult(deps.signer, deps.domain, claim);
         log.info(
           {
             rows: out.rows,
@@ -68,7 +71,17 @@ export function createNodeActivities(deps: NodeDeps): NodeActivities {
           },
           'SubJob computed',
         );
-        return { ...unsigned, nodeId: deps.nodeId, signature, executionProvider: out.executionProvider };
+        return {
+          jobId: task.jobId,
+          subJobId: task.subJobId,
+          attempt: task.attempt,
+          nodeId: deps.nodeId,
+          inputDigest: inputDigestOf(task),
+          output: out.outputBlobId,
+          fuelUsed: out.fuelUsed,
+          signature,
+          executionProvider: out.executionProvider,
+        };
       } finally {
         clearInterval(beat);
       }
@@ -76,3 +89,17 @@ export function createNodeActivities(deps: NodeDeps): NodeActivities {
   };
 }
 
+/** The failure a node hands a SubJob back with: its signed `Decline` of exactly this attempt. */
+async function signedDecline(
+  deps: Pick<NodeDeps, 'signer' | 'domain' | 'nodeId'>,
+  task: NodeTask,
+  message: string,
+): Promise<ApplicationFailure> {
+  const signature = await signDecline(deps.signer, deps.domain, declineClaimOf(task, deps.nodeId));
+  return ApplicationFailure.create({
+    message,
+    type: DECLINE_ERROR,
+    nonRetryable: true,
+    details: [signature],
+  });
+}

@@ -1,17 +1,13 @@
-import type { Signer } from 'ethers';
-import { verifyMessage } from 'ethers';
+import type { Signer, TypedDataDomain } from 'ethers';
 import type { Logger } from '../lib/logger';
-import {
-  nodeResultMessage,
-  verdictMessage,
-  type Verdict,
-  type VerifierActivities,
-  type VerifyTask,
-} from '../lib/pipeline';
+import type { NodeTask, Verdict, VerifierActivities, VerifyTask } from '../lib/pipeline';
 import type { ProgramModule } from '../lib/programs';
+import { blobDigest, resultBindingProblem, signVerdict } from '../lib/attestations';
 
 export interface VerifierDeps {
   signer: Signer;
+  /** The EIP-712 domain results and verdicts are signed under (EmethCore's). */
+  domain: TypedDataDomain;
   program(programId: number): ProgramModule;
   logger: Logger;
 }
@@ -31,13 +27,10 @@ export function createVerifierActivities(deps: VerifierDeps): VerifierActivities
       let rowsChecked = 0;
       let maxDiff = 0;
       let fuelUsed = task.result.fuelUsed;
-      const signer = verifyMessage(
-        nodeResultMessage(task.result, task.attempt),
-        task.result.signature,
-      ).toLowerCase();
-      if (signer !== task.result.nodeId.toLowerCase()) {
+      const unbound = resultBindingProblem(deps.domain, nodeTaskOf(task), task.node, task.result);
+      if (unbound) {
         valid = false;
-        reason = `the result is signed by ${signer}, not by the assigned node ${task.result.nodeId}`;
+        reason = unbound;
       } else {
         const v = await deps.program(task.programId).verify({
           shard: task.shard,
@@ -56,10 +49,33 @@ export function createVerifierActivities(deps: VerifierDeps): VerifierActivities
         maxDiff = Number.isFinite(v.worstDiff) ? v.worstDiff : Number.MAX_VALUE;
         fuelUsed = v.fuelExpected;
       }
-      const unsigned = { subJobId: task.subJobId, valid, verifier, rowsChecked, maxDiff, fuelUsed, reason };
-      const signature = await deps.signer.signMessage(verdictMessage(unsigned));
+      const claim = {
+        subJobId: task.subJobId,
+        attempt: task.attempt,
+        node: task.node.toLowerCase(),
+        outputDigest: blobDigest(task.result.output),
+        verifier,
+        valid,
+        fuelUsed,
+        rowsChecked,
+      };
+      const signature = await signVerdict(deps.signer, deps.domain, claim);
       log.info({ valid, rowsChecked, maxDiff, sampleRate: task.sampleRate, reason }, 'verdict');
-      return { ...unsigned, signature };
+      return { ...claim, maxDiff, reason, signature };
     },
+  };
+}
+
+/** The task the node was handed, as the verifier was told it. */
+function nodeTaskOf(t: VerifyTask): NodeTask {
+  return {
+    jobId: t.jobId,
+    subJobId: t.subJobId,
+    programId: t.programId,
+    shard: t.shard,
+    modelBlobId: t.modelBlobId,
+    ...(t.params ? { params: t.params } : {}),
+    fuelLimit: t.fuelLimit,
+    attempt: t.attempt,
   };
 }

@@ -92,9 +92,15 @@ export async function jobWorkflow({ jobId, resume }: JobWorkflowInput): Promise<
   }
   if (!cancelRequested) {
     await setStatus('running');
-    await runWithinWindow(subJobs, plan.window, () => cancelRequested, running, async (sj) => {
-      outcomes.set(sj.subJobId, await runSubJob(jobId, plan, sj, children));
-    });
+    await runWithinWindow(
+      subJobs,
+      plan.window,
+      () => cancelRequested,
+      running,
+      async (sj) => {
+        outcomes.set(sj.subJobId, await runSubJob(jobId, plan, sj, children));
+      },
+    );
   }
 
   const allVerified =

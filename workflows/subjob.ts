@@ -3,11 +3,9 @@ import {
   ApplicationFailure,
   CancellationScope,
   TimeoutFailure,
-  defineSignal,
   isCancellation,
   proxyActivities,
   proxyLocalActivities,
-  setHandler,
   sleep,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
@@ -27,9 +25,6 @@ import type {
 import type { AttemptOutcome, SubJobStatus } from '../lib/types';
 import { EmethNode, EmethStatus } from '../lib/search-attributes';
 
-/** A node gives a SubJob back; it pays the decline penalty and the SubJob is re-offered. */
-export const declineSignal = defineSignal<[{ nodeId: string }]>('decline');
-
 // The SubJob's control steps are short database (and, for penalties, chain) calls on the L2
 // worker that runs this workflow: local activities skip a server round trip each.
 const l2 = proxyLocalActivities<L2Activities>({
@@ -40,7 +35,7 @@ const l2 = proxyLocalActivities<L2Activities>({
 /** How one attempt ended, before it is closed: a verified result, or a failure the node pays for. */
 type AttemptEnd =
   | { outcome: 'verified'; result: NodeResult; verdict: Verdict }
-  | { outcome: Exclude<AttemptOutcome, 'verified' | 'cancelled'>; reason: string };
+  | { outcome: Exclude<AttemptOutcome, 'verified' | 'cancelled'>; reason: string; declineSignature?: string };
 
 /**
  * One SubJob from offer to verified result: choose a node → run the program on its queue → have a
@@ -51,7 +46,6 @@ export async function subJobWorkflow(input: SubJobWorkflowInput): Promise<SubJob
   const { plan } = input;
   const exclude: string[] = [];
   const tracker = new AttemptTracker();
-  setHandler(declineSignal, ({ nodeId }) => tracker.decline(nodeId));
 
   let status: SubJobStatus = 'pending';
   const setStatus = async (next: SubJobStatus, nodeId?: string) => {
@@ -76,7 +70,9 @@ export async function subJobWorkflow(input: SubJobWorkflowInput): Promise<SubJob
       const node = await chooseNode(input, exclude, () => status, setStatus);
       if (!node) {
         await setStatus('failed');
-        return outcome('failed', attempt, { reason: 'no node of this class came online before the deadline' });
+        return outcome('failed', attempt, {
+          reason: 'no node of this class came online before the deadline',
+        });
       }
       attempt += 1;
       await setStatus('assigned', node.nodeId);
@@ -94,7 +90,7 @@ export async function subJobWorkflow(input: SubJobWorkflowInput): Promise<SubJob
       tracker.clear();
 
       if (end.outcome === 'verified') {
-        await accept(plan.subJobId, node.nodeId, attempt, end);
+        await accept(task, node.nodeId, end);
         await setStatus('verified', node.nodeId);
         return outcome('verified', attempt, {
           nodeId: node.nodeId,
@@ -126,23 +122,12 @@ export async function subJobWorkflow(input: SubJobWorkflowInput): Promise<SubJob
   }
 }
 
-/** The attempt running on a node, so a `decline` signal from that node can stop it. */
+/** The attempt in flight, so that a cancelled Job closes it (without a penalty). */
 class AttemptTracker {
-  current: { nodeId: string; attempt: number; scope: CancellationScope } | undefined;
-  declinedBy: string | undefined;
+  current: { nodeId: string; attempt: number } | undefined;
 
-  start(nodeId: string, attempt: number): CancellationScope {
-    const scope = new CancellationScope();
-    this.current = { nodeId, attempt, scope };
-    this.declinedBy = undefined;
-    return scope;
-  }
-
-  decline(nodeId: string): void {
-    if (this.current && this.current.nodeId.toLowerCase() === nodeId.toLowerCase()) {
-      this.declinedBy = this.current.nodeId;
-      this.current.scope.cancel();
-    }
+  start(nodeId: string, attempt: number): void {
+    this.current = { nodeId, attempt };
   }
 
   clear(): void {
@@ -189,20 +174,25 @@ async function runOnNode(
     heartbeatTimeout: input.dispatch.nodeHeartbeatTimeoutMs,
     retry: { maximumAttempts: 1 }, // a failed attempt is re-offered to another node, not retried here
   });
-  const scope = tracker.start(node.nodeId, task.attempt);
+  tracker.start(node.nodeId, task.attempt);
   try {
-    return { result: await scope.run(() => onNode.runSubJob(task)) };
+    return { result: await onNode.runSubJob(task) };
   } catch (err) {
     // A cancelled Job closes this attempt in the workflow's cleanup, which needs the tracker.
-    if (isCancellation(err) && !tracker.declinedBy) throw err;
+    if (isCancellation(err)) throw err;
     tracker.clear();
-    if (tracker.declinedBy) return { outcome: 'declined', reason: 'the node declined' };
     if (
       err instanceof ActivityFailure &&
       err.cause instanceof ApplicationFailure &&
       err.cause.type === DECLINE_ERROR
     ) {
-      return { outcome: 'declined', reason: err.cause.message };
+      // Counted as a decline only if the signature in it is the assigned node's (closeAttempt checks).
+      const [signature] = (err.cause.details ?? []) as unknown[];
+      return {
+        outcome: 'declined',
+        reason: err.cause.message,
+        ...(typeof signature === 'string' ? { declineSignature: signature } : {}),
+      };
     }
     return {
       outcome: 'timeout',
@@ -227,6 +217,9 @@ async function verify(
   result: NodeResult,
 ): Promise<AttemptEnd> {
   const { plan } = input;
+  // A result that is not the assigned node's signed answer to this very task is no answer at all.
+  const binding = await l2.checkResult({ task, nodeId: node.nodeId, result });
+  if (!binding.bound) return { outcome: 'timeout', reason: `no answer: ${binding.reason}` };
   const check = await l2.planCheck({ subJobId: plan.subJobId, attempt: task.attempt, nodeId: node.nodeId });
   let plainUpdate: number[] | undefined;
   if (check.openWithKeyholder && input.keyholderQueue) {
@@ -246,6 +239,7 @@ async function verify(
     retry: { maximumAttempts: 5, initialInterval: '1 second' },
   });
   const verdict = await verifier.verifySubJob({
+    node: node.nodeId,
     jobId: input.jobId,
     subJobId: plan.subJobId,
     programId: plan.programId,
@@ -276,18 +270,21 @@ async function openWithKeyholder(
     retry: { maximumAttempts: 3 },
   });
   await l2.shareWithRequester({ jobId: input.jobId, blob: result.output });
-  return keyholder.decryptUpdate({ jobId: input.jobId, subJobId: input.plan.subJobId, update: result.output });
+  return keyholder.decryptUpdate({
+    jobId: input.jobId,
+    subJobId: input.plan.subJobId,
+    update: result.output,
+  });
 }
 
 /** Step 4a: the verified result is recorded and the attempt closed as the node's success. */
 async function accept(
-  subJobId: string,
+  task: NodeTask,
   nodeId: string,
-  attempt: number,
   end: Extract<AttemptEnd, { outcome: 'verified' }>,
 ): Promise<void> {
-  await l2.acceptResult({ result: end.result, verdict: end.verdict, attempt });
-  await l2.closeAttempt({ subJobId, nodeId, attempt, outcome: 'verified' });
+  await l2.acceptResult({ task, nodeId, result: end.result, verdict: end.verdict });
+  await l2.closeAttempt({ subJobId: task.subJobId, nodeId, attempt: task.attempt, outcome: 'verified' });
 }
 
 /** Step 4b: the attempt closed with the node's failure, which burns its penalty once. */
@@ -297,5 +294,12 @@ async function penalise(
   attempt: number,
   end: Extract<AttemptEnd, { reason: string }>,
 ): Promise<void> {
-  await l2.closeAttempt({ subJobId, nodeId, attempt, outcome: end.outcome, reason: end.reason });
+  await l2.closeAttempt({
+    subJobId,
+    nodeId,
+    attempt,
+    outcome: end.outcome,
+    reason: end.reason,
+    declineSignature: end.declineSignature,
+  });
 }

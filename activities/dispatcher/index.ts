@@ -2,6 +2,7 @@
  * The Dispatcher (DESIGN §3): chooses the node that runs a SubJob, opens the attempt it is handed
  * and closes it with its outcome, burning the penalty of a timeout, decline or rejection once.
  */
+import type { TypedDataDomain } from 'ethers';
 import type { PrismaClient } from '../../prisma/client';
 import type { Logger } from '../../lib/logger';
 import type { DispatcherActivities, NodeChoice, NodeTask } from '../../lib/pipeline';
@@ -12,6 +13,7 @@ import { big } from '../../prisma/ledger';
 import type { L2Chain } from '../pipeline/l2-chain';
 import { jobParams, runParamsOf } from '../shared/job-rows';
 import { modelOfEpoch } from '../aggregator/checkpoints';
+import { declineClaimOf, declineSigner } from '../../lib/attestations';
 import { rankNodes } from './ranking';
 import { penaltyKindOf, penaltyFor } from './penalties';
 
@@ -21,6 +23,8 @@ export interface DispatcherDeps {
   /** Which of these nodes have a worker polling their queue right now. */
   nodesOnline(nodeIds: string[]): Promise<Set<string>>;
   feeParams?: FeeParams;
+  /** The EIP-712 domain a node's decline is signed under (EmethCore's). */
+  domain: TypedDataDomain;
   logger: Logger;
 }
 
@@ -30,6 +34,21 @@ export function createDispatcherActivities(deps: DispatcherDeps): DispatcherActi
 
   const subJobWithJob = (subJobId: string) =>
     prisma.subJob.findUniqueOrThrow({ where: { id: subJobId }, include: { job: true } });
+
+  /** What attempt `attempt` of a SubJob hands its node (the same on every call: it is the assignment). */
+  async function taskOf(sub: Awaited<ReturnType<typeof subJobWithJob>>, attempt: number): Promise<NodeTask> {
+    const runParams = runParamsOf(getProgramSpec(sub.job.programId).runParams, jobParams(sub.job));
+    return {
+      jobId: sub.jobId,
+      subJobId: sub.id,
+      programId: sub.programId,
+      shard: JSON.parse(sub.shard) as ShardRef,
+      modelBlobId: await modelOfEpoch(prisma, sub.job, sub.epoch),
+      ...(runParams ? { params: runParams } : {}),
+      fuelLimit: sub.fuelLimit.toFixed(0),
+      attempt,
+    };
+  }
 
   return {
     async chooseNode({ jobId, subJobId, capabilityClass, exclude }): Promise<NodeChoice | null> {
@@ -42,7 +61,8 @@ export function createDispatcherActivities(deps: DispatcherDeps): DispatcherActi
       const online = await deps.nodesOnline(candidates.map((c) => c.id));
       const sub = await subJobWithJob(subJobId);
       // A node must be able to pay the worst penalty for this SubJob out of its stake.
-      const worstPenalty = (big(sub.fuelLimit) * big(sub.job.fuelPrice) * feeParams.timeoutPenaltyRate) / 10_000n;
+      const worstPenalty =
+        (big(sub.fuelLimit) * big(sub.job.fuelPrice) * feeParams.timeoutPenaltyRate) / 10_000n;
       const eligible = [];
       for (const c of candidates) {
         if (!online.has(c.id)) continue;
@@ -68,24 +88,27 @@ export function createDispatcherActivities(deps: DispatcherDeps): DispatcherActi
           data: { attempts: attempt, nodeId: nodeId.toLowerCase() },
         }),
       ]);
-      const runParams = runParamsOf(getProgramSpec(sub.job.programId).runParams, jobParams(sub.job));
-      return {
-        jobId: sub.jobId,
-        subJobId,
-        programId: sub.programId,
-        shard: JSON.parse(sub.shard) as ShardRef,
-        modelBlobId: await modelOfEpoch(prisma, sub.job, sub.epoch),
-        ...(runParams ? { params: runParams } : {}),
-        fuelLimit: sub.fuelLimit.toFixed(0),
-        attempt,
-      };
+      return taskOf(sub, attempt);
     },
 
-    async closeAttempt({ subJobId, nodeId, attempt, outcome, reason }) {
+    async closeAttempt(input) {
+      const { subJobId, nodeId, attempt } = input;
+      let { outcome, reason } = input;
       const id = attemptId(subJobId, attempt);
       const row = await prisma.attempt.findUnique({ where: { id } });
       if (!row) return; // never opened (cancelled before the node was asked)
       const node = nodeId.toLowerCase();
+      if (outcome === 'declined') {
+        // A decline counts against a node only when that node signed it for this attempt.
+        const claim = declineClaimOf(await taskOf(await subJobWithJob(subJobId), attempt), node);
+        const signer = input.declineSignature
+          ? declineSigner(deps.domain, claim, input.declineSignature)
+          : undefined;
+        if (signer !== node) {
+          outcome = 'timeout';
+          reason = `no answer: a decline not signed by the assigned node ${node} for attempt ${attempt} (${reason ?? ''})`;
+        }
+      }
       const kind = penaltyKindOf(outcome);
       let burned: { penalty: bigint; penaltyTx?: string } | undefined;
       if (kind) {

@@ -110,7 +110,13 @@ export function createLedgerActivities(deps: LedgerDeps): LedgerActivities {
         }),
       ]);
       logger.info(
-        { jobId, status, charged: charged.toString(), refunded: released.toString(), tickets: tickets.length },
+        {
+          jobId,
+          status,
+          charged: charged.toString(),
+          refunded: released.toString(),
+          tickets: tickets.length,
+        },
         'Job settled',
       );
       return { charged: charged.toString(), refunded: released.toString() };

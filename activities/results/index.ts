@@ -1,40 +1,70 @@
 /**
- * Results: a node's signed result and the verifier's signed verdict on it, recorded together once
- * both signatures check out. The verdict fixes the fuel paid; the node's own figure is not trusted.
+ * Results: a node's signed result, bound to the assignment the workflow made (Job, SubJob, attempt,
+ * node, input digest), and the verifier's signed verdict on exactly that output, recorded together.
+ * The verdict fixes the fuel paid; the node's own figure is not trusted. Rows are keyed by the
+ * assignment, never by ids the node wrote, so a node cannot write over a sibling SubJob.
  */
-import { verifyMessage } from 'ethers';
+import type { TypedDataDomain } from 'ethers';
 import type { PrismaClient } from '../../prisma/client';
 import type { Logger } from '../../lib/logger';
-import { nodeResultMessage, verdictMessage, type ResultsActivities } from '../../lib/pipeline';
+import type { ResultsActivities } from '../../lib/pipeline';
+import { blobDigest, resultBindingProblem, verdictSigner } from '../../lib/attestations';
 import { attemptId } from '../../lib/ids';
 import { refuse } from '../shared/job-rows';
 
 export interface ResultsDeps {
   prisma: PrismaClient;
+  /** The EIP-712 domain participants sign under (EmethCore's). */
+  domain: TypedDataDomain;
   /** Addresses allowed to sign verdicts. */
   verifiers: readonly string[];
   logger: Logger;
 }
 
 export function createResultsActivities(deps: ResultsDeps): ResultsActivities {
-  const { prisma } = deps;
+  const { prisma, domain } = deps;
   const verifiers = new Set(deps.verifiers.map((v) => v.toLowerCase()));
   return {
-    async acceptResult({ result, verdict, attempt }) {
-      const node = result.nodeId.toLowerCase();
-      const signer = verifyMessage(nodeResultMessage(result, attempt), result.signature).toLowerCase();
-      if (signer !== node) refuse(`result of ${result.subJobId} is not signed by its node ${node}`);
-      const verifier = verifyMessage(verdictMessage(verdict), verdict.signature).toLowerCase();
+    async checkResult({ task, nodeId, result }) {
+      const problem = resultBindingProblem(domain, task, nodeId, result);
+      if (!problem) return { bound: true };
+      deps.logger.warn(
+        { jobId: task.jobId, subJobId: task.subJobId, nodeId, attempt: task.attempt, problem },
+        'result does not match its assignment: no answer',
+      );
+      return { bound: false, reason: problem };
+    },
+
+    async acceptResult({ task, nodeId, result, verdict }) {
+      const node = nodeId.toLowerCase();
+      const problem = resultBindingProblem(domain, task, node, result);
+      if (problem) refuse(`result of ${task.subJobId} attempt ${task.attempt}: ${problem}`);
+      const verifier = verdictSigner(
+        domain,
+        {
+          subJobId: task.subJobId,
+          attempt: task.attempt,
+          node,
+          outputDigest: blobDigest(result.output),
+          verifier: verdict.verifier.toLowerCase(),
+          valid: verdict.valid,
+          fuelUsed: verdict.fuelUsed,
+          rowsChecked: verdict.rowsChecked,
+        },
+        verdict.signature,
+      );
       if (verifier !== verdict.verifier.toLowerCase() || !verifiers.has(verifier)) {
-        refuse(`verdict on ${verdict.subJobId} is not signed by a known verifier`);
+        refuse(
+          `verdict on ${task.subJobId} attempt ${task.attempt} is not signed by a known verifier for this output`,
+        );
       }
-      const id = attemptId(result.subJobId, attempt);
+      const id = attemptId(task.subJobId, task.attempt);
       await prisma.$transaction([
         prisma.result.upsert({
           where: { id },
           create: {
             id,
-            subJobId: result.subJobId,
+            subJobId: task.subJobId,
             nodeId: node,
             output: result.output,
             fuelUsed: result.fuelUsed,
@@ -47,7 +77,7 @@ export function createResultsActivities(deps: ResultsDeps): ResultsActivities {
           where: { id },
           create: {
             id,
-            subJobId: result.subJobId,
+            subJobId: task.subJobId,
             verifier,
             valid: verdict.valid,
             rowsChecked: verdict.rowsChecked,
@@ -59,11 +89,14 @@ export function createResultsActivities(deps: ResultsDeps): ResultsActivities {
           update: {},
         }),
         prisma.subJob.update({
-          where: { id: result.subJobId },
+          where: { id: task.subJobId },
           data: { output: result.output, fuelUsed: verdict.fuelUsed, nodeId: node },
         }),
       ]);
-      deps.logger.info({ subJobId: result.subJobId, nodeId: node, attempt }, 'result accepted');
+      deps.logger.info(
+        { jobId: task.jobId, subJobId: task.subJobId, nodeId: node, attempt: task.attempt },
+        'result accepted',
+      );
     },
   };
 }

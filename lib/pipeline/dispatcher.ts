@@ -30,13 +30,18 @@ export interface DispatcherActivities {
   }): Promise<NodeChoice | null>;
   /** Opens attempt `attempt` for `nodeId` (idempotent) and returns what the node needs. */
   openAttempt(input: { subJobId: string; attempt: number; nodeId: Address }): Promise<NodeTask>;
-  /** Closes an attempt; a penalised outcome burns the node's penalty once (keyed by subJobId+attempt). */
+  /**
+   * Closes an attempt; a penalised outcome burns the node's penalty once (keyed by subJobId+attempt).
+   * A decline counts only with the assigned node's signed `Decline` for this attempt (lib/attestations);
+   * any other decline is no answer, closed as a timeout.
+   */
   closeAttempt(input: {
     subJobId: string;
     nodeId: Address;
     attempt: number;
     outcome: AttemptOutcome;
     reason?: string;
+    declineSignature?: string;
   }): Promise<void>;
 }
 

@@ -1,26 +1,37 @@
 import type { Address, BlobId } from '../types';
 import type { Verdict } from './verification';
+import type { NodeTask } from './dispatcher';
 
+/**
+ * A node's answer to its task. Every field is checked against the assignment the workflow made
+ * (lib/attestations: the EIP-712 `Result` statement); a result that does not match is no answer.
+ */
 export interface NodeResult {
+  jobId: string;
   subJobId: string;
+  attempt: number;
   nodeId: Address;
+  /** inputDigestOf(task): what the node says it was handed. */
+  inputDigest: string;
   output: BlobId;
   fuelUsed: string;
-  /** EIP-191 signature by the node over `nodeResultMessage(...)`. */
+  /** EIP-712 signature by the node over its `Result` statement. */
   signature: string;
   /** Which onnxruntime execution provider ran it. */
   executionProvider: string;
 }
 
-/** Results on `emeth-l2`: a node's signed result, checked and recorded with its verdict. */
-export interface ResultsActivities {
-  acceptResult(input: { result: NodeResult; verdict: Verdict; attempt: number }): Promise<void>;
+/** The assignment a statement must match: the task the workflow handed to the node it chose. */
+export interface Assignment {
+  task: NodeTask;
+  nodeId: Address;
 }
 
-/** The node's signed statement: binds the output and fuel to the SubJob and the attempt. */
-export function nodeResultMessage(
-  r: Pick<NodeResult, 'subJobId' | 'output' | 'fuelUsed'>,
-  attempt: number,
-): string {
-  return ['EMETH-RESULT-V1', r.subJobId, String(attempt), r.output, r.fuelUsed].join('\n');
+/** Results on `emeth-l2`: a node's signed result, bound to its assignment and recorded with its verdict. */
+export interface ResultsActivities {
+  /** Whether `result` is the assigned node's signed answer to exactly this task; why not, if not. */
+  checkResult(
+    input: Assignment & { result: NodeResult },
+  ): Promise<{ bound: true } | { bound: false; reason: string }>;
+  acceptResult(input: Assignment & { result: NodeResult; verdict: Verdict }): Promise<void>;
 }

@@ -16,6 +16,8 @@ export interface CheckPlan {
 }
 
 export interface VerifyTask {
+  /** The node the workflow assigned; the result must be its signed answer to this very task. */
+  node: Address;
   jobId: string;
   subJobId: string;
   programId: number;
@@ -31,8 +33,12 @@ export interface VerifyTask {
   fuelLimit: string;
 }
 
+/** The verifier's signed statement (lib/attestations `Verdict`), bound to the attempt, node and output. */
 export interface Verdict {
   subJobId: string;
+  attempt: number;
+  node: Address;
+  outputDigest: string;
   valid: boolean;
   verifier: Address;
   rowsChecked: number;
@@ -46,14 +52,4 @@ export interface Verdict {
 /** Verification on `emeth-l2`: which attempts are checked and how, per the program's policy. */
 export interface VerificationActivities {
   planCheck(input: { subJobId: string; attempt: number; nodeId: Address }): Promise<CheckPlan>;
-}
-
-export function verdictMessage(v: Pick<Verdict, 'subJobId' | 'valid' | 'fuelUsed' | 'rowsChecked'>): string {
-  return [
-    'EMETH-VERDICT-V1',
-    v.subJobId,
-    v.valid ? 'valid' : 'invalid',
-    v.fuelUsed,
-    String(v.rowsChecked),
-  ].join('\n');
 }

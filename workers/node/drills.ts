@@ -4,8 +4,8 @@
  * outside; the honest code knows nothing of them, and a node runs one only with `--behaviour`.
  */
 import { Context } from '@temporalio/activity';
-import { ApplicationFailure } from '@temporalio/common';
-import { DECLINE_ERROR, type NodeActivities } from '../../lib/pipeline';
+import type { NodeActivities } from '../../lib/pipeline';
+import { DeclineRequest } from '../../activities/node';
 import type { ProgramModule } from '../../lib/programs';
 import { decodeMatrix, encodeMatrix } from '../../lib/matrix';
 import type { BlobStore } from '../../activities/storage';
@@ -14,9 +14,9 @@ export const NODE_BEHAVIOURS = ['honest', 'lie', 'decline', 'slow', 'tamper-shar
 export type NodeBehaviour = (typeof NODE_BEHAVIOURS)[number];
 
 export interface Drill {
-  /** Wraps the program modules the node runs (lie, tamper-shard). */
+  /** Wraps the program modules the node runs (lie, decline, tamper-shard). */
   program(inner: (programId: number) => ProgramModule): (programId: number) => ProgramModule;
-  /** Wraps the node's activities (decline, slow). */
+  /** Wraps the node's activities (slow). */
   activities(inner: NodeActivities): NodeActivities;
   /** Hooks the envelope of each blob the node reads, after the store's hash check (tamper-shard). */
   onEnvelope?: (id: string, envelope: Uint8Array) => Uint8Array;
@@ -31,9 +31,10 @@ export function drillFor(behaviour: NodeBehaviour, opts: { store: () => BlobStor
     case 'decline':
       return {
         ...HONEST,
-        activities: () => ({
-          async runSubJob(task) {
-            throw ApplicationFailure.nonRetryable(`node declines SubJob ${task.subJobId}`, DECLINE_ERROR);
+        program: (inner) => (id) => ({
+          ...inner(id),
+          run: async (input) => {
+            throw new DeclineRequest(`declines SubJob ${input.context?.subJobId ?? input.shard.blobId}`);
           },
         }),
       };

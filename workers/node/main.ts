@@ -7,6 +7,7 @@ import { parseEmeth } from '../../lib/fees';
 import { taskQueues } from '../../lib/task-queues';
 import { createGatewayBlobStore } from '../../activities/storage-gateway';
 import { createNodeActivities } from '../../activities/node';
+import { emethDomain } from '../../lib/tickets';
 import { sealingKeysOf } from '../../lib/envelope';
 import { detectCuda } from '../../activities/programs';
 import { readDeployment } from '../shared/deployment';
@@ -75,7 +76,14 @@ export async function runNode(argv: string[]): Promise<void> {
     dataConverter: dataConverter(keyring),
     taskQueue: taskQueues(config.temporal.taskQueuePrefix).node(nodeId),
     activities: drill.activities(
-      createNodeActivities({ nodeId, signer: wallet, program: drill.program(programs.program), store, logger }),
+      createNodeActivities({
+        nodeId,
+        signer: wallet,
+        domain: emethDomain(deployment.chainId, deployment.core),
+        program: drill.program(programs.program),
+        store,
+        logger,
+      }),
     ),
     // One SubJob at a time: the node's compute is the scarce resource.
     maxConcurrentActivityTaskExecutions: 1,

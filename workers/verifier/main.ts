@@ -12,6 +12,8 @@ import { programRegistry } from '../shared/programs';
 import { announceReady } from '../shared/ready';
 import { loadKeyring } from '../shared/codec-keys';
 import { dataConverter } from '../shared/data-converter';
+import { readDeployment } from '../shared/deployment';
+import { emethDomain } from '../../lib/tickets';
 
 export async function runVerifier(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, options: { key: { type: 'string' } }, strict: true });
@@ -21,6 +23,7 @@ export async function runVerifier(argv: string[]): Promise<void> {
   // Before anything else: a process without the deployment's payload keys cannot do any work.
   const keyring = loadKeyring(config);
   const wallet = new Wallet(values.key);
+  const deployment = readDeployment(config.chain.deploymentFile);
   const logger = createLogger(config.logLevel, {
     component: 'verifier',
     nodeId: wallet.address.toLowerCase(),
@@ -41,7 +44,12 @@ export async function runVerifier(argv: string[]): Promise<void> {
     namespace: config.temporal.namespace,
     dataConverter: dataConverter(keyring),
     taskQueue: taskQueues(config.temporal.taskQueuePrefix).verifier,
-    activities: createVerifierActivities({ signer: wallet, program: programs.program, logger }),
+    activities: createVerifierActivities({
+      signer: wallet,
+      domain: emethDomain(deployment.chainId, deployment.core),
+      program: programs.program,
+      logger,
+    }),
     maxConcurrentActivityTaskExecutions: 2,
   });
   logger.info({ taskQueue: taskQueues(config.temporal.taskQueuePrefix).verifier }, 'verifier ready');
