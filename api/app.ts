@@ -5,6 +5,7 @@ import type { HealthReport } from '../lib/health';
 import type { ApiDeps } from './deps';
 import { createV1Router } from './v1';
 import { createCodecRouter } from './codec';
+import { methodNotAllowed } from './methods';
 
 export type { ApiDeps, ChainView } from './deps';
 
@@ -28,6 +29,8 @@ export function createGateway(deps: GatewayDeps): express.Express {
       },
     }),
   );
+  // Before every route: a method the document does not list on a path it knows is a 405.
+  app.use(methodNotAllowed());
   // Before the JSON parser: /v1 reads raw bytes, because request signatures cover them.
   app.use('/v1', createV1Router(deps, deps.logger));
   // Also before it: /codec parses its own bodies, with a limit that fits a history event's payloads.

@@ -10,7 +10,7 @@ import { createAuthenticator } from './auth';
 import type { ApiContext, ApiDeps } from './deps';
 import { HttpError, type ErrorBody } from './errors';
 import { MAX_BLOB_BYTES } from './http';
-import { openApiDocument } from './openapi';
+import { openApiDocument } from './schemas/document';
 import { apiKeysRouter } from './routes/api-keys';
 import { blobsRouter } from './routes/blobs';
 import { jobsRouter } from './routes/jobs';

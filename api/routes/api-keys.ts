@@ -7,11 +7,10 @@ import { Router } from 'express';
 import type { Authenticator } from '../auth';
 import { apiKeyHash, newApiKey } from '../auth';
 import type { ApiContext } from '../deps';
-import { badRequest, notFound } from '../errors';
+import { notFound } from '../errors';
 import { authenticated, callerOf, jsonBody } from '../http';
-import { optional, parseObject, string } from '../validate';
-
-const createShape = { label: optional(string({ maxLength: 100, minLength: 1 })) };
+import { ApiKeyPath, CreateApiKeyBody } from '../schemas/api-keys';
+import { parseObject, parsePath } from '../schemas/parse';
 
 type ApiKeyRow = {
   id: string;
@@ -36,7 +35,7 @@ export function apiKeysRouter(ctx: ApiContext, auth: Authenticator): Router {
 
   router.post('/', authenticated(auth, { signedOnly: true }), async (req, res) => {
     const requester = callerOf(res).address;
-    const body = parseObject(createShape, jsonBody(req, { emptyAs: {} }));
+    const body = parseObject(CreateApiKeyBody, jsonBody(req, { emptyAs: {} }));
     const key = newApiKey();
     const row = await ctx.prisma.apiKey.create({
       data: { id: randomUUID(), requester, keyHash: apiKeyHash(key), label: body.label ?? null },
@@ -55,9 +54,7 @@ export function apiKeysRouter(ctx: ApiContext, auth: Authenticator): Router {
 
   router.delete('/:id', authenticated(auth), async (req, res) => {
     const requester = callerOf(res).address;
-    const id = String(req.params.id ?? '');
-    if (!/^[0-9a-f-]{36}$/.test(id))
-      throw badRequest('invalid_parameter', `"${id}" is not an API key id`, 'id');
+    const { id } = parsePath(ApiKeyPath, req.params);
     const row = await ctx.prisma.apiKey.findUnique({ where: { id } });
     // Someone else's key answers like a missing one: ids are not for probing.
     if (!row || row.requester !== requester) throw notFound('api_key_not_found', `you have no API key ${id}`);

@@ -17,8 +17,9 @@ import { Router } from 'express';
 import type { Authenticator } from '../auth';
 import type { ApiContext } from '../deps';
 import { badRequest, forbidden, notFound } from '../errors';
-import { authenticated, callerOf, rawBody } from '../http';
-import { BLOB_ID_PATTERN } from '../validate';
+import { authenticated, callerOf, queryObject, rawBody } from '../http';
+import { BlobPath, MIN_BLOB_BYTES, ReadBlobQuery } from '../schemas/blobs';
+import { parsePath, parseQuery } from '../schemas/parse';
 import { canReadBlob } from '../blob-access';
 import {
   DATA_KEY_HEADER,
@@ -34,24 +35,13 @@ export interface BlobView {
   size: number;
 }
 
-function blobIdParam(value: string | undefined): string {
-  if (!value || !BLOB_ID_PATTERN.test(value)) {
-    throw badRequest(
-      'invalid_parameter',
-      `"${value ?? ''}" is not a blob id (64 lower-case hex characters, a sha-256)`,
-      'id',
-    );
-  }
-  return value;
-}
-
 export function blobsRouter(ctx: ApiContext, auth: Authenticator): Router {
   const router = Router();
 
   router.put('/', authenticated(auth), async (req, res) => {
     const caller = callerOf(res);
     const bytes = rawBody(req);
-    if (bytes.length === 0)
+    if (bytes.length < MIN_BLOB_BYTES)
       throw badRequest('empty_body', 'the body is empty; PUT the blob bytes as the request body');
     const sealed = (req.headers['content-type'] ?? '').split(';')[0]!.trim() === ENVELOPE_CONTENT_TYPE;
     let id: string;
@@ -94,7 +84,7 @@ export function blobsRouter(ctx: ApiContext, auth: Authenticator): Router {
   }
 
   router.head('/:id', authenticated(auth), async (req, res) => {
-    const id = blobIdParam(String(req.params.id ?? ''));
+    const { id } = parsePath(BlobPath, req.params);
     const size = await authorize(id, callerOf(res).address);
     res
       .status(200)
@@ -103,10 +93,10 @@ export function blobsRouter(ctx: ApiContext, auth: Authenticator): Router {
   });
 
   router.get('/:id', authenticated(auth), async (req, res) => {
-    const id = blobIdParam(String(req.params.id ?? ''));
+    const { id } = parsePath(BlobPath, req.params);
+    const { to } = parseQuery(ReadBlobQuery, queryObject(req));
     const caller = callerOf(res).address;
     await authorize(id, caller);
-    const to = typeof req.query.to === 'string' ? req.query.to : undefined;
     if (to !== undefined) {
       let reader: Uint8Array;
       try {

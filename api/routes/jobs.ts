@@ -9,28 +9,18 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import { feeLimitOf, formatEmeth, verifierFeeOf } from '../../lib/fees';
 import { jobWorkflowId, newJobId } from '../../lib/ids';
 import { QUERIES, SIGNALS } from '../../lib/pipeline';
-import { findProgramSpec } from '../../lib/programs';
 import { EmethJobId, EmethProgramId, EmethRequester, EmethStatus } from '../../lib/search-attributes';
-import { JOB_STATUSES, TERMINAL_JOB_STATUSES, type JobProgress, type JobStatus } from '../../lib/types';
+import { TERMINAL_JOB_STATUSES, type JobProgress, type JobStatus } from '../../lib/types';
 import { committedDeposit } from '../../prisma/ledger';
 import type { Prisma } from '../../prisma/client';
 import type { Authenticator } from '../auth';
 import type { ApiContext } from '../deps';
 import { HttpError, badRequest, conflict, forbidden, notFound } from '../errors';
 import { authenticated, callerOf, jsonBody, queryObject } from '../http';
-import {
-  blobId,
-  boolean,
-  decimalString,
-  finiteNumber,
-  integer,
-  oneOf,
-  optional,
-  parseObject,
-  query,
-  string,
-} from '../validate';
 import { canReadBlob } from '../blob-access';
+import { JOB_ID_PATTERN } from '../schemas/common';
+import { JobPath, ListJobsQuery, MAX_DEADLINE_SECONDS, parseCreateJob } from '../schemas/jobs';
+import { parsePath, parseQuery } from '../schemas/parse';
 import {
   jobSummaryView,
   progressFromRows,
@@ -40,76 +30,7 @@ import {
   type JobView,
   type ProgressView,
 } from '../views';
-
-export const MAX_FUEL = 10n ** 30n;
-export const MAX_DATASET_BYTES = 16 * 1024 * 1024;
-const MAX_DATASET_BASE64 = 4 * Math.ceil(MAX_DATASET_BYTES / 3);
-export const MAX_DEADLINE_SECONDS = 30 * 24 * 3600;
-export const CAPABILITY_CLASS_PATTERN = /^[a-z0-9][a-z0-9-]{0,31}$/;
-const JOB_ID_PATTERN = /^0x[0-9a-f]{64}$/;
-const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
-
-export const createJobShape = {
-  programId: integer(1, 2_147_483_647),
-  dataset: optional(blobId()),
-  datasetBase64: optional(
-    string({
-      maxLength: MAX_DATASET_BASE64,
-      pattern: /^[A-Za-z0-9+/]*={0,2}$/,
-      expect: `base64 of at most ${MAX_DATASET_BYTES} bytes`,
-    }),
-  ),
-  model: optional(blobId()),
-  // fedavg-train: the train-step graph, the requester's CKKS public key, the initial model, an
-  // optional held-out set the keyholder measures each epoch on, and the local training settings.
-  numEpoch: optional(integer(1, 100), 1),
-  trainGraph: optional(blobId()),
-  publicKey: optional(blobId()),
-  initialModel: optional(blobId()),
-  testSet: optional(blobId()),
-  localSteps: optional(integer(1, 10_000)),
-  learningRate: optional(
-    string({
-      maxLength: 20,
-      pattern: /^(0|[1-9]\d*)?(\.\d+)?$/,
-      expect: 'a positive decimal number such as 0.1',
-    }),
-  ),
-  batchSize: optional(integer(0, 1_000_000)),
-  // encrypted-stats: the histogram's bins over [min, max) per column (publicKey as for training).
-  bins: optional(integer(1, 1024)),
-  min: optional(finiteNumber()),
-  max: optional(finiteNumber()),
-  numParallel: integer(1, 256),
-  fuelLimit: decimalString(1n, MAX_FUEL, 'a decimal string'),
-  fuelPrice: decimalString(0n, MAX_FUEL, 'a decimal string (holon per fuel)'),
-  deadline: optional(
-    string({
-      maxLength: 40,
-      pattern: ISO_8601,
-      expect: 'an ISO-8601 date-time with a time zone, e.g. 2030-01-01T00:00:00Z',
-    }),
-  ),
-  deadlineSeconds: optional(integer(1, MAX_DEADLINE_SECONDS)),
-  splitAllowed: optional(boolean(), true),
-  capabilityClass: optional(
-    string({
-      maxLength: 32,
-      pattern: CAPABILITY_CLASS_PATTERN,
-      expect: 'a capability class (lower-case letters, digits and -, at most 32), e.g. cpu',
-    }),
-    'cpu',
-  ),
-};
-
-const listShape = {
-  status: optional(oneOf(JOB_STATUSES)),
-  programId: optional(query.integer(1, 2_147_483_647)),
-  limit: optional(query.integer(1, 100), 20),
-  cursor: optional(
-    string({ maxLength: 200, pattern: /^[A-Za-z0-9_-]+$/, expect: 'a nextCursor from a previous page' }),
-  ),
-};
+import { programParamsOf } from '../../activities/programs/params';
 
 type JobRow = Prisma.JobGetPayload<object>;
 
@@ -122,7 +43,7 @@ function decodeCursor(cursor: string): { createdAt: Date; id: string } {
   const createdAt = new Date(at ?? '');
   if (!id || !JOB_ID_PATTERN.test(id) || Number.isNaN(createdAt.getTime())) {
     throw badRequest(
-      'invalid_query',
+      'invalid_cursor',
       'cursor is not a nextCursor this API returned; start again without it',
       'cursor',
     );
@@ -193,13 +114,7 @@ export function jobsRouter(ctx: ApiContext, auth: Authenticator): Router {
   }
 
   async function ownJob(req: Request, requester: string): Promise<JobRow> {
-    const id = String(req.params.id ?? '').toLowerCase();
-    if (!JOB_ID_PATTERN.test(id))
-      throw badRequest(
-        'invalid_parameter',
-        `"${req.params.id}" is not a Job id (0x and 64 hex characters)`,
-        'id',
-      );
+    const id = parsePath(JobPath, req.params).id.toLowerCase();
     const job = await ctx.prisma.job.findUnique({ where: { id } });
     if (!job) throw notFound('job_not_found', `no Job ${id}`);
     if (job.requester !== requester)
@@ -212,45 +127,23 @@ export function jobsRouter(ctx: ApiContext, auth: Authenticator): Router {
 
   router.post('/', authenticated(auth), async (req, res) => {
     const requester = callerOf(res).address;
-    const body = parseObject(createJobShape, jsonBody(req));
+    const body = parseCreateJob(jsonBody(req));
     const now = ctx.now();
 
-    if ((body.dataset === undefined) === (body.datasetBase64 === undefined)) {
-      throw badRequest(
-        'invalid_field',
-        'send exactly one of dataset (a blob id) and datasetBase64 (the bytes, base64)',
-        'dataset',
-      );
-    }
-    if ((body.deadline === undefined) === (body.deadlineSeconds === undefined)) {
-      throw badRequest(
-        'invalid_field',
-        'send exactly one of deadline (ISO-8601) and deadlineSeconds (seconds from now)',
-        'deadline',
-      );
-    }
+    // The pattern admits only date-times `new Date` reads; how far away they are is the clock's to say.
     const deadline =
       body.deadline !== undefined ? new Date(body.deadline) : new Date(now + body.deadlineSeconds! * 1000);
-    if (Number.isNaN(deadline.getTime()))
-      throw badRequest('invalid_field', `deadline "${body.deadline}" is not a valid date`, 'deadline');
     if (deadline.getTime() <= now)
       throw badRequest(
-        'invalid_field',
+        'deadline_out_of_range',
         `deadline ${deadline.toISOString()} is not in the future`,
         'deadline',
       );
     if (deadline.getTime() > now + MAX_DEADLINE_SECONDS * 1000) {
       throw badRequest(
-        'invalid_field',
+        'deadline_out_of_range',
         `deadline ${deadline.toISOString()} is more than 30 days away`,
         'deadline',
-      );
-    }
-    if (!body.splitAllowed && body.numParallel !== 1) {
-      throw badRequest(
-        'invalid_field',
-        'numParallel must be 1 when splitAllowed is false (the Job runs as one SubJob)',
-        'numParallel',
       );
     }
 
@@ -273,69 +166,35 @@ export function jobsRouter(ctx: ApiContext, auth: Authenticator): Router {
         'programId',
       );
     }
+    // Decimal strings beyond 2^53, as the schema admits them; leading zeros drop here.
+    const fuelLimit = BigInt(body.fuelLimit);
+    const fuelPrice = BigInt(body.fuelPrice);
     const minFuelPrice = BigInt(holon(program.minFuelPrice));
-    if (body.fuelPrice < minFuelPrice) {
+    if (fuelPrice < minFuelPrice) {
       throw badRequest(
         'fee_below_minimum',
-        `fuelPrice ${body.fuelPrice} is below the minimum of ${program.name}: ${minFuelPrice} holon per fuel`,
+        `fuelPrice ${fuelPrice} is below the minimum of ${program.name}: ${minFuelPrice} holon per fuel`,
         'fuelPrice',
       );
     }
-    const spec = findProgramSpec(program.id);
-    if (spec?.name === 'onnx-inference' && body.model === undefined) {
+    const params = programParamsOf(program.id);
+    if (!params) {
       throw badRequest(
-        'missing_field',
-        'model is required for onnx-inference: the blob id of the ONNX model',
-        'model',
+        'unknown_program',
+        `programId ${program.id} (${program.name}) has no parameter schema in this gateway; it cannot be submitted here`,
+        'programId',
       );
-    }
-
-    if (spec?.name === 'fedavg-train') {
-      for (const field of ['trainGraph', 'publicKey', 'initialModel'] as const) {
-        if (body[field] === undefined) {
-          throw badRequest('missing_field', `${field} is required for fedavg-train: a blob id`, field);
-        }
-      }
-    } else if (spec?.name === 'encrypted-stats') {
-      for (const field of ['publicKey', 'min', 'max'] as const) {
-        if (body[field] === undefined) {
-          const what =
-            field === 'publicKey'
-              ? 'the blob id of your CKKS public key (emeth keyholder start uploads it)'
-              : 'a number, an end of the histogram range';
-          throw badRequest('missing_field', `${field} is required for encrypted-stats: ${what}`, field);
-        }
-      }
-      if (!(body.min! < body.max!))
-        throw badRequest('invalid_field', `min (${body.min}) must be below max (${body.max})`, 'min');
-    }
-    if (spec?.name !== 'fedavg-train' && body.numEpoch !== 1) {
-      throw badRequest(
-        'invalid_field',
-        `numEpoch must be 1 for ${program.name}: only training runs epochs`,
-        'numEpoch',
-      );
-    }
-    for (const field of ['trainGraph', 'publicKey', 'initialModel', 'testSet'] as const) {
-      if (body[field] !== undefined) await checkBlob(requester, body[field]!, field);
     }
     if (body.dataset !== undefined) await checkBlob(requester, body.dataset, 'dataset');
-    if (body.model !== undefined) await checkBlob(requester, body.model, 'model');
-    let datasetBytes: Buffer | undefined;
-    if (body.datasetBase64 !== undefined) {
-      datasetBytes = Buffer.from(body.datasetBase64, 'base64');
-      if (datasetBytes.length === 0)
-        throw badRequest('invalid_field', 'datasetBase64 decodes to no bytes', 'datasetBase64');
-      if (datasetBytes.length > MAX_DATASET_BYTES) {
-        throw badRequest(
-          'invalid_field',
-          `datasetBase64 decodes to ${datasetBytes.length} bytes, more than ${MAX_DATASET_BYTES}; use PUT /v1/blobs`,
-          'datasetBase64',
-        );
-      }
+    for (const field of params.blobFields) {
+      const id = (body as Record<string, unknown>)[field];
+      if (typeof id === 'string') await checkBlob(requester, id, field);
     }
+    // The pattern and maxLength of datasetBase64 bound it to 1 byte … 16 MiB once decoded.
+    const datasetBytes =
+      body.datasetBase64 !== undefined ? Buffer.from(body.datasetBase64, 'base64') : undefined;
 
-    const feeLimit = feeLimitOf(body.fuelLimit, body.fuelPrice);
+    const feeLimit = feeLimitOf(fuelLimit, fuelPrice);
     const verifierFee = verifierFeeOf(feeLimit);
     const needed = feeLimit + verifierFee;
     const free = await freeToCommit(requester);
@@ -368,12 +227,12 @@ export function jobsRouter(ctx: ApiContext, auth: Authenticator): Router {
         programId: program.id,
         dataset,
         params: jobParams(body),
-        numEpoch: body.numEpoch,
+        numEpoch: body.numEpoch ?? 1,
         numParallel: body.numParallel,
         splitAllowed: body.splitAllowed,
         capabilityClass: body.capabilityClass,
-        fuelLimit: body.fuelLimit.toString(),
-        fuelPrice: body.fuelPrice.toString(),
+        fuelLimit: fuelLimit.toString(),
+        fuelPrice: fuelPrice.toString(),
         verifierFee: verifierFee.toString(),
         deadline,
         status: 'submitted',
@@ -408,7 +267,7 @@ export function jobsRouter(ctx: ApiContext, auth: Authenticator): Router {
 
   router.get('/', authenticated(auth), async (req, res) => {
     const requester = callerOf(res).address;
-    const q = parseObject(listShape, queryObject(req), { where: 'query parameter', what: 'the query' });
+    const q = parseQuery(ListJobsQuery, queryObject(req));
     const after = q.cursor ? decodeCursor(q.cursor) : undefined;
     const rows = await ctx.prisma.job.findMany({
       where: {

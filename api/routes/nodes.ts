@@ -10,35 +10,10 @@ import { Router, type Request, type Response } from 'express';
 import type { Authenticator } from '../auth';
 import type { ApiContext } from '../deps';
 import { HttpError, forbidden, notFound } from '../errors';
-import { addressParam, authenticated, callerOf, jsonBody, queryObject } from '../http';
-import { oneOf, optional, parseObject, query, string } from '../validate';
+import { authenticated, callerOf, jsonBody, queryObject } from '../http';
+import { ListNodesQuery, NodePath, RegisterNodeBody, TicketsQuery } from '../schemas/nodes';
+import { parseObject, parsePath, parseQuery } from '../schemas/parse';
 import { holon, nodeView } from '../views';
-import { CAPABILITY_CLASS_PATTERN } from './jobs';
-
-const registerShape = {
-  capabilityClass: string({
-    maxLength: 32,
-    pattern: CAPABILITY_CLASS_PATTERN,
-    expect: 'a capability class (lower-case letters, digits and -, at most 32), e.g. cpu or h100',
-  }),
-  // The X25519 key the node's inputs are wrapped to (lib/envelope); nodes derive it from their wallet key.
-  encryptionKey: optional(
-    string({
-      maxLength: 64,
-      pattern: /^[0-9a-f]{64}$/,
-      expect: 'a 32-byte X25519 public key as 64 lower-case hex characters',
-    }),
-  ),
-};
-
-const listShape = {
-  capabilityClass: optional(
-    string({ maxLength: 32, pattern: CAPABILITY_CLASS_PATTERN, expect: 'a capability class' }),
-  ),
-  status: optional(oneOf(['online', 'offline'] as const)),
-};
-
-const ticketsShape = { redeemed: optional(query.boolean()) };
 
 export interface TicketView {
   ticket: {
@@ -58,7 +33,7 @@ export interface TicketView {
 
 /** The node named in the path, which must be the caller: a node reads only its own money. */
 function thisNodeOnly(req: Request, res: Response, what: string): string {
-  const address = addressParam(String(req.params.address ?? ''), 'address');
+  const address = parsePath(NodePath, req.params).address.toLowerCase();
   const caller = callerOf(res).address;
   if (caller !== address) {
     throw forbidden('not_this_node', `only node ${address} itself may read its ${what} (you are ${caller})`);
@@ -83,7 +58,7 @@ export function nodesRouter(ctx: ApiContext, auth: Authenticator): Router {
 
   router.post('/', authenticated(auth, { signedOnly: true }), async (req, res) => {
     const address = callerOf(res).address;
-    const body = parseObject(registerShape, jsonBody(req));
+    const body = parseObject(RegisterNodeBody, jsonBody(req));
     const stake = await stakeOf(address);
     if (stake <= 0n) {
       throw forbidden(
@@ -117,7 +92,7 @@ export function nodesRouter(ctx: ApiContext, auth: Authenticator): Router {
   });
 
   router.get('/', authenticated(auth), async (req, res) => {
-    const q = parseObject(listShape, queryObject(req), { where: 'query parameter', what: 'the query' });
+    const q = parseQuery(ListNodesQuery, queryObject(req));
     const nodes = await ctx.prisma.node.findMany({
       where: {
         ...(q.capabilityClass ? { capabilityClass: q.capabilityClass } : {}),
@@ -130,7 +105,7 @@ export function nodesRouter(ctx: ApiContext, auth: Authenticator): Router {
   });
 
   router.get('/:address', authenticated(auth), async (req, res) => {
-    const address = addressParam(String(req.params.address ?? ''), 'address');
+    const address = parsePath(NodePath, req.params).address.toLowerCase();
     const node = await ctx.prisma.node.findUnique({ where: { id: address } });
     if (!node)
       throw notFound(
@@ -169,11 +144,11 @@ export function nodesRouter(ctx: ApiContext, auth: Authenticator): Router {
 
   router.get('/:address/tickets', authenticated(auth), async (req, res) => {
     const address = thisNodeOnly(req, res, 'tickets');
-    const q = parseObject(ticketsShape, queryObject(req), { where: 'query parameter', what: 'the query' });
+    const q = parseQuery(TicketsQuery, queryObject(req));
     const tickets = await ctx.prisma.ticket.findMany({
       where: {
         node: address,
-        ...(q.redeemed === undefined ? {} : { redeemedAt: q.redeemed ? { not: null } : null }),
+        ...(q.redeemed === undefined ? {} : { redeemedAt: q.redeemed === 'true' ? { not: null } : null }),
       },
       orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
       take: 1000,

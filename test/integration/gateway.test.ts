@@ -5,20 +5,10 @@
  * anvil with EmethCore, where the requesters deposit and the node stakes. Every response is checked
  * against the gateway's own OpenAPI document.
  */
-import { randomBytes } from 'node:crypto';
-import http from 'node:http';
-import { createL2Chain } from '../../activities/pipeline/l2-chain';
-import { depositOnChain, stakeOnChain, startTestChain, type TestChain } from '../support/chain';
-import type { AddressInfo } from 'node:net';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { Wallet, type HDNodeWallet } from 'ethers';
-import pino from 'pino';
-import { createGateway } from '../../api/app';
-import type { ChainView } from '../../api/deps';
-import { createLocalBlobStore, blobIdOf } from '../../activities/storage';
-import { sealedBlobStore, type SealedBlobStore } from '../../activities/storage-sealed';
+import { depositOnChain, stakeOnChain, type TestChain } from '../support/chain';
+import { blobIdOf } from '../../activities/storage';
+import type { SealedBlobStore } from '../../activities/storage-sealed';
 import {
   DATA_KEY_HEADER,
   ENVELOPE_CONTENT_TYPE,
@@ -27,13 +17,13 @@ import {
   sealingKeysOf,
 } from '../../lib/envelope';
 import { jobWorkflowId } from '../../lib/ids';
-import { PROGRAM_SPECS } from '../../lib/programs';
 import { signRequest } from '../../lib/request-auth';
 import { EmethJobId, EmethProgramId, EmethRequester, EmethStatus } from '../../lib/search-attributes';
 import { EMETH, GHOLON } from '../../lib/fees';
-import { createTestDatabase, type TestDatabase } from '../support/db';
-import { connectTestTemporal, withWorker, type TestTemporal } from '../support/temporal';
-import { checkResponse } from '../support/openapi-check';
+import type { TestDatabase } from '../support/db';
+import { startGatewayStack, type GatewayStack } from '../support/gateway-stack';
+import { OpenApiContract, type OpenApiDoc } from '../support/openapi-contract';
+import { withWorker, type TestTemporal } from '../support/temporal';
 
 type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -68,20 +58,18 @@ const l2 = Wallet.createRandom();
 const FUEL_PRICE = (120n * GHOLON).toString(); // the paper's example: 120,000 fuel × 120 Gholon
 const FUEL_LIMIT = '120000';
 
+let stack: GatewayStack;
 let db: TestDatabase;
 let temporal: TestTemporal;
-let storeDir: string;
 let store: SealedBlobStore;
-let server: http.Server;
 let base: string;
-let doc: Json;
+let contract: OpenApiContract;
 /** The gateway's clock in ms; each signed request moves it a second so no two signatures coincide. */
 let clock = Date.now();
 const started: string[] = [];
 const checkedResponses: string[] = [];
 
 let testChain: TestChain;
-let chain: ChainView;
 
 async function call(method: string, urlPath: string, opts: CallOptions = {}): Promise<Reply> {
   const payload: Buffer | string =
@@ -106,7 +94,14 @@ async function call(method: string, urlPath: string, opts: CallOptions = {}): Pr
   const text =
     method === 'HEAD' ? '' : ct?.includes('json') ? await res.text() : Buffer.from(await res.arrayBuffer());
   const body = typeof text === 'string' && text && ct?.includes('json') ? JSON.parse(text) : text;
-  checkResponse(doc, { method, path: urlPath, status: res.status, contentType: ct, body });
+  contract.checkResponse({
+    method,
+    path: urlPath,
+    status: res.status,
+    contentType: ct,
+    allow: res.headers.get('allow'),
+    body,
+  });
   checkedResponses.push(`${method} ${urlPath.split('?')[0]} ${res.status}`);
   return { status: res.status, body, headers: res.headers };
 }
@@ -157,15 +152,13 @@ let modelId: string;
 const RETIRED_PROGRAM = 9;
 
 beforeAll(async () => {
-  [db, temporal, storeDir] = await Promise.all([
-    createTestDatabase(),
-    connectTestTemporal('gateway'),
-    mkdtemp(path.join(os.tmpdir(), 'emeth-gateway-')),
-  ]);
-  store = sealedBlobStore(
-    createLocalBlobStore(storeDir),
-    sealingKeysOf('0x' + randomBytes(32).toString('hex')),
-  );
+  stack = await startGatewayStack({
+    name: 'gateway',
+    now: () => clock,
+    verifiers: [verifier.address],
+    l2Address: l2.address,
+  });
+  ({ db, temporal, store, testChain, base } = stack);
   // A program governance switched off: Jobs for it are refused.
   await db.prisma.program.create({
     data: {
@@ -177,65 +170,10 @@ beforeAll(async () => {
       active: false,
     },
   });
-  // What the L2 server seeds at start: parent programs (active when implemented) and their SubJob programs.
-  for (const s of PROGRAM_SPECS) {
-    await db.prisma.program.create({
-      data: {
-        id: s.programId,
-        name: s.name,
-        subProgramId: s.subProgramId,
-        minFuelPrice: s.minFuelPrice,
-        defaultFuelLimit: s.defaultFuelLimit,
-        active: s.implemented,
-      },
-    });
-    await db.prisma.program.create({
-      data: {
-        id: s.subProgramId,
-        name: `${s.name}-subjob`,
-        subProgramId: null,
-        minFuelPrice: s.minFuelPrice,
-        defaultFuelLimit: s.defaultFuelLimit,
-        active: s.implemented,
-      },
-    });
-  }
-  testChain = await startTestChain();
   await depositOnChain(testChain, requester, 10n * EMETH);
   await depositOnChain(testChain, other, 10n * EMETH);
   await stakeOnChain(testChain, node, 100n * EMETH);
-  chain = createL2Chain(testChain.deployment.core, testChain.provider);
-
-  const app = createGateway({
-    logger: pino({ level: 'silent' }),
-    health: async () => ({
-      status: 'up',
-      parts: {
-        gateway: { up: true },
-        database: { up: true },
-        temporal: { up: true },
-        chain: { up: true },
-        worker: { up: true },
-      },
-      checkedAt: new Date().toISOString(),
-    }),
-    prisma: db.prisma,
-    store,
-    temporal: temporal.client,
-    chain,
-    temporalUiUrl: 'http://127.0.0.1:8233/',
-    namespace: 'default',
-    verifiers: [verifier.address],
-    l2Address: l2.address,
-    now: () => clock,
-    progressQueryTimeoutMs: 300,
-    // The suite's own queue: no other suite's L2 worker picks these Jobs up.
-    l2TaskQueue: temporal.taskQueue,
-  });
-  server = http.createServer(app);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  doc = await (await fetch(`${base}/v1/openapi.json`)).json();
+  contract = new OpenApiContract((await (await fetch(`${base}/v1/openapi.json`)).json()) as OpenApiDoc);
 
   datasetId = await putBlob(requester, Buffer.from('EMTX dataset bytes for the gateway test'));
   modelId = await putBlob(requester, Buffer.from('onnx model bytes for the gateway test'));
@@ -251,11 +189,7 @@ afterAll(async () => {
         .catch(() => undefined),
     ),
   );
-  await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
-  await temporal?.close();
-  await db?.drop();
-  await testChain?.stop();
-  if (storeDir) await rm(storeDir, { recursive: true, force: true });
+  await stack?.stop();
 });
 
 describe('public routes', () => {

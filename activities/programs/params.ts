@@ -1,0 +1,40 @@
+/**
+ * The Job parameter schema of every program, keyed by ProgramId: the gateway composes the
+ * POST /v1/jobs body from these (one variant per program), checks the listed blob fields against
+ * EMETH Storage and its access rules, and the Splitter finds the model under `modelField`.
+ * Pure: zod and lib/ only.
+ */
+import type { z } from 'zod';
+import { ProgramId } from '../../lib/programs';
+import { encryptedStatsParams } from './encrypted-stats-params';
+import { fedAvgTrainParams } from './fedavg-train-params';
+import { onnxInferenceParams } from './onnx-inference-params';
+
+export interface ProgramParams {
+  /** The program's parameters under their REST names; unknown names are refused. */
+  schema: z.ZodObject;
+  /** The parameters that are blob ids: each must exist and be readable by the requester. */
+  blobFields: readonly string[];
+  /** The parameter naming the model the Splitter splits against. */
+  modelField: 'model' | 'initialModel';
+}
+
+export const PROGRAM_PARAMS: Readonly<Record<number, ProgramParams>> = {
+  [ProgramId.ONNX_INFERENCE]: { schema: onnxInferenceParams, blobFields: ['model'], modelField: 'model' },
+  [ProgramId.FEDAVG_TRAIN]: {
+    schema: fedAvgTrainParams,
+    blobFields: ['trainGraph', 'publicKey', 'initialModel', 'testSet'],
+    modelField: 'initialModel',
+  },
+  [ProgramId.ENCRYPTED_STATS]: {
+    schema: encryptedStatsParams,
+    blobFields: ['publicKey'],
+    // No model: the Splitter's model slot stays unset, as it always was for this program.
+    modelField: 'model',
+  },
+};
+
+/** The parameters of a parent ProgramId, or undefined when no program module declares any. */
+export function programParamsOf(programId: number): ProgramParams | undefined {
+  return Object.hasOwn(PROGRAM_PARAMS, programId) ? PROGRAM_PARAMS[programId] : undefined;
+}

@@ -1,0 +1,417 @@
+/**
+ * Jobs: the POST /v1/jobs body (common fields plus one program's parameters, from
+ * activities/programs/params.ts), the list query, the Job views and the six operations.
+ *
+ * The body stays flat: one variant per program, told apart by `programId`. Rules between fields
+ * that JSON Schema can state (exactly one of dataset/datasetBase64 and of deadline/deadlineSeconds;
+ * numParallel 1 without splitting) are written once below as data, rendered into the document and
+ * checked from the same data.
+ */
+import type { ResponseConfig } from '@asteasolutions/zod-to-openapi';
+import { PROGRAM_PARAMS, programParamsOf } from '../../activities/programs/params';
+import type { EncryptedStatsParams } from '../../activities/programs/encrypted-stats-params';
+import type { FedAvgTrainParams } from '../../activities/programs/fedavg-train-params';
+import type { OnnxInferenceParams } from '../../activities/programs/onnx-inference-params';
+import { findProgramSpec } from '../../lib/programs';
+import { blobIdField, intField, textField } from '../../lib/schema-fields';
+import { JOB_STATUSES, SUBJOB_STATUSES } from '../../lib/types';
+import { badRequest } from '../errors';
+import {
+  ADDRESS,
+  AUTH_ERRORS,
+  BLOB_ID,
+  DATE_TIME,
+  EMETH_AMOUNT,
+  HOLON,
+  JOB_ID,
+  JobIdParam,
+  SIGNED_OR_KEY,
+  capabilityClass,
+  error,
+  ok,
+  queryInt,
+  z,
+  type Operation,
+} from './common';
+import { asRecord, parseRecord, refuseUnknown } from './parse';
+
+export const MAX_FUEL = 10n ** 30n;
+export const MAX_DATASET_BYTES = 16 * 1024 * 1024;
+/** Base64 of MAX_DATASET_BYTES: the decoded dataset is at most 16 MiB (+ 2 bytes of rounding). */
+const MAX_DATASET_BASE64 = 4 * Math.ceil(MAX_DATASET_BYTES / 3);
+export const MAX_DEADLINE_SECONDS = 30 * 24 * 3600;
+const MAX_PROGRAM_ID = 2_147_483_647;
+
+/** Every calendar-valid ISO-8601 date-time with a zone that `new Date` reads (no month 13, no second 60). */
+const ISO_8601 =
+  /^[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])T(?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]{1,9})?)?(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])$/;
+/** Canonical base64 of at least one byte, padding optional. */
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}(?:==)?|[A-Za-z0-9+/]{3}=?)?$/;
+
+// ---------------------------------------------------------------------------------------------
+// POST /v1/jobs
+
+const head = {
+  dataset: blobIdField('blob id of the dataset (or send datasetBase64)').optional(),
+  datasetBase64: textField({
+    pattern: BASE64,
+    minLength: 2,
+    maxLength: MAX_DATASET_BASE64,
+    expect: `base64 of 1 to ${MAX_DATASET_BYTES} bytes`,
+    description: 'the dataset bytes, base64 (at most 16 MiB); stored as a blob owned by the requester',
+  }).optional(),
+};
+
+const tail = {
+  numParallel: intField(1, 256, 'SubJobs the dataset is split into'),
+  fuelLimit: textField({
+    // 1 … 10^30, leading zeros allowed: amounts exceed 2^53, so strings, never JSON numbers.
+    pattern: /^0*(?:[1-9][0-9]{0,29}|10{30})$/,
+    maxLength: 80,
+    expect: 'a decimal string of an integer between 1 and 10^30',
+    description: 'fuel for the whole Job, decimal string, 1 to 10^30',
+  }),
+  fuelPrice: textField({
+    pattern: /^(?:0*[1-9][0-9]{0,29}|0*10{30}|0+)$/,
+    maxLength: 80,
+    expect: 'a decimal string (holon per fuel) of an integer between 0 and 10^30',
+    description: "holon per fuel, decimal string, at least the program's minimum",
+  }),
+  deadline: textField({
+    pattern: ISO_8601,
+    maxLength: 40,
+    expect: 'an ISO-8601 date-time with a time zone, e.g. 2030-01-01T00:00:00Z',
+    description: 'in the future and at most 30 days away (400 deadline_out_of_range otherwise)',
+  }).optional(),
+  deadlineSeconds: intField(1, MAX_DEADLINE_SECONDS, 'seconds from now').optional(),
+  splitAllowed: z.boolean('true or false').default(true),
+  capabilityClass: capabilityClass(
+    'a capability class (lower-case letters, digits and -, at most 32), e.g. cpu',
+  ).default('cpu'),
+};
+
+/** Pairs of which exactly one is sent; the refusal names the first of the pair. */
+const EXACTLY_ONE = [
+  {
+    fields: ['dataset', 'datasetBase64'],
+    message: 'send exactly one of dataset (a blob id) and datasetBase64 (the bytes, base64)',
+  },
+  {
+    fields: ['deadline', 'deadlineSeconds'],
+    message: 'send exactly one of deadline (ISO-8601) and deadlineSeconds (seconds from now)',
+  },
+] as const;
+
+const CROSS_FIELD_JSON_SCHEMA = [
+  ...EXACTLY_ONE.map((r) => ({ oneOf: r.fields.map((f) => ({ required: [f] })) })),
+  {
+    if: { properties: { splitAllowed: { const: false } }, required: ['splitAllowed'] },
+    then: { properties: { numParallel: { const: 1 } } },
+  },
+];
+
+function crossFieldRules(body: { [k: string]: unknown; splitAllowed: boolean; numParallel: number }): void {
+  for (const rule of EXACTLY_ONE) {
+    if (rule.fields.filter((f) => body[f] !== undefined).length !== 1)
+      throw badRequest('invalid_field', rule.message, rule.fields[0]);
+  }
+  if (!body.splitAllowed && body.numParallel !== 1) {
+    throw badRequest(
+      'invalid_field',
+      'numParallel must be 1 when splitAllowed is false (the Job runs as one SubJob)',
+      'numParallel',
+    );
+  }
+}
+
+const programName = (programId: number) => findProgramSpec(programId)?.name ?? `program ${programId}`;
+
+/** One body per program: programId, dataset, that program's parameters, then fuel, deadline, placement. */
+const variants = new Map(
+  Object.entries(PROGRAM_PARAMS).map(([id, params]) => {
+    const programId = Number(id);
+    const schema = z
+      .strictObject({
+        programId: z
+          .literal(programId, `an active parent program id`)
+          .openapi({ description: `${programId} = ${programName(programId)}` }),
+        ...head,
+        ...params.schema.shape,
+        ...tail,
+      })
+      .openapi(`CreateJob.${programName(programId)}`);
+    return [programId, schema] as const;
+  }),
+);
+
+/** A programId with no parameter schema here: checked for shape, then refused by the program table. */
+const unknownProgram = z.object({
+  programId: intField(1, MAX_PROGRAM_ID),
+  ...head,
+  ...tail,
+});
+
+const ALL_FIELDS = [
+  ...new Set([...variants.values()].flatMap((v) => Object.keys(v.shape))),
+] as readonly string[];
+
+export const CreateJobBody = z
+  .union([...variants.values()] as unknown as [z.ZodObject, z.ZodObject, ...z.ZodObject[]])
+  .openapi('CreateJob', {
+    description:
+      'Flat: the common fields plus the parameters of the program `programId` names. Exactly one of ' +
+      'dataset/datasetBase64 and one of deadline/deadlineSeconds; numParallel 1 when splitAllowed is false.',
+    allOf: CROSS_FIELD_JSON_SCHEMA,
+  } as object);
+
+type ProgramFields = Partial<OnnxInferenceParams> &
+  Partial<Omit<FedAvgTrainParams, 'numEpoch'>> &
+  Partial<Omit<EncryptedStatsParams, 'numEpoch'>> & { numEpoch?: number };
+
+export type CreateJobInput = z.output<typeof unknownProgram> & ProgramFields;
+
+/**
+ * Checks a POST /v1/jobs body: unknown fields, then each field in order, then the rules between
+ * fields, then the program's own rules. A programId without a parameter schema here passes its
+ * common fields only; the route refuses it by the program table.
+ */
+export function parseCreateJob(input: unknown): CreateJobInput {
+  const record = asRecord(input);
+  const params = typeof record.programId === 'number' ? programParamsOf(record.programId) : undefined;
+  const variant = params ? variants.get(record.programId as number)! : undefined;
+  refuseUnknown(record, variant ? Object.keys(variant.shape) : ALL_FIELDS);
+  if (!variant || !params) {
+    const common = parseRecord(unknownProgram, record);
+    crossFieldRules(common);
+    return common;
+  }
+  const name = programName(record.programId as number);
+  const body = parseRecord(variant, record, {
+    requiredFor: { fields: new Set(Object.keys(params.schema.shape)), name },
+  }) as CreateJobInput;
+  crossFieldRules(body);
+  // The program's rules between its own fields (e.g. min below max).
+  const own = Object.fromEntries(Object.keys(params.schema.shape).map((k) => [k, record[k]]));
+  parseRecord(params.schema, own);
+  return body;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Queries and paths
+
+export const ListJobsQuery = z.strictObject({
+  status: z.enum(JOB_STATUSES, `one of ${JOB_STATUSES.join(', ')}`).optional(),
+  programId: queryInt(1, MAX_PROGRAM_ID).optional(),
+  limit: queryInt(1, 100).default(20),
+  cursor: textField({
+    pattern: /^[A-Za-z0-9_-]*$/,
+    maxLength: 200,
+    expect: 'a nextCursor from a previous page',
+    description:
+      'nextCursor of the previous page; empty or absent: the first page. One this API did not return is refused with 400 invalid_cursor',
+  }).optional(),
+});
+
+export const JobPath = z.object({ id: JobIdParam });
+
+// ---------------------------------------------------------------------------------------------
+// Views
+
+const JOB_STATUS = z.enum(JOB_STATUSES);
+const BLOB_OR_NULL = z
+  .string()
+  .regex(/^[0-9a-f]{64}$/)
+  .nullable();
+
+const Fees = z
+  .object({
+    feeLimit: HOLON,
+    verifierFee: HOLON,
+    reserved: HOLON,
+    charged: HOLON,
+    refunded: HOLON,
+    emeth: z.object({
+      feeLimit: EMETH_AMOUNT,
+      verifierFee: EMETH_AMOUNT,
+      reserved: EMETH_AMOUNT,
+      charged: EMETH_AMOUNT,
+      refunded: EMETH_AMOUNT,
+    }),
+  })
+  .openapi('Fees');
+
+const JobSummary = z
+  .object({
+    id: JOB_ID,
+    status: JOB_STATUS,
+    requester: ADDRESS,
+    programId: z.int(),
+    dataset: BLOB_ID,
+    model: BLOB_OR_NULL,
+    params: z
+      .record(z.string(), z.string())
+      .openapi({ description: "the program's parameters as submitted" }),
+    numParallel: z.int().min(1).max(256),
+    numEpoch: z.int().min(1),
+    splitAllowed: z.boolean(),
+    capabilityClass: z.string(),
+    fuelLimit: HOLON,
+    fuelPrice: HOLON,
+    deadline: DATE_TIME,
+    fees: Fees,
+    result: BLOB_OR_NULL,
+    workflowId: z.string().regex(/^job-0x[0-9a-f]{64}$/),
+    temporalUiUrl: z
+      .string()
+      .openapi({ description: '<temporal UI>/namespaces/<namespace>/workflows/<workflowId>' }),
+    createdAt: DATE_TIME,
+    updatedAt: DATE_TIME,
+  })
+  .openapi('JobSummary');
+
+const SubJob = z
+  .object({
+    index: z.int().min(0),
+    epoch: z.int().min(0),
+    status: z.enum(SUBJOB_STATUSES),
+    nodeId: z
+      .string()
+      .regex(/^0x[0-9a-f]{40}$/)
+      .nullable(),
+    attempts: z.int().min(0),
+    rows: z.int().min(0),
+    fuelUsed: z
+      .string()
+      .regex(/^[0-9]+$/)
+      .nullable(),
+  })
+  .openapi('SubJob');
+
+const Progress = z
+  .object({
+    jobId: JOB_ID,
+    status: JOB_STATUS,
+    subJobs: z.object({
+      total: z.int(),
+      verified: z.int(),
+      failed: z.int(),
+      running: z.int(),
+      waiting: z.int(),
+    }),
+    fees: z.object({ reserved: HOLON, charged: HOLON, refunded: HOLON }),
+    source: z.enum(['workflow', 'database']).openapi({
+      description: 'workflow: the live query answered within 2 s; database: derived from rows',
+    }),
+  })
+  .openapi('Progress');
+
+const Job = JobSummary.extend({ subJobs: z.array(SubJob), progress: Progress }).openapi('Job');
+
+const JobList = z.object({ jobs: z.array(JobSummary), nextCursor: z.string().nullable() }).openapi('JobList');
+
+const CancelAccepted = z
+  .object({ id: JOB_ID, status: JOB_STATUS, cancelRequested: z.literal(true), message: z.string() })
+  .openapi('CancelAccepted');
+
+const JobResult = z
+  .object({
+    jobId: JOB_ID,
+    result: BLOB_ID,
+    size: z.int().nullable().optional(),
+    rows: z.int().nullable().optional(),
+    download: z.string().regex(/^\/v1\/blobs\/[0-9a-f]{64}$/),
+    fees: Fees,
+  })
+  .openapi('JobResult');
+
+const Checkpoints = z
+  .object({
+    jobId: JOB_ID,
+    numEpoch: z.int(),
+    checkpoints: z.array(
+      z.object({
+        epoch: z.int(),
+        model: BLOB_ID,
+        accuracy: z.number().nullable(),
+        loss: z.number().nullable(),
+        createdAt: z.string(),
+      }),
+    ),
+  })
+  .openapi('Checkpoints');
+
+// ---------------------------------------------------------------------------------------------
+// Operations
+
+const OWN_JOB_ERRORS: Record<string, ResponseConfig> = {
+  ...AUTH_ERRORS,
+  '403': error('another requester’s Job'),
+  '404': error('no such Job'),
+};
+
+export const jobOperations = {
+  createJob: {
+    method: 'post',
+    path: '/v1/jobs',
+    summary: 'Submit a Job',
+    security: SIGNED_OR_KEY,
+    request: {
+      body: { required: true, content: { 'application/json': { schema: CreateJobBody } } },
+    },
+    responses: {
+      '201': ok('accepted; its workflow is started', Job),
+      ...AUTH_ERRORS,
+      '402': error('the free deposit does not cover feeLimit + verifierFee'),
+      '403': error('a referenced blob belongs to someone else'),
+      '503': error('the chain or Temporal could not be reached; nothing was reserved'),
+    },
+  },
+  listJobs: {
+    method: 'get',
+    path: '/v1/jobs',
+    summary: "The caller's Jobs, newest first",
+    security: SIGNED_OR_KEY,
+    request: { query: ListJobsQuery },
+    responses: { '200': ok('a page', JobList), ...AUTH_ERRORS },
+  },
+  getJob: {
+    method: 'get',
+    path: '/v1/jobs/{id}',
+    summary: 'One Job: status, fees, SubJobs, progress, Temporal UI link (its requester only)',
+    security: SIGNED_OR_KEY,
+    request: { params: JobPath },
+    responses: { '200': ok('the Job', Job), ...OWN_JOB_ERRORS },
+  },
+  cancelJob: {
+    method: 'post',
+    path: '/v1/jobs/{id}/cancel',
+    summary: 'Cancel a Job (signals its workflow)',
+    security: SIGNED_OR_KEY,
+    request: { params: JobPath },
+    responses: {
+      '202': ok('cancel signalled', CancelAccepted),
+      ...OWN_JOB_ERRORS,
+      '409': error('the Job already ended'),
+    },
+  },
+  getJobResult: {
+    method: 'get',
+    path: '/v1/jobs/{id}/result',
+    summary: 'The result blob of a completed Job',
+    security: SIGNED_OR_KEY,
+    request: { params: JobPath },
+    responses: {
+      '200': ok('the result', JobResult),
+      ...OWN_JOB_ERRORS,
+      '409': error('not completed yet'),
+    },
+  },
+  getJobCheckpoints: {
+    method: 'get',
+    path: '/v1/jobs/{id}/checkpoints',
+    summary: 'A training Job’s global model after each epoch, with accuracy and loss on its test set',
+    security: SIGNED_OR_KEY,
+    request: { params: JobPath },
+    responses: { '200': ok('the checkpoints so far', Checkpoints), ...OWN_JOB_ERRORS },
+  },
+} satisfies Record<string, Operation>;

@@ -1,0 +1,163 @@
+/**
+ * Nodes: register or refresh (wallet-signed, after staking on EmethCore), list, read one, and the
+ * node's own tickets and redemptions.
+ */
+import { textField } from '../../lib/schema-fields';
+import {
+  ADDRESS,
+  AUTH_ERRORS,
+  AddressParam,
+  DATE_TIME,
+  HOLON,
+  JOB_ID,
+  SIGNED_ONLY,
+  SIGNED_OR_KEY,
+  CAPABILITY_CLASS_PATTERN,
+  capabilityClass,
+  error,
+  ok,
+  z,
+  type Operation,
+} from './common';
+
+export const RegisterNodeBody = z
+  .strictObject({
+    capabilityClass: capabilityClass(
+      'a capability class (lower-case letters, digits and -, at most 32), e.g. cpu or h100',
+    ),
+    encryptionKey: textField({
+      pattern: /^[0-9a-f]{64}$/,
+      maxLength: 64,
+      expect: 'a 32-byte X25519 public key as 64 lower-case hex characters',
+      description: "the node's X25519 public key; its inputs are wrapped to it",
+    }).optional(),
+  })
+  .openapi('RegisterNode');
+
+export const ListNodesQuery = z.strictObject({
+  // Empty means "any class", as an absent filter does: a form or script may send the key blank.
+  capabilityClass: textField({
+    pattern: new RegExp(`^(?:${CAPABILITY_CLASS_PATTERN.source.slice(1, -1)})?$`),
+    maxLength: 32,
+    expect: 'a capability class',
+    description: 'only nodes of this class; empty or absent: every class',
+  }).optional(),
+  status: z.enum(['online', 'offline'], 'one of online, offline').optional(),
+});
+
+export const TicketsQuery = z.strictObject({
+  redeemed: z.enum(['true', 'false'], 'true or false').optional(),
+});
+
+export const NodePath = z.object({ address: AddressParam });
+
+const Node = z
+  .object({
+    address: ADDRESS,
+    capabilityClass: z.string(),
+    status: z.enum(['online', 'offline']),
+    encryptionKey: z.string().nullable(),
+    lastSeenAt: DATE_TIME,
+    registeredAt: DATE_TIME,
+    completed: z.int().min(0),
+    failures: z.int().min(0),
+    stake: HOLON.optional().openapi({ description: 'on EmethCore, holon (single node reads only)' }),
+  })
+  .openapi('Node');
+
+const NodeList = z.object({ nodes: z.array(Node) }).openapi('NodeList');
+
+const Ticket = z
+  .object({
+    ticket: z.object({
+      jobId: JOB_ID,
+      subJobId: JOB_ID,
+      node: ADDRESS,
+      requester: ADDRESS,
+      amount: HOLON,
+      verifier: z.string(),
+      verifierFee: HOLON,
+    }),
+    batch: z.object({ batchId: z.int(), root: z.string(), total: HOLON, signature: z.string() }).nullable(),
+    leafIndex: z.int().nullable(),
+    proof: z.array(z.string()).nullable(),
+    redeemedAt: DATE_TIME.nullable(),
+  })
+  .openapi('Ticket');
+
+const TicketList = z.object({ tickets: z.array(Ticket) }).openapi('TicketList');
+
+const Redemptions = z
+  .object({
+    redemptions: z.array(
+      z.object({
+        batch: z.object({ batchId: z.int(), root: z.string(), total: HOLON, signature: z.string() }),
+        tickets: z.array(z.record(z.string(), z.unknown())),
+        indices: z.array(z.int()),
+        proof: z.array(z.string()),
+        proofFlags: z.array(z.boolean()),
+      }),
+    ),
+  })
+  .openapi('Redemptions', { description: 'EmethCore.redeemMany arguments, one multiproof per batch' });
+
+export const nodeOperations = {
+  registerNode: {
+    method: 'post',
+    path: '/v1/nodes',
+    summary: 'Register or refresh the signing node (after staking on EmethCore)',
+    security: SIGNED_ONLY,
+    request: {
+      body: { required: true, content: { 'application/json': { schema: RegisterNodeBody } } },
+    },
+    responses: {
+      '200': ok('refreshed', Node),
+      '201': ok('registered', Node),
+      ...AUTH_ERRORS,
+      '403': error('no stake on EmethCore'),
+      '503': error('the chain could not be reached'),
+    },
+  },
+  listNodes: {
+    method: 'get',
+    path: '/v1/nodes',
+    summary: 'Registered nodes',
+    security: SIGNED_OR_KEY,
+    request: { query: ListNodesQuery },
+    responses: { '200': ok('the nodes', NodeList), ...AUTH_ERRORS },
+  },
+  getNode: {
+    method: 'get',
+    path: '/v1/nodes/{address}',
+    summary: 'One node with its record and stake',
+    security: SIGNED_OR_KEY,
+    request: { params: NodePath },
+    responses: {
+      '200': ok('the node', Node),
+      ...AUTH_ERRORS,
+      '404': error('not registered'),
+      '503': error('the chain could not be reached'),
+    },
+  },
+  getNodeTickets: {
+    method: 'get',
+    path: '/v1/nodes/{address}/tickets',
+    summary: "The node's tickets with batch signature and Merkle proof (the node itself only)",
+    security: SIGNED_OR_KEY,
+    request: { params: NodePath, query: TicketsQuery },
+    responses: { '200': ok('the tickets', TicketList), ...AUTH_ERRORS, '403': error('not this node') },
+  },
+  getNodeRedemptions: {
+    method: 'get',
+    path: '/v1/nodes/{address}/redemptions',
+    summary:
+      'The node’s unredeemed tickets as EmethCore.redeemMany arguments, one multiproof per batch (the node itself only)',
+    security: SIGNED_OR_KEY,
+    request: { params: NodePath },
+    responses: {
+      '200': ok('one entry per batch', Redemptions),
+      ...AUTH_ERRORS,
+      '403': error('another node’s redemptions'),
+    },
+  },
+} satisfies Record<string, Operation>;

@@ -1,0 +1,135 @@
+/**
+ * The real REST gateway for a suite: a fresh database with the programs the L2 server seeds, the
+ * run's Temporal dev server (a suite-own task queue, so no L2 worker picks its Jobs up), a sealed
+ * local blob store, a fresh anvil with EmethCore, and the app listening on a loopback port.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { createL2Chain } from '../../activities/chain';
+import { createLocalBlobStore } from '../../activities/storage';
+import { sealedBlobStore, type SealedBlobStore } from '../../activities/storage-sealed';
+import { createGateway } from '../../api/app';
+import type { ChainView } from '../../api/deps';
+import { sealingKeysOf } from '../../lib/envelope';
+import { PROGRAM_SPECS } from '../../lib/programs';
+import { startTestChain, type TestChain } from './chain';
+import { createTestDatabase, type TestDatabase } from './db';
+import { connectTestTemporal, type TestTemporal } from './temporal';
+
+export interface GatewayStack {
+  db: TestDatabase;
+  temporal: TestTemporal;
+  store: SealedBlobStore;
+  testChain: TestChain;
+  chain: ChainView;
+  /** http://127.0.0.1:<port> */
+  base: string;
+  stop(): Promise<void>;
+}
+
+export interface GatewayStackOptions {
+  /** Prefix of the suite's task queue. */
+  name: string;
+  /** The gateway's clock (ms); suites move it to expire or separate signed requests. */
+  now: () => number;
+  verifiers: string[];
+  l2Address: string;
+}
+
+/** What the L2 server seeds at start: parent programs (active when implemented) and their SubJob programs. */
+async function seedPrograms(db: TestDatabase): Promise<void> {
+  for (const s of PROGRAM_SPECS) {
+    await db.prisma.program.create({
+      data: {
+        id: s.programId,
+        name: s.name,
+        subProgramId: s.subProgramId,
+        minFuelPrice: s.minFuelPrice,
+        defaultFuelLimit: s.defaultFuelLimit,
+        active: s.implemented,
+      },
+    });
+    await db.prisma.program.create({
+      data: {
+        id: s.subProgramId,
+        name: `${s.name}-subjob`,
+        subProgramId: null,
+        minFuelPrice: s.minFuelPrice,
+        defaultFuelLimit: s.defaultFuelLimit,
+        active: s.implemented,
+      },
+    });
+  }
+}
+
+export async function startGatewayStack(opts: GatewayStackOptions): Promise<GatewayStack> {
+  const [db, temporal, storeDir] = await Promise.all([
+    createTestDatabase(),
+    connectTestTemporal(opts.name),
+    mkdtemp(path.join(os.tmpdir(), `emeth-${opts.name}-`)),
+  ]);
+  const store = sealedBlobStore(
+    createLocalBlobStore(storeDir),
+    sealingKeysOf('0x' + randomBytes(32).toString('hex')),
+  );
+  let testChain: TestChain;
+  try {
+    await seedPrograms(db);
+    testChain = await startTestChain();
+  } catch (err) {
+    await Promise.allSettled([temporal.close(), db.drop(), rm(storeDir, { recursive: true, force: true })]);
+    throw err;
+  }
+  const chain = createL2Chain(testChain.deployment.core, testChain.provider);
+
+  const app = createGateway({
+    logger: pino({ level: 'silent' }),
+    health: async () => ({
+      status: 'up',
+      parts: {
+        gateway: { up: true },
+        database: { up: true },
+        temporal: { up: true },
+        chain: { up: true },
+        worker: { up: true },
+      },
+      checkedAt: new Date().toISOString(),
+    }),
+    prisma: db.prisma,
+    store,
+    temporal: temporal.client,
+    chain,
+    temporalUiUrl: 'http://127.0.0.1:8233/',
+    namespace: 'default',
+    verifiers: opts.verifiers,
+    l2Address: opts.l2Address,
+    now: opts.now,
+    progressQueryTimeoutMs: 300,
+    // The suite's own queue: no other suite's L2 worker picks these Jobs up.
+    l2TaskQueue: temporal.taskQueue,
+  });
+  const server = http.createServer(app);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  return {
+    db,
+    temporal,
+    store,
+    testChain,
+    chain,
+    base,
+    async stop() {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await temporal.close();
+      await db.drop();
+      await testChain.stop();
+      await rm(storeDir, { recursive: true, force: true });
+    },
+  };
+}
