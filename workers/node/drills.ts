@@ -4,13 +4,25 @@
  * outside; the honest code knows nothing of them, and a node runs one only with `--behaviour`.
  */
 import { Context } from '@temporalio/activity';
-import type { NodeActivities } from '../../lib/pipeline';
+import type { TypedDataDomain } from 'ethers';
+import type { NodeActivities, NodeResult, NodeTask } from '../../lib/pipeline';
+import { inputDigestOf, resultClaimOf, signResult } from '../../lib/attestations';
+import { subJobIdOf } from '../../lib/ids';
+import type { TypedDataSigner } from '../../lib/tickets';
 import { DeclineRequest } from '../../activities/node';
 import type { ProgramModule } from '../../lib/programs';
 import { decodeMatrix, encodeMatrix } from '../../lib/matrix';
 import type { BlobStore } from '../../activities/storage';
 
-export const NODE_BEHAVIOURS = ['honest', 'lie', 'decline', 'slow', 'tamper-shard'] as const;
+export const NODE_BEHAVIOURS = [
+  'honest',
+  'lie',
+  'decline',
+  'slow',
+  'tamper-shard',
+  'forge-sibling',
+  'forge-attempt',
+] as const;
 export type NodeBehaviour = (typeof NODE_BEHAVIOURS)[number];
 
 export interface Drill {
@@ -24,7 +36,15 @@ export interface Drill {
 
 const HONEST: Drill = { program: (p) => p, activities: (a) => a };
 
-export function drillFor(behaviour: NodeBehaviour, opts: { store: () => BlobStore; slowMs: number }): Drill {
+export interface DrillOptions {
+  store: () => BlobStore;
+  slowMs: number;
+  /** The node's own key and domain: a forging node signs its forgeries properly. */
+  signer: TypedDataSigner;
+  domain: TypedDataDomain;
+}
+
+export function drillFor(behaviour: NodeBehaviour, opts: DrillOptions): Drill {
   switch (behaviour) {
     case 'honest':
       return HONEST;
@@ -70,6 +90,27 @@ export function drillFor(behaviour: NodeBehaviour, opts: { store: () => BlobStor
           };
         },
       };
+    case 'forge-sibling':
+      // Answers as if it had been handed a sibling SubJob, hoping to write over that one's output.
+      return {
+        ...HONEST,
+        activities: (inner) => ({
+          runSubJob: async (task) =>
+            reSigned(opts, await inner.runSubJob(task), {
+              ...task,
+              subJobId: subJobIdOf(task.jobId, 0, task.shard.index === 0 ? 1 : 0),
+            }),
+        }),
+      };
+    case 'forge-attempt':
+      // Answers for another attempt of its own SubJob (a replay of, or a claim on, another attempt).
+      return {
+        ...HONEST,
+        activities: (inner) => ({
+          runSubJob: async (task) =>
+            reSigned(opts, await inner.runSubJob(task), { ...task, attempt: task.attempt + 1 }),
+        }),
+      };
     case 'tamper-shard': {
       const shards = new Set<string>();
       return {
@@ -96,6 +137,18 @@ export function drillFor(behaviour: NodeBehaviour, opts: { store: () => BlobStor
       };
     }
   }
+}
+
+/** The node's honest output re-labelled as the answer to `as`, with a valid signature of its own. */
+async function reSigned(opts: DrillOptions, r: NodeResult, as: NodeTask): Promise<NodeResult> {
+  const claim = resultClaimOf(as, r.nodeId, r.output, r.fuelUsed);
+  return {
+    ...r,
+    subJobId: as.subJobId,
+    attempt: as.attempt,
+    inputDigest: inputDigestOf(as),
+    signature: await signResult(opts.signer, opts.domain, claim),
+  };
 }
 
 /**

@@ -60,7 +60,13 @@ export async function runNode(argv: string[]): Promise<void> {
   );
   await announce(config.gateway.url, wallet, values.class!, keys.x25519.publicKey);
   // Only `--behaviour` other than honest wraps the node in a fault drill (tests, the demo).
-  const drill = drillFor(behaviour, { store: () => store, slowMs: Number(values['slow-ms']) });
+  const domain = emethDomain(deployment.chainId, deployment.core);
+  const drill = drillFor(behaviour, {
+    store: () => store,
+    slowMs: Number(values['slow-ms']),
+    signer: wallet,
+    domain,
+  });
   const store = createGatewayBlobStore(config.gateway.url, wallet, keys, { onEnvelope: drill.onEnvelope });
   const programs = programRegistry(store, logger);
   const cuda = detectCuda();
@@ -79,7 +85,7 @@ export async function runNode(argv: string[]): Promise<void> {
       createNodeActivities({
         nodeId,
         signer: wallet,
-        domain: emethDomain(deployment.chainId, deployment.core),
+        domain,
         program: drill.program(programs.program),
         store,
         logger,
