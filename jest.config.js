@@ -5,6 +5,9 @@
 module.exports = {
   testEnvironment: '<rootDir>/test/support/environment.js',
   transform: { '^.+\\.(t|j)sx?$': ['@swc/jest', { jsc: { target: 'es2022' } }] },
+  // hyparquet(-writer) ship only ES modules, which jest's CommonJS loader cannot require (Node can):
+  // let swc compile them like our own files.
+  transformIgnorePatterns: ['/node_modules/(?!hyparquet)'],
   testMatch: ['<rootDir>/test/**/*.test.ts'],
   globalSetup: '<rootDir>/test/support/global-setup.ts',
   globalTeardown: '<rootDir>/test/support/global-teardown.ts',
