@@ -70,7 +70,9 @@ function parseRecord(
       for (;;) {
         const q = text.indexOf('"', i);
         if (q < 0) {
-          throw new TensorFormatError(`${where()} opens a quote that is never closed; close it with '"' or remove it`);
+          throw new TensorFormatError(
+            `${where()} opens a quote that is never closed; close it with '"' or remove it`,
+          );
         }
         field += text.slice(i, q);
         if (text[q + 1] === '"') {
@@ -82,7 +84,9 @@ function parseRecord(
         }
       }
       if (i < text.length && text[i] !== delimiter && text[i] !== '\n' && text[i] !== '\r') {
-        throw new TensorFormatError(`${where()} has text after a closing quote; quote the whole field or none of it`);
+        throw new TensorFormatError(
+          `${where()} has text after a closing quote; quote the whole field or none of it`,
+        );
       }
     } else {
       let j = i;
@@ -121,7 +125,9 @@ export function looksLikeCsvHeader(text: string): boolean {
   const delimiter = detectDelimiter(text);
   try {
     const { fields } = parseRecord(text, 0, delimiter, () => 'the header row');
-    return fields.length > 0 && fields.every((f) => f.trim() !== '') && !fields.every((f) => isNumber(f.trim()));
+    return (
+      fields.length > 0 && fields.every((f) => f.trim() !== '') && !fields.every((f) => isNumber(f.trim()))
+    );
   } catch {
     return false;
   }
@@ -135,10 +141,14 @@ export function readCsv(input: Uint8Array | string, options: CsvReadOptions = {}
   const source = options.source ?? 'the CSV';
   const text = typeof input === 'string' ? input.replace(/^\uFEFF/, '') : decodeText(input);
   if (text === null) {
-    throw new TensorFormatError(`${source} is not UTF-8 text, so it is no CSV; export it as UTF-8 CSV with a header row`);
+    throw new TensorFormatError(
+      `${source} is not UTF-8 text, so it is no CSV; export it as UTF-8 CSV with a header row`,
+    );
   }
   if (text.trim() === '') {
-    throw new TensorFormatError(`${source} is empty; it needs a header row of column names and one row per sample`);
+    throw new TensorFormatError(
+      `${source} is empty; it needs a header row of column names and one row per sample`,
+    );
   }
   const delimiter = options.delimiter ?? detectDelimiter(text);
   let line = 1;
@@ -146,7 +156,9 @@ export function readCsv(input: Uint8Array | string, options: CsvReadOptions = {}
   const names = header.fields.map((f) => f.trim());
   names.forEach((n, c) => {
     if (n === '') {
-      throw new TensorFormatError(`${source} header column ${c + 1} has no name; name every column in the first row`);
+      throw new TensorFormatError(
+        `${source} header column ${c + 1} has no name; name every column in the first row`,
+      );
     }
     if (isNumber(n) && names.every((m) => isNumber(m))) {
       throw new TensorFormatError(
@@ -156,7 +168,8 @@ export function readCsv(input: Uint8Array | string, options: CsvReadOptions = {}
   });
   const seen = new Set<string>();
   for (const n of names) {
-    if (seen.has(n)) throw new TensorFormatError(`${source} names column '${n}' twice; give every column its own name`);
+    if (seen.has(n))
+      throw new TensorFormatError(`${source} names column '${n}' twice; give every column its own name`);
     seen.add(n);
   }
 
@@ -172,7 +185,8 @@ export function readCsv(input: Uint8Array | string, options: CsvReadOptions = {}
     if (fields.length === 1 && fields[0]!.trim() === '') {
       // A blank line: fine at the end of the file (trailing newlines), an error in the middle.
       if (text.slice(pos).trim() === '') break;
-      if (names.length > 1) throw new TensorFormatError(`${at} is blank; remove the empty line or fill the row`);
+      if (names.length > 1)
+        throw new TensorFormatError(`${at} is blank; remove the empty line or fill the row`);
     }
     if (fields.length !== names.length) {
       throw new TensorFormatError(
@@ -208,7 +222,12 @@ function parseColumn(name: string, fields: string[], source: string): CsvColumn 
     }
   });
   if (allInts) {
-    return createTensor(name, 'int64', [trimmed.length], BigInt64Array.from(trimmed, (f) => BigInt(f)));
+    return createTensor(
+      name,
+      'int64',
+      [trimmed.length],
+      BigInt64Array.from(trimmed, (f) => BigInt(f)),
+    );
   }
   return createTensor(
     name,
@@ -235,15 +254,20 @@ export function stackColumns(
       );
     }
     if (col.shape.length !== 1) {
-      throw new TensorFormatError(`column '${n}' has shape [${col.shape.join(', ')}]; only 1-D columns can be stacked`);
+      throw new TensorFormatError(
+        `column '${n}' has shape [${col.shape.join(', ')}]; only 1-D columns can be stacked`,
+      );
     }
     return col;
   });
-  if (picked.length === 0) throw new TensorFormatError('no columns chosen; name at least one column to stack');
+  if (picked.length === 0)
+    throw new TensorFormatError('no columns chosen; name at least one column to stack');
   const rows = picked[0]!.shape[0]!;
   for (const c of picked) {
     if (c.shape[0] !== rows) {
-      throw new TensorFormatError(`column '${c.name}' has ${c.shape[0]} rows but '${picked[0]!.name}' has ${rows}; columns must align`);
+      throw new TensorFormatError(
+        `column '${c.name}' has ${c.shape[0]} rows but '${picked[0]!.name}' has ${rows}; columns must align`,
+      );
     }
   }
   const k = picked.length;
@@ -252,7 +276,8 @@ export function stackColumns(
   picked.forEach((c, j) => {
     for (let r = 0; r < rows; r++) out[r * k + j] = scalarAt(c, r);
   });
-  return createTensor(options.name ?? 'X', dtype, [rows, k], out as never) as Tensor<'float32'> | Tensor<'float64'>;
+  return createTensor(options.name ?? 'X', dtype, [rows, k], out as never) as
+    Tensor<'float32'> | Tensor<'float64'>;
 }
 
 function scalarAt(t: Tensor, i: number): number {
@@ -264,7 +289,8 @@ function scalarAt(t: Tensor, i: number): number {
 /** CSV text of the tensors as columns (see the file comment); all must have the same number of rows. */
 export function writeCsv(tensors: readonly Tensor[], options: { delimiter?: ',' | ';' | '\t' } = {}): string {
   const delimiter = options.delimiter ?? ',';
-  if (tensors.length === 0) throw new TensorFormatError('a CSV needs at least one column; pass one or more tensors');
+  if (tensors.length === 0)
+    throw new TensorFormatError('a CSV needs at least one column; pass one or more tensors');
   const rows = rowCount(tensors[0]!);
   const header: string[] = [];
   const cells: ((r: number) => string)[] = [];

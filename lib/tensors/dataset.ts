@@ -96,7 +96,12 @@ export async function readDataset(
   return { format, tensors };
 }
 
-async function readAs(format: DatasetFormat, bytes: Uint8Array, source: string, name?: string): Promise<Tensor[]> {
+async function readAs(
+  format: DatasetFormat,
+  bytes: Uint8Array,
+  source: string,
+  name?: string,
+): Promise<Tensor[]> {
   switch (format) {
     case 'npy':
       return [readNpy(bytes, { source, name })];
@@ -112,7 +117,11 @@ async function readAs(format: DatasetFormat, bytes: Uint8Array, source: string, 
 }
 
 /** The dataset's bytes in `format`; a format that cannot hold the tensors is refused, naming why. */
-export function writeDataset(format: DatasetFormat, tensors: readonly Tensor[], options: WriteDatasetOptions = {}): Uint8Array {
+export function writeDataset(
+  format: DatasetFormat,
+  tensors: readonly Tensor[],
+  options: WriteDatasetOptions = {},
+): Uint8Array {
   const one = (what: string) => {
     if (tensors.length !== 1) {
       throw new TensorFormatError(
@@ -133,7 +142,9 @@ export function writeDataset(format: DatasetFormat, tensors: readonly Tensor[], 
     case 'emtx':
       return writeEmtx(one('EMTX'));
     default:
-      throw new TensorFormatError(`dataset format '${String(format)}' is not one EMETH writes; use one of ${DATASET_FORMATS.join(', ')}`);
+      throw new TensorFormatError(
+        `dataset format '${String(format)}' is not one EMETH writes; use one of ${DATASET_FORMATS.join(', ')}`,
+      );
   }
 }
 

@@ -10,12 +10,17 @@ export function isEmtx(bytes: Uint8Array): boolean {
   return bytes.byteLength >= 4 && EMTX_MAGIC.every((b, i) => bytes[i] === b);
 }
 
-export function readEmtx(bytes: Uint8Array, options: { name?: string; source?: string } = {}): Tensor<'float32'> {
+export function readEmtx(
+  bytes: Uint8Array,
+  options: { name?: string; source?: string } = {},
+): Tensor<'float32'> {
   try {
     const m = decodeMatrix(bytes);
     return createTensor(options.name ?? 'X', 'float32', [m.rows, m.cols], m.data);
   } catch (err) {
-    throw new TensorFormatError(`${options.source ?? 'the EMTX file'}: ${(err as Error).message}`, { cause: err });
+    throw new TensorFormatError(`${options.source ?? 'the EMTX file'}: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
 }
 

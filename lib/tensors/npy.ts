@@ -67,20 +67,28 @@ interface NpyHeader {
 
 export function readNpyHeader(bytes: Uint8Array, source = 'the .npy file'): NpyHeader {
   if (!isNpy(bytes)) {
-    throw new TensorFormatError(`${source} does not start with "\\x93NUMPY": it is not a .npy file; write it with numpy.save`);
+    throw new TensorFormatError(
+      `${source} does not start with "\\x93NUMPY": it is not a .npy file; write it with numpy.save`,
+    );
   }
   if (bytes.byteLength < 10) {
-    throw new TensorFormatError(`${source} ends inside its .npy preamble (${bytes.byteLength} bytes): the file is truncated, upload it whole`);
+    throw new TensorFormatError(
+      `${source} ends inside its .npy preamble (${bytes.byteLength} bytes): the file is truncated, upload it whole`,
+    );
   }
   const major = bytes[6]!;
   const minor = bytes[7]!;
   if (![1, 2, 3].includes(major) || minor !== 0) {
-    throw new TensorFormatError(`${source} is .npy format ${major}.${minor}; this reader takes 1.0, 2.0 and 3.0, so save it with numpy.save`);
+    throw new TensorFormatError(
+      `${source} is .npy format ${major}.${minor}; this reader takes 1.0, 2.0 and 3.0, so save it with numpy.save`,
+    );
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const lenBytes = major === 1 ? 2 : 4;
   if (bytes.byteLength < 8 + lenBytes) {
-    throw new TensorFormatError(`${source} ends inside its .npy preamble: the file is truncated, upload it whole`);
+    throw new TensorFormatError(
+      `${source} ends inside its .npy preamble: the file is truncated, upload it whole`,
+    );
   }
   const headerLen = major === 1 ? view.getUint16(8, true) : view.getUint32(8, true);
   const start = 8 + lenBytes;
@@ -120,7 +128,9 @@ export function readNpy(bytes: Uint8Array, options: NpyReadOptions = {}): Tensor
   if (bytes.byteLength !== expected) {
     throw new TensorFormatError(
       `${source} has shape (${header.shape.join(', ')}) of ${header.descr}, so ${n * size} data bytes, but holds ${bytes.byteLength - header.dataOffset}: ` +
-        (bytes.byteLength < expected ? 'the file is truncated, upload it whole' : 'remove the trailing bytes or save it again with numpy.save'),
+        (bytes.byteLength < expected
+          ? 'the file is truncated, upload it whole'
+          : 'remove the trailing bytes or save it again with numpy.save'),
     );
   }
   const start = bytes.byteOffset + header.dataOffset;
@@ -135,7 +145,9 @@ export function readNpy(bytes: Uint8Array, options: NpyReadOptions = {}): Tensor
   if (dtype === 'bool') {
     for (let i = 0; i < n; i++) {
       if (data[i]! > 1) {
-        throw new TensorFormatError(`${source} is bool but element ${i} is ${data[i]}; bools are stored as 0 or 1, so save it with numpy.save`);
+        throw new TensorFormatError(
+          `${source} is bool but element ${i} is ${data[i]}; bools are stored as 0 or 1, so save it with numpy.save`,
+        );
       }
     }
   }
@@ -203,7 +215,9 @@ function latin1(bytes: Uint8Array): string {
  */
 function parseHeaderDict(text: string, source: string): Omit<NpyHeader, 'dataOffset'> {
   const bad = (why: string) =>
-    new TensorFormatError(`${source} has an unreadable .npy header (${why}); save the array again with numpy.save`);
+    new TensorFormatError(
+      `${source} has an unreadable .npy header (${why}); save the array again with numpy.save`,
+    );
   let i = 0;
   const ws = () => {
     while (i < text.length && /\s/.test(text[i]!)) i++;
@@ -225,8 +239,8 @@ function parseHeaderDict(text: string, source: string): Omit<NpyHeader, 'dataOff
   };
   const value = (): string | boolean | number[] => {
     ws();
-    if (text.startsWith('True', i)) return (i += 4), true;
-    if (text.startsWith('False', i)) return (i += 5), false;
+    if (text.startsWith('True', i)) return ((i += 4), true);
+    if (text.startsWith('False', i)) return ((i += 5), false);
     if (text[i] === "'" || text[i] === '"') return str();
     if (text[i] === '(') {
       i++;
@@ -246,7 +260,8 @@ function parseHeaderDict(text: string, source: string): Omit<NpyHeader, 'dataOff
         else if (text[i] !== ')') throw bad(`expected ',' or ')' at character ${i}`);
       }
     }
-    if (text[i] === '[') throw bad('a structured dtype (a list of fields); datasets take plain numeric arrays');
+    if (text[i] === '[')
+      throw bad('a structured dtype (a list of fields); datasets take plain numeric arrays');
     throw bad(`unexpected '${text[i] ?? 'end of header'}' at character ${i}`);
   };
   const fields: Record<string, string | boolean | number[]> = {};
@@ -264,6 +279,7 @@ function parseHeaderDict(text: string, source: string): Omit<NpyHeader, 'dataOff
   const { descr, fortran_order: fortranOrder, shape } = fields;
   if (typeof descr !== 'string') throw bad("no 'descr' string");
   if (typeof fortranOrder !== 'boolean') throw bad("no 'fortran_order' True/False");
-  if (!Array.isArray(shape) || shape.some((d) => !Number.isSafeInteger(d))) throw bad("no 'shape' tuple of integers");
+  if (!Array.isArray(shape) || shape.some((d) => !Number.isSafeInteger(d)))
+    throw bad("no 'shape' tuple of integers");
   return { descr, fortranOrder, shape };
 }

@@ -31,7 +31,9 @@ export function readNpz(bytes: Uint8Array, options: NpzReadOptions = {}): Tensor
   const source = options.source ?? 'the .npz file';
   const max = options.maxUncompressedBytes ?? DEFAULT_MAX_NPZ_BYTES;
   if (!isZip(bytes)) {
-    throw new TensorFormatError(`${source} does not start with "PK\\x03\\x04": it is not a zip archive, so write it with numpy.savez`);
+    throw new TensorFormatError(
+      `${source} does not start with "PK\\x03\\x04": it is not a zip archive, so write it with numpy.savez`,
+    );
   }
   let total = 0;
   let files: Record<string, Uint8Array>;
@@ -71,11 +73,14 @@ export function readNpz(bytes: Uint8Array, options: NpzReadOptions = {}): Tensor
 
 /** An .npz of the tensors, each stored as "<name>.npy", in the given order. */
 export function writeNpz(tensors: readonly Tensor[], options: NpzWriteOptions = {}): Uint8Array {
-  if (tensors.length === 0) throw new TensorFormatError('an .npz needs at least one array; pass one or more tensors');
+  if (tensors.length === 0)
+    throw new TensorFormatError('an .npz needs at least one array; pass one or more tensors');
   const members: Zippable = {};
   for (const t of tensors) {
     if (!t.name || t.name.includes('/')) {
-      throw new TensorFormatError(`array name '${t.name}' cannot name an .npz member; use a non-empty name without '/'`);
+      throw new TensorFormatError(
+        `array name '${t.name}' cannot name an .npz member; use a non-empty name without '/'`,
+      );
     }
     const member = `${t.name}.npy`;
     if (member in members) {

@@ -13,7 +13,14 @@
  */
 import { gunzipSync } from 'fflate';
 import { decompress as zstdDecompress } from 'fzstd';
-import { TensorFormatError, createTensor, float16ToNumber, numberToFloat16, type DType, type Tensor } from './tensor';
+import {
+  TensorFormatError,
+  createTensor,
+  float16ToNumber,
+  numberToFloat16,
+  type DType,
+  type Tensor,
+} from './tensor';
 
 export const PARQUET_MAGIC = [0x50, 0x41, 0x52, 0x31]; // PAR1
 
@@ -146,7 +153,14 @@ function planColumn(node: SchemaTree, source: string): ColumnPlan {
   const isList = el.converted_type === 'LIST' || el.logical_type?.type === 'LIST';
   const inner = node.children[0];
   const leaf = inner?.children[0];
-  if (!isList || node.children.length !== 1 || !inner || inner.children.length !== 1 || !leaf || leaf.children.length) {
+  if (
+    !isList ||
+    node.children.length !== 1 ||
+    !inner ||
+    inner.children.length !== 1 ||
+    !leaf ||
+    leaf.children.length
+  ) {
     throw new TensorFormatError(
       `${source} column '${name}' is a nested or struct column; datasets take numeric columns and lists of numbers, so flatten it`,
     );
@@ -181,14 +195,17 @@ function leafDType(el: SchemaElement, name: string, source: string): DType {
     case 'INT64':
       return 'int64'; // uint64 values above 2^63 − 1 are refused when read
     default:
-      throw refuse(el.type === 'BYTE_ARRAY' ? 'text or bytes' : `${(el.type ?? 'group').toLowerCase()} values`);
+      throw refuse(
+        el.type === 'BYTE_ARRAY' ? 'text or bytes' : `${(el.type ?? 'group').toLowerCase()} values`,
+      );
   }
 }
 
 function assemble(plan: ColumnPlan, chunks: ColumnChunk[], rows: number, source: string): Tensor {
   const values: unknown[] = new Array(rows);
   for (const c of chunks) {
-    for (let i = 0; i < c.columnData.length && c.rowStart + i < rows; i++) values[c.rowStart + i] = c.columnData[i];
+    for (let i = 0; i < c.columnData.length && c.rowStart + i < rows; i++)
+      values[c.rowStart + i] = c.columnData[i];
   }
   const at = (r: number) => `${source} column '${plan.name}' row ${r + 1}`;
   if (!plan.list) {
@@ -221,7 +238,8 @@ function store(t: Tensor, i: number, v: unknown, where: string): void {
   switch (t.dtype) {
     case 'int64': {
       const b = typeof v === 'bigint' ? v : BigInt(v as number);
-      if (b > 2n ** 63n - 1n) throw new TensorFormatError(`${where} is ${b}, beyond int64; datasets hold signed 64-bit integers`);
+      if (b > 2n ** 63n - 1n)
+        throw new TensorFormatError(`${where} is ${b}, beyond int64; datasets hold signed 64-bit integers`);
       d[i] = b;
       return;
     }
@@ -245,13 +263,22 @@ const PARQUET_TYPE: Record<DType, Omit<SchemaElement, 'name'>> = {
   int32: { type: 'INT32' },
   int64: { type: 'INT64' },
   bool: { type: 'BOOLEAN' },
-  uint8: { type: 'INT32', converted_type: 'UINT_8', logical_type: { type: 'INTEGER', bitWidth: 8, isSigned: false } },
-  int8: { type: 'INT32', converted_type: 'INT_8', logical_type: { type: 'INTEGER', bitWidth: 8, isSigned: true } },
+  uint8: {
+    type: 'INT32',
+    converted_type: 'UINT_8',
+    logical_type: { type: 'INTEGER', bitWidth: 8, isSigned: false },
+  },
+  int8: {
+    type: 'INT32',
+    converted_type: 'INT_8',
+    logical_type: { type: 'INTEGER', bitWidth: 8, isSigned: true },
+  },
 };
 
 /** A Parquet file (snappy) of 1-D tensors as columns and 2-D ones as list columns; all share N rows. */
 export function writeParquet(tensors: readonly Tensor[]): Uint8Array {
-  if (tensors.length === 0) throw new TensorFormatError('a Parquet file needs at least one column; pass one or more tensors');
+  if (tensors.length === 0)
+    throw new TensorFormatError('a Parquet file needs at least one column; pass one or more tensors');
   const rows = tensors[0]!.shape[0];
   const schema: SchemaElement[] = [{ name: 'schema', num_children: tensors.length }];
   const columnData: { name: string; data: unknown[] }[] = [];
@@ -262,9 +289,15 @@ export function writeParquet(tensors: readonly Tensor[]): Uint8Array {
       );
     }
     if (t.shape[0] !== rows) {
-      throw new TensorFormatError(`array '${t.name}' has ${t.shape[0]} rows but '${tensors[0]!.name}' has ${rows}; columns must share rows`);
+      throw new TensorFormatError(
+        `array '${t.name}' has ${t.shape[0]} rows but '${tensors[0]!.name}' has ${rows}; columns must share rows`,
+      );
     }
-    const leaf = { ...PARQUET_TYPE[t.dtype], ...(t.dtype === 'float16' ? { type_length: 2 } : {}), repetition_type: 'REQUIRED' };
+    const leaf = {
+      ...PARQUET_TYPE[t.dtype],
+      ...(t.dtype === 'float16' ? { type_length: 2 } : {}),
+      repetition_type: 'REQUIRED',
+    };
     const scalar = scalars(t);
     if (t.shape.length === 1) {
       schema.push({ name: t.name, ...leaf });
@@ -272,14 +305,28 @@ export function writeParquet(tensors: readonly Tensor[]): Uint8Array {
     } else {
       const k = t.shape[1]!;
       schema.push(
-        { name: t.name, repetition_type: 'REQUIRED', converted_type: 'LIST', logical_type: { type: 'LIST' }, num_children: 1 },
+        {
+          name: t.name,
+          repetition_type: 'REQUIRED',
+          converted_type: 'LIST',
+          logical_type: { type: 'LIST' },
+          num_children: 1,
+        },
         { name: 'list', repetition_type: 'REPEATED', num_children: 1 },
         { name: 'element', ...leaf },
       );
-      columnData.push({ name: t.name, data: Array.from({ length: rows! }, (_, r) => scalar.slice(r * k, (r + 1) * k)) });
+      columnData.push({
+        name: t.name,
+        data: Array.from({ length: rows! }, (_, r) => scalar.slice(r * k, (r + 1) * k)),
+      });
     }
   }
-  const out = hyparquetWriter().parquetWriteBuffer({ columnData, schema, codec: 'SNAPPY', createdBy: 'emeth' });
+  const out = hyparquetWriter().parquetWriteBuffer({
+    columnData,
+    schema,
+    codec: 'SNAPPY',
+    createdBy: 'emeth',
+  });
   return new Uint8Array(out);
 }
 

@@ -9,7 +9,16 @@ import { EmethError } from '../errors';
 
 export type DType = 'float16' | 'float32' | 'float64' | 'int32' | 'int64' | 'bool' | 'uint8' | 'int8';
 
-export const DTYPES: readonly DType[] = ['float16', 'float32', 'float64', 'int32', 'int64', 'bool', 'uint8', 'int8'];
+export const DTYPES: readonly DType[] = [
+  'float16',
+  'float32',
+  'float64',
+  'int32',
+  'int64',
+  'bool',
+  'uint8',
+  'int8',
+];
 
 export interface DTypeArrays {
   float16: Uint16Array;
@@ -76,7 +85,12 @@ export function allocate<D extends DType>(dtype: D, length: number): DTypeArrays
 }
 
 /** A view of `byteLength / size` elements over `buffer` (which must be aligned for the dtype). */
-export function viewOf<D extends DType>(dtype: D, buffer: ArrayBufferLike, byteOffset: number, length: number) {
+export function viewOf<D extends DType>(
+  dtype: D,
+  buffer: ArrayBufferLike,
+  byteOffset: number,
+  length: number,
+) {
   return new CONSTRUCTORS[dtype](buffer as ArrayBuffer, byteOffset, length) as DTypeArrays[D];
 }
 
@@ -88,11 +102,15 @@ export function createTensor<D extends DType>(
   data?: DTypeArrays[D],
 ): Tensor<D> {
   if (!isDType(dtype)) {
-    throw new TensorFormatError(`array '${name}' has dtype '${String(dtype)}', which is not one of ${DTYPES.join(', ')}`);
+    throw new TensorFormatError(
+      `array '${name}' has dtype '${String(dtype)}', which is not one of ${DTYPES.join(', ')}`,
+    );
   }
   for (const d of shape) {
     if (!Number.isSafeInteger(d) || d < 0) {
-      throw new TensorFormatError(`array '${name}' has shape [${shape.join(', ')}]: every dimension must be an integer ≥ 0`);
+      throw new TensorFormatError(
+        `array '${name}' has shape [${shape.join(', ')}]: every dimension must be an integer ≥ 0`,
+      );
     }
   }
   const n = elementCount(shape);
