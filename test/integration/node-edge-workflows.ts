@@ -1,4 +1,4 @@
-// Workflows of test/integration/node-edge.test.ts and bench/edge.ts: the operator side schedules
+// Workflow of test/integration/node-edge.test.ts: the operator side schedules
 // one activity on a participant's queue and returns what the participant answered.
 import { proxyActivities } from '@temporalio/workflow';
 
@@ -14,15 +14,4 @@ export async function edgeEchoWorkflow(input: { queue: string; text: string }): 
     retry: { maximumAttempts: 1 },
   });
   return echo(input.text);
-}
-
-/** `count` echoes one after the other: the bench's round trips, without a workflow start each. */
-export async function edgeEchoLoopWorkflow(input: { queue: string; count: number }): Promise<number> {
-  const { echo } = proxyActivities<EdgeEchoActivities>({
-    taskQueue: input.queue,
-    startToCloseTimeout: '60 seconds',
-    retry: { maximumAttempts: 1 },
-  });
-  for (let i = 0; i < input.count; i++) await echo(String(i));
-  return input.count;
 }
