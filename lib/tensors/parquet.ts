@@ -263,16 +263,10 @@ const PARQUET_TYPE: Record<DType, Omit<SchemaElement, 'name'>> = {
   int32: { type: 'INT32' },
   int64: { type: 'INT64' },
   bool: { type: 'BOOLEAN' },
-  uint8: {
-    type: 'INT32',
-    converted_type: 'UINT_8',
-    logical_type: { type: 'INTEGER', bitWidth: 8, isSigned: false },
-  },
-  int8: {
-    type: 'INT32',
-    converted_type: 'INT_8',
-    logical_type: { type: 'INTEGER', bitWidth: 8, isSigned: true },
-  },
+  // Converted types only: hyparquet-writer 0.17 writes the INTEGER logical type in a form pyarrow
+  // refuses ("Couldn't deserialize thrift"); INT_8/UINT_8 mean the same to every reader.
+  uint8: { type: 'INT32', converted_type: 'UINT_8' },
+  int8: { type: 'INT32', converted_type: 'INT_8' },
 };
 
 /** A Parquet file (snappy) of 1-D tensors as columns and 2-D ones as list columns; all share N rows. */
