@@ -268,3 +268,8 @@ export function float32ToFloat16Bits(values: ArrayLike<number>): Uint16Array {
   for (let i = 0; i < values.length; i++) out[i] = numberToFloat16(values[i]!);
   return out;
 }
+
+/** The values as a plain array (int64 as bigint, float16 as its bits), e.g. for JSON or tests. */
+export function valuesOf(t: Tensor): (number | bigint)[] {
+  return Array.from(t.data as ArrayLike<number | bigint>);
+}
