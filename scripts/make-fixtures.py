@@ -136,6 +136,10 @@ dataset(OUT / 'data/digits.parquet', 'parquet', {'pixel_0..pixel_63': 'float32',
 emb = pa.FixedSizeListArray.from_arrays(pa.array(X_digits.reshape(-1)), 64)
 pq.write_table(pa.table({'X': emb, 'y': pa.array(y_digits)}), OUT / 'data/digits-embedding.parquet', compression='zstd')
 dataset(OUT / 'data/digits-embedding.parquet', 'parquet', {'X': 'fixed_size_list<float32>[64]', 'y': 'int64'}, 'pyarrow, zstd')
+# Several row groups (64 rows each), as large files have: the reader must join them in order.
+pq.write_table(pa.table({'X': emb, 'y': pa.array(y_digits)}), OUT / 'data/digits-rowgroups.parquet', compression='zstd',
+               row_group_size=64)
+dataset(OUT / 'data/digits-rowgroups.parquet', 'parquet', {'X': 'fixed_size_list<float32>[64]', 'y': 'int64'}, 'pyarrow, zstd, 4 row groups of 64')
 iris_table = pa.table({**{n: pa.array(X_iris[:, i]) for i, n in enumerate(iris_names)},
                        'species': pa.array(y_iris.astype(np.int32))})
 pq.write_table(iris_table, OUT / 'data/iris.parquet', compression='none')
@@ -166,6 +170,10 @@ def add_model(name: str, model: onnx.ModelProto, exporter: str, kind: str, input
               status: str = 'run', refusal: str | None = None) -> None:
     """inputs: onnx input name -> {dataset, array, shape?}; feeds: the arrays fed to the local run."""
     path = OUT / 'models' / f'{name}.onnx'
+    # skl2onnx lists opset imports in set order, which changes with Python's hash seed: sort them.
+    imports = sorted((o.domain, o.version) for o in model.opset_import)
+    del model.opset_import[:]
+    model.opset_import.extend(helper.make_opsetid(d, v) for d, v in imports)
     onnx.save_model(model, path)
     entry = {'name': name, 'file': rel(path), 'exporter': exporter, 'kind': kind, 'inputs': inputs,
              'outputs': [o.name for o in model.graph.output], 'status': status}

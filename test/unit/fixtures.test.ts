@@ -129,6 +129,7 @@ describe('fixture datasets', () => {
       ['digits.csv', stackColumns(await tensorsOf('data/digits.csv'), pixels)],
       ['digits.parquet', stackColumns(await tensorsOf('data/digits.parquet'), pixels)],
       ['digits-embedding.parquet', await arrayOf('data/digits-embedding.parquet', 'X')],
+      ['digits-rowgroups.parquet', await arrayOf('data/digits-rowgroups.parquet', 'X')],
       ['digits-images.npy (reshaped)', (await tensorsOf('data/digits-images.npy'))[0]!],
     ];
     for (const [file, t] of candidates) {
@@ -150,6 +151,7 @@ describe('fixture datasets', () => {
       ['data/digits.csv', 'target'],
       ['data/digits.parquet', 'target'],
       ['data/digits-embedding.parquet', 'y'],
+      ['data/digits-rowgroups.parquet', 'y'],
     ]) {
       const t = await arrayOf(file!, name!);
       expect({ file, dtype: t.dtype, data: t.data }).toEqual({ file, dtype: 'int64', data: reference });

@@ -126,6 +126,29 @@ describe('Parquet', () => {
     back.forEach((b, i) => expect(b.data).toEqual(tensors[i]!.data));
   });
 
+  it('joins row groups in order, from pyarrow and from its own writer', async () => {
+    const [x, y] = await readParquet(fixture('digits-rowgroups.parquet')); // 4 row groups of 64
+    expect(x!.data).toEqual(digitsX().data);
+    expect(y!.data).toEqual(readNpy(fixture('digits-y.npy')).data);
+    // hyparquet-writer starts a new row group after 1000 rows.
+    const rows = 2500;
+    const emb = createTensor(
+      'emb',
+      'float32',
+      [rows, 3],
+      Float32Array.from({ length: rows * 3 }, (_, i) => i / 8),
+    );
+    const id = createTensor(
+      'id',
+      'int64',
+      [rows],
+      BigInt64Array.from({ length: rows }, (_, i) => BigInt(i) * 3n),
+    );
+    const [e2, id2] = await readParquet(writeParquet([emb, id]));
+    expect(e2!.data).toEqual(emb.data);
+    expect(id2!.data).toEqual(id.data);
+  });
+
   it('refuses tensors a Parquet file cannot hold', () => {
     expect(() => writeParquet([createTensor('img', 'float32', [1, 1, 2])])).toThrow(
       "array 'img' has shape [1, 1, 2]; Parquet columns hold 1-D or 2-D arrays, so use .npy or .npz",
