@@ -52,6 +52,10 @@ export interface EmethConfig {
     storageDir: string;
     /** How often the Signer batches tickets. */
     signerInterval: string;
+    /** How often the reconciliation Schedule settles Jobs whose workflow closed before their row did. */
+    reconcileInterval: string;
+    /** Jobs younger than this are left to their workflow by the reconciler. */
+    reconcileGraceMs: number;
     /** A node that has not picked up its SubJob within this many ms counts as gone. */
     nodePickupTimeoutMs: number;
     /** A running node that sends no heartbeat for this many ms counts as dead. */
@@ -164,13 +168,8 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
         `EMETH_VERIFIERS must be comma-separated addresses; "${v}" is not one`,
       );
   }
-  const signerInterval = env.EMETH_SIGNER_INTERVAL || '10s';
-  if (!/^\d+(ms|s|m|h)$/.test(signerInterval)) {
-    throw new ConfigError(
-      'EMETH_SIGNER_INTERVAL',
-      `EMETH_SIGNER_INTERVAL must look like 10s, 500ms, 5m or 1h, got "${signerInterval}"`,
-    );
-  }
+  const signerInterval = interval(env, 'EMETH_SIGNER_INTERVAL', '10s');
+  const reconcileInterval = interval(env, 'EMETH_RECONCILE_INTERVAL', '60s');
 
   const gatewayHost = env.EMETH_GATEWAY_HOST || '127.0.0.1';
   const gatewayPort = port(env, 'EMETH_GATEWAY_PORT', DEFAULT_PORTS.gateway);
@@ -207,6 +206,8 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
       verifiers,
       storageDir: path.resolve(cwd, env.EMETH_STORAGE_DIR || path.join(home, 'storage')),
       signerInterval,
+      reconcileInterval,
+      reconcileGraceMs: positiveInt(env, 'EMETH_RECONCILE_GRACE_MS', 60_000),
       nodePickupTimeoutMs: positiveInt(env, 'EMETH_NODE_PICKUP_TIMEOUT_MS', 30_000),
       nodeHeartbeatTimeoutMs: positiveInt(env, 'EMETH_NODE_HEARTBEAT_TIMEOUT_MS', 15_000),
     },
@@ -223,4 +224,13 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
       token: env.EMETH_CODEC_TOKEN || undefined,
     },
   };
+}
+
+/** A Temporal duration such as 10s, 500ms, 5m or 1h. */
+function interval(env: Env, name: string, fallback: string): string {
+  const value = env[name] || fallback;
+  if (!/^\d+(ms|s|m|h)$/.test(value)) {
+    throw new ConfigError(name, `${name} must look like 10s, 500ms, 5m or 1h, got "${value}"`);
+  }
+  return value;
 }

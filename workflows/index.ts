@@ -3,3 +3,4 @@ export { wiringWorkflow } from './wiring';
 export { jobWorkflow } from './job';
 export { subJobWorkflow } from './subjob';
 export { signerWorkflow } from './signer';
+export { reconcilerWorkflow } from './reconciler';

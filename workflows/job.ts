@@ -22,6 +22,7 @@ import type {
   SubJobPlan,
 } from '../lib/pipeline';
 import type { JobProgress, JobStatus } from '../lib/types';
+import { reasonOf } from './failures';
 import { EmethJobId, EmethProgramId, EmethRequester, EmethStatus } from '../lib/search-attributes';
 import { subJobWorkflow } from './subjob';
 
@@ -81,58 +82,73 @@ export async function jobWorkflow({ jobId, resume }: JobWorkflowInput): Promise<
 
   const plan = await l2.planJob(jobId);
   const epoch = resume?.epoch ?? 0;
-  if (!resume) {
-    fees = { ...fees, reserved: (await l2.reserveJob(jobId)).reserved };
-    await setStatus('reserved');
-  }
-
-  if (!cancelRequested) {
-    if (epoch === 0) await setStatus('splitting');
-    subJobs = await l2.splitJob(jobId, epoch);
-  }
-  if (!cancelRequested) {
-    await setStatus('running');
-    await runWithinWindow(
-      subJobs,
-      plan.window,
-      () => cancelRequested,
-      running,
-      async (sj) => {
-        outcomes.set(sj.subJobId, await runSubJob(jobId, plan, sj, children));
-      },
-    );
-  }
-
-  const allVerified =
-    subJobs.length > 0 && subJobs.every((sj) => outcomes.get(sj.subJobId)?.status === 'verified');
   let result: string | undefined;
-  if (!cancelRequested && allVerified) {
-    await setStatus('aggregating');
-    if (plan.keyholderQueue) {
-      // Training: the aggregate stays encrypted; only the requester's keyholder can open it.
-      result = await finishEpoch(jobId, epoch, plan.keyholderQueue, plan.deadline);
-      if (epoch + 1 < plan.numEpoch && !cancelRequested) {
-        // A fresh history per epoch: long trainings never grow one history without bound.
-        await continueAsNew<typeof jobWorkflow>({
-          jobId,
-          resume: { epoch: epoch + 1, reserved: fees.reserved },
-        });
-      }
-    } else {
-      result = (await l2.aggregateJob(jobId)).result;
+  let failure: string | undefined;
+  let nextEpoch = false;
+  const stopped = () => cancelRequested || failure !== undefined;
+  // Every path below ends in settlement: a refusal, an activity that gives up, a participant that
+  // never comes. Verified work is paid and the rest of the reservation released.
+  try {
+    if (!resume) {
+      fees = { ...fees, reserved: (await l2.reserveJob(jobId)).reserved };
+      await setStatus('reserved');
     }
+    if (!stopped()) {
+      if (epoch === 0) await setStatus('splitting');
+      subJobs = await l2.splitJob(jobId, epoch);
+    }
+    if (!stopped()) {
+      await setStatus('running');
+      await runWithinWindow(subJobs, plan.window, stopped, running, async (sj) => {
+        const o = await runSubJob(jobId, plan, sj, children);
+        outcomes.set(sj.subJobId, o);
+        if (o.status === 'failed' && failure === undefined) {
+          // The Job cannot complete: stop spending the requester's deposit on the other SubJobs.
+          failure = `SubJob ${o.index} failed: ${o.reason ?? 'no reason given'}`;
+          children.cancel();
+        }
+      });
+    }
+    if (!stopped() && allVerified(subJobs, outcomes)) {
+      await setStatus('aggregating');
+      if (plan.keyholderQueue) {
+        // Training: the aggregate stays encrypted; only the requester's keyholder can open it.
+        result = await finishEpoch(jobId, epoch, plan.keyholderQueue, plan.deadline);
+        nextEpoch = epoch + 1 < plan.numEpoch && !cancelRequested;
+      } else {
+        result = (await l2.aggregateJob(jobId)).result;
+      }
+    }
+  } catch (err) {
+    // Cancelled (by the signal or the operator) while a step of its own ran: settle as cancelled.
+    if (isCancellation(err)) cancelRequested = true;
+    else failure = reasonOf(err);
   }
-  const final: JobOutcome['status'] = cancelRequested ? 'cancelled' : allVerified ? 'completed' : 'failed';
-  await setStatus('settling');
-  const settled = await l2.settleJob(jobId, final);
+  if (nextEpoch && failure === undefined) {
+    // A fresh history per epoch: long trainings never grow one history without bound.
+    await continueAsNew<typeof jobWorkflow>({ jobId, resume: { epoch: epoch + 1, reserved: fees.reserved } });
+  }
+
+  const final: JobOutcome['status'] = cancelRequested
+    ? 'cancelled'
+    : failure === undefined && allVerified(subJobs, outcomes)
+      ? 'completed'
+      : 'failed';
+  const reason = final === 'failed' ? (failure ?? 'not every SubJob was verified') : undefined;
+  const settled = await CancellationScope.nonCancellable(async () => {
+    await setStatus('settling');
+    const s = await l2.settleJob(jobId, final, reason);
+    await setStatus(final);
+    return s;
+  });
   fees = { reserved: fees.reserved, ...settled };
-  await setStatus(final);
   return {
     jobId,
     status: final,
     result,
     charged: settled.charged,
     refunded: settled.refunded,
+    ...(reason ? { reason } : {}),
     subJobs: subJobs.map(
       (sj) =>
         outcomes.get(sj.subJobId) ?? {
@@ -144,6 +160,9 @@ export async function jobWorkflow({ jobId, resume }: JobWorkflowInput): Promise<
     ),
   };
 }
+
+const allVerified = (subJobs: SubJobPlan[], outcomes: Map<string, SubJobOutcome>) =>
+  subJobs.length > 0 && subJobs.every((sj) => outcomes.get(sj.subJobId)?.status === 'verified');
 
 /**
  * The sliding window (Temporal's batch-sliding-window sample): at most `window` SubJobs run at once;
@@ -228,7 +247,9 @@ async function runSubJob(
       }),
     );
   } catch (err) {
-    if (!isCancellation(err)) throw err;
-    return { subJobId: sj.subJobId, index: sj.index, status: 'cancelled', attempts: 0 };
+    if (isCancellation(err))
+      return { subJobId: sj.subJobId, index: sj.index, status: 'cancelled', attempts: 0 };
+    // The SubJob's workflow gave up (a verifier or keyholder that never came): the SubJob failed.
+    return { subJobId: sj.subJobId, index: sj.index, status: 'failed', attempts: 0, reason: reasonOf(err) };
   }
 }

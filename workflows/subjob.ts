@@ -23,6 +23,7 @@ import type {
   VerifierActivities,
 } from '../lib/pipeline';
 import type { AttemptOutcome, SubJobStatus } from '../lib/types';
+import { reasonOf } from './failures';
 import { EmethNode, EmethStatus } from '../lib/search-attributes';
 
 // The SubJob's control steps are short database (and, for penalties, chain) calls on the L2
@@ -83,7 +84,24 @@ export async function subJobWorkflow(input: SubJobWorkflowInput): Promise<SubJob
       let end: AttemptEnd;
       if ('result' in ran) {
         await setStatus('verifying', node.nodeId);
-        end = await verify(input, node, task, ran.result);
+        try {
+          end = await verify(input, node, task, ran.result);
+        } catch (err) {
+          if (isCancellation(err)) throw err;
+          // No verifier or keyholder came in time (or they kept failing): not the node's fault.
+          // The attempt closes without a penalty and the SubJob fails; the Job settles.
+          tracker.clear();
+          const reason = `the result could not be verified: ${reasonOf(err)}`;
+          await l2.closeAttempt({
+            subJobId: plan.subJobId,
+            nodeId: node.nodeId,
+            attempt,
+            outcome: 'cancelled',
+            reason,
+          });
+          await setStatus('failed', node.nodeId);
+          return outcome('failed', attempt, { reason });
+        }
       } else {
         end = ran;
       }
@@ -234,6 +252,8 @@ async function verify(
   }
   const verifier = proxyActivities<VerifierActivities>({
     taskQueue: input.dispatch.verifierQueue,
+    // A verifier that never comes fails the SubJob at the Job's deadline instead of holding it.
+    scheduleToStartTimeout: Math.max(1000, input.deadline - Date.now()),
     startToCloseTimeout: '10 minutes',
     // A verifier's failure is not the node's fault: try again, the result waits.
     retry: { maximumAttempts: 5, initialInterval: '1 second' },

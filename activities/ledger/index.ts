@@ -73,8 +73,10 @@ export function createLedgerActivities(deps: LedgerDeps): LedgerActivities {
       return { reserved: amount.toString() };
     },
 
-    async settleJob(jobId, status) {
+    async settleJob(jobId, status, reason) {
       const j = await loadJob(prisma, jobId);
+      const settled = await prisma.ledgerEntry.findUnique({ where: { id: `${jobId}:charge` } });
+      if (settled) return { charged: j.charged.toFixed(0), refunded: j.refunded.toFixed(0) };
       const reserved = big(j.reserved);
       const tickets = await ticketsOf(j);
       const charged = tickets.reduce((a, t) => a + t.amount + t.verifierFee, 0n);
@@ -106,7 +108,12 @@ export function createLedgerActivities(deps: LedgerDeps): LedgerActivities {
         }),
         prisma.job.update({
           where: { id: jobId },
-          data: { charged: charged.toString(), refunded: released.toString() },
+          data: {
+            charged: charged.toString(),
+            refunded: released.toString(),
+            status,
+            ...(reason ? { reason } : {}),
+          },
         }),
       ]);
       logger.info(

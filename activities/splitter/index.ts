@@ -8,6 +8,7 @@ import type { DispatchSettings, JobPlan, SplitterActivities, SubJobPlan } from '
 import { splitShares } from '../../lib/fees';
 import { getProgramSpec, type ProgramModule, type ShardRef } from '../../lib/programs';
 import { subJobIdOf } from '../../lib/ids';
+import { EmethError } from '../../lib/errors';
 import { big } from '../../prisma/ledger';
 import { jobParams, loadJob, refuse, runParamsOf } from '../shared/job-rows';
 import { epochShare } from './epochs';
@@ -41,14 +42,22 @@ export function createSplitterActivities(deps: SplitterDeps): SplitterActivities
     }
     const spec = getProgramSpec(j.programId);
     const params = jobParams(j);
-    const split = await deps.programFor(j.programId).split({
-      programId: j.programId,
-      datasetBlobId: j.dataset,
-      modelBlobId: params[spec.modelParam]!,
-      numParallel: j.splitAllowed ? j.numParallel : 1,
-      fuelLimit: epochShare(big(j.fuelLimit), 0, j.numEpoch).toString(),
-      params: runParamsOf(spec.runParams, params),
-    });
+    const split = await deps
+      .programFor(j.programId)
+      .split({
+        programId: j.programId,
+        datasetBlobId: j.dataset,
+        modelBlobId: params[spec.modelParam]!,
+        numParallel: j.splitAllowed ? j.numParallel : 1,
+        fuelLimit: epochShare(big(j.fuelLimit), 0, j.numEpoch).toString(),
+        params: runParamsOf(spec.runParams, params),
+      })
+      .catch((err: unknown) => {
+        // The program's own refusals (unreadable dataset, missing blob, shapes that do not fit) are
+        // deterministic: retrying cannot help, so the Job fails now and settles.
+        if (err instanceof EmethError) refuse(`the dataset cannot be split: ${err.message}`);
+        throw err;
+      });
     return split.shards.map((s) => ({ ...s, shard: JSON.stringify(shardRefOf(s)) }));
   }
 

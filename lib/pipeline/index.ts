@@ -11,6 +11,7 @@ export * from './aggregator';
 export * from './ledger';
 export * from './signer';
 export * from './participants';
+export * from './reconciler';
 
 import type { SplitterActivities } from './splitter';
 import type { DispatcherActivities, StatusActivities } from './dispatcher';
@@ -19,6 +20,7 @@ import type { ResultsActivities } from './results';
 import type { AggregatorActivities } from './aggregator';
 import type { LedgerActivities } from './ledger';
 import type { SignerActivities } from './signer';
+import type { ReconcilerActivities } from './reconciler';
 
 /** Everything the L2 worker serves on `emeth-l2`: they alone touch the database and the L2 keys. */
 export type L2Activities = SplitterActivities &
@@ -28,4 +30,5 @@ export type L2Activities = SplitterActivities &
   ResultsActivities &
   AggregatorActivities &
   LedgerActivities &
-  SignerActivities;
+  SignerActivities &
+  ReconcilerActivities;

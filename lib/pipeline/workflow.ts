@@ -78,6 +78,8 @@ export interface JobOutcome {
   result?: BlobId;
   charged: Holon;
   refunded: Holon;
+  /** Why it failed, when it did. */
+  reason?: string;
   subJobs: SubJobOutcome[];
 }
 

@@ -46,6 +46,8 @@ export interface SubmitOptions {
   capabilityClass?: string;
   /** Changes the generated dataset before upload (e.g. plants marker rows). */
   dataset?: (rows: Uint8Array) => Uint8Array;
+  /** Called with the uploaded blob ids before the Job is submitted (e.g. to lose a blob). */
+  beforeSubmit?: (ids: { dataset: string; model: string }) => void;
 }
 
 export interface Submitted {
@@ -91,6 +93,8 @@ export class TestPipeline {
       EMETH_TASK_QUEUE_PREFIX: `t${randomBytes(4).toString('hex')}`,
       EMETH_VERIFIERS: new Wallet(devKey(DEV_ROLES.verifier)).address,
       EMETH_SIGNER_INTERVAL: '1s',
+      EMETH_RECONCILE_INTERVAL: '2s',
+      EMETH_RECONCILE_GRACE_MS: '3000',
       EMETH_NODE_PICKUP_TIMEOUT_MS: '5000',
       EMETH_NODE_HEARTBEAT_TIMEOUT_MS: '3000',
       EMETH_LOG_LEVEL: 'info',
@@ -227,6 +231,7 @@ export class TestPipeline {
     const datasetBytes = opts.dataset ? opts.dataset(generated) : generated;
     const model = await this.gateway.putBlob(modelBytes);
     const dataset = await this.gateway.putBlob(datasetBytes);
+    opts.beforeSubmit?.({ dataset: dataset.id, model: model.id });
     const fuelPrice = 120n * GHOLON;
     const needed = BigInt(meterFuel(rows, inspectModel(modelBytes).cost, 10n ** 30n).required);
     const numParallel = opts.numParallel ?? 3;

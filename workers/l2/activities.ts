@@ -19,6 +19,7 @@ import { createResultsActivities } from '../../activities/results';
 import { createAggregatorActivities } from '../../activities/aggregator';
 import { createLedgerActivities } from '../../activities/ledger';
 import { createSignerActivities } from '../../activities/signer';
+import { createReconcilerActivities } from '../../activities/reconciler';
 
 export interface L2Deps {
   prisma: PrismaClient;
@@ -35,10 +36,15 @@ export interface L2Deps {
   window?: number;
   dispatch: DispatchSettings;
   chainCache?: { syncOnce(): Promise<unknown> };
+  /** How the workflow of `workflowId` stands: 'running', its close status, or 'missing'. */
+  workflowState(workflowId: string): Promise<string>;
+  /** Rows younger than this are left to their workflow by the reconciler. */
+  reconcileGraceMs?: number;
 }
 
 export function createL2Activities(deps: L2Deps): L2Activities {
   const logger = (component: string) => deps.logger.child({ component });
+  const ledger = createLedgerActivities({ ...deps, logger: logger('ledger') });
   return {
     ...createSplitterActivities({ ...deps, logger: logger('splitter') }),
     ...createDispatcherActivities({ ...deps, logger: logger('dispatcher') }),
@@ -46,7 +52,13 @@ export function createL2Activities(deps: L2Deps): L2Activities {
     ...createVerificationActivities({ ...deps, logger: logger('verification') }),
     ...createResultsActivities({ ...deps, logger: logger('results') }),
     ...createAggregatorActivities({ ...deps, logger: logger('aggregator') }),
-    ...createLedgerActivities({ ...deps, logger: logger('ledger') }),
+    ...ledger,
     ...createSignerActivities({ ...deps, logger: logger('signer') }),
+    ...createReconcilerActivities({
+      ...deps,
+      settleJob: ledger.settleJob,
+      graceMs: deps.reconcileGraceMs,
+      logger: logger('reconciler'),
+    }),
   };
 }

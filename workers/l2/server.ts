@@ -1,6 +1,12 @@
 import http from 'node:http';
 import { JsonRpcProvider, NonceManager, Wallet } from 'ethers';
-import { Client, Connection, ScheduleAlreadyRunning, ScheduleOverlapPolicy } from '@temporalio/client';
+import {
+  Client,
+  Connection,
+  ScheduleAlreadyRunning,
+  ScheduleOverlapPolicy,
+  WorkflowNotFoundError,
+} from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import type { Duration } from '@temporalio/common';
 import type { EmethConfig } from '../../lib/config';
@@ -119,6 +125,8 @@ export async function startL2Server(config: EmethConfig, logger: Logger): Promis
             keyholderQueuePrefix: queues.keyholder(''),
           },
           logger: logger.child({ component: 'l2-activities' }),
+          workflowState: (workflowId) => workflowState(client, workflowId),
+          reconcileGraceMs: config.l2.reconcileGraceMs,
           chainCache: createChainCache({
             prisma,
             provider,
@@ -136,7 +144,8 @@ export async function startL2Server(config: EmethConfig, logger: Logger): Promis
       await workerRun;
     });
 
-    await ensureSignerSchedule(client, config.l2.signerInterval, queues.l2);
+    await ensureSchedule(client, 'signer', 'signerWorkflow', config.l2.signerInterval, queues.l2);
+    await ensureSchedule(client, 'reconciler', 'reconcilerWorkflow', config.l2.reconcileInterval, queues.l2);
 
     const gatewayDeps = {
       prisma,
@@ -249,22 +258,41 @@ async function nodesPolling(client: Client, namespace: string, nodeQueues: strin
   return online;
 }
 
-/** The Signer runs every interval as a Temporal Schedule, visible and pausable in the UI. */
-async function ensureSignerSchedule(client: Client, every: string, taskQueue: string): Promise<void> {
+/** How a workflow stands: 'running', its close status in lower case, or 'missing'. */
+async function workflowState(client: Client, workflowId: string): Promise<string> {
+  try {
+    const d = await client.workflow.getHandle(workflowId).describe();
+    return d.status.name.toLowerCase();
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return 'missing';
+    throw err;
+  }
+}
+
+/**
+ * The Signer and the reconciler run every interval as Temporal Schedules, visible and pausable in
+ * the UI; a restart with another interval updates the schedule.
+ */
+async function ensureSchedule(
+  client: Client,
+  name: string,
+  workflowType: string,
+  every: string,
+  taskQueue: string,
+): Promise<void> {
   // lib/config checked the format (10s, 500ms, ...).
   const interval = every as Duration;
+  const scheduleId = `${taskQueue}-${name}`;
   const options = {
-    scheduleId: `${taskQueue}-signer`,
+    scheduleId,
     spec: { intervals: [{ every: interval }] },
-    action: { type: 'startWorkflow' as const, workflowType: 'signerWorkflow', taskQueue, args: [] },
+    action: { type: 'startWorkflow' as const, workflowType, taskQueue, args: [] },
     policies: { overlap: ScheduleOverlapPolicy.SKIP },
   };
   try {
     await client.schedule.create(options);
   } catch (err) {
     if (!(err instanceof ScheduleAlreadyRunning)) throw err;
-    await client.schedule
-      .getHandle(`${taskQueue}-signer`)
-      .update((prev) => ({ ...prev, spec: options.spec }));
+    await client.schedule.getHandle(scheduleId).update((prev) => ({ ...prev, spec: options.spec }));
   }
 }

@@ -1,0 +1,62 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { EMETH } from '../../lib/fees';
+import { TestPipeline } from '../support/pipeline';
+
+// Every Job ends (settled, reservation released) whatever fails on its way. Real Temporal,
+// PostgreSQL, anvil; the L2 server, nodes and verifier as real processes.
+jest.setTimeout(240_000);
+
+let p: TestPipeline;
+beforeAll(async () => {
+  p = await TestPipeline.start();
+  await p.deposit(100n * EMETH);
+});
+afterAll(() => p?.stop());
+
+const reservedOf = async (jobId: string) =>
+  (await p.db.prisma.ledgerEntry.findMany({ where: { jobId } })).reduce(
+    (acc, e) => acc + (e.kind === 'reserve' ? 1n : -1n) * BigInt(e.amount.toFixed(0)),
+    0n,
+  );
+
+it('a Job whose split throws ends failed and settled within a minute, the reason in its view', async () => {
+  // The stored dataset rots after upload (the gateway sees it exists): the Splitter cannot read it.
+  const { job } = await p.submit({
+    rows: 60,
+    numParallel: 2,
+    dataset: (bytes) => {
+      const copy = Uint8Array.from(bytes);
+      copy[copy.length - 1] ^= 0xff; // a distinct blob, so no other suite's copy survives
+      return copy;
+    },
+    beforeSubmit: (ids) => {
+      const storage = p.config.l2.storageDir;
+      for (const f of fs.readdirSync(storage, { recursive: true }) as string[])
+        if (path.basename(f) === ids.dataset) fs.writeFileSync(path.join(storage, f), 'rotten bytes');
+    },
+  });
+  const started = Date.now();
+  const done = await p.waitForEnd(job.id, 60_000);
+  expect(done.status).toBe('failed');
+  expect(Date.now() - started).toBeLessThan(60_000);
+  const row = await p.db.prisma.job.findUniqueOrThrow({ where: { id: job.id } });
+  expect(row.reason).toMatch(/dataset cannot be split/);
+  expect(row.charged.toFixed(0)).toBe('0');
+  expect(row.refunded.toFixed(0)).toBe(row.reserved.toFixed(0));
+  expect(await reservedOf(job.id)).toBe(0n);
+});
+
+it('the reconciliation settles a row left non-terminal behind a closed workflow', async () => {
+  // No node of this class: the Job waits; an operator terminates its workflow.
+  const { job } = await p.submit({ rows: 60, numParallel: 1, capabilityClass: 'nobody-here' });
+  await p.waitForJob(job.id, (j) => j.status === 'running');
+  await p.temporal.workflow.getHandle(job.workflowId).terminate('operator drill');
+  const row = await p.waitForJob(job.id, (j) => j.status === 'failed', 60_000);
+  expect(row.status).toBe('failed');
+  const db = await p.db.prisma.job.findUniqueOrThrow({ where: { id: job.id } });
+  expect(db.reason).toMatch(/reconciled: the Job's workflow ended \(terminated\)/);
+  expect(await reservedOf(job.id)).toBe(0n);
+  expect(db.refunded.toFixed(0)).toBe(db.reserved.toFixed(0));
+  expect(fs.readFileSync(path.join(p.home, 'l2.log'), 'utf8')).toMatch(/Job reconciled/);
+});
