@@ -300,6 +300,20 @@ describe('the node edge, attacked', () => {
     expect(logLines.join('\n')).not.toContain('emeth-edge-v1.');
   });
 
+  it("passes the frontend's own errors through to the participant", async () => {
+    const handle = await client.workflow.start(edgeEchoWorkflow, {
+      taskQueue: temporal.taskQueue,
+      workflowId: `edge-gone-${randomUUID()}`,
+      args: [{ queue: queues.node(a), text: 'gone' }],
+    });
+    const asA = rawClient(await bearer(nodeA, 'node'));
+    const task = await asA.pollActivityTaskQueue(pollOf(queues.node(a)));
+    await handle.terminate('the operator ends it');
+    // The edge lets A heartbeat its own task; the frontend answers that the task is gone.
+    const heartbeat = asA.recordActivityTaskHeartbeat({ namespace: NAMESPACE, taskToken: task.taskToken });
+    expect(await codeOf(heartbeat)).toBe(status.NOT_FOUND);
+  });
+
   it("runs A's honest work through the edge with a real SDK worker, across token refreshes", async () => {
     // Tokens live 6 s and are re-signed every 3 s; the work below starts after the first has expired.
     let participant: ParticipantConnection | undefined;

@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { temporal } from '@temporalio/proto';
-import type { Method, Service } from 'protobufjs';
+import type { Method, Service, Type } from 'protobufjs';
 import type { Logger } from '../../lib/logger';
 import { authorize, type EdgeRequest } from '../../lib/edge-policy';
 import { verifyEdgeToken, type EdgeRole, type EdgeTokenClaims } from '../../lib/edge-token';
@@ -72,6 +72,13 @@ const identity = (b: Buffer) => b;
 interface Registration {
   until: number;
   registered: Promise<boolean>;
+}
+
+interface Admitted {
+  claims: EdgeTokenClaims;
+  request: EdgeRequest;
+  /** What goes upstream. */
+  bytes: Buffer;
 }
 
 class Refusal extends Error {
@@ -176,16 +183,21 @@ export async function startNodeEdge(options: NodeEdgeOptions): Promise<NodeEdge>
   /** Who is calling and what they ask, or a Refusal. */
   async function admit(
     api: string,
-    RequestType: { decode(b: Uint8Array): unknown },
+    RequestType: Type,
     call: grpc.ServerUnaryCall<Buffer, Buffer>,
     who: { claims?: EdgeTokenClaims },
-  ): Promise<{ claims: EdgeTokenClaims; request: EdgeRequest }> {
+  ): Promise<Admitted> {
     const claims = claimsOf(call.metadata);
     who.claims = claims;
     await checkRegistered(claims);
     let request: EdgeRequest;
+    let bytes: Buffer;
     try {
-      request = RequestType.decode(call.request) as EdgeRequest;
+      const message = RequestType.decode(call.request);
+      request = message as EdgeRequest;
+      // Forward the message as the rules read it, re-encoded: repeated or mis-typed fields that
+      // another protobuf parser would merge differently never reach the frontend.
+      bytes = Buffer.from(RequestType.encode(message).finish());
     } catch {
       throw new Refusal(grpc.status.INVALID_ARGUMENT, `the ${api} request is not a valid protobuf message`);
     }
@@ -195,7 +207,7 @@ export async function startNodeEdge(options: NodeEdgeOptions): Promise<NodeEdge>
       taskTokenHolder: (t) => ledger.holderOf(t, now()),
     });
     if (!decision.allow) throw new Refusal(grpc.status.PERMISSION_DENIED, decision.message);
-    return { claims, request };
+    return { claims, request, bytes };
   }
 
   function handlerFor(method: Method): grpc.handleUnaryCall<Buffer, Buffer> {
@@ -217,13 +229,13 @@ export async function startNodeEdge(options: NodeEdgeOptions): Promise<NodeEdge>
         );
         callback({ code: err.code, details: err.message });
       };
-      const forward = ({ claims, request }: { claims: EdgeTokenClaims; request: EdgeRequest }) => {
+      const forward = ({ claims, request, bytes }: Admitted) => {
         log.debug({ role: claims.role, address: claims.address, api }, 'forwarding');
         const upstreamCall = upstream.makeUnaryRequest<Buffer, Buffer>(
           path,
           identity,
           identity,
-          call.request,
+          bytes,
           forwardedMetadata(call.metadata),
           // Long polls carry the participant's ~70 s deadline through to the frontend.
           { deadline: call.getDeadline() },
