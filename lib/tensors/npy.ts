@@ -104,6 +104,11 @@ export function readNpyHeader(bytes: Uint8Array, source = 'the .npy file'): NpyH
   return { ...parseHeaderDict(text, source), dataOffset };
 }
 
+/**
+ * The array of a .npy file. Its data is a view into `bytes` where the dtype allows (little-endian,
+ * aligned, which np.save's 64-byte header gives) and a copy otherwise: copy `bytes` first if it
+ * will be reused.
+ */
 export function readNpy(bytes: Uint8Array, options: NpyReadOptions = {}): Tensor {
   const source = options.source ?? 'the .npy file';
   const name = options.name ?? 'X';

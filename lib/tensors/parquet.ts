@@ -96,7 +96,12 @@ export async function readParquet(bytes: Uint8Array, options: ParquetReadOptions
       `${source} does not start and end with "PAR1", so it is not a whole Parquet file; upload all of it (e.g. from pyarrow.parquet.write_table)`,
     );
   }
-  const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + n) as ArrayBuffer;
+  // hyparquet reads an ArrayBuffer: the input's own when it spans all of it, else a copy of the range.
+  const whole =
+    bytes.byteOffset === 0 && n === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer;
+  const buffer = whole
+    ? (bytes.buffer as ArrayBuffer)
+    : (bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + n) as ArrayBuffer);
   const hp = hyparquet();
   let metadata: FileMetaData;
   try {

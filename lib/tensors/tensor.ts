@@ -200,7 +200,7 @@ export function toFloat64(t: Tensor): Float64Array {
   return Float64Array.from(t.data as ArrayLike<number>);
 }
 
-/** The same values rounded to float32, as models take them. */
+/** The same values rounded to float32, as models take them (a float32 tensor's own array, not a copy). */
 export function toFloat32(t: Tensor): Float32Array {
   if (t.dtype === 'float32') return t.data as Float32Array;
   if (t.dtype === 'float16') return float16BitsToFloat32(t.data as Uint16Array);
