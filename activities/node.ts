@@ -3,9 +3,16 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { Signer } from 'ethers';
 import type { Logger } from '../lib/logger';
 import type { TypedDataDomain } from 'ethers';
-import { DECLINE_ERROR, type NodeActivities, type NodeResult, type NodeTask } from '../lib/pipeline';
+import {
+  DECLINE_ERROR,
+  PROGRAM_ERROR,
+  type NodeActivities,
+  type NodeResult,
+  type NodeTask,
+} from '../lib/pipeline';
 import type { ProgramModule } from '../lib/programs';
 import { EnvelopeError } from '../lib/envelope';
+import { errorCodeOf } from '../lib/errors';
 import { declineClaimOf, inputDigestOf, resultClaimOf, signDecline, signResult } from '../lib/attestations';
 import type { BlobStore } from './storage';
 
@@ -58,7 +65,16 @@ export function createNodeActivities(deps: NodeDeps): NodeActivities {
               log.warn({ err: why }, 'handing the SubJob back');
               throw await signedDecline(deps, task, `node ${deps.nodeId} ${why}`);
             }
-            throw err;
+            // The program failed on this input: say how, so the verifier can re-run it and tell
+            // whether the input (the requester) or this node is at fault.
+            const code = errorCodeOf(err);
+            log.warn({ code, err: (err as Error)?.message }, 'the program failed on this input');
+            throw ApplicationFailure.create({
+              message: (err as Error)?.message ?? String(err),
+              type: PROGRAM_ERROR,
+              nonRetryable: true,
+              details: [code],
+            });
           });
         const claim = resultClaimOf(task, deps.nodeId, out.outputBlobId, out.fuelUsed);
         const signature = await signResult(deps.signer, deps.domain, claim);

@@ -3,6 +3,7 @@ import type { Logger } from '../lib/logger';
 import type { NodeTask, Verdict, VerifierActivities, VerifyTask } from '../lib/pipeline';
 import type { ProgramModule } from '../lib/programs';
 import { blobDigest, resultBindingProblem, signVerdict } from '../lib/attestations';
+import { errorCodeOf } from '../lib/errors';
 
 export interface VerifierDeps {
   signer: Signer;
@@ -62,6 +63,26 @@ export function createVerifierActivities(deps: VerifierDeps): VerifierActivities
       const signature = await signVerdict(deps.signer, deps.domain, claim);
       log.info({ valid, rowsChecked, maxDiff, sampleRate: task.sampleRate, reason }, 'verdict');
       return { ...claim, maxDiff, reason, signature };
+    },
+
+    async reproduceFailure({ task, node, code, message }) {
+      const log = deps.logger.child({ jobId: task.jobId, subJobId: task.subJobId, nodeId: node });
+      try {
+        await deps.program(task.programId).run({
+          shard: task.shard,
+          modelBlobId: task.modelBlobId,
+          fuelLimit: task.fuelLimit,
+          params: task.params,
+          context: { jobId: task.jobId, subJobId: task.subJobId },
+        });
+      } catch (err) {
+        const mine = errorCodeOf(err);
+        const reproduced = mine === code;
+        log.info({ reproduced, code, mine, message: (err as Error)?.message }, 'failure re-run');
+        return { reproduced, code: mine, message: (err as Error)?.message ?? String(err) };
+      }
+      log.info({ code, message }, 'failure re-run: the input runs here');
+      return { reproduced: false };
     },
   };
 }

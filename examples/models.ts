@@ -78,3 +78,28 @@ function valueInfo(name: string, width: number): onnx.IValueInfoProto {
     },
   };
 }
+
+/**
+ * A model that loads and inspects like any other but fails at run time on most inputs: its
+ * Reshape to [-1, 7] fits only batches whose element count divides by 7. It stands for a
+ * requester's model that no executor can run (tests of who pays when it goes wrong).
+ */
+export function buildBatchTrapModel(inputs = 32): Uint8Array {
+  const shape = new Uint8Array(16);
+  const view = new DataView(shape.buffer);
+  view.setBigInt64(0, -1n, true);
+  view.setBigInt64(8, 7n, true);
+  const model = onnx.ModelProto.create({
+    irVersion: ONNX_IR_VERSION,
+    opsetImport: [{ domain: '', version: ONNX_OPSET }],
+    producerName: 'emeth-examples',
+    graph: {
+      name: `batch_trap_${inputs}`,
+      node: [node('Reshape', ['rows', 'shape'], ['out'])],
+      initializer: [{ name: 'shape', dims: [2], dataType: onnx.TensorProto.DataType.INT64, rawData: shape }],
+      input: [valueInfo('rows', inputs)],
+      output: [valueInfo('out', 7)],
+    },
+  });
+  return onnx.ModelProto.encode(model).finish();
+}

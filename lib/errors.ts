@@ -48,3 +48,9 @@ export class StartupError extends EmethError {
     super('STARTUP', `${what} did not start: ${detail}`);
   }
 }
+
+/** A failure's stable code, for comparing failures across machines: the EmethError code, else the class name. */
+export function errorCodeOf(err: unknown): string {
+  if (err instanceof EmethError) return err.code;
+  return err instanceof Error ? err.name : 'Error';
+}

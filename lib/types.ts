@@ -39,7 +39,11 @@ export const SUBJOB_STATUSES = [
 export type SubJobStatus = (typeof SUBJOB_STATUSES)[number];
 
 /** How one node's attempt at a SubJob ended. */
-export type AttemptOutcome = 'verified' | 'rejected' | 'timeout' | 'declined' | 'cancelled';
+/**
+ * How an attempt ended. `input-fault`: the program failed on the node and the verifier's re-run of
+ * the same input failed the same way — the requester's input, not the node, is at fault.
+ */
+export type AttemptOutcome = 'verified' | 'rejected' | 'timeout' | 'declined' | 'cancelled' | 'input-fault';
 
 export const TERMINAL_JOB_STATUSES: readonly JobStatus[] = ['completed', 'failed', 'cancelled'];
 

@@ -9,7 +9,7 @@ import {
   sleep,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
-import { DECLINE_ERROR } from '../lib/pipeline';
+import { DECLINE_ERROR, PROGRAM_ERROR } from '../lib/pipeline';
 import type {
   KeyholderActivities,
   L2Activities,
@@ -36,7 +36,17 @@ const l2 = proxyLocalActivities<L2Activities>({
 /** How one attempt ended, before it is closed: a verified result, or a failure the node pays for. */
 type AttemptEnd =
   | { outcome: 'verified'; result: NodeResult; verdict: Verdict }
-  | { outcome: Exclude<AttemptOutcome, 'verified' | 'cancelled'>; reason: string; declineSignature?: string };
+  | { outcome: 'input-fault'; reason: string }
+  | {
+      outcome: Exclude<AttemptOutcome, 'verified' | 'cancelled' | 'input-fault'>;
+      reason: string;
+      declineSignature?: string;
+    };
+
+/** The program failed on the node; whose fault that is, the verifier's re-run decides. */
+interface ProgramFailure {
+  programError: { code: string; message: string };
+}
 
 /**
  * One SubJob from offer to verified result: choose a node → run the program on its queue → have a
@@ -102,10 +112,25 @@ export async function subJobWorkflow(input: SubJobWorkflowInput): Promise<SubJob
           await setStatus('failed', node.nodeId);
           return outcome('failed', attempt, { reason });
         }
+      } else if ('programError' in ran) {
+        end = await judgeFailure(input, node, task, ran.programError);
       } else {
         end = ran;
       }
       tracker.clear();
+
+      if (end.outcome === 'input-fault') {
+        // The requester's input fails on every executor: no node pays, and retrying cannot help.
+        await l2.closeAttempt({
+          subJobId: plan.subJobId,
+          nodeId: node.nodeId,
+          attempt,
+          outcome: 'input-fault',
+          reason: end.reason,
+        });
+        await setStatus('failed', node.nodeId);
+        return outcome('failed', attempt, { reason: end.reason });
+      }
 
       if (end.outcome === 'verified') {
         await accept(task, node.nodeId, end);
@@ -183,7 +208,7 @@ async function runOnNode(
   node: NodeChoice,
   task: NodeTask,
   tracker: AttemptTracker,
-): Promise<{ result: NodeResult } | Extract<AttemptEnd, { reason: string }>> {
+): Promise<{ result: NodeResult } | ProgramFailure | Extract<AttemptEnd, { declineSignature?: string }>> {
   const remainingMs = input.deadline - Date.now();
   const onNode = proxyActivities<NodeActivities>({
     taskQueue: `${input.dispatch.nodeQueuePrefix}${node.nodeId.toLowerCase()}`,
@@ -210,6 +235,16 @@ async function runOnNode(
         outcome: 'declined',
         reason: err.cause.message,
         ...(typeof signature === 'string' ? { declineSignature: signature } : {}),
+      };
+    }
+    if (
+      err instanceof ActivityFailure &&
+      err.cause instanceof ApplicationFailure &&
+      err.cause.type === PROGRAM_ERROR
+    ) {
+      const [code] = (err.cause.details ?? []) as unknown[];
+      return {
+        programError: { code: typeof code === 'string' ? code : 'Error', message: err.cause.message },
       };
     }
     return {
@@ -277,6 +312,36 @@ async function verify(
   return { outcome: 'rejected', reason: verdict.reason ?? 'the verifier rejected the result' };
 }
 
+/**
+ * Step 3′: the program failed on the node. The verifier re-runs the same input: the same program
+ * error there means the requester's input is at fault (no penalty); a clean run there means an
+ * honest executor would not have failed, and the node pays as for a timeout.
+ */
+async function judgeFailure(
+  input: SubJobWorkflowInput,
+  node: NodeChoice,
+  task: NodeTask,
+  failure: ProgramFailure['programError'],
+): Promise<AttemptEnd> {
+  const verifier = proxyActivities<VerifierActivities>({
+    taskQueue: input.dispatch.verifierQueue,
+    scheduleToStartTimeout: Math.max(1000, input.deadline - Date.now()),
+    startToCloseTimeout: '10 minutes',
+    retry: { maximumAttempts: 5, initialInterval: '1 second' },
+  });
+  const rerun = await verifier.reproduceFailure({ task, node: node.nodeId, ...failure });
+  if (rerun.reproduced) {
+    return {
+      outcome: 'input-fault',
+      reason: `the requester's input fails on every executor: ${failure.message}`,
+    };
+  }
+  return {
+    outcome: 'timeout',
+    reason: `the node failed (${failure.code}: ${failure.message}) where the verifier's re-run ${rerun.code ? `failed otherwise (${rerun.code})` : 'succeeded'}`,
+  };
+}
+
 /** Training: the requester's keyholder opens this one update for the verifier (the requester owns the data). */
 async function openWithKeyholder(
   input: SubJobWorkflowInput,
@@ -312,7 +377,7 @@ async function penalise(
   subJobId: string,
   nodeId: string,
   attempt: number,
-  end: Extract<AttemptEnd, { reason: string }>,
+  end: Exclude<AttemptEnd, { outcome: 'verified' | 'input-fault' }>,
 ): Promise<void> {
   await l2.closeAttempt({
     subJobId,

@@ -12,6 +12,15 @@ export interface NodeActivities {
 /** On `emeth-verifier`, served by the verifier worker. */
 export interface VerifierActivities {
   verifySubJob(task: VerifyTask): Promise<Verdict>;
+  /**
+   * Re-runs a SubJob whose program failed on its node: `reproduced` when the same input fails here
+   * with the same program error code (the requester's input is at fault), not when it runs.
+   */
+  reproduceFailure(input: { task: NodeTask; node: string; code: string; message: string }): Promise<{
+    reproduced: boolean;
+    code?: string;
+    message?: string;
+  }>;
 }
 
 /** On `emeth-keyholder-<requester>`, served by the requester's keyholder (it holds the CKKS secret key). */

@@ -88,6 +88,11 @@ export const REFUSED_ERROR = 'EmethRefused';
 
 export const SIGNALS = { cancel: 'cancel', decline: 'decline' } as const;
 
-/** Error type a node's activity throws to decline a SubJob (the same path as the decline signal). */
+/** Error type a node's activity throws to decline a SubJob (with its signed Decline in the details). */
 export const DECLINE_ERROR = 'EmethDecline';
+/**
+ * Error type a node's activity throws when the program itself failed on the input; the details
+ * carry the program's error code. The verifier re-runs the input to tell whose fault it is.
+ */
+export const PROGRAM_ERROR = 'EmethProgramError';
 export const QUERIES = { progress: 'progress' } as const;

@@ -63,3 +63,19 @@ describe.each<[NodeBehaviour, string, RegExp]>([
     ).toBe(0);
   });
 });
+
+it('a node that blames the input for a failure the verifier cannot reproduce pays as for a timeout', async () => {
+  const liar = await p.startNode({ behaviour: 'fake-failure', capabilityClass: 'fake-failure-drill' });
+  const stake = await p.stakeOf(liar.address);
+  const { job } = await p.submit({ rows: 100, numParallel: 1, capabilityClass: 'fake-failure-drill' });
+  await p.waitForAttempt(job.id, 'timeout');
+  await p.startNode({ capabilityClass: 'fake-failure-drill' });
+  const done = await p.waitForEnd(job.id);
+  expect(done.status).toBe('completed');
+  const [first] = await p.db.prisma.attempt.findMany({ where: { nodeId: liar.address } });
+  expect(first!.outcome).toBe('timeout');
+  expect(first!.reason).toMatch(/where the verifier's re-run succeeded/);
+  const penalty = BigInt(first!.penalty!.toFixed(0));
+  expect(penalty).toBeGreaterThan(0n);
+  expect(await p.stakeOf(liar.address)).toBe(stake - penalty);
+});

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { EMETH } from '../../lib/fees';
 import { TestPipeline } from '../support/pipeline';
+import { buildBatchTrapModel } from '../../examples/models';
 
 // Every Job ends (settled, reservation released) whatever fails on its way. Real Temporal,
 // PostgreSQL, anvil; the L2 server, nodes and verifier as real processes.
@@ -27,7 +28,7 @@ it('a Job whose split throws ends failed and settled within a minute, the reason
     numParallel: 2,
     dataset: (bytes) => {
       const copy = Uint8Array.from(bytes);
-      copy[copy.length - 1] ^= 0xff; // a distinct blob, so no other suite's copy survives
+      copy[copy.length - 1] = copy[copy.length - 1]! ^ 0xff; // a distinct blob, so no other suite's copy survives
       return copy;
     },
     beforeSubmit: (ids) => {
@@ -59,4 +60,32 @@ it('the reconciliation settles a row left non-terminal behind a closed workflow'
   expect(await reservedOf(job.id)).toBe(0n);
   expect(db.refunded.toFixed(0)).toBe(db.reserved.toFixed(0));
   expect(fs.readFileSync(path.join(p.home, 'l2.log'), 'utf8')).toMatch(/Job reconciled/);
+});
+
+it("a model that fails on every executor is the requester's fault: Job failed, no penalty, reservation released", async () => {
+  await p.startVerifier();
+  const nodes = [
+    await p.startNode({ capabilityClass: 'trap' }),
+    await p.startNode({ capabilityClass: 'trap' }),
+  ];
+  const stakes = await Promise.all(nodes.map((n) => p.stakeOf(n.address)));
+  const burned = await p.totalBurned();
+  const { job } = await p.submit({
+    rows: 100, // 100 × 32 values do not reshape to [-1, 7]
+    numParallel: 2,
+    capabilityClass: 'trap',
+    model: buildBatchTrapModel(32),
+  });
+  const done = await p.waitForEnd(job.id, 120_000);
+  expect(done.status).toBe('failed');
+  const row = await p.db.prisma.job.findUniqueOrThrow({ where: { id: job.id } });
+  expect(row.reason).toMatch(/requester's input fails on every executor/);
+  const attempts = await p.attemptsOf(job.id);
+  expect(attempts.length).toBeGreaterThan(0);
+  expect(attempts.some((a) => a.outcome === 'input-fault')).toBe(true);
+  expect(attempts.every((a) => a.penalty === null)).toBe(true);
+  expect(await p.totalBurned()).toBe(burned);
+  for (const [i, n] of nodes.entries()) expect(await p.stakeOf(n.address)).toBe(stakes[i]);
+  expect(await reservedOf(job.id)).toBe(0n);
+  expect(row.charged.toFixed(0)).toBe('0');
 });

@@ -46,6 +46,8 @@ export interface SubmitOptions {
   capabilityClass?: string;
   /** Changes the generated dataset before upload (e.g. plants marker rows). */
   dataset?: (rows: Uint8Array) => Uint8Array;
+  /** The model to run instead of the example MLP (same 32-wide input). */
+  model?: Uint8Array;
   /** Called with the uploaded blob ids before the Job is submitted (e.g. to lose a blob). */
   beforeSubmit?: (ids: { dataset: string; model: string }) => void;
 }
@@ -226,7 +228,7 @@ export class TestPipeline {
   async submit(opts: SubmitOptions = {}): Promise<Submitted> {
     const rows = opts.rows ?? 600;
     const ex = await generateExamples(path.join(this.home, `examples-${rows}`), { rows });
-    const modelBytes = new Uint8Array(fs.readFileSync(ex.model.path));
+    const modelBytes = opts.model ?? new Uint8Array(fs.readFileSync(ex.model.path));
     const generated = new Uint8Array(fs.readFileSync(ex.rows.path));
     const datasetBytes = opts.dataset ? opts.dataset(generated) : generated;
     const model = await this.gateway.putBlob(modelBytes);

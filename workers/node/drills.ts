@@ -8,6 +8,7 @@ import type { TypedDataDomain } from 'ethers';
 import type { NodeActivities, NodeResult, NodeTask } from '../../lib/pipeline';
 import { inputDigestOf, resultClaimOf, signResult } from '../../lib/attestations';
 import { subJobIdOf } from '../../lib/ids';
+import { EmethError } from '../../lib/errors';
 import type { TypedDataSigner } from '../../lib/tickets';
 import { DeclineRequest } from '../../activities/node';
 import type { ProgramModule } from '../../lib/programs';
@@ -22,11 +23,12 @@ export const NODE_BEHAVIOURS = [
   'tamper-shard',
   'forge-sibling',
   'forge-attempt',
+  'fake-failure',
 ] as const;
 export type NodeBehaviour = (typeof NODE_BEHAVIOURS)[number];
 
 export interface Drill {
-  /** Wraps the program modules the node runs (lie, decline, tamper-shard). */
+  /** Wraps the program modules the node runs (lie, decline, fake-failure, tamper-shard). */
   program(inner: (programId: number) => ProgramModule): (programId: number) => ProgramModule;
   /** Wraps the node's activities (slow). */
   activities(inner: NodeActivities): NodeActivities;
@@ -89,6 +91,17 @@ export function drillFor(behaviour: NodeBehaviour, opts: DrillOptions): Drill {
             },
           };
         },
+      };
+    case 'fake-failure':
+      // Claims the requester's input broke the program, hoping to be excused for work it never did.
+      return {
+        ...HONEST,
+        program: (inner) => (id) => ({
+          ...inner(id),
+          run: async () => {
+            throw new EmethError('BAD_DATASET', 'the dataset is malformed (a lie)');
+          },
+        }),
       };
     case 'forge-sibling':
       // Answers as if it had been handed a sibling SubJob, hoping to write over that one's output.
