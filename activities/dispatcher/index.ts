@@ -6,6 +6,7 @@ import type { TypedDataDomain } from 'ethers';
 import type { PrismaClient } from '../../prisma/client';
 import type { Logger } from '../../lib/logger';
 import type { DispatcherActivities, NodeChoice, NodeTask } from '../../lib/pipeline';
+import type { AttemptOutcome } from '../../lib/types';
 import { DEFAULT_FEE_PARAMS, type FeeParams } from '../../lib/fees';
 import { getProgramSpec, type ShardRef } from '../../lib/programs';
 import { attemptId } from '../../lib/ids';
@@ -25,6 +26,8 @@ export interface DispatcherDeps {
   feeParams?: FeeParams;
   /** The EIP-712 domain a node's decline is signed under (EmethCore's). */
   domain: TypedDataDomain;
+  /** Told of every attempt closed here (operator metrics). */
+  onAttemptClosed?: (outcome: AttemptOutcome, seconds: number) => void;
   logger: Logger;
 }
 
@@ -146,6 +149,7 @@ export function createDispatcherActivities(deps: DispatcherDeps): DispatcherActi
                 : {},
         }),
       ]);
+      deps.onAttemptClosed?.(outcome, (Date.now() - row.startedAt.getTime()) / 1000);
     },
   };
 }

@@ -89,3 +89,17 @@ it("a model that fails on every executor is the requester's fault: Job failed, n
   expect(await reservedOf(job.id)).toBe(0n);
   expect(row.charged.toFixed(0)).toBe('0');
 });
+
+it('GET /metrics shows operators the money: Jobs by status, reservations, tickets, penalties, reconciliation fixes', async () => {
+  const res = await fetch(`${p.config.gateway.url}/metrics`);
+  expect(res.status).toBe(200);
+  expect(res.headers.get('content-type')).toMatch(/text\/plain/);
+  const text = await res.text();
+  const failed = await p.db.prisma.job.count({ where: { status: 'failed' } });
+  expect(text).toContain(`emeth_jobs{status="failed"} ${failed}`);
+  expect(text).toMatch(/^emeth_reservations_outstanding_holon 0$/m);
+  expect(text).toMatch(/^emeth_reconciliation_fixes_total [1-9]/m);
+  expect(text).toMatch(/^emeth_tickets\{state="pending"\} \d+$/m);
+  expect(text).toMatch(/^emeth_signer_lag_seconds /m);
+  expect(text).toMatch(/^emeth_subjob_attempt_duration_seconds_count\{outcome="input-fault"\} [1-9]/m);
+});

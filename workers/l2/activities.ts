@@ -6,6 +6,7 @@ import type { TypedDataDomain } from 'ethers';
 import type { PrismaClient } from '../../prisma/client';
 import type { Logger } from '../../lib/logger';
 import type { DispatchSettings, L2Activities } from '../../lib/pipeline';
+import type { L2Metrics } from './metrics';
 import type { FeeParams } from '../../lib/fees';
 import type { ProgramModule } from '../../lib/programs';
 import type { TypedDataSigner } from '../../lib/tickets';
@@ -40,6 +41,7 @@ export interface L2Deps {
   workflowState(workflowId: string): Promise<string>;
   /** Rows younger than this are left to their workflow by the reconciler. */
   reconcileGraceMs?: number;
+  metrics?: L2Metrics;
 }
 
 export function createL2Activities(deps: L2Deps): L2Activities {
@@ -47,7 +49,11 @@ export function createL2Activities(deps: L2Deps): L2Activities {
   const ledger = createLedgerActivities({ ...deps, logger: logger('ledger') });
   return {
     ...createSplitterActivities({ ...deps, logger: logger('splitter') }),
-    ...createDispatcherActivities({ ...deps, logger: logger('dispatcher') }),
+    ...createDispatcherActivities({
+      ...deps,
+      onAttemptClosed: deps.metrics?.attemptClosed,
+      logger: logger('dispatcher'),
+    }),
     ...createStatusActivities(deps),
     ...createVerificationActivities({ ...deps, logger: logger('verification') }),
     ...createResultsActivities({ ...deps, logger: logger('results') }),
@@ -58,6 +64,7 @@ export function createL2Activities(deps: L2Deps): L2Activities {
       ...deps,
       settleJob: ledger.settleJob,
       graceMs: deps.reconcileGraceMs,
+      onFixed: deps.metrics?.reconciled,
       logger: logger('reconciler'),
     }),
   };

@@ -16,6 +16,7 @@ import { taskQueues } from '../../lib/task-queues';
 import { createGateway } from '../../api/app';
 import { createWiringActivities } from '../../activities/wiring';
 import { createL2Activities } from './activities';
+import { createL2Metrics } from './metrics';
 import { createL2Chain } from '../../activities/pipeline/l2-chain';
 import { createLocalBlobStore } from '../../activities/storage';
 import { sealedBlobStore } from '../../activities/storage-sealed';
@@ -83,6 +84,7 @@ export async function startL2Server(config: EmethConfig, logger: Logger): Promis
     const programs = programRegistry(store, logger);
     stops.push(() => programs.close());
 
+    const metrics = createL2Metrics(prisma);
     const keyring = loadKeyring(config);
     const converter = dataConverter(keyring);
     const clientConnection = await Connection.connect({ address: config.temporal.address });
@@ -127,6 +129,7 @@ export async function startL2Server(config: EmethConfig, logger: Logger): Promis
           logger: logger.child({ component: 'l2-activities' }),
           workflowState: (workflowId) => workflowState(client, workflowId),
           reconcileGraceMs: config.l2.reconcileGraceMs,
+          metrics,
           chainCache: createChainCache({
             prisma,
             provider,
@@ -197,7 +200,17 @@ export async function startL2Server(config: EmethConfig, logger: Logger): Promis
         }),
     };
     const app = createGateway(gatewayDeps);
-    const server = http.createServer(app);
+    // GET /metrics for the operator's Prometheus, beside the gateway on the same port.
+    const server = http.createServer((req, res) => {
+      if (req.method === 'GET' && req.url === '/metrics') {
+        metrics.registry
+          .metrics()
+          .then((body) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(body))
+          .catch((err: Error) => res.writeHead(503, { 'content-type': 'text/plain' }).end(err.message));
+        return;
+      }
+      app(req, res);
+    });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(config.gateway.port, config.gateway.host, resolve);
