@@ -1,6 +1,6 @@
 import type { EmethConfig } from '../lib/config';
-import { startStack } from './stack/stack';
-import { deployerAddress, describeStack, holdStack } from './up';
+import { installStopSignals, type StopSignals } from './stack/stop-signals';
+import { deployerAddress, describeStack, holdStack, startStackInterruptibly } from './up';
 import { runWiringCheck } from './wiring';
 import { runInferenceDemo } from './inference-demo';
 import { runTrainingDemo } from './training-demo';
@@ -13,9 +13,19 @@ export interface DemoOptions {
 
 /** `npm run demo`: the embedded stack, the wiring workflow through it, and where to look. */
 export async function demo(config: EmethConfig, opts: DemoOptions): Promise<number> {
-  const { out } = opts;
-  const stack = await startStack(config, { env: opts.env, log: (m) => out(`emeth: ${m}`) });
+  const signals = installStopSignals(opts.out);
   try {
+    return await runDemo(config, opts, signals);
+  } finally {
+    signals.dispose();
+  }
+}
+
+async function runDemo(config: EmethConfig, opts: DemoOptions, signals: StopSignals): Promise<number> {
+  const { out } = opts;
+  const stack = await startStackInterruptibly(config, opts.env, out, signals);
+  if (!stack) return 130;
+  const steps = async () => {
     out(`\nEMETH is up:\n${describeStack(stack)}\n`);
     out('Running the wiring workflow (Temporal -> L2 worker -> database + chain)...');
     const run = await runWiringCheck(config, deployerAddress(config));
@@ -30,13 +40,23 @@ export async function demo(config: EmethConfig, opts: DemoOptions): Promise<numb
     out(
       `\nTemporal UI: ${stack.temporalUiUrl ?? config.temporalUiUrl}  (filter: EmethJobId = "<the Job id above>")`,
     );
+    return 'done' as const;
+  };
+  try {
+    // A Ctrl-C during the demo stops the stack at once; the demo's own calls then fail, unheard.
+    const ended = await Promise.race([steps(), signals.requested.then(() => 'interrupted' as const)]);
+    if (ended === 'interrupted') {
+      await stack.stop();
+      out('EMETH stopped.');
+      return 130;
+    }
   } catch (err) {
     await stack.stop();
     throw err;
   }
   if (opts.keep) {
     out('\n--keep: the stack stays up. Press Ctrl-C to stop.');
-    return holdStack(stack, out);
+    return holdStack(stack, out, signals);
   }
   await stack.stop();
   out('Demo finished; the stack is stopped (run `npm run demo -- --keep` to keep it up).');

@@ -1,6 +1,8 @@
 import { Wallet } from 'ethers';
 import type { EmethConfig } from '../lib/config';
 import { startStack, type Stack } from './stack/stack';
+import { StartInterruptedError } from './stack/child';
+import { installStopSignals, type StopSignals } from './stack/stop-signals';
 
 export interface UpOptions {
   env: NodeJS.ProcessEnv;
@@ -34,25 +36,17 @@ export function describeStack(stack: Stack): string {
 }
 
 /**
- * Starts the stack and holds it until SIGINT/SIGTERM, then stops every part. Resolves with the
- * process exit code: 0 after a requested stop, 1 when a part crashed.
+ * Holds the stack until SIGINT/SIGTERM (see `installStopSignals`: a second one forces the exit and
+ * still kills every part), then stops every part. Resolves with the process exit code: 0 after a
+ * requested stop, 1 when a part crashed.
  */
-export async function holdStack(stack: Stack, out: (line: string) => void): Promise<number> {
-  let requested = false;
-  const signalled = new Promise<void>((resolve) => {
-    const onSignal = (sig: string) => {
-      if (requested) {
-        out(`${sig} again: forcing exit`);
-        process.exit(130);
-      }
-      requested = true;
-      out(`${sig} received: stopping EMETH...`);
-      resolve();
-    };
-    process.on('SIGINT', () => onSignal('SIGINT'));
-    process.on('SIGTERM', () => onSignal('SIGTERM'));
-  });
-  const crashedPart = await Promise.race([signalled.then(() => undefined), stack.crashed]);
+export async function holdStack(
+  stack: Stack,
+  out: (line: string) => void,
+  signals: StopSignals,
+): Promise<number> {
+  const crashedPart = await Promise.race([signals.requested.then(() => undefined), stack.crashed]);
+  const requested = signals.signal.aborted;
   if (crashedPart && !requested)
     out(`${crashedPart} exited unexpectedly (see ${stack.logDir}/${crashedPart}.log); stopping the rest`);
   await stack.stop();
@@ -60,12 +54,37 @@ export async function holdStack(stack: Stack, out: (line: string) => void): Prom
   return crashedPart && !requested ? 1 : 0;
 }
 
+/**
+ * Starts the stack with the stop signals already handled, so a Ctrl-C during the start also stops
+ * what was started. Resolves with undefined when the start was interrupted (everything stopped).
+ */
+export async function startStackInterruptibly(
+  config: EmethConfig,
+  env: NodeJS.ProcessEnv,
+  out: (line: string) => void,
+  signals: StopSignals,
+): Promise<Stack | undefined> {
+  try {
+    return await startStack(config, { env, log: (m) => out(`emeth: ${m}`), signal: signals.signal });
+  } catch (err) {
+    if (!(err instanceof StartInterruptedError)) throw err;
+    out('EMETH stopped.');
+    return undefined;
+  }
+}
+
 export async function up(config: EmethConfig, opts: UpOptions): Promise<number> {
-  const stack = await startStack(config, { env: opts.env, log: (m) => opts.out(`emeth: ${m}`) });
-  opts.out(
-    `\nEMETH is up${stack.deploymentReused ? ' (state resumed from ' + config.home + ')' : ''}:\n${describeStack(stack)}\n\nPress Ctrl-C to stop.`,
-  );
-  return holdStack(stack, opts.out);
+  const signals = installStopSignals(opts.out);
+  try {
+    const stack = await startStackInterruptibly(config, opts.env, opts.out, signals);
+    if (!stack) return 130;
+    opts.out(
+      `\nEMETH is up${stack.deploymentReused ? ' (state resumed from ' + config.home + ')' : ''}:\n${describeStack(stack)}\n\nPress Ctrl-C to stop.`,
+    );
+    return await holdStack(stack, opts.out, signals);
+  } finally {
+    signals.dispose();
+  }
 }
 
 export function deployerAddress(config: EmethConfig): string {

@@ -11,6 +11,9 @@ export interface AnvilOptions {
   /** Load state from and dump it to this file, so a restarted chain keeps balances and contracts. */
   stateFile?: string;
   logFile?: string;
+  /** Records anvil's pid under `<pidHome>/pids/anvil.pid` while it runs. */
+  pidHome?: string;
+  signal?: AbortSignal;
 }
 
 export interface Anvil {
@@ -58,6 +61,9 @@ export async function startAnvil(opts: AnvilOptions = {}): Promise<Anvil> {
     logFile: opts.logFile,
     ready: () => rpcAnswers(rpcUrl),
     readyTimeoutMs: 30_000,
+    pidHome: opts.pidHome,
+    stopSignal: 'SIGINT',
+    signal: opts.signal,
   });
   // SIGINT makes anvil write its state file before exiting (SIGTERM may not).
   return { rpcUrl, port, process: proc, stop: () => proc.stop('SIGINT', 10_000) };

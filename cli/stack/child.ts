@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { StartupError } from '../../lib/errors';
+import { EmethError, StartupError } from '../../lib/errors';
+import { removePidFile, writePidFile } from './pid-files';
 
 export interface ManagedProcess {
   readonly name: string;
@@ -23,6 +24,36 @@ export interface SpawnOptions {
   /** Polled until it resolves true; `logSinceStart` is what this start has written to `logFile`. */
   ready: (logSinceStart: () => Buffer) => Promise<boolean>;
   readyTimeoutMs?: number;
+  /** Records the child's pid under `<home>/pids/<name>.pid` while it runs (see pid-files.ts). */
+  pidHome?: string;
+  /** The signal that stops it cleanly, written to its pid file for a later run that finds it left over. */
+  stopSignal?: NodeJS.Signals;
+  /** Aborting it while the child is not ready yet kills it and rejects with a StartInterruptedError. */
+  signal?: AbortSignal;
+}
+
+/** A stop was requested (SIGINT/SIGTERM) while the stack was starting. */
+export class StartInterruptedError extends EmethError {
+  constructor(what: string) {
+    super('INTERRUPTED', `the start was interrupted (SIGINT/SIGTERM) while ${what} was starting`);
+  }
+}
+
+/**
+ * Every managed child still running, in start order. A forced exit (a second Ctrl-C) has no time
+ * for the ordered stop; it SIGKILLs these groups synchronously so no part outlives the supervisor.
+ */
+const running = new Set<ChildProcess>();
+
+/** SIGKILLs the process group of every managed child still running; synchronous, for a forced exit. */
+export function killAllNow(): number[] {
+  const pids: number[] = [];
+  for (const child of running) {
+    if (child.pid === undefined) continue;
+    killGroup(child.pid, 'SIGKILL');
+    pids.push(child.pid);
+  }
+  return pids;
 }
 
 /**
@@ -51,6 +82,15 @@ export async function spawnManaged(opts: SpawnOptions): Promise<ManagedProcess> 
     detached: true,
   });
   if (fd !== undefined) fs.closeSync(fd);
+  const pid = child.pid;
+  if (pid !== undefined) {
+    running.add(child);
+    if (opts.pidHome) writePidFile(opts.pidHome, opts.name, pid, opts.stopSignal);
+  }
+  child.once('exit', () => {
+    running.delete(child);
+    if (opts.pidHome && pid !== undefined) removePidFile(opts.pidHome, opts.name, pid);
+  });
 
   const exited = new Promise<number | string>((resolve) => {
     child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown'));
@@ -78,6 +118,10 @@ export async function spawnManaged(opts: SpawnOptions): Promise<ManagedProcess> 
     if (done) {
       const detail = `exited with ${await exited} before it was ready${logHint(opts.logFile, logSinceStart())}`;
       throw new StartupError(opts.name, detail, 'exited');
+    }
+    if (opts.signal?.aborted) {
+      await stop(opts.stopSignal ?? 'SIGTERM', 10_000);
+      throw new StartInterruptedError(opts.name);
     }
     if (await opts.ready(logSinceStart).catch(() => false)) return managed;
     if (Date.now() > deadline) {

@@ -6,7 +6,8 @@ import type { Deployment } from '../../lib/types-chain';
 import { deployContracts } from '../../contracts/deploy';
 import { ensureDeployment } from '../../workers/shared/deployment';
 import { assertPortFree } from './ports';
-import { spawnManaged, type ManagedProcess } from './child';
+import { spawnManaged, StartInterruptedError, type ManagedProcess } from './child';
+import { endLeftovers, removePidFile, SUPERVISOR, writePidFile } from './pid-files';
 import { startAnvil, type Anvil } from './anvil';
 import { startTemporalDevServer, type TemporalDevServer } from './temporal';
 import { spawnWorkerProcess, type WorkerScript } from './worker-process';
@@ -30,6 +31,8 @@ export interface StartStackOptions {
   /** Environment for the child processes (the L2 server reads its config from it). */
   env: NodeJS.ProcessEnv;
   log(message: string): void;
+  /** Aborted on the first SIGINT/SIGTERM: a start in progress stops what it started and rejects. */
+  signal?: AbortSignal;
 }
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -64,18 +67,27 @@ async function gatewayHealthy(url: string): Promise<boolean> {
 export async function startStack(config: EmethConfig, opts: StartStackOptions): Promise<Stack> {
   const logDir = path.join(config.home, 'logs');
   fs.mkdirSync(logDir, { recursive: true });
+  // Parts an earlier run left behind (its supervisor was killed) would hold the ports: end them first.
+  await endLeftovers(config.home, opts.log);
   await checkPorts(config);
+  writePidFile(config.home, SUPERVISOR, process.pid);
+  const pidHome = config.home;
+  const signal = opts.signal;
+  const checkInterrupted = (next: string) => {
+    if (signal?.aborted) throw new StartInterruptedError(next);
+  };
 
   const started: { name: string; stop(): Promise<void>; exited: Promise<unknown> }[] = [];
-  let stopping = false;
-  const stop = async () => {
-    if (stopping) return;
-    stopping = true;
-    for (const part of started.reverse()) {
-      opts.log(`stopping ${part.name}...`);
-      await part.stop();
-    }
-  };
+  let stopped: Promise<void> | undefined;
+  // Every caller (a signal, a crash, the demo's end) waits for the same ordered stop.
+  const stop = () =>
+    (stopped ??= (async () => {
+      for (const part of started.reverse()) {
+        opts.log(`stopping ${part.name}...`);
+        await part.stop();
+      }
+      removePidFile(config.home, SUPERVISOR, process.pid);
+    })());
   const track = (name: string, proc: ManagedProcess, stopFn: () => Promise<void>) =>
     started.push({ name, stop: stopFn, exited: proc.exited.then(() => name) });
 
@@ -92,11 +104,14 @@ export async function startStack(config: EmethConfig, opts: StartStackOptions): 
         // Payloads are encrypted (lib/payload-codec): the UI decodes them through the gateway.
         codecEndpoint: `${config.gateway.url}/codec`,
         logFile: path.join(logDir, 'temporal.log'),
+        pidHome,
+        signal,
       });
       track('temporal', temporal.process, temporal.stop);
     }
 
     let anvil: Anvil | undefined;
+    checkInterrupted('anvil');
     if (config.chain.embedded) {
       opts.log('starting anvil...');
       anvil = await startAnvil({
@@ -104,6 +119,8 @@ export async function startStack(config: EmethConfig, opts: StartStackOptions): 
         chainId: config.chain.chainId,
         stateFile: config.chain.stateFile,
         logFile: path.join(logDir, 'anvil.log'),
+        pidHome,
+        signal,
       });
       track('anvil', anvil.process, anvil.stop);
     }
@@ -118,6 +135,7 @@ export async function startStack(config: EmethConfig, opts: StartStackOptions): 
     provider.destroy();
     opts.log(reused ? 'contracts found on chain (state resumed)' : 'contracts deployed');
 
+    checkInterrupted('the L2 server');
     opts.log('starting the L2 server (database, L2 worker, gateway)...');
     const l2 = await spawnManaged({
       name: 'l2',
@@ -128,6 +146,9 @@ export async function startStack(config: EmethConfig, opts: StartStackOptions): 
       logFile: path.join(logDir, 'l2.log'),
       ready: () => gatewayHealthy(config.gateway.url),
       readyTimeoutMs: 120_000,
+      pidHome,
+      stopSignal: 'SIGTERM',
+      signal,
     });
     track('l2', l2, () => l2.stop('SIGTERM', 20_000));
 
@@ -146,6 +167,7 @@ export async function startStack(config: EmethConfig, opts: StartStackOptions): 
         args,
         env: { ...opts.env, EMETH_HOME: config.home, EMETH_DEPLOYMENT_FILE: config.chain.deploymentFile },
         logFile: path.join(logDir, `${name}.log`),
+        pidHome,
       });
       started.push({ name, stop: () => proc.stop('SIGTERM', 15_000), exited: proc.exited.then(() => name) });
       void proc.exited.then(() => crash(name));

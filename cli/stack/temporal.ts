@@ -25,6 +25,10 @@ export interface TemporalDevServerOptions {
   logFile?: string;
   /** Passed to the UI so it can show decoded payloads. */
   codecEndpoint?: string;
+  /** Records the server's pid under `<pidHome>/pids/temporal.pid` while it runs. */
+  pidHome?: string;
+  /** Aborted: a start in progress is killed and rejects (a Ctrl-C during `emeth up`'s start). */
+  signal?: AbortSignal;
 }
 
 export interface TemporalDevServer {
@@ -116,6 +120,9 @@ async function startOnce(opts: TemporalDevServerOptions): Promise<TemporalDevSer
     logFile: opts.logFile,
     ready: () => temporalAnswers(address),
     readyTimeoutMs: 60_000,
+    pidHome: opts.pidHome,
+    stopSignal: 'SIGTERM',
+    signal: opts.signal,
   });
   return { address, namespace, uiUrl, process: proc, stop: () => proc.stop('SIGTERM', 15_000) };
 }

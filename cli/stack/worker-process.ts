@@ -17,6 +17,9 @@ export async function spawnWorkerProcess(opts: {
   env: NodeJS.ProcessEnv;
   logFile: string;
   readyTimeoutMs?: number;
+  /** Records the worker's pid under `<pidHome>/pids/<name>.pid` while it runs. */
+  pidHome?: string;
+  signal?: AbortSignal;
 }): Promise<ManagedProcess> {
   const readyLine = `${READY_MARKER} ${opts.script}`;
   return spawnManaged({
@@ -28,5 +31,8 @@ export async function spawnWorkerProcess(opts: {
     logFile: opts.logFile,
     ready: async (logSinceStart) => logSinceStart().includes(readyLine),
     readyTimeoutMs: opts.readyTimeoutMs ?? 120_000,
+    pidHome: opts.pidHome,
+    stopSignal: 'SIGTERM',
+    signal: opts.signal,
   });
 }
