@@ -70,6 +70,22 @@ export interface EmethConfig {
   /** Base URL of the Temporal UI, for links to workflows. */
   temporalUiUrl: string;
   /** Keys of the Temporal payload codec (lib/payload-codec; workers/shared/codec-keys loads them). */
+  /**
+   * The node edge: the only door participants (nodes, verifiers, keyholders) have to Temporal,
+   * authenticated by their wallets. The raw frontend stays on loopback for the L2 and operators.
+   */
+  edge: {
+    /** Where the L2 server binds it (EMETH_EDGE_HOST, EMETH_EDGE_PORT). */
+    host: string;
+    port: number;
+    /** host:port participants connect to and name in their tokens (EMETH_NODE_ENDPOINT). */
+    endpoint: string;
+    /** PEM files (EMETH_EDGE_TLS_CERT, EMETH_EDGE_TLS_KEY): TLS on the edge when both are set. */
+    tlsCert?: string;
+    tlsKey?: string;
+    /** Participant side: the CA that signed the edge's certificate (EMETH_EDGE_TLS_CA); set means TLS. */
+    tlsCa?: string;
+  };
   codec: {
     /** EMETH_CODEC_KEYS: `id1:base64key,id2:base64key`; unset on the embedded stack, which uses keyFile. */
     keys?: string;
@@ -102,6 +118,7 @@ export const DEFAULT_PORTS = {
   anvil: 8545,
   pglite: 5433,
   gateway: 8080,
+  edge: 7243,
 } as const;
 
 function port(env: Env, name: string, fallback: number): number {
@@ -172,6 +189,14 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
   const reconcileInterval = interval(env, 'EMETH_RECONCILE_INTERVAL', '60s');
 
   const gatewayHost = env.EMETH_GATEWAY_HOST || '127.0.0.1';
+  const edgeHost = env.EMETH_EDGE_HOST || '127.0.0.1';
+  const edgePort = port(env, 'EMETH_EDGE_PORT', DEFAULT_PORTS.edge);
+  if (Boolean(env.EMETH_EDGE_TLS_CERT) !== Boolean(env.EMETH_EDGE_TLS_KEY)) {
+    throw new ConfigError(
+      env.EMETH_EDGE_TLS_CERT ? 'EMETH_EDGE_TLS_KEY' : 'EMETH_EDGE_TLS_CERT',
+      'EMETH_EDGE_TLS_CERT and EMETH_EDGE_TLS_KEY go together: set both PEM files for TLS on the node edge, or neither',
+    );
+  }
   const gatewayPort = port(env, 'EMETH_GATEWAY_PORT', DEFAULT_PORTS.gateway);
 
   return {
@@ -217,6 +242,14 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
       url: env.EMETH_GATEWAY_URL || `http://${gatewayHost}:${gatewayPort}`,
     },
     temporalUiUrl: env.EMETH_TEMPORAL_UI_URL || `http://127.0.0.1:${uiPort}`,
+    edge: {
+      host: edgeHost,
+      port: edgePort,
+      endpoint: env.EMETH_NODE_ENDPOINT || `${edgeHost}:${edgePort}`,
+      tlsCert: env.EMETH_EDGE_TLS_CERT || undefined,
+      tlsKey: env.EMETH_EDGE_TLS_KEY || undefined,
+      tlsCa: env.EMETH_EDGE_TLS_CA || undefined,
+    },
     codec: {
       keys: env.EMETH_CODEC_KEYS || undefined,
       currentKeyId: env.EMETH_CODEC_KEY_ID || undefined,

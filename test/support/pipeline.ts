@@ -91,6 +91,7 @@ export class TestPipeline {
       EMETH_CHAIN_RPC: chain.anvil.rpcUrl,
       EMETH_DATABASE_URL: db.url,
       EMETH_GATEWAY_PORT: String(await freePort()),
+      EMETH_EDGE_PORT: String(await freePort()),
       EMETH_DEPLOYMENT_FILE: deploymentFile,
       EMETH_TASK_QUEUE_PREFIX: `t${randomBytes(4).toString('hex')}`,
       EMETH_VERIFIERS: new Wallet(devKey(DEV_ROLES.verifier)).address,

@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { Worker } from '@temporalio/worker';
 import { Wallet } from 'ethers';
 import { loadConfig } from '../../lib/config';
 import { createLogger } from '../../lib/logger';
@@ -16,6 +16,8 @@ import { createCkks } from '../../activities/crypto/ckks';
 import { loadKeyring } from '../shared/codec-keys';
 import { dataConverter } from '../shared/data-converter';
 import { announceReady } from '../shared/ready';
+import { connectAsParticipant } from '../shared/connect';
+import { readDeployment } from '../shared/deployment';
 
 export async function runKeyholder(argv: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -41,7 +43,8 @@ export async function runKeyholder(argv: string[]): Promise<void> {
   );
 
   const queue = taskQueues(config.temporal.taskQueuePrefix).keyholder(requester);
-  const connection = await NativeConnection.connect({ address: config.temporal.address });
+  const deployment = readDeployment(config.chain.deploymentFile);
+  const { connection, close } = await connectAsParticipant(config, wallet, 'keyholder', deployment.chainId);
   const worker = await Worker.create({
     connection,
     namespace: config.temporal.namespace,
@@ -55,7 +58,7 @@ export async function runKeyholder(argv: string[]): Promise<void> {
   process.once('SIGTERM', stop);
   await worker.run();
   ckks.close();
-  await connection.close();
+  await close();
 }
 
 function loadOrCreateKeys(dir: string, generate: () => { publicKey: Uint8Array; secretKey: Uint8Array }) {

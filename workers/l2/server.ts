@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import http from 'node:http';
 import { JsonRpcProvider, NonceManager, Wallet } from 'ethers';
 import {
@@ -17,6 +18,8 @@ import { createGateway } from '../../api/app';
 import { createWiringActivities } from '../../activities/wiring';
 import { createL2Activities } from './activities';
 import { createL2Metrics } from './metrics';
+import { startNodeEdge } from '../edge/server';
+import { chainRegistry } from '../edge/registry';
 import { createL2Chain } from '../../activities/pipeline/l2-chain';
 import { createLocalBlobStore } from '../../activities/storage';
 import { sealedBlobStore } from '../../activities/storage-sealed';
@@ -141,6 +144,30 @@ export async function startL2Server(config: EmethConfig, logger: Logger): Promis
         }),
       },
     });
+    // The node edge: the participants' only door to Temporal, authenticated by their wallets.
+    const edge = await startNodeEdge({
+      listen: `${config.edge.host}:${config.edge.port}`,
+      endpoint: config.edge.endpoint,
+      upstream: config.temporal.address,
+      namespace: config.temporal.namespace,
+      chainId: deployment.chainId,
+      taskQueuePrefix: config.temporal.taskQueuePrefix,
+      isRegistered: chainRegistry({
+        core: deployment.core,
+        runner: provider,
+        verifiers: config.l2.verifiers,
+      }),
+      ...(config.edge.tlsCert && config.edge.tlsKey
+        ? { tls: { cert: fs.readFileSync(config.edge.tlsCert), key: fs.readFileSync(config.edge.tlsKey) } }
+        : {}),
+      logger: logger.child({ component: 'node-edge' }),
+    });
+    stops.push(() => edge.close());
+    logger.info(
+      { endpoint: edge.endpoint, address: edge.address, tls: Boolean(config.edge.tlsCert) },
+      'node edge ready',
+    );
+
     const workerRun = worker.run();
     stops.push(async () => {
       if (worker.getState() === 'RUNNING') worker.shutdown();

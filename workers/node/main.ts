@@ -1,6 +1,6 @@
 // The node worker binary: `emeth node start --key <hex> --class <name>`. One per GPU host.
 import { parseArgs } from 'node:util';
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { Worker } from '@temporalio/worker';
 import { loadConfig } from '../../lib/config';
 import { createLogger } from '../../lib/logger';
 import { parseEmeth } from '../../lib/fees';
@@ -11,7 +11,7 @@ import { emethDomain } from '../../lib/tickets';
 import { sealingKeysOf } from '../../lib/envelope';
 import { detectCuda } from '../../activities/programs';
 import { readDeployment } from '../shared/deployment';
-import { chainSigner } from '../shared/connect';
+import { chainSigner, connectAsParticipant } from '../shared/connect';
 import { programRegistry } from '../shared/programs';
 import { announceReady } from '../shared/ready';
 import { loadKeyring } from '../shared/codec-keys';
@@ -75,7 +75,7 @@ export async function runNode(argv: string[]): Promise<void> {
     cuda.available ? 'CUDA execution provider available' : 'running on the CPU execution provider',
   );
 
-  const connection = await NativeConnection.connect({ address: config.temporal.address });
+  const { connection, close } = await connectAsParticipant(config, wallet, 'node', deployment.chainId);
   const worker = await Worker.create({
     connection,
     namespace: config.temporal.namespace,
@@ -110,7 +110,7 @@ export async function runNode(argv: string[]): Promise<void> {
   await worker.run();
   await redeemer.stop();
   await programs.close();
-  await connection.close();
+  await close();
   provider.destroy();
 }
 

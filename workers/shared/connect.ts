@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { NativeConnection } from '@temporalio/worker';
 import { JsonRpcProvider, NonceManager, Wallet, type Signer } from 'ethers';
 import type { EmethConfig } from '../../lib/config';
@@ -82,4 +83,24 @@ export async function connectParticipant(
   if (edge) return connectThroughEdge(edge);
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   return { connection, close: () => connection.close() };
+}
+
+/**
+ * A participant's own connection: through the node edge named by EMETH_NODE_ENDPOINT, as `role`,
+ * authenticated by its wallet — the only way a node, verifier or keyholder reaches Temporal.
+ */
+export function connectAsParticipant(
+  config: EmethConfig,
+  signer: Signer,
+  role: EdgeRole,
+  chainId: number,
+): Promise<ParticipantConnection> {
+  const ca = config.edge.tlsCa;
+  return connectThroughEdge({
+    endpoint: config.edge.endpoint,
+    signer,
+    role,
+    chainId,
+    ...(ca ? { tls: { serverRootCACertificate: fs.readFileSync(ca) } } : {}),
+  });
 }

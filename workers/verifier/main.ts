@@ -1,6 +1,6 @@
 // The verifier worker binary: `emeth verifier start --key <hex>`, consuming `emeth-verifier`.
 import { parseArgs } from 'node:util';
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { Worker } from '@temporalio/worker';
 import { Wallet } from 'ethers';
 import { loadConfig } from '../../lib/config';
 import { createLogger } from '../../lib/logger';
@@ -10,6 +10,7 @@ import { sealingKeysOf } from '../../lib/envelope';
 import { createVerifierActivities } from '../../activities/verifier';
 import { programRegistry } from '../shared/programs';
 import { announceReady } from '../shared/ready';
+import { connectAsParticipant } from '../shared/connect';
 import { loadKeyring } from '../shared/codec-keys';
 import { dataConverter } from '../shared/data-converter';
 import { readDeployment } from '../shared/deployment';
@@ -38,7 +39,7 @@ export async function runVerifier(argv: string[]): Promise<void> {
     createGatewayBlobStore(config.gateway.url, wallet, sealingKeysOf(values.key)),
     logger,
   );
-  const connection = await NativeConnection.connect({ address: config.temporal.address });
+  const { connection, close } = await connectAsParticipant(config, wallet, 'verifier', deployment.chainId);
   const worker = await Worker.create({
     connection,
     namespace: config.temporal.namespace,
@@ -59,7 +60,7 @@ export async function runVerifier(argv: string[]): Promise<void> {
   process.once('SIGTERM', stop);
   await worker.run();
   await programs.close();
-  await connection.close();
+  await close();
 }
 
 if (require.main === module) {
