@@ -150,7 +150,8 @@ export class OpenApiContract {
       const name = s.$ref.replace('#/components/schemas/', '');
       const target = this.doc.components.schemas[name];
       if (!target) throw new Error(`OpenAPI: unresolved $ref ${s.$ref}`);
-      const { $ref: _drop, ...rest } = s;
+      const rest = { ...s };
+      delete rest.$ref;
       s = { ...target, ...rest };
     }
     return s;
@@ -165,7 +166,10 @@ export class OpenApiContract {
     const s = this.resolve(schema);
     const base = this.plainArbitrary(s, pools);
     const pool = name ? pools[name] : undefined;
-    return pool?.length ? fc.oneof(base, fc.constantFrom(...pool)) : base;
+    // Mostly the real values: a request needs several of them at once to get past "unknown blob".
+    return pool?.length
+      ? fc.oneof({ arbitrary: base, weight: 1 }, { arbitrary: fc.constantFrom(...pool), weight: 3 })
+      : base;
   }
 
   private plainArbitrary(s: Schema, pools: Pools): fc.Arbitrary<unknown> {
@@ -193,7 +197,8 @@ export class OpenApiContract {
       if (!known.has(k)) throw new Error(`generator: keyword "${k}" unsupported`);
     const branches = (s.oneOf ?? s.anyOf) as Schema[] | undefined;
     if (branches) {
-      const { oneOf: _o, anyOf: _a, allOf: _c, ...rest } = s;
+      const rest = { ...s };
+      for (const k of ['oneOf', 'anyOf', 'allOf']) delete rest[k];
       return fc.oneof(...branches.map((b) => this.arbitrary({ ...rest, ...b }, pools)));
     }
     if ('const' in s) return fc.constant(s.const);
@@ -203,13 +208,14 @@ export class OpenApiContract {
     switch (s.type) {
       case 'string': {
         const min = (s.minLength as number | undefined) ?? 0;
-        const max = (s.maxLength as number | undefined) ?? 64;
+        const max = (s.maxLength as number | undefined) ?? Number.POSITIVE_INFINITY;
         const text =
           typeof s.pattern === 'string'
             ? fc.stringMatching(new RegExp(s.pattern))
             : s.format === 'date-time'
               ? fc.date({ noInvalidDate: true }).map((d) => d.toISOString())
               : fc.string({ minLength: min, maxLength: Math.min(max, min + 64) });
+        // Pattern and format generators ignore lengths: keep what also fits them.
         return text.filter((v) => v.length >= min && v.length <= max);
       }
       case 'integer':
