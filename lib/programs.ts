@@ -467,9 +467,40 @@ export interface AggregateOutput {
   cols: number;
 }
 
+/** What the gateway hands a program to inspect at submit, before it accepts the Job. */
+export interface InspectInput {
+  datasetBlobId: BlobId;
+  modelBlobId?: BlobId;
+  /** The program's run parameters (as nodes will get them). */
+  params?: Record<string, string>;
+}
+
+export interface InspectReport {
+  rows: number;
+  cols: number;
+}
+
+/**
+ * A Job that cannot run, found at submit: `field` names the request field at fault (dataset, model,
+ * trainGraph, …) and the message says what is wrong and what to do.
+ */
+export class InspectionError extends EmethError {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super('JOB_CANNOT_RUN', message);
+  }
+}
+
 /** What every program module implements; activities are built from it. */
 export interface ProgramModule {
   readonly spec: ProgramSpec;
+  /**
+   * Checks at submit that the Job can run: the model parses and its ops are ones this program runs
+   * and meters, its inputs match the dataset, the dataset parses. Throws InspectionError.
+   */
+  inspect(input: InspectInput): Promise<InspectReport>;
   split(input: SplitInput): Promise<SplitOutput>;
   run(input: RunInput): Promise<RunOutput>;
   verify(input: VerifyInput): Promise<VerifyVerdict>;

@@ -39,6 +39,9 @@ import {
   type SplitOutput,
   type VerifyInput,
   type VerifyVerdict,
+  InspectionError,
+  type InspectInput,
+  type InspectReport,
 } from '../../lib/programs';
 import { createCkks } from '../crypto/ckks';
 import { keyIdOf, parseBundle } from '../crypto/ckks-format';
@@ -49,6 +52,7 @@ import {
   lazyShared,
   loadShard as loadShardFrom,
   splitDataset,
+  inspecting,
 } from './shared';
 import type { BlobStore } from '../storage';
 
@@ -218,6 +222,20 @@ export function createEncryptedStatsProgram(deps: EncryptedStatsDeps): ProgramMo
 
   return {
     spec,
+
+    async inspect(input: InspectInput): Promise<InspectReport> {
+      await inspecting('publicKey', 'the statistics parameters', () =>
+        parseStatsParams(input.params, { needKey: true }),
+      );
+      const dataset = await inspecting(
+        'dataset',
+        `dataset ${input.datasetBlobId} is not an EMTX matrix`,
+        async () => decodeMatrix(await store.get(input.datasetBlobId)),
+      );
+      if (dataset.rows === 0)
+        throw new InspectionError('dataset', `dataset ${input.datasetBlobId} has no rows`);
+      return { rows: dataset.rows, cols: dataset.cols };
+    },
 
     async split(input: SplitInput): Promise<SplitOutput> {
       assertSplits(spec, input.programId);

@@ -37,6 +37,9 @@ import {
   type SplitOutput,
   type VerifyInput,
   type VerifyVerdict,
+  InspectionError,
+  type InspectInput,
+  type InspectReport,
 } from '../../lib/programs';
 import type { BlobStore } from '../storage';
 import { createCkks } from '../crypto/ckks';
@@ -48,6 +51,7 @@ import {
   lruResources,
   splitDataset,
   assertFuelWithinLimit,
+  inspecting,
 } from './shared';
 import {
   EnvelopeKind,
@@ -296,6 +300,38 @@ export function createFedAvgTrainProgram(deps: FedAvgTrainDeps): FedAvgTrainProg
   return {
     spec,
     trainerFor,
+
+    async inspect(input: InspectInput): Promise<InspectReport> {
+      const params = await inspecting('trainGraph', 'the training parameters', () =>
+        parseFedAvgParams(input.params),
+      );
+      if (!input.modelBlobId)
+        throw new InspectionError('initialModel', 'fedavg-train needs initialModel: a blob id');
+      const dataset = await inspecting(
+        'dataset',
+        `dataset ${input.datasetBlobId} is not an EMTX matrix`,
+        async () => decodeMatrix(await store.get(input.datasetBlobId)),
+      );
+      if (dataset.cols < 2 || dataset.rows === 0) {
+        throw new InspectionError(
+          'dataset',
+          `a fedavg dataset has rows of features then a class-index column; ${input.datasetBlobId} has ${dataset.rows} row(s) of ${dataset.cols} column(s)`,
+        );
+      }
+      const model = await inspecting('initialModel', `initial model ${input.modelBlobId}`, () =>
+        loadModel(store, input.modelBlobId!),
+      );
+      // The graph must take this model and these rows: one evaluation on a few rows proves it.
+      const trainer = await inspecting('trainGraph', `train graph ${params.trainGraph}`, () =>
+        trainerFor(params.trainGraph),
+      );
+      await inspecting(
+        'trainGraph',
+        `train graph ${params.trainGraph} does not train this model on these rows`,
+        () => trainer.evaluate(model, sliceRows(dataset, 0, Math.min(dataset.rows, 8))),
+      );
+      return { rows: dataset.rows, cols: dataset.cols };
+    },
 
     async split(input: SplitInput): Promise<SplitOutput> {
       assertSplits(spec, input.programId);

@@ -35,8 +35,12 @@ import {
   type SplitOutput,
   type VerifyInput,
   type VerifyVerdict,
+  InspectionError,
+  type InspectInput,
+  type InspectReport,
 } from '../../lib/programs';
 import type { BlobStore } from '../storage';
+import * as ort from 'onnxruntime-node';
 import { inspectModel } from './onnx-model';
 import { DEFAULT_BATCH_SIZE, createOnnxSession, type OnnxSession } from './onnx-runtime';
 import {
@@ -46,6 +50,7 @@ import {
   loadShard as loadShardFrom,
   lruResources,
   splitDataset,
+  inspecting,
 } from './shared';
 import { inferShardStream, type StreamResult } from './stream-infer';
 
@@ -87,6 +92,54 @@ export function createOnnxInferenceProgram(deps: OnnxInferenceDeps): OnnxInferen
   return {
     spec,
     sessionFor,
+
+    async inspect(input: InspectInput): Promise<InspectReport> {
+      if (!input.modelBlobId)
+        throw new InspectionError('model', 'onnx-inference needs a model: the blob id of an ONNX model');
+      const bytes = await inspecting('model', `model ${input.modelBlobId}`, () =>
+        store.get(input.modelBlobId!),
+      );
+      const model = await inspecting(
+        'model',
+        `model ${input.modelBlobId} is not an ONNX model onnx-inference runs`,
+        () => inspectModel(bytes),
+      );
+      // onnxruntime itself must load it: every op known to it, every initializer inside the file.
+      const session = await inspecting('model', `onnxruntime cannot load model ${input.modelBlobId}`, () =>
+        ort.InferenceSession.create(bytes, { executionProviders: ['cpu'] }),
+      );
+      try {
+        const output = session.outputMetadata?.find((o) => o.name === model.outputName);
+        if (output && output.isTensor && output.type !== 'float32') {
+          throw new InspectionError(
+            'model',
+            `model ${input.modelBlobId}'s output "${model.outputName}" is ${output.type}; onnx-inference returns float32 matrices, so end the graph with a float32 output (e.g. Cast to float)`,
+          );
+        }
+        if (output && !output.isTensor) {
+          throw new InspectionError(
+            'model',
+            `model ${input.modelBlobId}'s output "${model.outputName}" is not a tensor (a ZipMap or sequence); export it without one (skl2onnx: zipmap=False)`,
+          );
+        }
+      } finally {
+        await session.release();
+      }
+      const dataset = await inspecting(
+        'dataset',
+        `dataset ${input.datasetBlobId} is not an EMTX matrix`,
+        async () => decodeMatrix(await store.get(input.datasetBlobId)),
+      );
+      if (model.inputCols !== null && model.inputCols !== dataset.cols) {
+        throw new InspectionError(
+          'dataset',
+          `the model takes rows of ${model.inputCols} values; dataset ${input.datasetBlobId} has ${dataset.cols} per row`,
+        );
+      }
+      if (dataset.rows === 0)
+        throw new InspectionError('dataset', `dataset ${input.datasetBlobId} has no rows`);
+      return { rows: dataset.rows, cols: dataset.cols };
+    },
 
     async split(input: SplitInput): Promise<SplitOutput> {
       assertSplits(spec, input.programId);

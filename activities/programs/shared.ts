@@ -3,6 +3,7 @@ import { EmethError } from '../../lib/errors';
 import { decodeMatrix, encodeMatrix, sliceRows, type Matrix } from '../../lib/matrix';
 import type { Logger } from '../../lib/logger';
 import {
+  InspectionError,
   splitFuelLimit,
   splitRows,
   type BlobId,
@@ -176,4 +177,19 @@ export function assertFuelWithinLimit(
     'FUEL_LIMIT_EXCEEDED',
     `shard ${shard.index} needs ${fuel.required} fuel (${work}) but the SubJob's limit is ${fuelLimit}; ${advice}`,
   );
+}
+
+/**
+ * Runs one inspection step, turning the program's own refusal (an EmethError) into an
+ * InspectionError on `field`, prefixed with what was being read.
+ */
+export async function inspecting<T>(field: string, what: string, step: () => Promise<T> | T): Promise<T> {
+  try {
+    return await step();
+  } catch (err) {
+    if (err instanceof InspectionError) throw err;
+    if (err instanceof EmethError || err instanceof Error)
+      throw new InspectionError(field, `${what}: ${err.message}`);
+    throw err;
+  }
 }
