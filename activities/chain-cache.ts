@@ -1,3 +1,4 @@
+// Over 300 lines because it is one follower: each EmethCore event and the row it mirrors into, side by side.
 /**
  * EMETH Cache: follows EmethCore's events from the deployment block onward into the database, so
  * nodes and servers read state from there instead of the chain.

@@ -1,3 +1,4 @@
+// Over 300 lines because it is the Program contract in one place: types, specs, and the pure rules the L2, nodes and verifier must agree on.
 /**
  * The Program contract: what every program module (split, run, verify, aggregate) takes and
  * returns, the declared program specs, and the pure rules shared by the L2 server, the nodes and

@@ -1,3 +1,4 @@
+// Over 300 lines because it is the SubJob's process and its named steps (choose, run, verify, accept or penalise), so it reads top to bottom.
 import {
   ActivityFailure,
   ApplicationFailure,

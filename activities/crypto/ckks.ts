@@ -1,3 +1,4 @@
+// Over 300 lines because it is the CKKS wrapper: node-seal objects' lifetimes (every one freed on every path) are easiest to check in one place.
 /**
  * The CKKS implementation of lib/ckks.ts on SEAL (node-seal 6.0.3, WebAssembly).
  *

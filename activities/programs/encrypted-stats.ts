@@ -1,3 +1,4 @@
+// Over 300 lines because it is one program module: inspect, split, run, verify and aggregate share the CKKS context and the stats layout.
 /**
  * encrypted-stats (ProgramId 3, SubJobs 31): per-column sums, means, standard deviations and
  * histograms of a float32 matrix dataset, computed by nodes and aggregated under CKKS, so that only

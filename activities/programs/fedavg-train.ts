@@ -1,3 +1,4 @@
+// Over 300 lines because it is one program module: inspect, split, run, verify and aggregate share the trainer cache, CKKS and metering.
 /**
  * fedavg-train (ProgramId 2, SubJobs 21): data-parallel training over numEpoch rounds, one round
  * = one split's SubJobs run from the current global model, then one aggregate, then the keyholder.

@@ -1,3 +1,4 @@
+// Over 300 lines because it is one program module: inspect, split, run, verify and aggregate share its session cache and metering rule.
 /**
  * onnx-inference (ProgramId 1, SubJobs 11): an ONNX model over the rows of a dataset.
  *   split     — the dataset into numParallel contiguous shards (blobs), with fuel-limit shares

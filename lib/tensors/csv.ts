@@ -1,3 +1,4 @@
+// Over 300 lines because it is one format: the CSV reader's tokenizer, the numeric column rules and the writer share their quoting rules.
 /**
  * CSV datasets: a header row of column names, then one row per sample of numeric fields.
  *

@@ -1,3 +1,4 @@
+// Over 300 lines because it is one format: reading and writing Parquet columns as tensors, with the type mapping both share.
 /**
  * Apache Parquet datasets through hyparquet (reading) and hyparquet-writer (writing): pure
  * JavaScript, so no native build. Snappy and uncompressed pages are hyparquet's own; zstd goes

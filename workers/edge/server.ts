@@ -1,3 +1,4 @@
+// Over 300 lines because it is one gRPC server: the method table, authentication, the task-token ledger and forwarding act on the same call.
 import * as grpc from '@grpc/grpc-js';
 import { temporal } from '@temporalio/proto';
 import type { Method, Service, Type } from 'protobufjs';

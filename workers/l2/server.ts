@@ -1,3 +1,4 @@
+// Over 300 lines because it is the L2 process's wiring in start order, so that the stop order (the reverse) can be read off one file.
 import fs from 'node:fs';
 import http from 'node:http';
 import { JsonRpcProvider, NonceManager, Wallet } from 'ethers';
