@@ -35,6 +35,23 @@ export interface BlobView {
   size: number;
 }
 
+/**
+ * Wraps a data key to `to`. X25519 refuses low-order points (all zeros and a few others): no key
+ * agreement is possible with them, so that is the caller's key at fault, not a gateway failure.
+ */
+function wrapTo(wrap: () => Uint8Array, to: string): Uint8Array {
+  try {
+    return wrap();
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'ERR_OSSL_FAILED_DURING_DERIVATION') throw err;
+    throw badRequest(
+      'unusable_key',
+      `to ${to} is a low-order X25519 point no key agreement works with; use the node's real public key`,
+      'to',
+    );
+  }
+}
+
 export function blobsRouter(ctx: ApiContext, auth: Authenticator): Router {
   const router = Router();
 
@@ -98,12 +115,7 @@ export function blobsRouter(ctx: ApiContext, auth: Authenticator): Router {
     const caller = callerOf(res).address;
     await authorize(id, caller);
     if (to !== undefined) {
-      let reader: Uint8Array;
-      try {
-        reader = parsePublicKey(to, 'to');
-      } catch (err) {
-        throw badRequest('invalid_parameter', (err as Error).message, 'to');
-      }
+      const reader = parsePublicKey(to, 'to'); // the schema admitted only 32-byte hex keys
       // A node's inputs go only to the key it registered (POST /v1/nodes), not to any key it names.
       const node = await ctx.prisma.node.findUnique({
         where: { id: caller },
@@ -117,7 +129,7 @@ export function blobsRouter(ctx: ApiContext, auth: Authenticator): Router {
       }
       // get() checks the bytes against the id before anything is sent: a corrupt blob is an error, never data.
       const envelope = await ctx.store.envelopes.get(id);
-      const wrap = ctx.store.dataKeyFor(id, envelope, reader);
+      const wrap = wrapTo(() => ctx.store.dataKeyFor(id, envelope, reader), to);
       res
         .status(200)
         .set({

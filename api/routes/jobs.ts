@@ -1,3 +1,4 @@
+// Over 300 lines because it is every /v1/jobs route; they share the Job row's views, access checks and cursor rules.
 /**
  * Jobs: submit (checks the program, the fee, the blobs and the requester's free deposit, then
  * writes the Job row and starts its workflow), read one with its SubJobs and live progress, list

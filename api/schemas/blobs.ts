@@ -29,7 +29,7 @@ export const ReadBlobQuery = z.strictObject({
     maxLength: 66,
     expect: 'a 32-byte X25519 public key in hex (64 characters)',
     description:
-      'an X25519 public key: answer with the envelope and its data key wrapped to it (a node may name only the key it registered)',
+      'an X25519 public key: answer with the envelope and its data key wrapped to it (a node may name only the key it registered; a low-order point such as all zeros is refused with 400 unusable_key)',
   }).optional(),
 });
 

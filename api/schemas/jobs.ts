@@ -14,16 +14,10 @@ import type { FedAvgTrainParams } from '../../activities/programs/fedavg-train-p
 import type { OnnxInferenceParams } from '../../activities/programs/onnx-inference-params';
 import { findProgramSpec } from '../../lib/programs';
 import { blobIdField, intField, textField } from '../../lib/schema-fields';
-import { JOB_STATUSES, SUBJOB_STATUSES } from '../../lib/types';
+import { JOB_STATUSES } from '../../lib/types';
 import { badRequest } from '../errors';
 import {
-  ADDRESS,
   AUTH_ERRORS,
-  BLOB_ID,
-  DATE_TIME,
-  EMETH_AMOUNT,
-  HOLON,
-  JOB_ID,
   JobIdParam,
   SIGNED_OR_KEY,
   capabilityClass,
@@ -33,6 +27,7 @@ import {
   z,
   type Operation,
 } from './common';
+import { CancelAccepted, Checkpoints, Job, JobList, JobResult } from './job-views';
 import { asRecord, parseRecord, refuseUnknown } from './parse';
 
 export const MAX_FUEL = 10n ** 30n;
@@ -213,132 +208,6 @@ export const ListJobsQuery = z.strictObject({
 });
 
 export const JobPath = z.object({ id: JobIdParam });
-
-// ---------------------------------------------------------------------------------------------
-// Views
-
-const JOB_STATUS = z.enum(JOB_STATUSES);
-const BLOB_OR_NULL = z
-  .string()
-  .regex(/^[0-9a-f]{64}$/)
-  .nullable();
-
-const Fees = z
-  .object({
-    feeLimit: HOLON,
-    verifierFee: HOLON,
-    reserved: HOLON,
-    charged: HOLON,
-    refunded: HOLON,
-    emeth: z.object({
-      feeLimit: EMETH_AMOUNT,
-      verifierFee: EMETH_AMOUNT,
-      reserved: EMETH_AMOUNT,
-      charged: EMETH_AMOUNT,
-      refunded: EMETH_AMOUNT,
-    }),
-  })
-  .openapi('Fees');
-
-const JobSummary = z
-  .object({
-    id: JOB_ID,
-    status: JOB_STATUS,
-    requester: ADDRESS,
-    programId: z.int(),
-    dataset: BLOB_ID,
-    model: BLOB_OR_NULL,
-    params: z
-      .record(z.string(), z.string())
-      .openapi({ description: "the program's parameters as submitted" }),
-    numParallel: z.int().min(1).max(256),
-    numEpoch: z.int().min(1),
-    splitAllowed: z.boolean(),
-    capabilityClass: z.string(),
-    fuelLimit: HOLON,
-    fuelPrice: HOLON,
-    deadline: DATE_TIME,
-    fees: Fees,
-    result: BLOB_OR_NULL,
-    workflowId: z.string().regex(/^job-0x[0-9a-f]{64}$/),
-    temporalUiUrl: z
-      .string()
-      .openapi({ description: '<temporal UI>/namespaces/<namespace>/workflows/<workflowId>' }),
-    createdAt: DATE_TIME,
-    updatedAt: DATE_TIME,
-  })
-  .openapi('JobSummary');
-
-const SubJob = z
-  .object({
-    index: z.int().min(0),
-    epoch: z.int().min(0),
-    status: z.enum(SUBJOB_STATUSES),
-    nodeId: z
-      .string()
-      .regex(/^0x[0-9a-f]{40}$/)
-      .nullable(),
-    attempts: z.int().min(0),
-    rows: z.int().min(0),
-    fuelUsed: z
-      .string()
-      .regex(/^[0-9]+$/)
-      .nullable(),
-  })
-  .openapi('SubJob');
-
-const Progress = z
-  .object({
-    jobId: JOB_ID,
-    status: JOB_STATUS,
-    subJobs: z.object({
-      total: z.int(),
-      verified: z.int(),
-      failed: z.int(),
-      running: z.int(),
-      waiting: z.int(),
-    }),
-    fees: z.object({ reserved: HOLON, charged: HOLON, refunded: HOLON }),
-    source: z.enum(['workflow', 'database']).openapi({
-      description: 'workflow: the live query answered within 2 s; database: derived from rows',
-    }),
-  })
-  .openapi('Progress');
-
-const Job = JobSummary.extend({ subJobs: z.array(SubJob), progress: Progress }).openapi('Job');
-
-const JobList = z.object({ jobs: z.array(JobSummary), nextCursor: z.string().nullable() }).openapi('JobList');
-
-const CancelAccepted = z
-  .object({ id: JOB_ID, status: JOB_STATUS, cancelRequested: z.literal(true), message: z.string() })
-  .openapi('CancelAccepted');
-
-const JobResult = z
-  .object({
-    jobId: JOB_ID,
-    result: BLOB_ID,
-    size: z.int().nullable().optional(),
-    rows: z.int().nullable().optional(),
-    download: z.string().regex(/^\/v1\/blobs\/[0-9a-f]{64}$/),
-    fees: Fees,
-  })
-  .openapi('JobResult');
-
-const Checkpoints = z
-  .object({
-    jobId: JOB_ID,
-    numEpoch: z.int(),
-    checkpoints: z.array(
-      z.object({
-        epoch: z.int(),
-        model: BLOB_ID,
-        accuracy: z.number().nullable(),
-        loss: z.number().nullable(),
-        createdAt: z.string(),
-      }),
-    ),
-  })
-  .openapi('Checkpoints');
 
 // ---------------------------------------------------------------------------------------------
 // Operations

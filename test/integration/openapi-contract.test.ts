@@ -86,6 +86,8 @@ async function putBlob(bytes: Buffer): Promise<string> {
 
 /** Real values mixed into the generated ones, so requests also get past "unknown blob" and reach deeper checks. */
 let pools: Pools;
+/** Blobs the requester uploaded: [dataset, model, …]. */
+let blobIds: readonly string[];
 
 beforeAll(async () => {
   stack = await startGatewayStack({
@@ -129,7 +131,7 @@ beforeAll(async () => {
   });
   const key = await send('POST', '/v1/api-keys', { signer: requester });
   expect(key.status).toBe(201);
-  const blobIds = blobs as readonly string[];
+  blobIds = blobs;
   pools = {
     dataset: blobIds,
     model: blobIds,
@@ -250,12 +252,18 @@ describe('methods a path does not serve', () => {
   });
 });
 
+test("a low-order X25519 key in `to` is the caller's 400, not a gateway 500", async () => {
+  const r = await send('GET', `/v1/blobs/${blobIds[0]}?to=${'00'.repeat(32)}`, { signer: requester });
+  expect(r.status).toBe(400);
+  expect(r.body).toMatchObject({ error: 'unusable_key', field: 'to' });
+});
+
 describe('the four requests an earlier fuzzer found', () => {
   const createJobRef = '#/components/schemas/CreateJob';
   const body = (over: Record<string, unknown>) => ({
     programId: 1,
-    dataset: pools.dataset[0],
-    model: pools.model[0],
+    dataset: blobIds[0],
+    model: blobIds[1],
     numParallel: 1,
     fuelLimit: '1000',
     fuelPrice: (1n * GHOLON).toString(),
