@@ -333,6 +333,44 @@ export class TestPipeline {
     return proc;
   }
 
+  // ── Chaos hooks (test/chaos): the L2 server as a process a suite can kill and start again. ──
+
+  /** The running L2 server process. */
+  l2Process(): ManagedProcess {
+    const l2 = this.processes.find((p) => p.name === 'l2');
+    if (!l2) throw new Error('the pipeline has no L2 server process');
+    return l2;
+  }
+
+  /**
+   * SIGKILLs the L2 server's process group (no clean shutdown: the worker, the gateway, the node edge
+   * and, on PGlite, nothing else go with it), waits `downMs`, then starts it again with the same
+   * environment: same ports, database, home and task queues. Its spawn mirrors `start()`'s.
+   */
+  async restartL2(opts: { downMs?: number } = {}): Promise<void> {
+    const old = this.l2Process();
+    if (old.child.pid !== undefined) {
+      try {
+        process.kill(-old.child.pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }
+    await old.exited;
+    if (opts.downMs) await new Promise((r) => setTimeout(r, opts.downMs));
+    const next = await spawnManaged({
+      name: 'l2',
+      command: process.execPath,
+      args: ['--import', 'tsx', path.join(ROOT, 'workers', 'l2', 'main.ts')],
+      cwd: ROOT,
+      env: this.env,
+      logFile: path.join(this.home, 'l2.log'),
+      ready: async () => (await fetch(`${this.config.gateway.url}/healthz`)).status === 200,
+      readyTimeoutMs: 120_000,
+    });
+    this.processes[this.processes.indexOf(old)] = next;
+  }
+
   async stop(): Promise<void> {
     for (const p of this.processes.reverse()) await p.stop('SIGTERM', 10_000).catch(() => {});
     const scheduleId = `${this.config.temporal.taskQueuePrefix}-l2-signer`;
