@@ -1,6 +1,28 @@
 import type { Ticket } from '../lib/tickets';
 import type { Prisma, PrismaClient } from './client';
 
+/** What the money computations read: the client itself or an open transaction on it. */
+export type LedgerReader = Pick<PrismaClient, 'ledgerEntry' | 'ticket' | 'job'>;
+
+/**
+ * Runs `fn` in a transaction that holds the requester's advisory lock until it ends, so that two
+ * reservations of one requester's deposit (at the gateway, at the Ledger) never interleave their
+ * read of the free deposit with their write of the commitment.
+ */
+export function withRequesterLock<T>(
+  prisma: PrismaClient,
+  requester: string,
+  fn: (tx: Prisma.TransactionClient) => Promise<T>,
+): Promise<T> {
+  return prisma.$transaction(
+    async (tx) => {
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`emeth:requester:${requester.toLowerCase()}`}, 0))`;
+      return fn(tx);
+    },
+    { timeout: 15_000, maxWait: 15_000 },
+  );
+}
+
 /** A holon amount column as a bigint (0 for null). */
 export const big = (d: Prisma.Decimal | null | undefined): bigint => (d ? BigInt(d.toFixed(0)) : 0n);
 
@@ -31,7 +53,7 @@ export function ticketOfRow(t: {
  * `EmethCore.freeDeposit(requester) − committed`. The gateway and the L2 worker both use this.
  */
 export async function committedDeposit(
-  prisma: PrismaClient,
+  prisma: LedgerReader,
   requester: string,
   exceptJob?: string,
 ): Promise<bigint> {

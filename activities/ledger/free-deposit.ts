@@ -1,5 +1,4 @@
-import type { PrismaClient } from '../../prisma/client';
-import { big, committedDeposit } from '../../prisma/ledger';
+import { big, committedDeposit, type LedgerReader } from '../../prisma/ledger';
 
 /**
  * Holon a requester can still commit: the on-chain free deposit, less what the L2 already committed
@@ -8,7 +7,7 @@ import { big, committedDeposit } from '../../prisma/ledger';
  * and the Ledger (at reserve, `exceptJob` being the Job reserving) both use.
  */
 export async function freeToCommit(
-  deps: { prisma: PrismaClient; chain: { freeDeposit(requester: string): Promise<bigint> } },
+  deps: { prisma: LedgerReader; chain: { freeDeposit(requester: string): Promise<bigint> } },
   requester: string,
   exceptJob?: string,
 ): Promise<bigint> {

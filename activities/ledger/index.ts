@@ -7,7 +7,7 @@ import type { PrismaClient } from '../../prisma/client';
 import type { Logger } from '../../lib/logger';
 import type { LedgerActivities } from '../../lib/pipeline';
 import { hashTicket, type Ticket } from '../../lib/tickets';
-import { big } from '../../prisma/ledger';
+import { big, withRequesterLock } from '../../prisma/ledger';
 import type { L2Chain } from '../pipeline/l2-chain';
 import { loadJob, refuse } from '../shared/job-rows';
 import { freeToCommit } from './free-deposit';
@@ -59,16 +59,26 @@ export function createLedgerActivities(deps: LedgerDeps): LedgerActivities {
       const existing = await prisma.ledgerEntry.findUnique({ where: { id: `${jobId}:reserve` } });
       if (existing) return { reserved: existing.amount.toFixed(0) };
       const amount = big(j.fuelLimit) * big(j.fuelPrice) + big(j.verifierFee);
-      const free = await freeToCommit(deps, j.requester, jobId);
-      if (free < amount) {
-        refuse(
-          `the requester's free deposit (${free} holon) does not cover this Job (${amount} holon): deposit more on EmethCore`,
-        );
-      }
-      await prisma.$transaction([
-        entry(j, 'reserve', amount),
-        prisma.job.update({ where: { id: jobId }, data: { reserved: amount.toString() } }),
-      ]);
+      // Serialised per requester with the gateway's admission of new Jobs (the same lock).
+      await withRequesterLock(prisma, j.requester, async (tx) => {
+        if (await tx.ledgerEntry.findUnique({ where: { id: `${jobId}:reserve` } })) return;
+        const free = await freeToCommit({ prisma: tx, chain: deps.chain }, j.requester, jobId);
+        if (free < amount) {
+          refuse(
+            `the requester's free deposit (${free} holon) does not cover this Job (${amount} holon): deposit more on EmethCore`,
+          );
+        }
+        await tx.ledgerEntry.create({
+          data: {
+            id: `${jobId}:reserve`,
+            requester: j.requester,
+            jobId,
+            kind: 'reserve',
+            amount: amount.toString(),
+          },
+        });
+        await tx.job.update({ where: { id: jobId }, data: { reserved: amount.toString() } });
+      });
       logger.info({ jobId, reserved: amount.toString() }, 'deposit reserved');
       return { reserved: amount.toString() };
     },
