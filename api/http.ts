@@ -49,20 +49,8 @@ export function jsonBody(req: Request, opts: { emptyAs?: unknown } = {}): unknow
   }
 }
 
-/** A path parameter that must be a lower-case-able EVM address. */
-export function addressParam(value: string | undefined, name: string): string {
-  if (!value || !/^0x[0-9a-fA-F]{40}$/.test(value)) {
-    throw badRequest(
-      'invalid_parameter',
-      `${name} must be an EVM address (0x and 40 hex characters); got "${value ?? ''}"`,
-      name,
-    );
-  }
-  return value.toLowerCase();
-}
-
 /**
- * The query as an object for parseObject. Express 5 gives repeated keys as arrays; the API takes
+ * The query as an object for parseQuery (api/schemas/parse.ts). Express 5 gives repeated keys as arrays; the API takes
  * each at most once. `nonce` is dropped: signatures are deterministic and timestamps are whole
  * seconds, so a client repeating an identical signed request within a second adds a nonce to make
  * it a new request rather than a replay.
