@@ -6,9 +6,9 @@
  */
 import type { z } from 'zod';
 import { ProgramId } from '../../lib/programs';
-import { encryptedStatsParams } from './encrypted-stats-params';
-import { fedAvgTrainParams } from './fedavg-train-params';
-import { onnxInferenceParams } from './onnx-inference-params';
+import { encryptedStatsParams, type EncryptedStatsParams } from './encrypted-stats-params';
+import { fedAvgTrainParams, type FedAvgTrainParams } from './fedavg-train-params';
+import { onnxInferenceParams, type OnnxInferenceParams } from './onnx-inference-params';
 
 export interface ProgramParams {
   /** The program's parameters under their REST names; unknown names are refused. */
@@ -33,6 +33,11 @@ export const PROGRAM_PARAMS: Readonly<Record<number, ProgramParams>> = {
     modelField: 'model',
   },
 };
+
+/** Any program's parameters, each optional: what a checked Job body may carry besides the common fields. */
+export type AnyProgramFields = Partial<OnnxInferenceParams> &
+  Partial<Omit<FedAvgTrainParams, 'numEpoch'>> &
+  Partial<Omit<EncryptedStatsParams, 'numEpoch'>> & { numEpoch?: number };
 
 /** The parameters of a parent ProgramId, or undefined when no program module declares any. */
 export function programParamsOf(programId: number): ProgramParams | undefined {

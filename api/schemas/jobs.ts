@@ -8,10 +8,7 @@
  * checked from the same data.
  */
 import type { ResponseConfig } from '@asteasolutions/zod-to-openapi';
-import { PROGRAM_PARAMS, programParamsOf } from '../../activities/programs/params';
-import type { EncryptedStatsParams } from '../../activities/programs/encrypted-stats-params';
-import type { FedAvgTrainParams } from '../../activities/programs/fedavg-train-params';
-import type { OnnxInferenceParams } from '../../activities/programs/onnx-inference-params';
+import { PROGRAM_PARAMS, programParamsOf, type AnyProgramFields } from '../../activities/programs/params';
 import { findProgramSpec } from '../../lib/programs';
 import { blobIdField, intField, textField } from '../../lib/schema-fields';
 import { JOB_STATUSES } from '../../lib/types';
@@ -159,11 +156,7 @@ export const CreateJobBody = z
     allOf: CROSS_FIELD_JSON_SCHEMA,
   } as object);
 
-type ProgramFields = Partial<OnnxInferenceParams> &
-  Partial<Omit<FedAvgTrainParams, 'numEpoch'>> &
-  Partial<Omit<EncryptedStatsParams, 'numEpoch'>> & { numEpoch?: number };
-
-export type CreateJobInput = z.output<typeof unknownProgram> & ProgramFields;
+export type CreateJobInput = z.output<typeof unknownProgram> & AnyProgramFields;
 
 /**
  * Checks a POST /v1/jobs body: unknown fields, then each field in order, then the rules between
