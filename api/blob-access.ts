@@ -4,6 +4,7 @@
  * output of its SubJobs), a registered node assigned to a SubJob that uses it, or the L2 server
  * and verifiers (they split, verify and aggregate everything).
  */
+import { PROGRAM_PARAMS } from '../activities/programs/params';
 import type { PrismaClient } from '../prisma/client';
 
 export async function canReadBlob(
@@ -20,8 +21,8 @@ export async function canReadBlob(
 
   // Shards are stored as ShardRef JSON in SubJob.shard, so "uses" is a substring match on the id.
   const subJobUses = { OR: [{ shard: { contains: id } }, { output: id }] };
-  // Program inputs a Job names in its params (onnx-inference's model; fedavg-train's graph, key,
-  // initial model, test set), and training checkpoints, which later epochs train from.
+  // Program inputs a Job names in its params (each program's blob fields), and training
+  // checkpoints, which later epochs train from.
   const paramUses = PARAM_BLOBS.map((key) => ({ params: { path: [key], equals: id } }));
   const checkpointJobs = (
     await prisma.checkpoint.findMany({ where: { model: id }, select: { jobId: true } })
@@ -46,4 +47,5 @@ export async function canReadBlob(
   return nodeUse !== null;
 }
 
-const PARAM_BLOBS = ['model', 'trainGraph', 'publicKey', 'initialModel', 'testSet'];
+/** Every program's blob parameters; a Job row keeps them under the same names (jobParams in routes/jobs.ts). */
+const PARAM_BLOBS = [...new Set(Object.values(PROGRAM_PARAMS).flatMap((p) => p.blobFields))];
