@@ -3,6 +3,7 @@ import type { PayloadCodec } from '@temporalio/common';
 import type { Logger } from '../lib/logger';
 import type { PrismaClient } from '../prisma/client';
 import type { SealedBlobStore } from '../activities/storage-sealed';
+import type { InspectInput, InspectReport } from '../lib/programs';
 
 /**
  * What the gateway reads from EmethCore (through the L2 server's chain reader or EMETH Cache). An
@@ -48,12 +49,20 @@ export interface ApiDeps {
   codecToken?: string;
   /** Let loopback callers use /codec without a token (embedded stack; see api/codec.ts). */
   codecAllowLoopback?: boolean;
+  /**
+   * The program's own inspection of a Job at submit (ProgramModule.inspect): throws an
+   * InspectionError naming the field when the Job cannot run. Absent: Jobs are not inspected.
+   */
+  inspectJob?: (programId: number, input: InspectInput) => Promise<InspectReport>;
 }
 
 /** ApiDeps with the defaults filled in, as the routes see them. */
-export interface ApiContext extends Required<
-  Omit<ApiDeps, 'verifiers' | 'l2Address' | 'codec' | 'codecToken' | 'codecAllowLoopback'>
-> {
+export interface ApiContext
+  extends
+    Required<
+      Omit<ApiDeps, 'verifiers' | 'l2Address' | 'codec' | 'codecToken' | 'codecAllowLoopback' | 'inspectJob'>
+    >,
+    Pick<ApiDeps, 'inspectJob'> {
   logger: Logger;
   /** Lower-case verifier and L2 addresses. */
   readAll: ReadonlySet<string>;

@@ -27,6 +27,7 @@ export function apiContext(deps: ApiDeps, logger: Logger): ApiContext {
     now: deps.now ?? Date.now,
     l2TaskQueue: deps.l2TaskQueue ?? TASK_QUEUES.l2,
     progressQueryTimeoutMs: deps.progressQueryTimeoutMs ?? 2000,
+    inspectJob: deps.inspectJob,
     logger,
     readAll: new Set([...deps.verifiers, deps.l2Address].filter(Boolean).map((a) => a.toLowerCase())),
   };

@@ -40,6 +40,8 @@ export interface JobSummaryView {
   deadline: string;
   fees: FeesView;
   result: string | null;
+  /** Why the Job failed, when it did. */
+  reason: string | null;
   workflowId: string;
   temporalUiUrl: string;
   createdAt: string;
@@ -104,6 +106,7 @@ export function jobSummaryView(job: Job, link: (workflowId: string) => string): 
     deadline: job.deadline.toISOString(),
     fees: feesView(job),
     result: job.result,
+    reason: job.reason ?? null,
     workflowId: job.workflowId,
     temporalUiUrl: link(job.workflowId),
     createdAt: job.createdAt.toISOString(),

@@ -12,7 +12,9 @@ import { jobWorkflowId, newJobId } from '../../lib/ids';
 import { QUERIES, SIGNALS } from '../../lib/pipeline';
 import { EmethJobId, EmethProgramId, EmethRequester, EmethStatus } from '../../lib/search-attributes';
 import { TERMINAL_JOB_STATUSES, type JobProgress, type JobStatus } from '../../lib/types';
-import { committedDeposit } from '../../prisma/ledger';
+import { withRequesterLock, type LedgerReader } from '../../prisma/ledger';
+import { freeToCommit } from '../../activities/ledger/free-deposit';
+import { findProgramSpec, InspectionError } from '../../lib/programs';
 import type { Prisma } from '../../prisma/client';
 import type { Authenticator } from '../auth';
 import type { ApiContext } from '../deps';
@@ -58,43 +60,18 @@ export function jobsRouter(ctx: ApiContext, auth: Authenticator): Router {
   const router = Router();
   const link = (workflowId: string) => temporalUiLink(ctx.temporalUiUrl, ctx.namespace, workflowId);
 
-  /** Holon the requester can still commit: on-chain free deposit − what the L2 committed − Jobs not reserved yet. */
-  async function freeToCommit(requester: string): Promise<bigint> {
-    let onChain: bigint;
+  /** Holon the requester can still commit (the Ledger's own computation), read inside its lock. */
+  async function freeToCommitIn(tx: LedgerReader, requester: string): Promise<bigint> {
     try {
-      onChain = await ctx.chain.freeDeposit(requester);
+      return await freeToCommit({ prisma: tx, chain: ctx.chain }, requester);
     } catch (err) {
+      if (err instanceof HttpError) throw err;
       throw new HttpError(
         503,
         'chain_unavailable',
         `could not read the deposit of ${requester} from EmethCore (${(err as Error).message}); try again shortly`,
       );
     }
-    const [committed, unreserved] = await Promise.all([
-      committedDeposit(ctx.prisma, requester),
-      // Submitted Jobs whose workflow has not reserved yet hold no ledger entry: count them too, so
-      // two quick submissions cannot both spend the same deposit.
-      ctx.prisma.job.findMany({
-        where: { requester, status: 'submitted' },
-        select: { id: true, fuelLimit: true, fuelPrice: true, verifierFee: true },
-      }),
-    ]);
-    const reservedIds = new Set(
-      (
-        await ctx.prisma.ledgerEntry.findMany({
-          where: { jobId: { in: unreserved.map((j) => j.id) }, kind: 'reserve' },
-          select: { jobId: true },
-        })
-      ).map((l) => l.jobId),
-    );
-    const pending = unreserved
-      .filter((j) => !reservedIds.has(j.id))
-      .reduce(
-        (sum, j) =>
-          sum + BigInt(holon(j.fuelLimit)) * BigInt(holon(j.fuelPrice)) + BigInt(holon(j.verifierFee)),
-        0n,
-      );
-    return onChain - committed - pending;
   }
 
   async function checkBlob(requester: string, id: string, field: string): Promise<void> {
@@ -195,18 +172,6 @@ export function jobsRouter(ctx: ApiContext, auth: Authenticator): Router {
     const datasetBytes =
       body.datasetBase64 !== undefined ? Buffer.from(body.datasetBase64, 'base64') : undefined;
 
-    const feeLimit = feeLimitOf(fuelLimit, fuelPrice);
-    const verifierFee = verifierFeeOf(feeLimit);
-    const needed = feeLimit + verifierFee;
-    const free = await freeToCommit(requester);
-    if (free < needed) {
-      throw new HttpError(
-        402,
-        'insufficient_deposit',
-        `the free deposit of ${requester} is ${describe(free < 0n ? 0n : free)} but this Job needs ${describe(needed)} (feeLimit + verifierFee); deposit at least ${describe(needed - (free < 0n ? 0n : free))} more on EmethCore`,
-      );
-    }
-
     let dataset = body.dataset!;
     if (datasetBytes) {
       dataset = await ctx.store.put(datasetBytes);
@@ -217,27 +182,61 @@ export function jobsRouter(ctx: ApiContext, auth: Authenticator): Router {
       });
     }
 
+    // The program inspects the Job before it is accepted: one that cannot run is refused here,
+    // naming the field, instead of failing on nodes that would then be blamed for it.
+    const stored = jobParams(body);
+    const spec = findProgramSpec(program.id);
+    if (ctx.inspectJob && spec) {
+      try {
+        await ctx.inspectJob(program.id, {
+          datasetBlobId: dataset,
+          ...(stored[spec.modelParam] ? { modelBlobId: stored[spec.modelParam] } : {}),
+          params: Object.fromEntries(
+            spec.runParams.filter((n) => stored[n] !== undefined).map((n) => [n, stored[n]!]),
+          ),
+        });
+      } catch (err) {
+        if (err instanceof InspectionError) throw badRequest('job_cannot_run', err.message, err.field);
+        throw err;
+      }
+    }
+
+    const feeLimit = feeLimitOf(fuelLimit, fuelPrice);
+    const verifierFee = verifierFeeOf(feeLimit);
+    const needed = feeLimit + verifierFee;
     const jobId = newJobId();
     const workflowId = jobWorkflowId(jobId);
     res.locals.jobId = jobId;
-    const job = await ctx.prisma.job.create({
-      data: {
-        id: jobId,
-        workflowId,
-        requester,
-        programId: program.id,
-        dataset,
-        params: jobParams(body),
-        numEpoch: body.numEpoch ?? 1,
-        numParallel: body.numParallel,
-        splitAllowed: body.splitAllowed,
-        capabilityClass: body.capabilityClass,
-        fuelLimit: fuelLimit.toString(),
-        fuelPrice: fuelPrice.toString(),
-        verifierFee: verifierFee.toString(),
-        deadline,
-        status: 'submitted',
-      },
+    // Admission holds the requester's lock (shared with the Ledger's reservation) from reading the
+    // free deposit to writing the Job row: concurrent submissions cannot spend the same deposit.
+    const job = await withRequesterLock(ctx.prisma, requester, async (tx) => {
+      const free = await freeToCommitIn(tx, requester);
+      if (free < needed) {
+        throw new HttpError(
+          402,
+          'insufficient_deposit',
+          `the free deposit of ${requester} is ${describe(free < 0n ? 0n : free)} but this Job needs ${describe(needed)} (feeLimit + verifierFee); deposit at least ${describe(needed - (free < 0n ? 0n : free))} more on EmethCore`,
+        );
+      }
+      return tx.job.create({
+        data: {
+          id: jobId,
+          workflowId,
+          requester,
+          programId: program.id,
+          dataset,
+          params: stored,
+          numEpoch: body.numEpoch ?? 1,
+          numParallel: body.numParallel,
+          splitAllowed: body.splitAllowed,
+          capabilityClass: body.capabilityClass,
+          fuelLimit: fuelLimit.toString(),
+          fuelPrice: fuelPrice.toString(),
+          verifierFee: verifierFee.toString(),
+          deadline,
+          status: 'submitted',
+        },
+      });
     });
     try {
       await ctx.temporal.workflow.start('jobWorkflow', {

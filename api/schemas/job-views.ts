@@ -45,6 +45,12 @@ const JobSummary = z
     deadline: DATE_TIME,
     fees: Fees,
     result: BLOB_OR_NULL,
+    reason: z
+      .string()
+      .nullable()
+      .openapi({
+        description: 'why the Job failed (null unless it did): what went wrong and who is at fault',
+      }),
     workflowId: z.string().regex(/^job-0x[0-9a-f]{64}$/),
     temporalUiUrl: z
       .string()

@@ -26,7 +26,7 @@ import { createLocalBlobStore } from '../../activities/storage';
 import { sealedBlobStore } from '../../activities/storage-sealed';
 import { createChainCache } from '../../activities/chain-cache';
 import { sealingKeysOf } from '../../lib/envelope';
-import { PROGRAM_SPECS } from '../../lib/programs';
+import { PROGRAM_SPECS, type InspectInput } from '../../lib/programs';
 import { emethDomain } from '../../lib/tickets';
 import type { PrismaClient } from '../../prisma/client';
 import { programRegistry } from '../shared/programs';
@@ -190,6 +190,7 @@ export async function startL2Server(config: EmethConfig, logger: Logger): Promis
       l2TaskQueue: queues.l2,
       codec: new AesGcmPayloadCodec(keyring),
       codecToken: config.codec.token,
+      inspectJob: (programId: number, input: InspectInput) => programs.program(programId).inspect(input),
       // The embedded UI cannot send a token; a gateway on loopback lets local callers decode.
       codecAllowLoopback:
         config.temporal.embedded && ['127.0.0.1', 'localhost', '::1'].includes(config.gateway.host),

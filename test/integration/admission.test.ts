@@ -1,0 +1,113 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { EMETH, GHOLON } from '../../lib/fees';
+import { TestPipeline } from '../support/pipeline';
+import { ROOT } from '../support/process';
+import { generateExamples } from '../../examples/generate';
+
+// Admission of Jobs at the gateway, as a requester meets it: a Job that cannot run is refused at
+// submit naming the field, and no deposit is ever committed twice. Real L2 server (the programs
+// inspect), database and chain.
+jest.setTimeout(240_000);
+
+let p: TestPipeline;
+let model: string;
+let dataset: string;
+beforeAll(async () => {
+  p = await TestPipeline.start();
+  await p.deposit(50n * EMETH);
+  const ex = await generateExamples(path.join(p.home, 'examples-admission'), { rows: 40 });
+  model = (await p.gateway.putBlob(new Uint8Array(fs.readFileSync(ex.model.path)))).id;
+  dataset = (await p.gateway.putBlob(new Uint8Array(fs.readFileSync(ex.rows.path)))).id;
+});
+afterAll(() => p?.stop());
+
+const job = (over: Record<string, unknown>) => ({
+  programId: 1,
+  dataset,
+  model,
+  numParallel: 1,
+  fuelLimit: '1000',
+  fuelPrice: (120n * GHOLON).toString(),
+  deadlineSeconds: 300,
+  ...over,
+});
+
+/** The HTTP status and JSON body of a refused request (GatewayClient throws with the status in its message). */
+async function refusal(body: unknown): Promise<{ status: number; message: string }> {
+  try {
+    await p.gateway.request('POST', '/v1/jobs', body);
+  } catch (err) {
+    const m = /HTTP (\d{3}): (.*)$/s.exec((err as Error).message);
+    if (m) return { status: Number(m[1]), message: m[2]! };
+    throw err;
+  }
+  throw new Error('the request was accepted');
+}
+
+describe('a Job that cannot run is refused at submit, naming the field and the reason', () => {
+  it('random bytes as the dataset', async () => {
+    const junk = (await p.gateway.putBlob(randomBytes(4096))).id;
+    const r = await refusal(job({ dataset: junk }));
+    expect(r.status).toBe(400);
+    expect(r.message).toMatch(new RegExp(`dataset ${junk} is not an EMTX matrix`));
+  });
+
+  it('text as the model', async () => {
+    const text = (await p.gateway.putBlob(new TextEncoder().encode('this is not an ONNX model\n'.repeat(20))))
+      .id;
+    const r = await refusal(job({ model: text }));
+    expect(r.status).toBe(400);
+    expect(r.message).toMatch(new RegExp(`model ${text}`));
+  });
+
+  it('a dataset whose rows do not fit the model', async () => {
+    const ex = await generateExamples(path.join(p.home, 'examples-narrow'), { rows: 10, cols: 8 });
+    const narrow = (await p.gateway.putBlob(new Uint8Array(fs.readFileSync(ex.rows.path)))).id;
+    const r = await refusal(job({ dataset: narrow }));
+    expect(r.status).toBe(400);
+    expect(r.message).toMatch(/takes rows of 32 values; dataset [0-9a-f]{64} has 8 per row/);
+  });
+
+  it('a model with an op onnxruntime does not know', async () => {
+    const bytes = fs.readFileSync(path.join(ROOT, 'examples', 'fixtures', 'models', 'onnx-custom-op.onnx'));
+    const custom = (await p.gateway.putBlob(new Uint8Array(bytes))).id;
+    const r = await refusal(job({ model: custom }));
+    expect(r.status).toBe(400);
+    expect(r.message).toMatch(/onnxruntime cannot load model/);
+  });
+
+  it('leaves nothing behind: no Job row, no reservation', async () => {
+    expect(await p.db.prisma.job.count()).toBe(0);
+    expect(await p.db.prisma.ledgerEntry.count()).toBe(0);
+  });
+});
+
+it('ten parallel submissions that each need the whole free deposit: exactly one accepted, nine 402', async () => {
+  const requester = (await p.requester.getAddress()).toLowerCase();
+  const free = await p.core().freeDeposit(requester);
+  // needed = fuelLimit × fuelPrice × 1.05 (verifier fee): just under the whole free deposit.
+  const fuelLimit = 1000n;
+  const fuelPrice = (free * 20n) / (21n * fuelLimit);
+  const outcomes = await Promise.all(
+    Array.from({ length: 10 }, (_, i) =>
+      p.gateway
+        .request(
+          'POST',
+          '/v1/jobs',
+          job({
+            fuelLimit: fuelLimit.toString(),
+            fuelPrice: fuelPrice.toString(),
+            deadlineSeconds: 300 + i,
+            capabilityClass: 'nobody',
+          }),
+        )
+        .then(() => 201)
+        .catch((err: Error) => Number(/HTTP (\d{3})/.exec(err.message)?.[1] ?? 0)),
+    ),
+  );
+  expect(outcomes.filter((s) => s === 201)).toHaveLength(1);
+  expect(outcomes.filter((s) => s === 402)).toHaveLength(9);
+  expect(await p.db.prisma.job.count({ where: { requester } })).toBe(1);
+});
