@@ -72,7 +72,9 @@ export async function spawnManaged(opts: SpawnOptions): Promise<ManagedProcess> 
       : Buffer.alloc(0);
   if (opts.logFile) {
     fs.mkdirSync(path.dirname(opts.logFile), { recursive: true });
-    fd = fs.openSync(opts.logFile, 'a');
+    // Logs can name addresses, ids and paths: readable by their owner only, an older file included.
+    fd = fs.openSync(opts.logFile, 'a', 0o600);
+    fs.fchmodSync(fd, 0o600);
     stdio = ['ignore', fd, fd];
   }
   const child = spawn(opts.command, opts.args, {
