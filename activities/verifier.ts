@@ -89,14 +89,7 @@ export function createVerifierActivities(deps: VerifierDeps): VerifierActivities
 
 /** The task the node was handed, as the verifier was told it. */
 function nodeTaskOf(t: VerifyTask): NodeTask {
-  return {
-    jobId: t.jobId,
-    subJobId: t.subJobId,
-    programId: t.programId,
-    shard: t.shard,
-    modelBlobId: t.modelBlobId,
-    ...(t.params ? { params: t.params } : {}),
-    fuelLimit: t.fuelLimit,
-    attempt: t.attempt,
-  };
+  // Everything but what the workflow added for the verifier.
+  const { node, plainUpdate, result, sampleRate, seed, ...task } = t;
+  return task;
 }

@@ -225,29 +225,17 @@ async function runOnNode(
     // A cancelled Job closes this attempt in the workflow's cleanup, which needs the tracker.
     if (isCancellation(err)) throw err;
     tracker.clear();
-    if (
-      err instanceof ActivityFailure &&
-      err.cause instanceof ApplicationFailure &&
-      err.cause.type === DECLINE_ERROR
-    ) {
+    const declined = nodeFailure(err, DECLINE_ERROR);
+    if (declined) {
       // Counted as a decline only if the signature in it is the assigned node's (closeAttempt checks).
-      const [signature] = (err.cause.details ?? []) as unknown[];
       return {
         outcome: 'declined',
-        reason: err.cause.message,
-        ...(typeof signature === 'string' ? { declineSignature: signature } : {}),
+        reason: declined.message,
+        ...(declined.detail ? { declineSignature: declined.detail } : {}),
       };
     }
-    if (
-      err instanceof ActivityFailure &&
-      err.cause instanceof ApplicationFailure &&
-      err.cause.type === PROGRAM_ERROR
-    ) {
-      const [code] = (err.cause.details ?? []) as unknown[];
-      return {
-        programError: { code: typeof code === 'string' ? code : 'Error', message: err.cause.message },
-      };
-    }
+    const failed = nodeFailure(err, PROGRAM_ERROR);
+    if (failed) return { programError: { code: failed.detail ?? 'Error', message: failed.message } };
     return {
       outcome: 'timeout',
       reason:
@@ -256,6 +244,19 @@ async function runOnNode(
           : `the node failed: ${err instanceof Error ? ((err.cause as Error | undefined)?.message ?? err.message) : String(err)}`,
     };
   }
+}
+
+/** The node's own failure of `type` (its message and first detail string), if that is what `err` is. */
+function nodeFailure(err: unknown, type: string): { message: string; detail?: string } | undefined {
+  if (!(
+    err instanceof ActivityFailure &&
+    err.cause instanceof ApplicationFailure &&
+    err.cause.type === type
+  )) {
+    return undefined;
+  }
+  const [detail] = (err.cause.details ?? []) as unknown[];
+  return { message: err.cause.message, ...(typeof detail === 'string' ? { detail } : {}) };
 }
 
 /**
@@ -295,19 +296,12 @@ async function verify(
     retry: { maximumAttempts: 5, initialInterval: '1 second' },
   });
   const verdict = await verifier.verifySubJob({
+    ...task,
     node: node.nodeId,
-    jobId: input.jobId,
-    subJobId: plan.subJobId,
-    programId: plan.programId,
-    shard: task.shard,
-    modelBlobId: task.modelBlobId,
-    params: task.params,
-    plainUpdate,
-    attempt: task.attempt,
+    ...(plainUpdate ? { plainUpdate } : {}),
     result,
     sampleRate: check.sampleRate,
     seed: check.seed,
-    fuelLimit: plan.fuelLimit,
   });
   if (verdict.valid) return { outcome: 'verified', result, verdict };
   return { outcome: 'rejected', reason: verdict.reason ?? 'the verifier rejected the result' };

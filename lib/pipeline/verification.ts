@@ -1,6 +1,6 @@
-import type { Address, BlobId } from '../types';
-import type { ShardRef } from '../programs';
+import type { Address } from '../types';
 import type { NodeResult } from './results';
+import type { NodeTask } from './dispatcher';
 
 /** How one attempt's result is checked, decided by the program's policy after the result arrived. */
 export interface CheckPlan {
@@ -15,22 +15,15 @@ export interface CheckPlan {
   openWithKeyholder: boolean;
 }
 
-export interface VerifyTask {
+/** What the verifier is handed: the node's task itself, the node it was assigned to, and its answer. */
+export interface VerifyTask extends NodeTask {
   /** The node the workflow assigned; the result must be its signed answer to this very task. */
   node: Address;
-  jobId: string;
-  subJobId: string;
-  programId: number;
-  shard: ShardRef;
-  modelBlobId: BlobId;
-  params?: Record<string, string>;
   /** Training: the node's update as the requester's keyholder decrypted it (a checked SubJob). */
   plainUpdate?: number[];
-  attempt: number;
   result: NodeResult;
   sampleRate: number;
   seed: string;
-  fuelLimit: string;
 }
 
 /** The verifier's signed statement (lib/attestations `Verdict`), bound to the attempt, node and output. */

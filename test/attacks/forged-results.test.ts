@@ -1,6 +1,6 @@
 import { decodeMatrix, maxAbsDiff } from '../../lib/matrix';
 import { EMETH } from '../../lib/fees';
-import { createOnnxSession } from '../../activities/programs';
+import { localRun } from '../support/local-run';
 import { TestPipeline } from '../support/pipeline';
 import type { NodeBehaviour } from '../../workers/node/drills';
 
@@ -16,14 +16,6 @@ beforeAll(async () => {
 });
 afterAll(() => p?.stop());
 
-async function localRun(model: Uint8Array, dataset: Uint8Array) {
-  const s = await createOnnxSession(model);
-  try {
-    return await s.runRows(decodeMatrix(dataset));
-  } finally {
-    await s.release();
-  }
-}
 
 describe.each<[NodeBehaviour, string, RegExp]>([
   ['forge-sibling', 'a sibling SubJob', /no answer: the result names subJobId/],

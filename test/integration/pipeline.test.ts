@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { decodeMatrix, encodeMatrix, maxAbsDiff } from '../../lib/matrix';
 import { markersIn, rawHistoriesOfJob, storageFilesContaining } from '../support/confidentiality';
 import { EMETH } from '../../lib/fees';
-import { createOnnxSession } from '../../activities/programs';
+import { localRun } from '../support/local-run';
 import path from 'node:path';
 import { DEV_ROLES, devKey } from '../../lib/dev-accounts';
 import { runCli } from '../support/process';
@@ -19,14 +19,6 @@ beforeAll(async () => {
 });
 afterAll(() => p?.stop());
 
-async function localRun(model: Uint8Array, dataset: Uint8Array) {
-  const s = await createOnnxSession(model);
-  try {
-    return await s.runRows(decodeMatrix(dataset));
-  } finally {
-    await s.release();
-  }
-}
 
 describe('an inference Job through the gateway', () => {
   it('settles to the holon: nodes paid their fuel, the verifier its fee, the rest refunded', async () => {

@@ -11,7 +11,7 @@ import { subJobIdOf } from '../../lib/ids';
 import { EmethError } from '../../lib/errors';
 import type { TypedDataSigner } from '../../lib/tickets';
 import { DeclineRequest } from '../../activities/node';
-import type { ProgramModule } from '../../lib/programs';
+import type { ProgramModule, RunInput, RunOutput } from '../../lib/programs';
 import { decodeMatrix, encodeMatrix } from '../../lib/matrix';
 import type { BlobStore } from '../../activities/storage';
 
@@ -53,11 +53,8 @@ export function drillFor(behaviour: NodeBehaviour, opts: DrillOptions): Drill {
     case 'decline':
       return {
         ...HONEST,
-        program: (inner) => (id) => ({
-          ...inner(id),
-          run: async (input) => {
-            throw new DeclineRequest(`declines SubJob ${input.context?.subJobId ?? input.shard.blobId}`);
-          },
+        program: withRun(async (input) => {
+          throw new DeclineRequest(`declines SubJob ${input.context?.subJobId ?? input.shard.blobId}`);
         }),
       };
     case 'slow':
@@ -80,27 +77,17 @@ export function drillFor(behaviour: NodeBehaviour, opts: DrillOptions): Drill {
     case 'lie':
       return {
         ...HONEST,
-        program: (inner) => (id) => {
-          const m = inner(id);
-          return {
-            ...m,
-            spec: m.spec,
-            run: async (input) => {
-              const out = await m.run(input);
-              return { ...out, outputBlobId: await corrupt(opts.store(), out.outputBlobId) };
-            },
-          };
-        },
+        program: withRun(async (input, run) => {
+          const out = await run(input);
+          return { ...out, outputBlobId: await corrupt(opts.store(), out.outputBlobId) };
+        }),
       };
     case 'fake-failure':
       // Claims the requester's input broke the program, hoping to be excused for work it never did.
       return {
         ...HONEST,
-        program: (inner) => (id) => ({
-          ...inner(id),
-          run: async () => {
-            throw new EmethError('BAD_DATASET', 'the dataset is malformed (a lie)');
-          },
+        program: withRun(async () => {
+          throw new EmethError('BAD_DATASET', 'the dataset is malformed (a lie)');
         }),
       };
     case 'forge-sibling':
@@ -128,17 +115,10 @@ export function drillFor(behaviour: NodeBehaviour, opts: DrillOptions): Drill {
       const shards = new Set<string>();
       return {
         ...HONEST,
-        program: (inner) => (id) => {
-          const m = inner(id);
-          return {
-            ...m,
-            spec: m.spec,
-            run: (input) => {
-              shards.add(input.shard.blobId);
-              return m.run(input);
-            },
-          };
-        },
+        program: withRun((input, run) => {
+          shards.add(input.shard.blobId);
+          return run(input);
+        }),
         // One ciphertext byte flipped after the store's hash check, as if altered in memory or on a
         // path that does not re-hash: AES-256-GCM must refuse it.
         onEnvelope(id, envelope) {
@@ -150,6 +130,14 @@ export function drillFor(behaviour: NodeBehaviour, opts: DrillOptions): Drill {
       };
     }
   }
+}
+
+/** Wraps every program's `run` in `run2`, which may call the honest one. */
+function withRun(run2: (input: RunInput, run: ProgramModule['run']) => Promise<RunOutput>): Drill['program'] {
+  return (inner) => (id) => {
+    const m = inner(id);
+    return { ...m, spec: m.spec, run: (input) => run2(input, (i) => m.run(i)) };
+  };
 }
 
 /** The node's honest output re-labelled as the answer to `as`, with a valid signature of its own. */
