@@ -9,6 +9,8 @@ module.exports = {
   // let swc compile them like our own files.
   transformIgnorePatterns: ['/node_modules/(?!hyparquet)'],
   testMatch: ['<rootDir>/test/**/*.test.ts'],
+  // The chaos suite restarts shared processes and takes minutes: `npm run chaos` (jest.chaos.config.js).
+  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/chaos/'],
   globalSetup: '<rootDir>/test/support/global-setup.ts',
   globalTeardown: '<rootDir>/test/support/global-teardown.ts',
   testTimeout: 120_000,
