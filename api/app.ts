@@ -14,6 +14,34 @@ export interface GatewayDeps extends ApiDeps {
   health(): Promise<HealthReport>;
 }
 
+/**
+ * Request headers pino-http must not write: `authorization` (API keys, the codec token), every
+ * `x-emeth-*` header (signatures and what they sign, the wrapped data key), cookies. pino's redact
+ * paths name keys, not patterns, so the x-emeth headers are listed one by one.
+ */
+export const REDACTED_HEADERS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["x-emeth-address"]',
+  'req.headers["x-emeth-timestamp"]',
+  'req.headers["x-emeth-signature"]',
+  'req.headers["x-emeth-data-key"]',
+  'res.headers["x-emeth-data-key"]',
+  'res.headers["set-cookie"]',
+];
+
+const SECRET_HEADER = /^(authorization|proxy-authorization|cookie|set-cookie|x-emeth-.*)$/i;
+
+/** A copy of the headers with every credential-bearing one censored (the request keeps its own). */
+export function scrubHeaders(
+  headers: Record<string, unknown> | undefined,
+): Record<string, unknown> | undefined {
+  if (!headers) return headers;
+  return Object.fromEntries(
+    Object.entries(headers).map(([k, v]) => [k, SECRET_HEADER.test(k) ? '[redacted]' : v]),
+  );
+}
+
 /** The REST gateway. Routes only translate HTTP to calls on their dependencies. */
 export function createGateway(deps: GatewayDeps): express.Express {
   const app = express();
@@ -21,6 +49,13 @@ export function createGateway(deps: GatewayDeps): express.Express {
   app.use(
     pinoHttp({
       logger: deps.logger,
+      // Credentials never reach a log: the API key, the operator's codec token and the signature headers.
+      redact: { paths: REDACTED_HEADERS, censor: '[redacted]' },
+      // redact names keys, not patterns: an x-emeth-* header added later is caught here.
+      serializers: {
+        req: (req: { headers?: Record<string, unknown> }) => ({ ...req, headers: scrubHeaders(req.headers) }),
+        res: (res: { headers?: Record<string, unknown> }) => ({ ...res, headers: scrubHeaders(res.headers) }),
+      },
       autoLogging: { ignore: (req) => req.url === '/healthz' },
       // Routes that know their Job put its id in res.locals, so the request's log line carries it.
       customProps: (_req, res) => {
@@ -39,11 +74,9 @@ export function createGateway(deps: GatewayDeps): express.Express {
       '/codec',
       createCodecRouter({
         codec: deps.codec,
-        prisma: deps.prisma,
         uiOrigin: deps.temporalUiUrl,
         token: deps.codecToken,
         allowLoopback: deps.codecAllowLoopback,
-        now: deps.now,
       }),
     );
   }

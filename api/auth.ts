@@ -1,10 +1,12 @@
 /**
  * Who is calling. Two ways in (SPEC §1: requesters have API keys; DESIGN §6: every party has a
  * secp256k1 identity):
- *  - a wallet signature (EIP-191 over method, path+query, sha-256 of the raw body and a timestamp;
- *    lib/request-auth). Within the ±REPLAY_WINDOW_SECONDS window a captured request could be sent
- *    again, so every accepted signature is remembered until its window closes and a repeat is
- *    refused;
+ *  - a wallet signature (EIP-191 over the gateway's chain id and origin, method, path+query, sha-256
+ *    of the raw body and a timestamp; lib/request-auth). Within the ±REPLAY_WINDOW_SECONDS window a
+ *    captured request could be sent again, so every accepted request is remembered, as its signer
+ *    and the digest of what was signed, until its window closes, and a repeat is refused. Keyed on
+ *    the message, not the signature's bytes: one ECDSA signature has many spellings, and only the
+ *    canonical one is accepted anyway;
  *  - `Authorization: Bearer emeth_…`, an API key created by a signed request. Only its sha-256 is
  *    stored, so a database leak yields no usable keys.
  * Both resolve to a lower-case address. Creating keys and registering nodes accept signatures only:
@@ -12,7 +14,13 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { Request } from 'express';
-import { AUTH_HEADERS, REPLAY_WINDOW_SECONDS, verifyRequest } from '../lib/request-auth';
+import {
+  AUTH_HEADERS,
+  REPLAY_WINDOW_SECONDS,
+  precheckRequest,
+  verifyRequest,
+  type RequestScope,
+} from '../lib/request-auth';
 import type { PrismaClient } from '../prisma/client';
 import { unauthorized } from './errors';
 
@@ -34,16 +42,17 @@ export function apiKeyHash(key: string): string {
 }
 
 /**
- * Signatures seen inside their validity window. Memory is bounded by the request rate times the
- * window (10 min): entries are dropped once their timestamp can no longer pass verifyRequest.
+ * Signed requests seen inside their validity window, as (signer, message digest). Memory is bounded
+ * by the request rate times the window (10 min): entries are dropped once their timestamp can no
+ * longer pass verifyRequest.
  */
 export class ReplayGuard {
   private readonly seen = new Map<string, number>();
 
-  /** Records the signature; false when it was already used. */
-  accept(signature: string, timestamp: number, nowSeconds: number): boolean {
+  /** Records the request; false when this signer already sent this exact message. */
+  accept(address: string, digest: string, timestamp: number, nowSeconds: number): boolean {
     this.prune(nowSeconds);
-    const key = signature.toLowerCase();
+    const key = `${address.toLowerCase()}:${digest.toLowerCase()}`;
     if (this.seen.has(key)) return false;
     this.seen.set(key, timestamp + REPLAY_WINDOW_SECONDS);
     return true;
@@ -64,11 +73,24 @@ const header = (req: Request, name: string): string | undefined => {
 };
 
 export interface Authenticator {
+  /**
+   * What can be checked before the body is read: an API key completely, a signature's headers
+   * (address, timestamp inside the window, canonical form). Throws 401 otherwise, so a stranger
+   * cannot make the gateway read a body.
+   */
+  admit(req: Request, opts?: { signedOnly?: boolean }): Promise<void>;
   authenticate(req: Request, opts?: { signedOnly?: boolean }): Promise<Caller>;
 }
 
-export function createAuthenticator(deps: { prisma: PrismaClient; now: () => number }): Authenticator {
+export function createAuthenticator(deps: {
+  prisma: PrismaClient;
+  now: () => number;
+  /** The gateway's chain id and origin, which every signature must name. */
+  scope: RequestScope;
+}): Authenticator {
   const replays = new ReplayGuard();
+  /** API-key callers admit() already looked up, so authenticate() does not query twice. */
+  const admitted = new WeakMap<Request, Caller>();
 
   async function byApiKey(authorization: string): Promise<Caller> {
     const m = /^Bearer\s+(\S+)$/i.exec(authorization.trim());
@@ -104,15 +126,9 @@ export function createAuthenticator(deps: { prisma: PrismaClient; now: () => num
       signature: header(req, AUTH_HEADERS.signature),
     };
     // originalUrl keeps the /v1 prefix and the query string: exactly what the client signed.
-    const result = verifyRequest(headers, req.method, req.originalUrl, body, nowSeconds);
-    if (!result.ok) {
-      const hint =
-        result.reason === 'wrong-signer'
-          ? '; sign the exact method, path with query, body bytes and timestamp you send'
-          : '';
-      throw unauthorized(`signature_${result.reason.replace(/-/g, '_')}`, result.message + hint);
-    }
-    if (!replays.accept(headers.signature!, Number(headers.timestamp), nowSeconds)) {
+    const result = verifyRequest(headers, req.method, req.originalUrl, body, nowSeconds, deps.scope);
+    if (!result.ok) throw signatureRefused(result);
+    if (!replays.accept(result.address, result.digest, Number(headers.timestamp), nowSeconds)) {
       throw unauthorized(
         'signature_replayed',
         `this signed request was already accepted once (replayed ${AUTH_HEADERS.signature}); sign every request afresh`,
@@ -121,24 +137,56 @@ export function createAuthenticator(deps: { prisma: PrismaClient; now: () => num
     return { address: result.address.toLowerCase(), via: 'signature' };
   }
 
+  function signatureRefused(result: { reason: string; message: string }) {
+    const hint =
+      result.reason === 'wrong-signer'
+        ? '; sign the exact method, path with query, body bytes and timestamp you send'
+        : '';
+    return unauthorized(`signature_${result.reason.replace(/-/g, '_')}`, result.message + hint);
+  }
+
+  function signatureRequired(req: Request) {
+    return unauthorized(
+      'signature_required',
+      `${req.method} ${req.baseUrl}${req.path} accepts wallet-signed requests only, not API keys`,
+    );
+  }
+
+  function unauthenticated(signedOnly?: boolean) {
+    return unauthorized(
+      'unauthenticated',
+      `sign the request (${Object.values(AUTH_HEADERS).join(', ')})${signedOnly ? '' : ' or send Authorization: Bearer <API key>'}`,
+    );
+  }
+
   return {
+    async admit(req, opts = {}) {
+      const authorization = header(req, 'authorization');
+      if (authorization && !header(req, AUTH_HEADERS.signature)) {
+        if (opts.signedOnly) throw signatureRequired(req);
+        admitted.set(req, await byApiKey(authorization));
+        return;
+      }
+      if (!header(req, AUTH_HEADERS.signature) && !header(req, AUTH_HEADERS.address))
+        throw unauthenticated(opts.signedOnly);
+      const pre = precheckRequest(
+        {
+          address: header(req, AUTH_HEADERS.address),
+          timestamp: header(req, AUTH_HEADERS.timestamp),
+          signature: header(req, AUTH_HEADERS.signature),
+        },
+        Math.floor(deps.now() / 1000),
+      );
+      if (!pre.ok) throw signatureRefused(pre);
+    },
     async authenticate(req, opts = {}) {
       const authorization = header(req, 'authorization');
       if (authorization && !header(req, AUTH_HEADERS.signature)) {
-        if (opts.signedOnly) {
-          throw unauthorized(
-            'signature_required',
-            `${req.method} ${req.baseUrl}${req.path} accepts wallet-signed requests only, not API keys`,
-          );
-        }
-        return byApiKey(authorization);
+        if (opts.signedOnly) throw signatureRequired(req);
+        return admitted.get(req) ?? byApiKey(authorization);
       }
-      if (!header(req, AUTH_HEADERS.signature) && !header(req, AUTH_HEADERS.address)) {
-        throw unauthorized(
-          'unauthenticated',
-          `sign the request (${Object.values(AUTH_HEADERS).join(', ')})${opts.signedOnly ? '' : ' or send Authorization: Bearer <API key>'}`,
-        );
-      }
+      if (!header(req, AUTH_HEADERS.signature) && !header(req, AUTH_HEADERS.address))
+        throw unauthenticated(opts.signedOnly);
       return bySignature(req);
     },
   };

@@ -2,7 +2,8 @@
  * Who may read a blob. Storage is content-addressed, so knowing an id must not be enough: a reader
  * is the uploader, the requester of a Job that uses the blob (dataset, model, result, a shard or an
  * output of its SubJobs), a registered node assigned to a SubJob that uses it, or the L2 server
- * and verifiers (they split, verify and aggregate everything).
+ * and verifiers (they split, verify and aggregate everything). A held-out test set
+ * (REQUESTER_ONLY_BLOBS) is the exception: its uploader and its Job's requester only.
  */
 import { PROGRAM_PARAMS } from '../activities/programs/params';
 import type { PrismaClient } from '../prisma/client';
@@ -14,10 +15,18 @@ export async function canReadBlob(
   id: string,
 ): Promise<boolean> {
   const who = caller.toLowerCase();
-  if (readAll.has(who)) return true;
-
   const uploaded = await prisma.blob.findFirst({ where: { id, uploader: who }, select: { id: true } });
   if (uploaded) return true;
+
+  // A held-out set is the requester's alone (its keyholder measures the model on it): a node that
+  // read it could fit the test set, and no verifier needs it.
+  const heldOutBy = await prisma.job.findMany({
+    where: { OR: REQUESTER_ONLY_BLOBS.map((key) => ({ params: { path: [key], equals: id } })) },
+    select: { requester: true },
+  });
+  if (heldOutBy.length > 0) return heldOutBy.some((j) => j.requester.toLowerCase() === who);
+
+  if (readAll.has(who)) return true;
 
   // Shards are stored as ShardRef JSON in SubJob.shard, so "uses" is a substring match on the id.
   const subJobUses = { OR: [{ shard: { contains: id } }, { output: id }] };
@@ -46,6 +55,13 @@ export async function canReadBlob(
   });
   return nodeUse !== null;
 }
+
+/**
+ * Blob parameters only the Job's requester (and its keyholder, which holds the requester's key) may
+ * read: fedavg-train's held-out `testSet`. Named here rather than in PROGRAM_PARAMS because
+ * activities/programs/params.ts has no field for it yet; move it there when it does.
+ */
+export const REQUESTER_ONLY_BLOBS = ['testSet'];
 
 /** Every program's blob parameters; a Job row keeps them under the same names (jobParams in routes/jobs.ts). */
 const PARAM_BLOBS = [...new Set(Object.values(PROGRAM_PARAMS).flatMap((p) => p.blobFields))];

@@ -6,22 +6,22 @@
  * and it shows decoded payloads; without it, it shows ciphertext.
  *
  * Only the UI's origin may call it from a browser (CORS with credentials), and every call needs
- * `Authorization: Bearer <token>`: an EMETH API key, or the operator's EMETH_CODEC_TOKEN.
+ * `Authorization: Bearer <EMETH_CODEC_TOKEN>`, the operator's token. A requester's API key is
+ * refused: decoding opens every party's payloads, not only the caller's (DESIGN §6). The one
+ * exception is the embedded stack's loopback (allowLoopback).
  */
 import { timingSafeEqual, createHash } from 'node:crypto';
 import express, { Router, type ErrorRequestHandler, type Request, type RequestHandler } from 'express';
 import type { Payload, PayloadCodec } from '@temporalio/common';
-import type { PrismaClient } from '../prisma/client';
 import { AUTH_HEADERS } from '../lib/request-auth';
-import { createAuthenticator } from './auth';
-import { badRequest, HttpError, unauthorized } from './errors';
+import { API_KEY_PREFIX } from './auth';
+import { badRequest, forbidden, HttpError, unauthorized } from './errors';
 
 export interface CodecRouterDeps {
   codec: PayloadCodec;
-  prisma: PrismaClient;
   /** Base URL of the Temporal UI; its origin is the one origin CORS allows. */
   uiOrigin: string;
-  /** Operator token accepted besides API keys. */
+  /** The operator's token (EMETH_CODEC_TOKEN), the only credential accepted. Unset: only loopback, if allowed. */
   token?: string;
   /**
    * Accept requests without a token from loopback addresses. Only for a gateway bound to
@@ -29,7 +29,6 @@ export interface CodecRouterDeps {
    * anything that can reach 127.0.0.1 there can read the key file as well.
    */
   allowLoopback?: boolean;
-  now?: () => number;
 }
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
@@ -79,7 +78,6 @@ function sameSecret(a: string, b: string): boolean {
 
 export function createCodecRouter(deps: CodecRouterDeps): Router {
   const origin = new URL(deps.uiOrigin).origin;
-  const auth = createAuthenticator({ prisma: deps.prisma, now: deps.now ?? Date.now });
   const router = Router();
 
   // CORS on every answer, errors included, so the UI can read why a call failed.
@@ -109,28 +107,31 @@ export function createCodecRouter(deps: CodecRouterDeps): Router {
 
   async function authorize(req: Request): Promise<void> {
     const authorization = req.headers.authorization;
-    if (!authorization && deps.allowLoopback && LOOPBACK.has(req.socket.remoteAddress ?? '')) return;
-    if (!authorization) {
-      throw unauthorized(
-        'unauthenticated',
-        'send Authorization: Bearer <EMETH API key or EMETH_CODEC_TOKEN>',
+    // A signed request names a party, and no party but the operator decodes: refused even on loopback.
+    if (Object.values(AUTH_HEADERS).some((h) => req.headers[h.toLowerCase()] !== undefined)) {
+      throw forbidden(
+        'operator_only',
+        "the codec endpoint takes only the operator's Authorization: Bearer <EMETH_CODEC_TOKEN>, not signed requests",
       );
     }
+    if (!authorization && deps.allowLoopback && LOOPBACK.has(req.socket.remoteAddress ?? '')) return;
+    if (!authorization)
+      throw unauthorized('unauthenticated', "send the operator's Authorization: Bearer <EMETH_CODEC_TOKEN>");
     const m = /^Bearer\s+(\S+)$/i.exec(authorization.trim());
     if (!m)
       throw unauthorized(
         'bad_authorization',
-        'the Authorization header must be "Bearer <EMETH API key or EMETH_CODEC_TOKEN>"',
+        'the Authorization header must be "Bearer <EMETH_CODEC_TOKEN>"',
       );
     if (deps.token && sameSecret(m[1]!, deps.token)) return;
-    // With a Bearer header and no signature the /v1 authenticator takes its API-key path.
-    if (Object.values(AUTH_HEADERS).some((h) => req.headers[h.toLowerCase()] !== undefined)) {
-      throw unauthorized(
-        'bearer_only',
-        'the codec endpoint takes Authorization: Bearer <token> only, not signed requests',
+    if (m[1]!.startsWith(API_KEY_PREFIX)) {
+      // Checked after the token, and without a database lookup: any API key, valid or not, is refused alike.
+      throw forbidden(
+        'operator_only',
+        "the codec endpoint decodes every party's payloads, so it takes only the operator's EMETH_CODEC_TOKEN, not an API key",
       );
     }
-    await auth.authenticate(req);
+    throw unauthorized('bad_token', "this is not the operator's EMETH_CODEC_TOKEN");
   }
 
   router.use(authenticate);

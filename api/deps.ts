@@ -4,6 +4,7 @@ import type { Logger } from '../lib/logger';
 import type { PrismaClient } from '../prisma/client';
 import type { SealedBlobStore } from '../activities/storage-sealed';
 import type { InspectInput, InspectReport } from '../lib/programs';
+import type { RequestScope } from '../lib/request-auth';
 
 /**
  * What the gateway reads from EmethCore (through the L2 server's chain reader or EMETH Cache). An
@@ -36,6 +37,11 @@ export interface ApiDeps {
    * `emeth-l2`). Must match the queue the L2 worker polls, or Jobs wait forever.
    */
   l2TaskQueue?: string;
+  /**
+   * The chain id and origin (config `gateway.url`) signed requests must name: a request signed for
+   * another deployment or another gateway is refused.
+   */
+  requestScope: RequestScope;
   /** Milliseconds since the epoch; tests move the clock to expire signed requests. */
   now?: () => number;
   /** How long GET /v1/jobs/:id waits for the workflow's progress query before deriving it from rows (default 2000). */

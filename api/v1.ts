@@ -1,15 +1,16 @@
 /**
- * The `/v1` API: raw bodies (the signature covers the exact bytes), authentication per route,
+ * The `/v1` API: raw bodies (the signature covers the exact bytes) read only once the caller is
+ * admitted and only up to the route's limit, authentication per route,
  * JSON errors `{ error, message, field? }` for everything including body-parser's own failures.
  */
-import express, { Router, type ErrorRequestHandler } from 'express';
+import { Router, type ErrorRequestHandler } from 'express';
 import type { Logger } from '../lib/logger';
 import { TASK_QUEUES } from '../lib/task-queues';
 import { publicKeyHex } from '../lib/envelope';
 import { createAuthenticator } from './auth';
 import type { ApiContext, ApiDeps } from './deps';
 import { HttpError, type ErrorBody } from './errors';
-import { MAX_BLOB_BYTES } from './http';
+import { MAX_BLOB_BYTES, bodyAfterAdmission } from './http';
 import { openApiDocument } from './schemas/document';
 import { apiKeysRouter } from './routes/api-keys';
 import { blobsRouter } from './routes/blobs';
@@ -25,6 +26,7 @@ export function apiContext(deps: ApiDeps, logger: Logger): ApiContext {
     temporalUiUrl: deps.temporalUiUrl,
     namespace: deps.namespace,
     now: deps.now ?? Date.now,
+    requestScope: deps.requestScope,
     l2TaskQueue: deps.l2TaskQueue ?? TASK_QUEUES.l2,
     progressQueryTimeoutMs: deps.progressQueryTimeoutMs ?? 2000,
     inspectJob: deps.inspectJob,
@@ -35,7 +37,7 @@ export function apiContext(deps: ApiDeps, logger: Logger): ApiContext {
 
 export function createV1Router(deps: ApiDeps, logger: Logger): Router {
   const ctx = apiContext(deps, logger);
-  const auth = createAuthenticator({ prisma: ctx.prisma, now: ctx.now });
+  const auth = createAuthenticator({ prisma: ctx.prisma, now: ctx.now, scope: ctx.requestScope });
   const router = Router();
 
   const document = openApiDocument();
@@ -52,7 +54,8 @@ export function createV1Router(deps: ApiDeps, logger: Logger): Router {
     });
   });
 
-  router.use(express.raw({ type: () => true, limit: MAX_BLOB_BYTES }));
+  // Bodies are read after the caller is admitted, each route up to its own limit (api/http).
+  router.use(bodyAfterAdmission(auth));
   router.use('/blobs', blobsRouter(ctx, auth));
   router.use('/jobs', jobsRouter(ctx, auth));
   router.use('/nodes', nodesRouter(ctx, auth));

@@ -63,17 +63,10 @@ export async function runInferenceDemo(
     await (await core.connect(requester).deposit(500n * EMETH)).wait();
 
     out('── Starting 3 node workers and a verifier ──');
-    await stack.spawnWorker('verifier', 'verifier', ['--key', verifier.privateKey]);
+    await stack.spawnWorker('verifier', 'verifier', [], verifier.privateKey);
     await Promise.all(
       nodes.map((n, i) =>
-        stack.spawnWorker(`node-${i + 1}`, 'node', [
-          '--key',
-          n.privateKey,
-          '--class',
-          'cpu',
-          '--stake',
-          '100',
-        ]),
+        stack.spawnWorker(`node-${i + 1}`, 'node', ['--class', 'cpu', '--stake', '100'], n.privateKey),
       ),
     );
     for (const [i, n] of nodes.entries())
@@ -86,7 +79,7 @@ export async function runInferenceDemo(
     const examples = await generateExamples(undefined, { rows: ROWS });
     const modelBytes = new Uint8Array(fs.readFileSync(examples.model.path));
     const datasetBytes = new Uint8Array(fs.readFileSync(examples.rows.path));
-    const client = new GatewayClient(config.gateway.url, requester);
+    const client = new GatewayClient(config.gateway.url, requester, stack.deployment.chainId);
     const model = await client.putBlob(modelBytes);
     const dataset = await client.putBlob(datasetBytes);
     // The paper's price, 120 Gholon per fuel; the limit leaves headroom, refunded at settlement.
@@ -124,7 +117,7 @@ export async function runInferenceDemo(
       throw new Error(`the Job's result differs from the local run (max diff ${diff})`);
 
     out('\n── Tickets: signed in batches by the Signer, redeemed on EmethCore by the nodes ──');
-    const tickets = await waitForRedemptions(config, nodes, core, job.id, out);
+    const tickets = await waitForRedemptions(config, stack.deployment.chainId, nodes, core, job.id, out);
     const after = await balancesAt(await provider.getBlockNumber());
 
     out('\n── Balances (EMETH) ──');
@@ -162,6 +155,7 @@ export async function runInferenceDemo(
 /** Waits until every ticket of the Job is redeemed, lists them, and returns their count and total. */
 async function waitForRedemptions(
   config: EmethConfig,
+  chainId: number,
   nodes: Wallet[],
   core: EmethCore,
   jobId: string,
@@ -173,7 +167,7 @@ async function waitForRedemptions(
     let paid = 0n;
     const lines: string[] = [];
     for (const [i, n] of nodes.entries()) {
-      const { tickets } = await new GatewayClient(config.gateway.url, n).request<{
+      const { tickets } = await new GatewayClient(config.gateway.url, n, chainId).request<{
         tickets: {
           ticket: { jobId: string; subJobId: string; amount: string; verifierFee: string };
           batch: { batchId: number | string; root: string } | null;

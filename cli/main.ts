@@ -11,22 +11,24 @@ commands:
                      and keep it running until Ctrl-C
   demo [--keep]      start the stack, run the demo through it, print where to look, then stop
                      (--keep: stay up afterwards)
-  node start --key <hex> [--class cpu] [--stake 100] [--min-holon-per-gas 0] [--redeem-max-wait 3600]
+  node start [--key-file <file>] [--class cpu] [--stake 100] [--min-holon-per-gas 0] [--redeem-max-wait 3600]
                      run a GPU node worker: stake, take SubJobs, redeem tickets
   node setup-gpu     fetch onnxruntime-node's CUDA execution provider (GPU hosts with network access)
-  verifier start --key <hex>
+  verifier start [--key-file <file>]
                      run a verifier worker on emeth-verifier
-  keyholder start --key <hex> [--dir <keys dir>]
+  keyholder start [--key-file <file>] [--dir <keys dir>]
                      run a requester's keyholder: creates and keeps the CKKS secret key, opens
                      training aggregates
-  keyholder open-stats --key <hex> [--dir <keys dir>] <jobId>
+  keyholder open-stats [--key-file <file>] [--dir <keys dir>] <jobId>
                      decrypt a finished encrypted-stats Job's result and print it as JSON
-  submit --key <hex> --dataset <file> --model <file> [--parallel 6] [--fuel-limit N] [--fuel-price holon]
+  submit [--key-file <file>] --dataset <file> --model <file> [--parallel 6] [--fuel-limit N] [--fuel-price holon]
                      submit an onnx-inference Job through the gateway and follow it
-  status --key <hex> <jobId>
+  status [--key-file <file>] <jobId>
                      a Job's status with a live progress bar
   help               this text
 
+Private keys come from EMETH_KEY or a --key-file only its owner can read (chmod 600), never from the
+command line (ps shows every process's arguments).
 Configuration comes from EMETH_* environment variables; see the README's table.`;
 
 const out = (line: string) => process.stdout.write(line + '\n');
@@ -61,14 +63,14 @@ async function main(argv: string[]): Promise<number> {
         );
       }
       process.stderr.write(
-        'emeth: usage: emeth node start --key <hex> [--class cpu] | emeth node setup-gpu\n',
+        'emeth: usage: emeth node start [--key-file <file>] [--class cpu] | emeth node setup-gpu\n',
       );
       return 2;
     }
     case 'verifier': {
       const [sub, ...args] = rest;
       if (sub !== 'start') {
-        process.stderr.write('emeth: usage: emeth verifier start --key <hex>\n');
+        process.stderr.write('emeth: usage: emeth verifier start [--key-file <file>]\n');
         return 2;
       }
       await (await import('../workers/verifier/main')).runVerifier(args);
@@ -79,7 +81,7 @@ async function main(argv: string[]): Promise<number> {
       if (sub === 'open-stats') return (await import('./open-stats')).openStatsCommand(args, out);
       if (sub !== 'start') {
         process.stderr.write(
-          'emeth: usage: emeth keyholder start|open-stats --key <hex> [--dir <keys dir>] [<jobId>]\n',
+          'emeth: usage: emeth keyholder start|open-stats [--key-file <file>] [--dir <keys dir>] [<jobId>]\n',
         );
         return 2;
       }

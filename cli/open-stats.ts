@@ -1,4 +1,4 @@
-// `emeth keyholder open-stats --key <requester key> <jobId>`: decrypts a finished encrypted-stats
+// `emeth keyholder open-stats --key-file <0600 file> <jobId>` (or EMETH_KEY): decrypts a finished encrypted-stats
 // Job's result with the requester's CKKS secret key (kept by `emeth keyholder start`) and prints
 // the statistics per column as JSON. The plaintext exists only in this process and its output.
 import fs from 'node:fs';
@@ -13,21 +13,29 @@ import { createCkks } from '../activities/crypto/ckks';
 import { DEFAULT_BINS, openStats, type ColumnStats } from '../activities/programs/encrypted-stats';
 import { ProgramId } from '../lib/programs';
 import { GatewayClient } from './gateway-client';
+import { participantKey } from '../lib/participant-key';
+import { bindRequestScope, requestScope } from '../lib/request-auth';
+import { readDeployment } from '../workers/shared/deployment';
 
 export async function openStatsCommand(argv: string[], out: (line: string) => void): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
-    options: { key: { type: 'string' }, dir: { type: 'string' } },
+    options: { key: { type: 'string' }, 'key-file': { type: 'string' }, dir: { type: 'string' } },
     allowPositionals: true,
     strict: true,
   });
-  if (!values.key || !/^0x[0-9a-fA-F]{64}$/.test(values.key))
-    throw new EmethError('OPEN_STATS', "--key must be the requester's 32-byte hex private key (0x...)");
   const jobId = positionals[0];
   if (!jobId || !/^0x[0-9a-f]{64}$/.test(jobId))
     throw new EmethError('OPEN_STATS', 'give the Job id (0x and 64 hex characters) after the options');
   const config = loadConfig();
-  const wallet = new Wallet(values.key);
+  const key = participantKey({
+    role: 'requester',
+    keyFile: values['key-file'],
+    envKey: config.participantKey,
+    argvKey: values.key,
+  });
+  const deployment = readDeployment(config.chain.deploymentFile);
+  const wallet = bindRequestScope(new Wallet(key), requestScope(config.gateway.url, deployment.chainId));
   const dir = values.dir ?? path.join(config.home, 'keyholder', wallet.address.toLowerCase());
   const secretFile = path.join(dir, 'ckks-secret.key');
   if (!fs.existsSync(secretFile))
@@ -36,7 +44,7 @@ export async function openStatsCommand(argv: string[], out: (line: string) => vo
       `no CKKS secret key at ${secretFile}; run this where \`emeth keyholder start\` keeps the requester's keys, or pass --dir`,
     );
 
-  const gateway = new GatewayClient(config.gateway.url, wallet);
+  const gateway = new GatewayClient(config.gateway.url, wallet, deployment.chainId);
   const job = await gateway.request<{
     status: string;
     programId: number;
@@ -53,7 +61,7 @@ export async function openStatsCommand(argv: string[], out: (line: string) => vo
       'OPEN_STATS',
       `Job ${jobId} is ${job.status}; its result exists once it is completed`,
     );
-  const store = createGatewayBlobStore(config.gateway.url, wallet, sealingKeysOf(values.key));
+  const store = createGatewayBlobStore(config.gateway.url, wallet, sealingKeysOf(key));
   const ckks = await createCkks();
   try {
     const stats: ColumnStats[] = openStats({

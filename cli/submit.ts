@@ -4,13 +4,19 @@ import { Wallet } from 'ethers';
 import type { EmethConfig } from '../lib/config';
 import { GHOLON } from '../lib/fees';
 import { EmethError } from '../lib/errors';
+import { participantKey } from '../lib/participant-key';
 import { GatewayClient } from './gateway-client';
 import { followJob, type JobView } from './job-status';
 
-function requesterClient(config: EmethConfig, key: string | undefined): GatewayClient {
-  if (!key || !/^0x[0-9a-fA-F]{64}$/.test(key))
-    throw new EmethError('USAGE', "--key must be the requester's 32-byte hex private key (0x...)");
-  return new GatewayClient(config.gateway.url, new Wallet(key));
+/** The requester's client: its key from --key-file or EMETH_KEY (never --key: argv shows in ps). */
+function requesterClient(config: EmethConfig, values: { key?: string; 'key-file'?: string }): GatewayClient {
+  const key = participantKey({
+    role: 'requester',
+    keyFile: values['key-file'],
+    envKey: config.participantKey,
+    argvKey: values.key,
+  });
+  return new GatewayClient(config.gateway.url, new Wallet(key), config.chain.chainId);
 }
 
 /** `emeth submit`: uploads the files, submits an onnx-inference Job and follows it to the end. */
@@ -19,6 +25,7 @@ export async function submit(config: EmethConfig, argv: string[], out: (l: strin
     args: argv,
     options: {
       key: { type: 'string' },
+      'key-file': { type: 'string' },
       dataset: { type: 'string' },
       model: { type: 'string' },
       parallel: { type: 'string', default: '6' },
@@ -29,7 +36,7 @@ export async function submit(config: EmethConfig, argv: string[], out: (l: strin
     },
     strict: true,
   });
-  const client = requesterClient(config, values.key);
+  const client = requesterClient(config, values);
   for (const f of ['dataset', 'model'] as const) {
     if (!values[f] || !fs.existsSync(values[f]!))
       throw new EmethError('USAGE', `--${f} must name an existing file`);
@@ -58,13 +65,17 @@ export async function submit(config: EmethConfig, argv: string[], out: (l: strin
 export async function status(config: EmethConfig, argv: string[], out: (l: string) => void): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
-    options: { key: { type: 'string' } },
+    options: { key: { type: 'string' }, 'key-file': { type: 'string' } },
     allowPositionals: true,
     strict: true,
   });
   const jobId = positionals[0];
-  if (!jobId) throw new EmethError('USAGE', 'usage: emeth status --key <hex> <jobId>');
-  const final = await followJob(requesterClient(config, values.key), jobId, out);
+  if (!jobId)
+    throw new EmethError(
+      'USAGE',
+      'usage: emeth status [--key-file <0600 file>] <jobId> (or the key in EMETH_KEY)',
+    );
+  const final = await followJob(requesterClient(config, values), jobId, out);
   out(`Job ${final.status}; Temporal UI: ${final.temporalUiUrl}`);
   return final.status === 'completed' ? 0 : 1;
 }

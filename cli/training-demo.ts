@@ -46,7 +46,7 @@ export async function runTrainingDemo(
       "\n── Training: the requester's keyholder (the only holder of the CKKS secret key) and a fourth node ──",
     );
     const keyholderLog = path.join(stack.logDir, 'keyholder.log');
-    await stack.spawnWorker('keyholder', 'keyholder', ['--key', requesterKey]);
+    await stack.spawnWorker('keyholder', 'keyholder', [], requesterKey);
     const ready = fs
       .readFileSync(keyholderLog, 'utf8')
       .split('\n')
@@ -63,17 +63,10 @@ export async function runTrainingDemo(
     if ((await token.balanceOf(node4.address)) < 100n * EMETH) {
       await (await token.mint(node4.address, 200n * EMETH)).wait();
     }
-    await stack.spawnWorker('node-4', 'node', [
-      '--key',
-      node4.privateKey,
-      '--class',
-      'cpu',
-      '--stake',
-      '100',
-    ]);
+    await stack.spawnWorker('node-4', 'node', ['--class', 'cpu', '--stake', '100'], node4.privateKey);
 
     const set = syntheticClassification();
-    const client = new GatewayClient(config.gateway.url, requester);
+    const client = new GatewayClient(config.gateway.url, requester, stack.deployment.chainId);
     const [dataset, testSet, graph, initial] = await Promise.all([
       client.putBlob(encodeMatrix(set.train)),
       client.putBlob(encodeMatrix(set.test)),

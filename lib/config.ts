@@ -43,9 +43,18 @@ export interface EmethConfig {
     pglitePort: number;
     dataDir: string;
   };
+  /**
+   * EMETH_KEY: the private key of a participant process (node, verifier, keyholder) or CLI command
+   * when no `--key-file` is given. Never taken from argv (lib/participant-key).
+   */
+  participantKey?: string;
   l2: {
-    /** Key of the L2 server: signs ticket batches and applies penalties (a signer and verifier role on EmethCore). */
+    /** Key of the L2 server: sends its transactions and applies penalties (verifier and L2-server roles on EmethCore). */
     key: string;
+    /** EMETH_SIGNER_KEY: signs ticket batches (SIGNER_ROLE on EmethCore); never the L2 key. */
+    signerKey: string;
+    /** EMETH_STORAGE_KEY: EMETH Storage's sealing key (lib/envelope sealingKeysOf); never the L2 or signer key. */
+    storageKey: string;
     /** Addresses whose verdicts the L2 accepts. */
     verifiers: string[];
     /** Blobs of EMETH Storage on local disk. */
@@ -109,6 +118,15 @@ export const ANVIL_DEV_KEY = '0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efc
  */
 export const ANVIL_DEV_L2_KEY = '0xdbda1821b80551c9d65939329250298aa3472ba22feea921c0cf5d620ea67b97';
 
+/** anvil's tenth development account: the embedded stack's ticket signer (SIGNER_ROLE). */
+export const ANVIL_DEV_SIGNER_KEY = '0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6';
+
+/**
+ * The embedded stack's storage key: a fixed development key of its own (no anvil account), so
+ * that neither the L2 key nor the signer key can open stored blobs. Public, like the others.
+ */
+export const DEV_STORAGE_KEY = '0x' + '5e'.repeat(32);
+
 /** Address of anvil's second development account, the embedded stack's verifier. */
 export const ANVIL_DEV_VERIFIER = '0x70997970c51812dc3a010c7d01b50e0d17dc79c8';
 
@@ -171,9 +189,10 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
   const databaseUrl = url(env, 'EMETH_DATABASE_URL') ?? url(env, 'DATABASE_URL');
   const pglitePort = port(env, 'EMETH_PGLITE_PORT', DEFAULT_PORTS.pglite);
 
-  const l2Key = env.EMETH_L2_KEY || ANVIL_DEV_L2_KEY;
-  if (!/^0x[0-9a-fA-F]{64}$/.test(l2Key))
-    throw new ConfigError('EMETH_L2_KEY', 'EMETH_L2_KEY must be a 32-byte hex private key starting with 0x');
+  const l2Key = hexKey(env, 'EMETH_L2_KEY', ANVIL_DEV_L2_KEY);
+  const signerKey = hexKey(env, 'EMETH_SIGNER_KEY', ANVIL_DEV_SIGNER_KEY);
+  const storageKey = hexKey(env, 'EMETH_STORAGE_KEY', DEV_STORAGE_KEY);
+  const participantKey = env.EMETH_KEY || undefined;
   const verifiers = (env.EMETH_VERIFIERS || ANVIL_DEV_VERIFIER)
     .split(',')
     .map((v) => v.trim().toLowerCase())
@@ -226,8 +245,11 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
       pglitePort,
       dataDir: path.join(home, 'pgdata'),
     },
+    participantKey,
     l2: {
       key: l2Key,
+      signerKey,
+      storageKey,
       verifiers,
       storageDir: path.resolve(cwd, env.EMETH_STORAGE_DIR || path.join(home, 'storage')),
       signerInterval,
@@ -257,6 +279,48 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
       token: env.EMETH_CODEC_TOKEN || undefined,
     },
   };
+}
+
+function hexKey(env: Env, name: string, fallback: string): string {
+  const key = env[name] || fallback;
+  if (!/^0x[0-9a-fA-F]{64}$/.test(key))
+    throw new ConfigError(name, `${name} must be a 32-byte hex private key starting with 0x`);
+  return key;
+}
+
+/**
+ * What the L2 server checks before it starts (loadConfig cannot: every process loads the config,
+ * and only the L2 holds these keys):
+ *  - no public anvil development key (lib/dev-accounts) unless the chain is the embedded anvil
+ *    `emeth up` started: on any other chain, anyone could sign as the L2;
+ *  - the L2, signer and storage keys are three different keys, so one leaked key is one role lost.
+ */
+export function assertL2Keys(config: EmethConfig, publicKeys: ReadonlySet<string>): void {
+  const roles = [
+    ['EMETH_L2_KEY', config.l2.key],
+    ['EMETH_SIGNER_KEY', config.l2.signerKey],
+    ['EMETH_STORAGE_KEY', config.l2.storageKey],
+  ] as const;
+  if (!config.chain.embedded) {
+    for (const [name, key] of roles) {
+      if (publicKeys.has(key.toLowerCase())) {
+        throw new ConfigError(
+          name,
+          `${name} is a public development key (anvil's mnemonic or EMETH's dev default) and the chain at ${config.chain.rpcUrl} is not the embedded anvil emeth up starts: set ${name} to a key of your own`,
+        );
+      }
+    }
+  }
+  for (let i = 0; i < roles.length; i++) {
+    for (let j = i + 1; j < roles.length; j++) {
+      if (roles[i]![1].toLowerCase() === roles[j]![1].toLowerCase()) {
+        throw new ConfigError(
+          roles[j]![0],
+          `${roles[i]![0]} and ${roles[j]![0]} are the same key; the L2, signer and storage keys must be three different keys`,
+        );
+      }
+    }
+  }
 }
 
 /** A Temporal duration such as 10s, 500ms, 5m or 1h. */

@@ -7,7 +7,8 @@
  *   this way, so their plaintext never leaves them.
  * - PUT with any other content type (≤ 64 MB): plaintext the gateway seals before storing.
  * - GET `?to=<X25519 public key>`: the envelope, with its data key wrapped to that key in the
- *   `x-emeth-data-key` header; the caller opens it in memory. Without `to`: the plaintext.
+ *   `x-emeth-data-key` header; the caller opens it in memory. Without `to`: the plaintext, except
+ *   for a registered node, which must name its registered key.
  * - HEAD: the stored (envelope) size.
  *
  * Only those allowed (api/blob-access) read; uploads are recorded so the uploader can read back
@@ -114,17 +115,25 @@ export function blobsRouter(ctx: ApiContext, auth: Authenticator): Router {
     const { to } = parseQuery(ReadBlobQuery, queryObject(req));
     const caller = callerOf(res).address;
     await authorize(id, caller);
+    // A node's inputs go only to the key it registered (POST /v1/nodes), never as plaintext and
+    // never to another key it names: a node must name its registered key in `to`.
+    const node = await ctx.prisma.node.findUnique({
+      where: { id: caller },
+      select: { encryptionKey: true },
+    });
+    if (node && to === undefined) {
+      throw forbidden(
+        'to_required',
+        `${caller} is a registered node: read blobs sealed to its registered X25519 key with ?to=${node.encryptionKey ?? '<key>'}${node.encryptionKey ? '' : ' after registering one (POST /v1/nodes)'}`,
+        'to',
+      );
+    }
     if (to !== undefined) {
       const reader = parsePublicKey(to, 'to'); // the schema admitted only 32-byte hex keys
-      // A node's inputs go only to the key it registered (POST /v1/nodes), not to any key it names.
-      const node = await ctx.prisma.node.findUnique({
-        where: { id: caller },
-        select: { encryptionKey: true },
-      });
-      if (node?.encryptionKey && node.encryptionKey !== publicKeyHex(reader)) {
+      if (node && node.encryptionKey !== publicKeyHex(reader)) {
         throw forbidden(
           'key_not_registered',
-          `node ${caller} registered X25519 key ${node.encryptionKey}, not ${publicKeyHex(reader)}; register again with this key (POST /v1/nodes)`,
+          `node ${caller} registered X25519 key ${node.encryptionKey ?? '(none)'}, not ${publicKeyHex(reader)}; register again with this key (POST /v1/nodes)`,
         );
       }
       // get() checks the bytes against the id before anything is sent: a corrupt blob is an error, never data.

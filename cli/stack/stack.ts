@@ -22,7 +22,7 @@ export interface Stack {
   /** Resolves with the name of the first part that exits on its own (a crash). */
   crashed: Promise<string>;
   /** Starts a worker process (node, verifier) that the stack stops first; resolves once its log says it is ready. */
-  spawnWorker(name: string, script: WorkerScript, args: string[]): Promise<ManagedProcess>;
+  spawnWorker(name: string, script: WorkerScript, args: string[], key?: string): Promise<ManagedProcess>;
   /** Stops the parts in reverse order of their start; safe to call twice. */
   stop(): Promise<void>;
 }
@@ -160,11 +160,13 @@ export async function startStack(config: EmethConfig, opts: StartStackOptions): 
       name: string,
       script: WorkerScript,
       args: string[],
+      key?: string,
     ): Promise<ManagedProcess> => {
       const proc = await spawnWorkerProcess({
         name,
         script,
         args,
+        key,
         env: { ...opts.env, EMETH_HOME: config.home, EMETH_DEPLOYMENT_FILE: config.chain.deploymentFile },
         logFile: path.join(logDir, `${name}.log`),
         pidHome,

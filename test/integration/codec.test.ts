@@ -161,6 +161,7 @@ describe('payload codec on a real Temporal server', () => {
         verifiers: [],
         l2Address: '',
         codec: new AesGcmPayloadCodec(testKeyring()),
+        requestScope: { origin: 'http://127.0.0.1', chainId: 31337 },
         ...auth,
       });
 
@@ -202,7 +203,6 @@ describe('payload codec on a real Temporal server', () => {
     it('answers 401 without a token or with a wrong one, with CORS so the UI can read why', async () => {
       const attempts: Record<string, string>[] = [
         {},
-        { authorization: 'Bearer emeth_nope' },
         { authorization: 'Bearer not-the-operator-token' },
         { authorization: 'Basic abc' },
       ];
@@ -235,11 +235,51 @@ describe('payload codec on a real Temporal server', () => {
       }
     });
 
-    it('decodes a raw history payload for a valid API key, with CORS for the UI origin', async () => {
+    it("refuses a requester's valid API key (403): decoding opens every party's payloads", async () => {
       const res = await post(
         'decode',
         { payloads: [toJson(rawInput() as Payload)] },
         { authorization: `Bearer ${apiKey}` },
+      );
+      expect(res.status).toBe(403);
+      expect(res.headers.get('access-control-allow-origin')).toBe(UI);
+      const text = await res.text();
+      expect(JSON.parse(text)).toMatchObject({ error: 'operator_only' });
+      expect(text).not.toContain(MARKER);
+    });
+
+    it('refuses an API key even on the embedded loopback gateway, and a signed request', async () => {
+      const local = http.createServer(codecGateway({ codecAllowLoopback: true }));
+      await new Promise<void>((resolve) => local.listen(0, '127.0.0.1', resolve));
+      try {
+        const url = `http://127.0.0.1:${(local.address() as AddressInfo).port}/codec/decode`;
+        const attempts: Record<string, string>[] = [
+          { authorization: `Bearer ${apiKey}` },
+          {
+            'x-emeth-address': '0x' + '11'.repeat(20),
+            'x-emeth-signature': '0x00',
+            'x-emeth-timestamp': '1',
+          },
+        ];
+        for (const headers of attempts) {
+          const res = await fetch(url, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', origin: UI, ...headers },
+            body: JSON.stringify({ payloads: [toJson(rawInput() as Payload)] }),
+          });
+          expect(res.status).toBe(403);
+          expect(await res.text()).not.toContain(MARKER);
+        }
+      } finally {
+        await new Promise<void>((resolve) => local.close(() => resolve()));
+      }
+    });
+
+    it('decodes a raw history payload for the operator token, with CORS for the UI origin', async () => {
+      const res = await post(
+        'decode',
+        { payloads: [toJson(rawInput() as Payload)] },
+        { authorization: `Bearer ${OPERATOR_TOKEN}` },
       );
       expect(res.status).toBe(200);
       expect(res.headers.get('access-control-allow-origin')).toBe(UI);
@@ -289,7 +329,7 @@ describe('payload codec on a real Temporal server', () => {
         current: 'k-elsewhere',
         keys: { 'k-elsewhere': randomBytes(32) },
       }).encode([defaultPayloadConverter.toPayload('x')]);
-      const auth = { authorization: `Bearer ${apiKey}` };
+      const auth = { authorization: `Bearer ${OPERATOR_TOKEN}` };
       const res = await post('decode', { payloads: [toJson(foreign!)] }, auth);
       expect(res.status).toBe(400);
       expect(((await res.json()) as { message: string }).message).toContain('key k-elsewhere');

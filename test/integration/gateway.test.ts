@@ -17,7 +17,7 @@ import {
   sealingKeysOf,
 } from '../../lib/envelope';
 import { jobWorkflowId } from '../../lib/ids';
-import { signRequest } from '../../lib/request-auth';
+import { signRequest, type RequestScope } from '../../lib/request-auth';
 import { EmethJobId, EmethProgramId, EmethRequester, EmethStatus } from '../../lib/search-attributes';
 import { EMETH, GHOLON } from '../../lib/fees';
 import type { TestDatabase } from '../support/db';
@@ -45,6 +45,8 @@ interface CallOptions {
   signBody?: Buffer | string;
   /** Sign this path instead of the one requested. */
   signPath?: string;
+  /** Sign for this gateway and chain instead of the suite's (a request meant for another deployment). */
+  signScope?: RequestScope;
   headers?: Record<string, string>;
 }
 
@@ -81,7 +83,14 @@ async function call(method: string, urlPath: string, opts: CallOptions = {}): Pr
     const ts = opts.timestamp ?? Math.floor(clock / 1000);
     Object.assign(
       headers,
-      await signRequest(opts.signer, method, opts.signPath ?? urlPath, opts.signBody ?? payload, ts),
+      await signRequest(
+        opts.signer,
+        method,
+        opts.signPath ?? urlPath,
+        opts.signBody ?? payload,
+        ts,
+        opts.signScope ?? stack.scope,
+      ),
     );
   }
   if (opts.apiKey) headers.authorization = `Bearer ${opts.apiKey}`;
@@ -507,26 +516,31 @@ describe('blobs', () => {
         nodeId: node.address.toLowerCase(),
       },
     });
-    expect((await call('GET', `/v1/blobs/${id}`, signed(node))).status).toBe(200);
-    // Nodes read sealed: the envelope and its data key wrapped to the node's X25519 key, opened in
-    // the node's memory. A node that registered a key gets its inputs wrapped to that key only.
+    // Nodes read sealed: the envelope and its data key wrapped to the node's registered X25519 key,
+    // opened in the node's memory. Never as plaintext, and never to a key it did not register.
     const nodeKeys = sealingKeysOf(node.privateKey);
     const to = publicKeyHex(nodeKeys.x25519.publicKey);
+    const plain = await call('GET', `/v1/blobs/${id}`, signed(node));
+    expect(plain.status).toBe(403);
+    expect(plain.body).toMatchObject({ error: 'to_required', field: 'to' });
+    expect(Buffer.from(JSON.stringify(plain.body)).includes(bytes)).toBe(false);
+    // A node row without a registered key gets nothing, whichever key it names.
+    expect((await call('GET', `/v1/blobs/${id}?to=${to}`, signed(node))).status).toBe(403);
+    await db.prisma.node.update({ where: { id: node.address.toLowerCase() }, data: { encryptionKey: to } });
     const sealedRead = await call('GET', `/v1/blobs/${id}?to=${to}`, signed(node));
     expect(sealedRead.status).toBe(200);
     expect(sealedRead.headers.get('content-type')).toBe(ENVELOPE_CONTENT_TYPE);
     expect(Buffer.from(sealedRead.body).includes(bytes)).toBe(false);
     const wrap = Buffer.from(sealedRead.headers.get(DATA_KEY_HEADER)!, 'base64');
     expect(Buffer.from(openBlob(sealedRead.body, nodeKeys.x25519, { wrap })).equals(bytes)).toBe(true);
-    await db.prisma.node.update({ where: { id: node.address.toLowerCase() }, data: { encryptionKey: to } });
     const elsewhere = publicKeyHex(sealingKeysOf(other.privateKey).x25519.publicKey);
     const refused = await call('GET', `/v1/blobs/${id}?to=${elsewhere}`, signed(node));
     expect(refused.status).toBe(403);
     expect(refused.body.message).toContain(`registered X25519 key ${to}`);
     expect((await call('GET', `/v1/blobs/${id}?to=xyz`, signed(node))).body).toMatchObject({ field: 'to' });
     // ... and the Job's model, through the same assignment.
-    expect((await call('GET', `/v1/blobs/${modelId}`, signed(node))).status).toBe(200);
-    expect((await call('GET', `/v1/blobs/${datasetId}`, signed(node))).status).toBe(403);
+    expect((await call('GET', `/v1/blobs/${modelId}?to=${to}`, signed(node))).status).toBe(200);
+    expect((await call('GET', `/v1/blobs/${datasetId}?to=${to}`, signed(node))).status).toBe(403);
 
     const missing = await call('GET', `/v1/blobs/${'0'.repeat(64)}`, signed(verifier));
     expect(missing.status).toBe(404);
@@ -849,7 +863,7 @@ describe('bad inputs: exact 4xx with a message naming the problem, never 5xx', (
           }),
         ),
       status: 413,
-      message: /JSON bodies are limited to 25165824 bytes/,
+      message: /larger than this route's limit of 25165824 bytes/,
     },
     {
       name: 'oversize blob',
@@ -863,7 +877,7 @@ describe('bad inputs: exact 4xx with a message naming the problem, never 5xx', (
           }),
         ),
       status: 413,
-      message: /larger than the limit of 67108864 bytes/,
+      message: /larger than this route's limit of 67108864 bytes/,
     },
     {
       name: 'no authentication',
@@ -1058,7 +1072,7 @@ describe('bad inputs: exact 4xx with a message naming the problem, never 5xx', (
   test('a replayed signed request is refused, and a nonce makes a repeat a new request', async () => {
     clock += 1000;
     const ts = Math.floor(clock / 1000);
-    const headers = await signRequest(requester, 'GET', '/v1/jobs', '', ts);
+    const headers = await signRequest(requester, 'GET', '/v1/jobs', '', ts, stack.scope);
     const first = await call('GET', '/v1/jobs', { headers });
     expect(first.status).toBe(200);
     const replay = await call('GET', '/v1/jobs', { headers });
@@ -1068,7 +1082,7 @@ describe('bad inputs: exact 4xx with a message naming the problem, never 5xx', (
       message: expect.stringMatching(/already accepted once \(replayed x-emeth-signature\)/),
     });
     const withNonce = await call('GET', '/v1/jobs?nonce=2', {
-      headers: await signRequest(requester, 'GET', '/v1/jobs?nonce=2', '', ts),
+      headers: await signRequest(requester, 'GET', '/v1/jobs?nonce=2', '', ts, stack.scope),
     });
     expect(withNonce.status).toBe(200);
   });

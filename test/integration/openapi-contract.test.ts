@@ -51,7 +51,10 @@ async function send(
   const headers: Record<string, string> = opts.contentType ? { 'content-type': opts.contentType } : {};
   if (opts.signer) {
     clock += 1000; // a new second per signed request: no two signatures coincide
-    Object.assign(headers, await signRequest(opts.signer, method, urlPath, body, Math.floor(clock / 1000)));
+    Object.assign(
+      headers,
+      await signRequest(opts.signer, method, urlPath, body, Math.floor(clock / 1000), stack.scope),
+    );
   }
   const res = await fetch(stack.base + urlPath, {
     method,

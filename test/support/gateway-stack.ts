@@ -9,7 +9,9 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import fs from 'node:fs';
 import pino from 'pino';
+import type { PayloadCodec } from '@temporalio/common';
 import { createL2Chain } from '../../activities/chain';
 import { createLocalBlobStore } from '../../activities/storage';
 import { sealedBlobStore, type SealedBlobStore } from '../../activities/storage-sealed';
@@ -17,6 +19,8 @@ import { createGateway } from '../../api/app';
 import type { ChainView } from '../../api/deps';
 import { sealingKeysOf } from '../../lib/envelope';
 import { PROGRAM_SPECS } from '../../lib/programs';
+import { requestScope, type RequestScope } from '../../lib/request-auth';
+import { openLogFile } from '../../lib/logger';
 import { startTestChain, type TestChain } from './chain';
 import { createTestDatabase, type TestDatabase } from './db';
 import { connectTestTemporal, type TestTemporal } from './temporal';
@@ -29,6 +33,8 @@ export interface GatewayStack {
   chain: ChainView;
   /** http://127.0.0.1:<port> */
   base: string;
+  /** The chain id and origin signed requests to this gateway must name. */
+  scope: RequestScope;
   stop(): Promise<void>;
 }
 
@@ -39,6 +45,11 @@ export interface GatewayStackOptions {
   now: () => number;
   verifiers: string[];
   l2Address: string;
+  /** Write the gateway's request log here (created 0600, as every EMETH log); silent without it. */
+  logFile?: string;
+  /** The operator's /codec token (EMETH_CODEC_TOKEN); /codec is served only when it is given. */
+  codecToken?: string;
+  codec?: PayloadCodec;
 }
 
 /** What the L2 server seeds at start: parent programs (active when implemented) and their SubJob programs. */
@@ -87,8 +98,20 @@ export async function startGatewayStack(opts: GatewayStackOptions): Promise<Gate
   }
   const chain = createL2Chain(testChain.deployment.core, testChain.provider);
 
+  // Listening first: the origin signed requests name is the gateway's own (config gateway.url).
+  const server = http.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const scope = requestScope(base, testChain.deployment.chainId);
+  const logFd = opts.logFile ? openLogFile(opts.logFile) : undefined;
+
   const app = createGateway({
-    logger: pino({ level: 'silent' }),
+    logger:
+      logFd === undefined
+        ? pino({ level: 'silent' })
+        : pino({ level: 'info' }, pino.destination({ fd: logFd, sync: true })),
+    requestScope: scope,
+    ...(opts.codec ? { codec: opts.codec, codecToken: opts.codecToken } : {}),
     health: async () => ({
       status: 'up',
       parts: {
@@ -113,9 +136,7 @@ export async function startGatewayStack(opts: GatewayStackOptions): Promise<Gate
     // The suite's own queue: no other suite's L2 worker picks these Jobs up.
     l2TaskQueue: temporal.taskQueue,
   });
-  const server = http.createServer(app);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  server.on('request', app);
 
   return {
     db,
@@ -124,8 +145,10 @@ export async function startGatewayStack(opts: GatewayStackOptions): Promise<Gate
     testChain,
     chain,
     base,
+    scope,
     async stop() {
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      if (logFd !== undefined) fs.closeSync(logFd);
       await temporal.close();
       await db.drop();
       await testChain.stop();

@@ -25,6 +25,7 @@ import { loadKeyring } from '../../workers/shared/codec-keys';
 import { dataConverter } from '../../workers/shared/data-converter';
 import { ROOT } from './process';
 import { READY_MARKER } from '../../workers/shared/ready';
+import { writeKeyFile } from '../../lib/participant-key';
 
 /** EMETH minted to each test node before it stakes 100 of it. */
 export const NODE_FUNDING = 200n * EMETH;
@@ -112,7 +113,7 @@ export class TestPipeline {
       db,
       home,
       requester,
-      new GatewayClient(config.gateway.url, requester),
+      new GatewayClient(config.gateway.url, requester, chain.deployment.chainId),
       new Client({ connection: temporalConnection, dataConverter: dataConverter(loadKeyring(config)) }),
       temporalConnection,
     );
@@ -187,9 +188,12 @@ export class TestPipeline {
     await this.chain.provider.send('anvil_setBalance', [wallet.address, '0x56BC75E2D63100000']);
     await this.mint(wallet.address, NODE_FUNDING);
     const logFile = path.join(this.home, `node-${wallet.address.slice(2, 8)}.log`);
+    // The key in a 0600 file, as an operator would keep it: never on argv, where ps shows it.
+    const keyFile = path.join(this.home, `node-${wallet.address.slice(2, 8)}.key`);
+    writeKeyFile(keyFile, wallet.privateKey);
     const proc = await this.spawn('node', logFile, [
-      '--key',
-      wallet.privateKey,
+      '--key-file',
+      keyFile,
       '--class',
       opts.capabilityClass ?? 'cpu',
       '--stake',
@@ -207,17 +211,15 @@ export class TestPipeline {
   }
 
   startVerifier(): Promise<ManagedProcess> {
-    return this.spawn('verifier', path.join(this.home, 'verifier.log'), [
-      '--key',
-      devKey(DEV_ROLES.verifier),
-    ]);
+    // The key in the environment (EMETH_KEY), the other way a participant takes it.
+    return this.spawn('verifier', path.join(this.home, 'verifier.log'), [], devKey(DEV_ROLES.verifier));
   }
 
   /** Starts the requester's keyholder; resolves with its CKKS public key blob id and key directory. */
   async startKeyholder(): Promise<{ publicKey: string; dir: string; process: ManagedProcess }> {
     const logFile = path.join(this.home, 'keyholder.log');
     const dir = path.join(this.home, 'keyholder-keys');
-    const proc = await this.spawn('keyholder', logFile, ['--key', devKey(DEV_ROLES.requester), '--dir', dir]);
+    const proc = await this.spawn('keyholder', logFile, ['--dir', dir], devKey(DEV_ROLES.requester));
     const line = fs
       .readFileSync(logFile, 'utf8')
       .split('\n')
@@ -320,11 +322,17 @@ export class TestPipeline {
     }
   }
 
-  private async spawn(script: WorkerScript, logFile: string, args: string[]): Promise<ManagedProcess> {
+  private async spawn(
+    script: WorkerScript,
+    logFile: string,
+    args: string[],
+    key?: string,
+  ): Promise<ManagedProcess> {
     const proc = await spawnWorkerProcess({
       name: path.basename(logFile, '.log'),
       script,
       args,
+      key,
       env: this.env,
       logFile,
       readyTimeoutMs: 90_000,

@@ -1,4 +1,4 @@
-// The requester's keyholder: `emeth keyholder start --key <requester key>`. It creates the
+// The requester's keyholder: `emeth keyholder start --key-file <0600 file>` (or EMETH_KEY, the requester's key). It creates the
 // requester's CKKS keys on first start, keeps the secret key in a 0600 file on this machine, uploads
 // the public key, and serves `emeth-keyholder-<requester>`.
 import fs from 'node:fs';
@@ -7,6 +7,8 @@ import { parseArgs } from 'node:util';
 import { Worker } from '@temporalio/worker';
 import { Wallet } from 'ethers';
 import { loadConfig } from '../../lib/config';
+import { participantKey } from '../../lib/participant-key';
+import { bindRequestScope, requestScope } from '../../lib/request-auth';
 import { createLogger } from '../../lib/logger';
 import { taskQueues } from '../../lib/task-queues';
 import { createGatewayBlobStore } from '../../activities/storage-gateway';
@@ -22,20 +24,26 @@ import { readDeployment } from '../shared/deployment';
 export async function runKeyholder(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
-    options: { key: { type: 'string' }, dir: { type: 'string' } },
+    // --key is refused with a sentence: a key on argv is visible in ps (lib/participant-key).
+    options: { key: { type: 'string' }, 'key-file': { type: 'string' }, dir: { type: 'string' } },
     strict: true,
   });
-  if (!values.key || !/^0x[0-9a-fA-F]{64}$/.test(values.key))
-    throw new Error("--key must be the requester's 32-byte hex private key (0x...)");
   const config = loadConfig();
+  const key = participantKey({
+    role: 'requester',
+    keyFile: values['key-file'],
+    envKey: config.participantKey,
+    argvKey: values.key,
+  });
   const keyring = loadKeyring(config);
-  const wallet = new Wallet(values.key);
+  const deployment = readDeployment(config.chain.deploymentFile);
+  const wallet = bindRequestScope(new Wallet(key), requestScope(config.gateway.url, deployment.chainId));
   const requester = wallet.address.toLowerCase();
   const logger = createLogger(config.logLevel, { component: 'keyholder' });
   const dir = values.dir ?? path.join(config.home, 'keyholder', requester);
   const ckks = await createCkks();
   const { publicKey, secretKey } = loadOrCreateKeys(dir, () => ckks.generateKeys());
-  const store = createGatewayBlobStore(config.gateway.url, wallet, sealingKeysOf(values.key));
+  const store = createGatewayBlobStore(config.gateway.url, wallet, sealingKeysOf(key));
   const publicKeyBlob = await store.put(publicKey);
   logger.info(
     { requester, publicKeyBlob, dir },
@@ -43,7 +51,6 @@ export async function runKeyholder(argv: string[]): Promise<void> {
   );
 
   const queue = taskQueues(config.temporal.taskQueuePrefix).keyholder(requester);
-  const deployment = readDeployment(config.chain.deploymentFile);
   const { connection, close } = await connectAsParticipant(config, wallet, 'keyholder', deployment.chainId);
   const worker = await Worker.create({
     connection,

@@ -28,6 +28,7 @@ import { createChainCache } from '../../activities/chain-cache';
 import { sealingKeysOf } from '../../lib/envelope';
 import { PROGRAM_SPECS, type InspectInput } from '../../lib/programs';
 import { emethDomain } from '../../lib/tickets';
+import { requestScope } from '../../lib/request-auth';
 import type { PrismaClient } from '../../prisma/client';
 import { programRegistry } from '../shared/programs';
 import { createPrismaClient } from '../../prisma/client';
@@ -180,6 +181,7 @@ export async function startL2Server(config: EmethConfig, logger: Logger): Promis
 
     const gatewayDeps = {
       prisma,
+      requestScope: requestScope(config.gateway.url, deployment.chainId),
       store,
       temporal: client,
       chain,

@@ -1,7 +1,9 @@
-// The node worker binary: `emeth node start --key <hex> --class <name>`. One per GPU host.
+// The node worker binary: `emeth node start --key-file <0600 file> --class <name>` (or EMETH_KEY). One per GPU host.
 import { parseArgs } from 'node:util';
 import { Worker } from '@temporalio/worker';
 import { loadConfig } from '../../lib/config';
+import { participantKey } from '../../lib/participant-key';
+import { bindRequestScope, requestScope } from '../../lib/request-auth';
 import { createLogger } from '../../lib/logger';
 import { parseEmeth } from '../../lib/fees';
 import { taskQueues } from '../../lib/task-queues';
@@ -24,7 +26,9 @@ export async function runNode(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
     options: {
+      // Refused with a sentence: a key on argv is visible in ps (lib/participant-key).
       key: { type: 'string' },
+      'key-file': { type: 'string' },
       class: { type: 'string', default: 'cpu' },
       stake: { type: 'string', default: '100' },
       'min-holon-per-gas': { type: 'string', default: '0' },
@@ -34,8 +38,6 @@ export async function runNode(argv: string[]): Promise<void> {
     },
     strict: true,
   });
-  if (!values.key || !/^0x[0-9a-fA-F]{64}$/.test(values.key))
-    throw new Error("--key must be the node's 32-byte hex private key (0x...)");
   const behaviour = values.behaviour as NodeBehaviour;
   if (!NODE_BEHAVIOURS.includes(behaviour))
     throw new Error(
@@ -43,14 +45,24 @@ export async function runNode(argv: string[]): Promise<void> {
     );
 
   const config = loadConfig();
+  const key = participantKey({
+    role: 'node',
+    keyFile: values['key-file'],
+    envKey: config.participantKey,
+    argvKey: values.key,
+  });
   // Before anything else: a process without the deployment's payload keys cannot do any work.
   const keyring = loadKeyring(config);
-  const { provider, wallet, signer } = chainSigner(config, values.key);
+  const { provider, wallet, signer } = chainSigner(config, key);
   const nodeId = wallet.address.toLowerCase();
   const logger = createLogger(config.logLevel, { component: 'node', nodeId });
   const deployment = readDeployment(config.chain.deploymentFile);
+  // Every gateway request this node signs names the gateway and the chain it is meant for.
+  const scope = requestScope(config.gateway.url, deployment.chainId);
+  bindRequestScope(wallet, scope);
+  bindRequestScope(signer, scope);
 
-  const keys = sealingKeysOf(values.key);
+  const keys = sealingKeysOf(key);
   const stake = await ensureStake(
     signer,
     deployment,

@@ -1,8 +1,10 @@
-// The verifier worker binary: `emeth verifier start --key <hex>`, consuming `emeth-verifier`.
+// The verifier worker binary: `emeth verifier start --key-file <0600 file>` (or EMETH_KEY), consuming `emeth-verifier`.
 import { parseArgs } from 'node:util';
 import { Worker } from '@temporalio/worker';
 import { Wallet } from 'ethers';
 import { loadConfig } from '../../lib/config';
+import { participantKey } from '../../lib/participant-key';
+import { bindRequestScope, requestScope } from '../../lib/request-auth';
 import { createLogger } from '../../lib/logger';
 import { taskQueues } from '../../lib/task-queues';
 import { createGatewayBlobStore } from '../../activities/storage-gateway';
@@ -17,14 +19,23 @@ import { readDeployment } from '../shared/deployment';
 import { emethDomain } from '../../lib/tickets';
 
 export async function runVerifier(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { key: { type: 'string' } }, strict: true });
-  if (!values.key || !/^0x[0-9a-fA-F]{64}$/.test(values.key))
-    throw new Error("--key must be the verifier's 32-byte hex private key (0x...)");
+  const { values } = parseArgs({
+    args: argv,
+    // --key is refused with a sentence: a key on argv is visible in ps (lib/participant-key).
+    options: { key: { type: 'string' }, 'key-file': { type: 'string' } },
+    strict: true,
+  });
   const config = loadConfig();
+  const key = participantKey({
+    role: 'verifier',
+    keyFile: values['key-file'],
+    envKey: config.participantKey,
+    argvKey: values.key,
+  });
   // Before anything else: a process without the deployment's payload keys cannot do any work.
   const keyring = loadKeyring(config);
-  const wallet = new Wallet(values.key);
   const deployment = readDeployment(config.chain.deploymentFile);
+  const wallet = bindRequestScope(new Wallet(key), requestScope(config.gateway.url, deployment.chainId));
   const logger = createLogger(config.logLevel, {
     component: 'verifier',
     nodeId: wallet.address.toLowerCase(),
@@ -36,7 +47,7 @@ export async function runVerifier(argv: string[]): Promise<void> {
     );
   }
   const programs = programRegistry(
-    createGatewayBlobStore(config.gateway.url, wallet, sealingKeysOf(values.key)),
+    createGatewayBlobStore(config.gateway.url, wallet, sealingKeysOf(key)),
     logger,
   );
   const { connection, close } = await connectAsParticipant(config, wallet, 'verifier', deployment.chainId);
