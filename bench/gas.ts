@@ -1,6 +1,8 @@
 /**
  * Gas of EmethCore's hot paths on a fresh anvil: ticket redemption (redeem, redeemMany with 1, 10
- * and 100 tickets) and the L1 cycle request → registerSubJobs → process → submit → verify.
+ * and 100 tickets, each ticket of its own Job, and 100 tickets of one Job; every Job committed
+ * first, as the L2 does) and the L1 cycle request → registerSubJobs → process → submit → verify
+ * (through EmethCore's fallback into EmethL1).
  * Run: `npx tsx bench/gas.ts` (compiles nothing: run `npm run contracts:compile` first).
  * Prints a markdown table. Figures are receipt gasUsed, so they include the 21,000 base cost and
  * calldata; recipients already hold tokens (a first-ever transfer to an empty account costs ~17k more).
@@ -13,6 +15,7 @@ import { SerialSigner } from '../contracts/serial-signer';
 import { emethCore, emethToken } from '../contracts/typed';
 import { EMETH, GHOLON } from '../lib/fees';
 import { TicketTree, emethDomain, signBatch, type Ticket } from '../lib/tickets';
+import { signCommit } from '../activities/chain/commitments';
 
 const MNEMONIC = 'test test test test test test test test test test test junk';
 /** Livepeer's probabilistic-micropayment ticket redemption, as commonly quoted (~250k gas each). */
@@ -27,6 +30,7 @@ async function gasOf(tx: Promise<ContractTransactionResponse>): Promise<bigint> 
 async function main(): Promise<void> {
   const anvil = await startAnvil();
   const provider = new JsonRpcProvider(anvil.rpcUrl, undefined, { batchStallTime: 0 });
+  provider.pollingInterval = 50; // receipts of a thousand setup transactions; ethers' default is 4 s
   try {
     const wallets = [0, 1, 2, 3, 4].map((i) =>
       HDNodeWallet.fromPhrase(MNEMONIC, undefined, `m/44'/60'/0'/0/${i}`).connect(provider),
@@ -54,9 +58,10 @@ async function main(): Promise<void> {
     const domain = emethDomain(deployment.chainId, deployment.core);
     let batchId = 0n;
     let seq = 0;
-    const tickets = (n: number): Ticket[] =>
+    /** `n` tickets, each of its own Job (the worst case: one commitment per ticket), or all of one Job. */
+    const tickets = (n: number, oneJob = false): Ticket[] =>
       Array.from({ length: n }, () => ({
-        jobId: id(`job-${seq}`),
+        jobId: oneJob ? id(`job-of-${n}-${batchId}`) : id(`job-${seq}`),
         subJobId: id(`sub-${seq++}`),
         node: wallets[2]!.address,
         requester: wallets[1]!.address,
@@ -64,7 +69,19 @@ async function main(): Promise<void> {
         verifier: wallets[3]!.address,
         verifierFee: 720_000n * GHOLON,
       }));
-    const signed = async (ts: Ticket[]) => {
+    /** The L2 commits what each Job's tickets spend (the requester signs; admin holds L2_SERVER_ROLE). */
+    const commitJobs = async (ts: Ticket[]) => {
+      const perJob = new Map<string, bigint>();
+      for (const t of ts) perJob.set(t.jobId, (perJob.get(t.jobId) ?? 0n) + t.amount + t.verifierFee);
+      const deadline = BigInt((await provider.getBlock('latest'))!.timestamp + 86_400);
+      for (const [jobId, amount] of perJob) {
+        const c = { requester: wallets[1]!.address, jobId, amount, deadline };
+        await gasOf(core(admin).commit(c, await signCommit(wallets[1]!, domain, c)));
+      }
+    };
+    /** Signs a batch of `ts`, committing the Jobs of the tickets to be redeemed (`redeemed`, default all). */
+    const signed = async (ts: Ticket[], redeemed?: number[]) => {
+      await commitJobs(redeemed ? redeemed.map((i) => ts[i]!) : ts);
       const tree = new TicketTree(ts);
       const batch = tree.batch(++batchId);
       return {
@@ -78,7 +95,7 @@ async function main(): Promise<void> {
 
     // redeem: the first ticket of a fresh batch (new bitmap word) and a later one (word exists).
     {
-      const { tree, args, signature } = await signed(tickets(100));
+      const { tree, args, signature } = await signed(tickets(100), [0, 1]);
       const first = await gasOf(core(node).redeem(args, signature, tree.tickets[0]!, 0, tree.proof(0)));
       const second = await gasOf(core(node).redeem(args, signature, tree.tickets[1]!, 1, tree.proof(1)));
       rows.push({ what: '`redeem`, first ticket of a batch of 100', tickets: 1, gas: first });
@@ -93,9 +110,18 @@ async function main(): Promise<void> {
       rows.push({ what: `\`redeemMany\`, ${n} ticket${n > 1 ? 's' : ''} (whole batch)`, tickets: n, gas });
     }
     {
+      // The common shape: a batch holds many SubJobs' tickets of few Jobs (one commitment each).
+      const { tree, args, signature } = await signed(tickets(100, true));
+      const mp = tree.multiProof(tree.tickets.map((_, i) => i));
+      const gas = await gasOf(
+        core(node).redeemMany(args, signature, mp.tickets, mp.indices, mp.proof, mp.proofFlags),
+      );
+      rows.push({ what: '`redeemMany`, 100 tickets of one Job (whole batch)', tickets: 100, gas });
+    }
+    {
       // 100 tickets out of a batch of 1,000: the multiproof carries sibling hashes.
-      const { tree, args, signature } = await signed(tickets(1000));
       const chosen = Array.from({ length: 100 }, (_, i) => i * 10);
+      const { tree, args, signature } = await signed(tickets(1000), chosen);
       const mp = tree.multiProof(chosen);
       const gas = await gasOf(
         core(node).redeemMany(args, signature, mp.tickets, mp.indices, mp.proof, mp.proofFlags),

@@ -106,6 +106,27 @@ export function compileAll(): Artifact[] {
   return artifacts;
 }
 
+type AbiEntry = { type: string; name?: string; inputs?: { type: string }[] };
+
+const signatureOf = (e: AbiEntry): string =>
+  `${e.type} ${e.name ?? ''}(${(e.inputs ?? []).map((i) => i.type).join(',')})`;
+
+/**
+ * EmethCore delegates the L1 job functions to its extension EmethL1 (its fallback; EIP-170 has no
+ * room for both in one contract), so EmethCore's ABI is its own plus EmethL1's functions, events
+ * and errors: TypeScript (and the TypeChain types) see one contract at EmethCore's address.
+ */
+export function mergeExtensionAbi(artifacts: Artifact[]): Artifact[] {
+  const core = artifacts.find((a) => a.contractName === 'EmethCore');
+  const l1 = artifacts.find((a) => a.contractName === 'EmethL1');
+  if (!core || !l1) return artifacts;
+  const seen = new Set((core.abi as AbiEntry[]).map(signatureOf));
+  const extra = (l1.abi as AbiEntry[]).filter(
+    (e) => e.type !== 'constructor' && e.type !== 'fallback' && !seen.has(signatureOf(e)),
+  );
+  return artifacts.map((a) => (a === core ? { ...core, abi: [...core.abi, ...extra] } : a));
+}
+
 export function writeArtifacts(artifacts: Artifact[]): string[] {
   fs.mkdirSync(BUILD_DIR, { recursive: true });
   return artifacts.map((a) => {
@@ -133,7 +154,7 @@ export async function generateTypes(artifactFiles: string[]): Promise<number> {
 
 async function main(): Promise<void> {
   const started = Date.now();
-  const files = writeArtifacts(compileAll());
+  const files = writeArtifacts(mergeExtensionAbi(compileAll()));
   const typed = await generateTypes(files);
   console.log(
     `compiled ${files.length} contract(s) in ${Date.now() - started} ms: ${files.map((f) => path.relative(ROOT, f)).join(', ')}; ` +

@@ -1,5 +1,5 @@
 import type { Signer } from 'ethers';
-import { EmethCore__factory, EmethToken__factory } from './typed';
+import { EmethCore__factory, EmethL1__factory, EmethToken__factory } from './typed';
 import { DEMO_PROGRAMS, type Deployment } from '../lib/types-chain';
 
 export type { Deployment } from '../lib/types-chain';
@@ -13,6 +13,11 @@ export interface DeployOptions {
   verifiers?: string[];
   /** Addresses given SIGNER_ROLE. Default: [deployer]. */
   signers?: string[];
+  /**
+   * Addresses given L2_SERVER_ROLE (commit deposits, lock stake per attempt, burn L2 penalties).
+   * Default: the signers, since the L2 server signs ticket batches with the same key.
+   */
+  l2Servers?: string[];
   /** Register the demo programs 1→11, 2→21, 3→31. Default true. */
   registerDemoPrograms?: boolean;
   /** minFuelPrice of the demo programs, in holon. Default 0. */
@@ -34,8 +39,11 @@ export async function deployContracts(signer: Signer, opts: DeployOptions = {}):
   const token = await new EmethToken__factory(signer).deploy(deployer);
   await token.waitForDeployment();
   const tokenAddress = await token.getAddress();
+  // EmethCore runs its L1 job functions in this extension (see contracts/EmethL1.sol).
+  const l1 = await new EmethL1__factory(signer).deploy(tokenAddress);
+  await l1.waitForDeployment();
   // The deployer administers the core while it wires roles, then hands over to `admin`.
-  const core = await new EmethCore__factory(signer).deploy(tokenAddress, deployer);
+  const core = await new EmethCore__factory(signer).deploy(tokenAddress, deployer, await l1.getAddress());
   await core.waitForDeployment();
   const coreAddress = await core.getAddress();
 
@@ -46,6 +54,7 @@ export async function deployContracts(signer: Signer, opts: DeployOptions = {}):
     [await core.L1_SERVER_ROLE(), opts.l1Servers ?? [deployer]],
     [await core.VERIFIER_ROLE(), opts.verifiers ?? [deployer]],
     [await core.SIGNER_ROLE(), opts.signers ?? [deployer]],
+    [await core.L2_SERVER_ROLE(), opts.l2Servers ?? opts.signers ?? [deployer]],
   ];
   for (const [role, members] of roles) {
     for (const member of members) await send(core.grantRole(role, member));

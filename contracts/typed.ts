@@ -5,11 +5,19 @@
  * `core.getNode(a)` a struct with named fields, and a renamed or removed function fails the build.
  */
 import type { ContractRunner } from 'ethers';
-import { EmethCore__factory, EmethToken__factory, type EmethCore, type EmethToken } from './types';
+import {
+  EmethCore__factory,
+  EmethL1__factory,
+  EmethToken__factory,
+  type EmethCore,
+  type EmethL1,
+  type EmethToken,
+} from './types';
 
-/** `EmethCore` is also a namespace of its structs: `EmethCore.TicketStruct`, `EmethCore.NodeStructOutput`. */
-export type { EmethCore, EmethToken } from './types';
-export { EmethCore__factory, EmethToken__factory } from './types';
+export type { EmethCore, EmethL1, EmethToken } from './types';
+/** The contracts' structs (declared in EmethBase.sol): `EmethBase.TicketStruct`, `EmethBase.NodeStructOutput`, … */
+export type { EmethBase } from './types/EmethCore';
+export { EmethCore__factory, EmethL1__factory, EmethToken__factory } from './types';
 
 export function emethToken(address: string, runner: ContractRunner): EmethToken {
   return EmethToken__factory.connect(address, runner);
@@ -17,4 +25,9 @@ export function emethToken(address: string, runner: ContractRunner): EmethToken 
 
 export function emethCore(address: string, runner: ContractRunner): EmethCore {
   return EmethCore__factory.connect(address, runner);
+}
+
+/** EmethCore's L1 extension. Its functions are called through EmethCore (`emethCore`), never here. */
+export function emethL1(address: string, runner: ContractRunner): EmethL1 {
+  return EmethL1__factory.connect(address, runner);
 }

@@ -50,6 +50,7 @@ export enum ChainParameter {
   SignerInterval = 8,
   ProcessingTimeLimit = 9,
   MinNodeStake = 10,
+  TimeoutGrace = 11,
 }
 
 /** EmethCore.PenaltyReason. */

@@ -1,6 +1,7 @@
 /**
  * EmethCore and EmethToken from TypeScript, typed by TypeChain's generated bindings:
- * - `createEmethCoreClient` (alias `createL2Chain`): the L2 server's client (reads, penalties).
+ * - `createEmethCoreClient` (alias `createL2Chain`): the L2 server's client (reads, commitments,
+ *   per-attempt stake locks, penalties); `signCommit`: the requester's authorization it sends.
  * - `createChainActivities`: an account's activities (deposits, staking, tickets) and the L1 job
  *   activities, sharing one serialized signer so concurrent activities never collide on a nonce.
  */
@@ -8,7 +9,16 @@ import { createAccountActivities } from './account';
 import { createL1Activities } from './l1';
 import { createChainTx, type ChainDeps } from './tx';
 
-export { createEmethCoreClient, createL2Chain, type EmethCoreClient, type L2Chain } from './core-client';
+export {
+  attemptKeyId,
+  createEmethCoreClient,
+  createL2Chain,
+  type ChainCommitment,
+  type ChainStakeLock,
+  type EmethCoreClient,
+  type L2Chain,
+} from './core-client';
+export { COMMIT_TYPES, commitDigest, recoverCommitSigner, signCommit, type Commit } from './commitments';
 export {
   createAccountActivities,
   type AccountActivities,

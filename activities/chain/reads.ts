@@ -40,7 +40,9 @@ export interface ChainSubJob {
 export interface ChainDeposit {
   balance: string;
   pendingWithdrawal: string;
-  /** balance − pendingWithdrawal: what the gateway may still reserve against. */
+  /** Committed to Jobs by the L2 (with the requester's signature): paid out only as tickets. */
+  committed: string;
+  /** balance − committed − pendingWithdrawal: what the L2 may still commit. */
   free: string;
   withdrawableAt: number;
 }
@@ -101,6 +103,7 @@ export async function readDeposit(core: EmethCore, requester: string): Promise<C
   return {
     balance: d.balance.toString(),
     pendingWithdrawal: d.pendingWithdrawal.toString(),
+    committed: d.committed.toString(),
     free: free.toString(),
     withdrawableAt: Number(d.withdrawableAt),
   };

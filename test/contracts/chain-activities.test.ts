@@ -7,7 +7,7 @@ import { ContractRevertError } from '../../contracts/errors';
 import { EMETH, GHOLON, quote } from '../../lib/fees';
 import { TicketTree, emethDomain, serializeTicket, signBatch, type Ticket } from '../../lib/tickets';
 import { JobStatus, SubJobStatus } from '../../lib/types-chain';
-import { id32, startHarness, type Harness } from './harness';
+import { commitFor, id32, startHarness, type Harness } from './harness';
 
 jest.setTimeout(120_000);
 
@@ -169,6 +169,9 @@ it('redeemTickets redeems a subset, then the rest, and a retry redeems nothing t
     verifier: h.actor('verifier').address,
     verifierFee: 10n ** 14n,
   }));
+  // The L2 commits what the Job's tickets spend (the requester signs; admin holds the L2 role).
+  await commitFor(h, r, id32('l2'), 6n * 11n * 10n ** 14n, undefined, h.admin);
+  expect((await requester.getDeposit()).committed).toBe((6n * 11n * 10n ** 14n).toString());
   const tree = new TicketTree(tickets);
   const batch = tree.batch(1n);
   const signature = await signBatch(

@@ -8,7 +8,7 @@ import { EMETH, GHOLON } from '../../lib/fees';
 import { TicketTree, emethDomain, signBatch, type Ticket } from '../../lib/tickets';
 import { SubJobStatus } from '../../lib/types-chain';
 import { createTestDatabase, type TestDatabase } from '../support/db';
-import { id32, mined, startHarness, type Actor, type Harness } from './harness';
+import { commitFor, id32, mined, startHarness, type Actor, type Harness } from './harness';
 
 jest.setTimeout(120_000);
 
@@ -68,9 +68,11 @@ async function activity(): Promise<{ jobs: string[] }> {
   await mined(requester.core.request(c, 3, 1_000n, GHOLON, deadline, id32('data-c')));
   await mined(server.core.registerSubJobs(c, [1n]));
   await mined(node2.core.process(c, 0));
-  // L2: deposit, a withdrawal request, two tickets redeemed.
+  // L2: deposit, a commitment for the Job's two tickets, a withdrawal request of the rest, two
+  // tickets redeemed (committed money cannot be withdrawn, so the request is of what is free).
   await mined(requester.core.deposit(10n * EMETH));
-  await mined(requester.core.requestWithdrawal(9n * EMETH));
+  await commitFor(h, requester, id32('l2'), 2n * (EMETH + EMETH / 10n), undefined, server);
+  await mined(requester.core.requestWithdrawal(7n * EMETH));
   const tickets: Ticket[] = [0, 1].map((i) => ({
     jobId: id32('l2'),
     subJobId: id32(`l2-${i}`),

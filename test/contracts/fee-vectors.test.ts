@@ -5,7 +5,7 @@
  */
 import { DEFAULT_FEE_PARAMS, EMETH, GHOLON, quote, splitShares, type FeeParams } from '../../lib/fees';
 import { ChainParameter } from '../../lib/types-chain';
-import type { EmethCore } from '../../contracts/typed';
+import type { EmethBase } from '../../contracts/typed';
 import { id32, mined, startHarness, trackBalances, type Harness } from './harness';
 
 jest.setTimeout(120_000);
@@ -41,7 +41,7 @@ function vectors(): [bigint, bigint, bigint][] {
 }
 
 /** The on-chain Quote as a plain object with the same keys as lib/fees' quote(). */
-function asObject(q: EmethCore.QuoteStructOutput): Record<string, bigint> {
+function asObject(q: EmethBase.QuoteStructOutput): Record<string, bigint> {
   return {
     feeLimit: q.feeLimit,
     verifierFee: q.verifierFee,

@@ -5,6 +5,8 @@ import { decodeRevert } from '../../contracts/errors';
 import { SerialSigner } from '../../contracts/serial-signer';
 import { emethCore, emethToken, type EmethCore, type EmethToken } from '../../contracts/typed';
 import type { Deployment } from '../../lib/types-chain';
+import { emethDomain, type Ticket } from '../../lib/tickets';
+import { signCommit, type Commit } from '../../activities/chain/commitments';
 import { EMETH } from '../../lib/fees';
 
 /** anvil's default mnemonic: accounts 0..9 hold 10,000 ETH each. */
@@ -23,7 +25,7 @@ export interface Harness {
   anvil: Anvil;
   provider: JsonRpcProvider;
   deployment: Deployment;
-  /** Account 0: deployer, admin, L1 server, verifier and signer by default. */
+  /** Account 0: deployer, admin, L1 server, L2 server, verifier and signer by default. */
   admin: Actor;
   actors: Actor[];
   actor(name: string): Actor;
@@ -51,7 +53,7 @@ export const ACTOR_NAMES = [
 /**
  * One fresh anvil per suite with the contracts deployed; every actor gets `fund` EMETH minted and
  * an unlimited allowance for EmethCore. Roles: admin holds everything; `verifier`, `signer` and
- * `server` hold theirs too, so tests can use either.
+ * `server` (the L1 and the L2 server) hold theirs too, so tests can use either.
  */
 export async function startHarness(opts: { fund?: bigint; deploy?: DeployOptions } = {}): Promise<Harness> {
   const anvil = await startAnvil();
@@ -67,6 +69,7 @@ export async function startHarness(opts: { fund?: bigint; deploy?: DeployOptions
       l1Servers: [addr('admin'), addr('server')],
       verifiers: [addr('admin'), addr('verifier')],
       signers: [addr('admin'), addr('signer')],
+      l2Servers: [addr('admin'), addr('server')],
       ...opts.deploy,
     });
     const actors: Actor[] = wallets.map((wallet, i) => ({
@@ -147,6 +150,49 @@ export async function expectRevert(tx: Promise<unknown>, errorName: string, args
     );
   expect(decoded.error.name).toBe(errorName);
   if (args) expect([...decoded.error.args]).toEqual(args);
+}
+
+/**
+ * Commits `amount` of `requester`'s deposit to `jobId` as the L2 does: the requester signs the
+ * EIP-712 Commit, `by` (default the `server` actor; L2_SERVER_ROLE) sends it. Deadline: a day from now.
+ */
+export async function commitFor(
+  h: Harness,
+  requester: Actor,
+  jobId: string,
+  amount: bigint,
+  deadline?: bigint,
+  by: Actor = h.actor('server'),
+): Promise<Commit & { signature: string }> {
+  const c: Commit = {
+    requester: requester.address,
+    jobId,
+    amount,
+    deadline: deadline ?? (await h.now()) + 86_400n,
+  };
+  const signature = await signCommit(
+    requester.wallet,
+    emethDomain(h.deployment.chainId, h.deployment.core),
+    c,
+  );
+  await mined(by.core.commit(c, signature));
+  return { ...c, signature };
+}
+
+/** Commits, per (requester, job), the sum of amount + verifierFee of `tickets` (so they can be redeemed). */
+export async function commitTickets(h: Harness, tickets: readonly Ticket[]): Promise<void> {
+  const sums = new Map<string, { requester: string; jobId: string; amount: bigint }>();
+  for (const t of tickets) {
+    const key = `${t.requester.toLowerCase()}/${t.jobId}`;
+    const e = sums.get(key) ?? { requester: t.requester, jobId: t.jobId, amount: 0n };
+    e.amount += t.amount + t.verifierFee;
+    sums.set(key, e);
+  }
+  for (const e of sums.values()) {
+    const who = h.actors.find((a) => a.address.toLowerCase() === e.requester.toLowerCase());
+    if (!who) throw new Error(`no actor is requester ${e.requester}`);
+    await commitFor(h, who, e.jobId, e.amount);
+  }
 }
 
 /** A bytes32 id from a label. */

@@ -4,6 +4,7 @@
 import { expectRevert, id32, mined, startHarness, trackBalances, type Actor, type Harness } from './harness';
 import { EMETH, GHOLON, quote, splitShares, penaltyOf, nodeDepositOf } from '../../lib/fees';
 import { ChainParameter, JobStatus, SubJobStatus } from '../../lib/types-chain';
+import { emethL1 } from '../../contracts/typed';
 
 jest.setTimeout(120_000);
 
@@ -261,17 +262,83 @@ describe('penalties are burned and the SubJob is re-offered', () => {
     expect(await stakeOf(node)).toEqual({ stake: STAKE - q.timeoutPenalty, locked: 0n });
     expect((await sub(jobId)).status).toBe(BigInt(SubJobStatus.Open));
   });
+});
 
-  it('a Submitted SubJob cannot be timed out (the verifier decides it)', async () => {
+describe('L1 deadline exits: anyone may time out a stuck SubJob after its deadline + timeoutGrace', () => {
+  const GRACE = 86_400n; // the default timeoutGrace
+
+  it('Submitted and never judged: refused before deadline + grace, then failed without a penalty, share refunded', async () => {
+    expect(await admin.core.timeoutGrace()).toBe(GRACE);
     const jobId = await newJob();
     await mined(node.core.process(jobId, 0));
     await mined(node.core.submit(jobId, 0, id32('r'), 1n));
+    const { deadline } = await sub(jobId);
     await h.increaseTime(3601);
-    await expectRevert(verifier.core.timeout(jobId, 0), 'InvalidSubJobStatus', [
-      jobId,
-      0n,
-      BigInt(SubJobStatus.Submitted),
-    ]);
+    // Past the deadline a verifier still decides a Submitted SubJob: no timeout before the grace.
+    await expectRevert(verifier.core.timeout(jobId, 0), 'NotOverdue', [jobId, 0n, deadline + GRACE]);
+    await expectRevert(outsider.core.timeout(jobId, 0), 'NotOverdue', [jobId, 0n, deadline + GRACE]);
+    const t = await trackBalances(h, { requester: requester.address, node: node.address });
+    const before = await stakeOf(node);
+    await h.increaseTime(GRACE);
+    await mined(outsider.core.timeout(jobId, 0));
+    const s = await sub(jobId);
+    expect(s.status).toBe(BigInt(SubJobStatus.Failed));
+    const q = quote(PAPER_FUEL_LIMIT, PAPER_FUEL_PRICE, 0n);
+    // Nobody is fined (the verifier was the one absent): the node's deposit is unlocked in full.
+    expect(await stakeOf(node)).toEqual({ stake: before.stake, locked: 0n });
+    expect(await t.deltas()).toEqual({ requester: q.feeLimit + q.verifierFee, node: 0n });
+    const j = await job(jobId);
+    expect([j.status, j.escrow]).toEqual([BigInt(JobStatus.Finished), 0n]);
+  });
+
+  it('Processing past deadline + grace: anyone times it out with the timeout penalty; not a second before', async () => {
+    const jobId = await newJob();
+    await mined(node.core.process(jobId, 0));
+    const { deadline } = await sub(jobId);
+    await h.increaseTime(3601);
+    await expectRevert(outsider.core.timeout(jobId, 0), 'NotOverdue', [jobId, 0n, deadline + GRACE]);
+    await h.increaseTime(GRACE);
+    const supply = await h.admin.token.totalSupply();
+    await mined(outsider.core.timeout(jobId, 0));
+    const q = quote(PAPER_FUEL_LIMIT, PAPER_FUEL_PRICE, 0n);
+    expect(await h.admin.token.totalSupply()).toBe(supply - q.timeoutPenalty);
+    expect((await stakeOf(node)).locked).toBe(0n);
+    // The job's deadline (a day) has passed too: no retry, the SubJob fails and is refunded.
+    expect((await sub(jobId)).status).toBe(BigInt(SubJobStatus.Failed));
+    expect((await job(jobId)).escrow).toBe(0n);
+  });
+
+  it('Open past the job deadline + grace: anyone fails it and the requester is refunded', async () => {
+    const jobId = await newJob({ deadlineIn: 600n });
+    await h.increaseTime(601);
+    const j = await job(jobId);
+    await expectRevert(outsider.core.timeout(jobId, 0), 'NotOverdue', [jobId, 0n, j.deadline + GRACE]);
+    await h.increaseTime(GRACE);
+    const t = await trackBalances(h, { requester: requester.address });
+    await mined(outsider.core.timeout(jobId, 0));
+    const q = quote(PAPER_FUEL_LIMIT, PAPER_FUEL_PRICE, 0n);
+    expect(await t.deltas()).toEqual({ requester: q.feeLimit + q.verifierFee });
+  });
+
+  it('timeoutGrace is a governance parameter', async () => {
+    await expectRevert(
+      outsider.core.setParameter(ChainParameter.TimeoutGrace, 600),
+      'AccessControlUnauthorizedAccount',
+    );
+    await mined(admin.core.setParameter(ChainParameter.TimeoutGrace, 600));
+    const jobId = await newJob();
+    await mined(node.core.process(jobId, 0));
+    const { deadline } = await sub(jobId);
+    await h.increaseTime(3601);
+    await expectRevert(outsider.core.timeout(jobId, 0), 'NotOverdue', [jobId, 0n, deadline + 600n]);
+    await h.increaseTime(600);
+    await mined(outsider.core.timeout(jobId, 0));
+    expect((await sub(jobId)).retries).toBe(1n); // re-offered: the job deadline is still ahead
+  });
+
+  it('EmethL1 called directly (not through EmethCore) refuses: its own storage is never used', async () => {
+    const l1 = emethL1(await admin.core.l1(), admin.signer);
+    await expectRevert(l1.timeout(id32('x'), 0), 'NotDelegated');
   });
 });
 
@@ -442,12 +509,12 @@ describe('rules that guard the flow', () => {
     ]);
   });
 
-  it('verify, reject and timeout by a non-verifier revert AccessControlUnauthorizedAccount', async () => {
+  it('verify and reject by a non-verifier revert AccessControlUnauthorizedAccount (timeout: see deadline exits)', async () => {
     const role = await admin.core.VERIFIER_ROLE();
     const jobId = await newJob();
     await mined(node.core.process(jobId, 0));
     await mined(node.core.submit(jobId, 0, id32('r'), 1n));
-    for (const fn of ['verify', 'reject', 'timeout'] as const) {
+    for (const fn of ['verify', 'reject'] as const) {
       await expectRevert(node.core[fn](jobId, 0), 'AccessControlUnauthorizedAccount', [node.address, role]);
       await expectRevert(requester.core[fn](jobId, 0), 'AccessControlUnauthorizedAccount', [
         requester.address,

@@ -2,9 +2,20 @@
  * EmethCore L2 (SPEC §5): deposits, delayed withdrawals, signed ticket batches, redemption, and
  * the attacks on them — each must revert with a named custom error.
  */
-import { expectRevert, id32, mined, startHarness, trackBalances, type Actor, type Harness } from './harness';
+import {
+  commitFor,
+  commitTickets,
+  expectRevert,
+  id32,
+  mined,
+  startHarness,
+  trackBalances,
+  type Actor,
+  type Harness,
+} from './harness';
 import { EMETH, GHOLON } from '../../lib/fees';
-import type { EmethCore } from '../../contracts/typed';
+import type { EmethBase } from '../../contracts/typed';
+import { signCommit } from '../../activities/chain/commitments';
 import {
   TicketTree,
   batchDigest,
@@ -73,7 +84,9 @@ function ticket(overrides: Partial<Ticket> = {}): Ticket {
   };
 }
 
-async function signed(tickets: Ticket[], by: Actor = signer, dom = domain()) {
+/** Signs a batch of `tickets`; by default first commits what each of their Jobs spends, as the L2 does. */
+async function signed(tickets: Ticket[], by: Actor = signer, dom = domain(), commit = true) {
+  if (commit) await commitTickets(h, tickets);
   const tree = new TicketTree(tickets);
   const batch = tree.batch(BigInt(++seq));
   const signature = await signBatch(by.wallet, dom, batch);
@@ -81,7 +94,7 @@ async function signed(tickets: Ticket[], by: Actor = signer, dom = domain()) {
 }
 
 /** The batch as EmethCore's `Batch` struct argument. */
-function asArgs(b: Batch): EmethCore.BatchStruct {
+function asArgs(b: Batch): EmethBase.BatchStruct {
   return { batchId: b.batchId, root: b.root, total: b.total };
 }
 
@@ -332,54 +345,142 @@ describe('attacks', () => {
     );
   });
 
-  it('redemption beyond the requester deposit: InsufficientDeposit, nothing paid (all-or-nothing)', async () => {
-    const big = ticket({ amount: DEPOSIT, verifierFee: 1n });
-    const small = ticket({ amount: 1n, verifierFee: 0n });
-    const { tree, batch, signature } = await signed([big, small]);
+  it("a ticket beyond its Job's commitment: TicketExceedsCommitment, nothing paid (all-or-nothing)", async () => {
+    const jobId = id32('short-job');
+    const a = ticket({ jobId });
+    const b = ticket({ jobId });
+    const cost = a.amount + a.verifierFee;
+    await commitFor(h, requester, jobId, 2n * cost - 1n); // one holon short of both tickets
+    const { tree, batch, signature } = await signed([a, b], signer, domain(), false);
+    await mined(node.core.redeem(asArgs(batch), signature, a, 0, tree.proof(0)));
     await expectRevert(
-      node.core.redeem(asArgs(batch), signature, big, 0, tree.proof(0)),
-      'InsufficientDeposit',
-      [requester.address, DEPOSIT + 1n, DEPOSIT],
+      node.core.redeem(asArgs(batch), signature, b, 1, tree.proof(1)),
+      'TicketExceedsCommitment',
+      [requester.address, jobId, cost, cost - 1n],
     );
+    // A ticket of a Job nobody committed to is refused however large the deposit.
+    const stray = ticket();
+    const other = await signed([stray, ticket()], signer, domain(), false);
     const t = await trackBalances(h, { node: node.address });
-    const mp = tree.multiProof([0, 1]);
+    const mp = other.tree.multiProof([0, 1]);
     await expectRevert(
-      node.core.redeemMany(asArgs(batch), signature, mp.tickets, mp.indices, mp.proof, mp.proofFlags),
-      'InsufficientDeposit',
-      [requester.address, DEPOSIT + 2n, DEPOSIT],
+      node.core.redeemMany(
+        asArgs(other.batch),
+        other.signature,
+        mp.tickets,
+        mp.indices,
+        mp.proof,
+        mp.proofFlags,
+      ),
+      'TicketExceedsCommitment',
     );
     expect(await t.deltas()).toEqual({ node: 0n });
-    expect(await admin.core.isRedeemed(batch.root, 1)).toBe(false);
+    expect(await admin.core.isRedeemed(other.batch.root, 1)).toBe(false);
+    // The requester of the ticket must be the one who committed: requester2 committed nothing here.
+    const theirs = ticket({ jobId, requester: requester2.address });
+    const signedTheirs = await signed([theirs], signer, domain(), false);
+    await expectRevert(
+      node.core.redeem(
+        asArgs(signedTheirs.batch),
+        signedTheirs.signature,
+        theirs,
+        0,
+        signedTheirs.tree.proof(0),
+      ),
+      'TicketExceedsCommitment',
+      [requester2.address, jobId, cost, 0n],
+    );
   });
 
-  it('withdrawal racing pending tickets: the withdrawal waits, the ticket is redeemed first and wins', async () => {
-    const tk = ticket({ amount: 4n * EMETH, verifierFee: EMETH });
-    const { tree, batch, signature } = await signed([tk]);
-    // The requester tries to pull the whole deposit out from under the signed ticket.
-    await mined(requester.core.requestWithdrawal(DEPOSIT));
+  it('a ticket beyond its batch total: BatchTotalExceeded (a leaked signer key cannot inflate a root)', async () => {
+    const tickets = [ticket(), ticket()];
+    await commitTickets(h, tickets);
+    const tree = new TicketTree(tickets);
+    const cost = tickets[0]!.amount + tickets[0]!.verifierFee;
+    // The signer states a total smaller than the tree's tickets sum to.
+    const short: Batch = { ...tree.batch(BigInt(++seq)), total: cost + cost / 2n };
+    const sig = await signBatch(signer.wallet, domain(), short);
+    await mined(node.core.redeem(asArgs(short), sig, tickets[0]!, 0, tree.proof(0)));
+    await expectRevert(
+      node.core.redeem(asArgs(short), sig, tickets[1]!, 1, tree.proof(1)),
+      'BatchTotalExceeded',
+      [short.root, 2n * cost, short.total],
+    );
+    // redeemMany checks the sum of the whole call against the total.
+    const freshTree = new TicketTree([ticket(), ticket()]);
+    await commitTickets(h, freshTree.tickets);
+    const freshBatch: Batch = { ...freshTree.batch(BigInt(++seq)), total: cost };
+    const freshSig = await signBatch(signer.wallet, domain(), freshBatch);
+    const fmp = freshTree.multiProof([0, 1]);
+    await expectRevert(
+      node.core.redeemMany(asArgs(freshBatch), freshSig, fmp.tickets, fmp.indices, fmp.proof, fmp.proofFlags),
+      'BatchTotalExceeded',
+      [freshBatch.root, 2n * cost, cost],
+    );
+    expect(await admin.core.batchRedeemed(short.root)).toBe(cost);
+    expect(await admin.core.batchRedeemed(freshBatch.root)).toBe(0n);
+  });
+
+  it('a withdrawal requested mid-Job cannot take committed money; every ticket still redeems after the delay', async () => {
+    const jobId = id32('mid-job');
+    const tickets = Array.from({ length: 4 }, () =>
+      ticket({ jobId, amount: EMETH, verifierFee: EMETH / 10n }),
+    );
+    const committed = 4n * (EMETH + EMETH / 10n);
+    await commitFor(h, requester, jobId, committed);
+    expect(await admin.core.freeDeposit(requester.address)).toBe(DEPOSIT - committed);
+    // The requester tries to pull the whole deposit out from under the running Job.
+    await expectRevert(requester.core.requestWithdrawal(DEPOSIT), 'InsufficientFreeDeposit', [
+      requester.address,
+      DEPOSIT,
+      DEPOSIT - committed,
+    ]);
+    await mined(requester.core.requestWithdrawal(DEPOSIT - committed));
     expect(await admin.core.freeDeposit(requester.address)).toBe(0n);
-    await expectRevert(requester.core.withdraw(), 'WithdrawalNotReady');
-    // The withdrawal delay is longer than the signer interval, so the node redeems in time.
-    expect(await admin.core.withdrawalDelay()).toBeGreaterThan(await admin.core.signerInterval());
-    const t = await trackBalances(h, { node: node.address, r: requester.address });
-    await mined(node.core.redeem(asArgs(batch), signature, tk, 0, tree.proof(0)));
-    const d = await admin.core.getDeposit(requester.address);
-    expect([d.balance, d.pendingWithdrawal]).toEqual([5n * EMETH, 5n * EMETH]);
-    await h.increaseTime(3600);
+    const { tree, batch, signature } = await signed(tickets, signer, domain(), false);
+    await h.increaseTime(3600 + 1);
+    const t = await trackBalances(h, {
+      node: node.address,
+      verifier: verifier.address,
+      r: requester.address,
+    });
     await mined(requester.core.withdraw());
-    expect(await t.deltas()).toEqual({ node: 4n * EMETH, r: 5n * EMETH });
-    expect((await admin.core.getDeposit(requester.address)).balance).toBe(0n);
+    expect(await t.deltas()).toEqual({ node: 0n, verifier: 0n, r: DEPOSIT - committed });
+    const mp = tree.multiProof([0, 1, 2, 3]);
+    await mined(
+      node.core.redeemMany(asArgs(batch), signature, mp.tickets, mp.indices, mp.proof, mp.proofFlags),
+    );
+    expect(await t.deltas()).toEqual({
+      node: 4n * EMETH,
+      verifier: 4n * (EMETH / 10n),
+      r: DEPOSIT - committed,
+    });
+    const d = await admin.core.getDeposit(requester.address);
+    expect([d.balance, d.committed, d.pendingWithdrawal]).toEqual([0n, 0n, 0n]);
   });
 
-  it('a ticket redeemed after the withdrawal delay still takes what is left first; withdraw pays the rest', async () => {
-    const tk = ticket({ amount: 3n * EMETH, verifierFee: 0n });
-    const { tree, batch, signature } = await signed([tk]);
-    await mined(requester.core.requestWithdrawal(DEPOSIT));
-    await h.increaseTime(3600);
-    await mined(node.core.redeem(asArgs(batch), signature, tk, 0, tree.proof(0)));
+  it('committed money is never withdrawable, whatever the order of requests', async () => {
+    await mined(requester.core.requestWithdrawal(DEPOSIT / 2n));
+    // Earmarked money cannot be committed either.
+    const c = {
+      requester: requester.address,
+      jobId: id32('late'),
+      amount: DEPOSIT / 2n + 1n,
+      deadline: (await h.now()) + 86_400n,
+    };
+    const sig = await signCommit(requester.wallet, domain(), c);
+    await expectRevert(h.actor('server').core.commit(c, sig), 'InsufficientFreeDeposit', [
+      requester.address,
+      DEPOSIT / 2n + 1n,
+      DEPOSIT / 2n,
+    ]);
+    await commitFor(h, requester, id32('fits'), DEPOSIT / 2n);
+    await h.increaseTime(3600 + 1);
     const t = await trackBalances(h, { r: requester.address });
     await mined(requester.core.withdraw());
-    expect(await t.deltas()).toEqual({ r: DEPOSIT - 3n * EMETH });
+    expect(await t.deltas()).toEqual({ r: DEPOSIT / 2n });
+    const d = await admin.core.getDeposit(requester.address);
+    expect([d.balance, d.committed]).toEqual([DEPOSIT / 2n, DEPOSIT / 2n]);
   });
 
   it('an empty redeemMany or mismatched arrays revert LengthMismatch', async () => {

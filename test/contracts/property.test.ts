@@ -4,6 +4,8 @@
  *   - token conservation: Σ balances of every holder == totalSupply, and totalSupply + burned == minted;
  *   - solvency: EmethCore's token balance == Σ job escrows + Σ node stakes (incl. unstaking) + Σ deposits,
  *     i.e. no escrow, stake or deposit is ever negative or unbacked;
+ *   - committed + pending withdrawal ≤ balance for every deposit, locked ≤ stake for every node, and
+ *     (at the end) each requester's committed == Σ (amount − spent) of its commitments;
  *   - every refused operation reverts with a named custom error.
  */
 import { decodeRevert } from '../../contracts/errors';
@@ -11,6 +13,7 @@ import { EMETH, GHOLON } from '../../lib/fees';
 import { TicketTree, emethDomain, signBatch, type Ticket } from '../../lib/tickets';
 import { SubJobStatus } from '../../lib/types-chain';
 import { id32, mined, startHarness, type Actor, type Harness } from './harness';
+import { signCommit } from '../../activities/chain/commitments';
 
 jest.setTimeout(180_000);
 
@@ -66,6 +69,8 @@ it(`keeps tokens conserved and escrows backed over ${OPS} random operations`, as
   const counts: Record<string, number> = {};
   const dirty = new Set<JobState>();
   const escrowOf = new Map<string, bigint>();
+  const commitments: { requester: Actor; jobId: string; deadline: bigint }[] = [];
+  const locks: { node: Actor; id: string }[] = [];
   let refusals = 0;
 
   for (const n of nodes) await mined(n.core.registerNode(50n * EMETH, id32(n.name), 1));
@@ -133,7 +138,7 @@ it(`keeps tokens conserved and escrows backed over ${OPS} random operations`, as
     expect({ ctx, minted: supply + burned }).toEqual({ ctx, minted });
     expect({ ctx, held }).toEqual({ ctx, held: coreBalance });
     for (const n of nodeStates) expect(n.locked <= n.stake).toBe(true);
-    for (const d of deposits) expect(d.pendingWithdrawal <= d.balance).toBe(true);
+    for (const d of deposits) expect(d.pendingWithdrawal + d.committed <= d.balance).toBe(true);
     // Jobs that ended hold nothing.
     for (const j of jobs)
       if (!j.open)
@@ -264,10 +269,27 @@ it(`keeps tokens conserved and escrows backed over ${OPS} random operations`, as
           subJobId: id32(`ts-${k}-${rnd()}`),
           node: pick(nodes).address,
           requester: pick(requesters).address,
-          amount: big(0, 3_000) * 10n ** 15n,
+          amount: big(0, 1_000) * 10n ** 15n,
           verifier: pick([verifier, h.admin]).address,
           verifierFee: big(0, 100) * 10n ** 15n,
         }));
+        // The L2 commits most Jobs' cost first (the requester signs); the others stay uncommitted.
+        for (const t of tickets) {
+          if (rnd() < 0.15) continue;
+          const who = requesters.find((r) => r.address === t.requester)!;
+          const c = {
+            requester: who.address,
+            jobId: t.jobId,
+            amount: t.amount + t.verifierFee + BigInt(int(0, 1)),
+            deadline: (await h.now()) + big(600, 90_000),
+          };
+          if (c.amount === 0n) continue;
+          const sig = await signCommit(who.wallet, domain, c);
+          const refused = await attempt('commit', () => server.core.commit(c, sig));
+          if (refused === undefined)
+            commitments.push({ requester: who, jobId: c.jobId, deadline: c.deadline });
+          else expect(refused).toBe('InsufficientFreeDeposit');
+        }
         const tree = new TicketTree(tickets);
         const batch = tree.batch(BigInt(int(1, 1e9)));
         const signature = await signBatch(signer.wallet, domain, batch);
@@ -282,14 +304,14 @@ it(`keeps tokens conserved and escrows backed over ${OPS} random operations`, as
                 redeemer.core.redeem(args, signature, tickets[i]!, i, tree.proof(i)),
               ),
             );
-          for (const r of results) if (r !== undefined) expect(r).toBe('InsufficientDeposit');
+          for (const r of results) if (r !== undefined) expect(r).toBe('TicketExceedsCommitment');
           firstRedeemed = results[0] === undefined;
         } else {
           const mp = tree.multiProof(tickets.map((_, i) => i));
           const r = await attempt('redeemMany', () =>
             redeemer.core.redeemMany(args, signature, mp.tickets, mp.indices, mp.proof, mp.proofFlags),
           );
-          if (r !== undefined) expect(r).toBe('InsufficientDeposit');
+          if (r !== undefined) expect(r).toBe('TicketExceedsCommitment');
           firstRedeemed = r === undefined;
         }
         expect(await admin.core.isRedeemed(batch.root, 0)).toBe(firstRedeemed);
@@ -312,6 +334,49 @@ it(`keeps tokens conserved and escrows backed over ${OPS} random operations`, as
         else await attempt('unstake', () => n.core.unstake());
       },
     ],
+    [
+      2,
+      async () => {
+        const m = commitments.length > 0 ? pick(commitments) : undefined;
+        if (!m) return;
+        const on = await admin.core.getCommitment(m.requester.address, m.jobId);
+        if (rnd() < 0.6) {
+          const total = on.spent + (on.amount > on.spent ? BigInt(int(0, 1)) * (on.amount - on.spent) : 0n);
+          const name = await attempt('settleCommitment', () =>
+            server.core.settleCommitment(m.requester.address, m.jobId, total),
+          );
+          if (name !== undefined) expect(name).toBe('CommitmentAlreadySettled');
+        } else {
+          const name = await attempt('reclaimCommitment', () => m.requester.core.reclaimCommitment(m.jobId));
+          if (name !== undefined) expect(name).toBe('CommitmentNotExpired');
+        }
+      },
+    ],
+    [
+      3,
+      async () => {
+        const k = rnd();
+        if (k < 0.5 || locks.length === 0) {
+          const n = pick(nodes);
+          const lockId = id32(`lock-${locks.length}-${rnd()}`);
+          const name = await attempt('lockStake', () =>
+            server.core.lockStake(n.address, lockId, big(1, 20) * EMETH),
+          );
+          if (name === undefined) locks.push({ node: n, id: lockId });
+          else expect(name).toBe('InsufficientFreeStake');
+        } else {
+          const l = pick(locks);
+          if (k < 0.75) await attempt('releaseStake', () => server.core.releaseStake(l.id));
+          else {
+            // A penalty up to the lock is always payable, whatever the node unstaked meanwhile.
+            const lock = await admin.core.getStakeLock(l.id);
+            const amount = lock.closed ? 0n : lock.amount;
+            const name = await attempt('penalize', () => server.core.penalize(l.node.address, amount, l.id));
+            if (name !== undefined) expect(name).toBe(lock.closed ? 'PenaltyAlreadyApplied' : 'unexpected');
+          }
+        }
+      },
+    ],
     [1, async () => h.increaseTime(int(60, 20_000))],
   ];
   const totalWeight = ops.reduce((a, [w]) => a + w, 0);
@@ -328,6 +393,18 @@ it(`keeps tokens conserved and escrows backed over ${OPS} random operations`, as
     await checkInvariants(step);
     opMs += t1 - t0;
     checkMs += Date.now() - t1;
+  }
+  // Each requester's committed is exactly what its commitments still hold.
+  for (const r of requesters) {
+    let held = 0n;
+    for (const m of commitments.filter((x) => x.requester === r)) {
+      const on = await admin.core.getCommitment(r.address, m.jobId);
+      held += on.amount - on.spent;
+    }
+    expect({ requester: r.name, committed: (await admin.core.getDeposit(r.address)).committed }).toEqual({
+      requester: r.name,
+      committed: held,
+    });
   }
   const elapsed = Date.now() - started;
   process.stderr.write(
@@ -347,6 +424,12 @@ it(`keeps tokens conserved and escrows backed over ${OPS} random operations`, as
     'withdraw',
     'redeem',
     'redeemMany',
+    'commit',
+    'settleCommitment',
+    'reclaimCommitment',
+    'lockStake',
+    'releaseStake',
+    'penalize',
   ]) {
     expect({ must, n: (counts[must] ?? 0) > 0 }).toEqual({ must, n: true });
   }
