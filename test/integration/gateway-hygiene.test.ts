@@ -86,8 +86,7 @@ async function send(
  * answer proves the refusal came without reading.
  */
 function headersOnly(method: string, route: string, length: number, headers: Record<string, string>) {
-  return new Promise<{ status: number; body: any }>((resolve, reject) => {
-    // eslint-disable-line @typescript-eslint/no-explicit-any
+  return new Promise<{ status: number; body: Reply['body'] }>((resolve, reject) => {
     const url = new URL(stack.base + route);
     const req = http.request(
       {
