@@ -12,6 +12,8 @@ import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/Reentrancy
  * events, errors and the small helpers both use. Both contracts inherit it first, so their storage
  * layouts are the same by construction and EmethCore can delegate the L1 functions to EmethL1
  * (EIP-170 caps a contract at 24,576 bytes of code; the two together are over it).
+ * Over 300 lines because it is declarations only (types, state, events, errors): one place keeps
+ * the storage layout of both contracts the same.
  */
 abstract contract EmethBase is AccessControl, Pausable, ReentrancyGuardTransient {
     // ───────────────────────────────────────────────────────────── roles

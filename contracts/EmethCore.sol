@@ -26,6 +26,10 @@ import {EmethBase} from "./EmethBase.sol";
  *      deadline the requester may reclaim what was not redeemed (nodes redeem before then).
  *   4. Each L2 attempt locks its worst-case penalty from the node's stake (`lockStake`); an
  *      unstake request cannot take locked stake and `penalize` takes from the attempt's lock.
+ *
+ * One file over 300 lines: a contract's external surface cannot be split across files without
+ * another delegation hop; the parts are in sections (setup, programs, nodes, deposits,
+ * commitments, stake locks, tickets, internals).
  */
 contract EmethCore is EmethBase, EIP712 {
     using SafeERC20 for IERC20;
@@ -62,7 +66,7 @@ contract EmethCore is EmethBase, EIP712 {
 
     /// @notice Sets one governance parameter. Rates are basis points; times are seconds.
     /// Rates are capped at 100%, maxRetries at 255, and the withdrawal delay must stay longer than
-    /// the signer interval (see the withdrawal rule in the contract's notice).
+    /// the signer interval (docs/contracts.md, withdrawal rule).
     function setParameter(Parameter parameter, uint256 value) external onlyRole(DEFAULT_ADMIN_ROLE) {
         uint256 old;
         if (parameter == Parameter.VerifierFeeRate) (old, verifierFeeRate) = (verifierFeeRate, _rate(parameter, value));

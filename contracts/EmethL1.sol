@@ -25,6 +25,9 @@ import {EmethBase} from "./EmethBase.sol";
  * Deadline exits: a verifier may time out a SubJob at its deadline; anyone may once `timeoutGrace`
  * has passed too (Processing: the node is fined as by a verifier; Submitted: the verifier is
  * absent, so nobody is fined, the node's deposit is unlocked and the share refunded).
+ *
+ * Just over 300 lines: the L1 market is one state machine (its functions share the penalty,
+ * re-offer and fail helpers below); splitting it further would add another delegation hop.
  */
 contract EmethL1 is EmethBase {
     using SafeERC20 for IERC20;
