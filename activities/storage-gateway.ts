@@ -11,6 +11,16 @@ import {
 import { signRequest, withNonce } from '../lib/request-auth';
 import { BlobCorruptError, BlobNotFoundError, blobIdOf, type BlobId, type BlobStore } from './storage';
 
+/** The L2's X25519 public key (`GET /v1/storage/key`): uploads and a participant's payloads are sealed to it. */
+export async function fetchStorageKey(gatewayUrl: string): Promise<Uint8Array> {
+  const res = await fetch(`${gatewayUrl.replace(/\/$/, '')}/v1/storage/key`);
+  if (!res.ok) {
+    const body = await res.text().catch(() => '');
+    throw new Error(`gateway refused to tell its storage key (HTTP ${res.status}): ${body.slice(0, 300)}`);
+  }
+  return parsePublicKey(((await res.json()) as { publicKey: string }).publicKey, 'the gateway storage key');
+}
+
 export interface GatewayBlobStoreOptions {
   /**
    * Called with each fetched envelope before it is opened: a fault drill's hook for bytes altered
@@ -53,14 +63,7 @@ export function createGatewayBlobStore(
   };
   let storageKey: Promise<Uint8Array> | undefined;
   const storagePublicKey = () => {
-    storageKey ??= (async () => {
-      const res = await fetch(`${base}/v1/storage/key`);
-      if (!res.ok) throw await failure(res, 'tell its storage key');
-      return parsePublicKey(
-        ((await res.json()) as { publicKey: string }).publicKey,
-        'the gateway storage key',
-      );
-    })();
+    storageKey ??= fetchStorageKey(base);
     storageKey.catch(() => (storageKey = undefined));
     return storageKey;
   };

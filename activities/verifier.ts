@@ -4,11 +4,15 @@ import type { NodeTask, Verdict, VerifierActivities, VerifyTask } from '../lib/p
 import type { ProgramModule } from '../lib/programs';
 import { blobDigest, resultBindingProblem, signVerdict } from '../lib/attestations';
 import { errorCodeOf } from '../lib/errors';
+import type { X25519KeyPair } from '../lib/envelope';
+import { openSealedValues } from './keyholder';
 
 export interface VerifierDeps {
   signer: Signer;
   /** The EIP-712 domain results and verdicts are signed under (EmethCore's). */
   domain: TypedDataDomain;
+  /** The verifier's X25519 keys: a training update the keyholder opened is sealed to them. */
+  keys: X25519KeyPair;
   program(programId: number): ProgramModule;
   logger: Logger;
 }
@@ -40,7 +44,7 @@ export function createVerifierActivities(deps: VerifierDeps): VerifierActivities
           claimed: { outputBlobId: task.result.output, fuelUsed: task.result.fuelUsed },
           options: { sampleRate: task.sampleRate, seed: task.seed },
           params: task.params,
-          claimedValues: task.plainUpdate,
+          claimedValues: task.sealedUpdate ? openSealedValues(task.sealedUpdate, deps.keys) : undefined,
           context: { jobId: task.jobId, subJobId: task.subJobId, nodeId: task.result.nodeId },
         });
         valid = v.ok;
@@ -90,6 +94,6 @@ export function createVerifierActivities(deps: VerifierDeps): VerifierActivities
 /** The task the node was handed, as the verifier was told it. */
 function nodeTaskOf(t: VerifyTask): NodeTask {
   // Everything but what the workflow added for the verifier.
-  const { node, plainUpdate, result, sampleRate, seed, ...task } = t;
+  const { node, sealedUpdate, result, sampleRate, seed, ...task } = t;
   return task;
 }

@@ -24,6 +24,11 @@ export interface EdgeTokenClaims {
   issuedAt: number;
   /** Unix seconds; at most MAX_EDGE_TOKEN_SECONDS after issuedAt. */
   expiresAt: number;
+  /**
+   * The participant's X25519 public key (hex), vouched for by its wallet signature: what the L2
+   * seals this participant's Temporal payloads to (lib/sealed-payloads).
+   */
+  x25519?: string;
 }
 
 export const EDGE_TOKEN_PREFIX = 'emeth-edge-v1';
@@ -44,6 +49,7 @@ export function edgeTokenMessage(claims: EdgeTokenClaims): string {
     `endpoint: ${claims.endpoint.toLowerCase()}`,
     `issuedAt: ${claims.issuedAt}`,
     `expiresAt: ${claims.expiresAt}`,
+    ...(claims.x25519 ? [`x25519: ${claims.x25519.toLowerCase()}`] : []),
   ].join('\n');
 }
 
@@ -53,6 +59,7 @@ export async function makeEdgeToken(signer: Signer, claims: EdgeTokenClaims): Pr
     ...claims,
     address: claims.address.toLowerCase(),
     endpoint: claims.endpoint.toLowerCase(),
+    ...(claims.x25519 ? { x25519: claims.x25519.toLowerCase() } : {}),
   };
   const signature = await signer.signMessage(edgeTokenMessage(normalized));
   const body = Buffer.from(JSON.stringify(normalized), 'utf8').toString('base64url');
@@ -89,6 +96,8 @@ function parseClaims(json: string): EdgeTokenClaims | string {
     return 'the token endpoint is not a host:port';
   if (!Number.isSafeInteger(c.issuedAt) || !Number.isSafeInteger(c.expiresAt))
     return 'the token issuedAt and expiresAt must be unix seconds';
+  if (c.x25519 !== undefined && (typeof c.x25519 !== 'string' || !/^[0-9a-fA-F]{64}$/.test(c.x25519)))
+    return 'the token x25519 key is not 32 bytes of hex';
   return {
     role: c.role as EdgeRole,
     address: c.address.toLowerCase(),
@@ -96,6 +105,7 @@ function parseClaims(json: string): EdgeTokenClaims | string {
     endpoint: c.endpoint.toLowerCase(),
     issuedAt: c.issuedAt as number,
     expiresAt: c.expiresAt as number,
+    ...(typeof c.x25519 === 'string' ? { x25519: c.x25519.toLowerCase() } : {}),
   };
 }
 

@@ -21,6 +21,7 @@ import type {
   SubJobOutcome,
   SubJobPlan,
 } from '../lib/pipeline';
+import { sealTo } from '../lib/pipeline';
 import type { JobProgress, JobStatus } from '../lib/types';
 import { reasonOf } from './failures';
 import { EmethJobId, EmethProgramId, EmethRequester, EmethStatus } from '../lib/search-attributes';
@@ -113,7 +114,7 @@ export async function jobWorkflow({ jobId, resume }: JobWorkflowInput): Promise<
       await setStatus('aggregating');
       if (plan.keyholderQueue) {
         // Training: the aggregate stays encrypted; only the requester's keyholder can open it.
-        result = await finishEpoch(jobId, epoch, plan.keyholderQueue, plan.deadline);
+        result = await finishEpoch(jobId, plan.requester, epoch, plan.keyholderQueue, plan.deadline);
         nextEpoch = epoch + 1 < plan.numEpoch && !cancelRequested;
       } else {
         result = (await l2.aggregateJob(jobId)).result;
@@ -188,6 +189,7 @@ async function runWithinWindow(
 /** Sums the epoch's encrypted updates, has the keyholder apply them, records the checkpoint. */
 async function finishEpoch(
   jobId: string,
+  requester: string,
   epoch: number,
   keyholderQueue: string,
   deadline: number,
@@ -201,14 +203,16 @@ async function finishEpoch(
   });
   const agg = await l2.aggregateEpoch(jobId, epoch);
   const params = await l2.trainingParams(jobId);
-  const ck = await keyholder.finishEpoch({
-    jobId,
-    epoch,
-    sum: agg.sum,
-    globalModel: agg.globalModel,
-    trainGraph: params.trainGraph,
-    testSet: params.testSet,
-  });
+  const ck = await keyholder.finishEpoch(
+    sealTo([await l2.keyholderKey(requester)], {
+      jobId,
+      epoch,
+      sum: agg.sum,
+      globalModel: agg.globalModel,
+      trainGraph: params.trainGraph,
+      testSet: params.testSet,
+    }),
+  );
   await l2.recordCheckpoint({ jobId, epoch, model: ck.checkpoint, accuracy: ck.accuracy, loss: ck.loss });
   return ck.checkpoint;
 }

@@ -10,7 +10,7 @@ import {
   sleep,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
-import { DECLINE_ERROR, PROGRAM_ERROR } from '../lib/pipeline';
+import { DECLINE_ERROR, PROGRAM_ERROR, sealTo } from '../lib/pipeline';
 import type {
   KeyholderActivities,
   L2Activities,
@@ -88,10 +88,14 @@ export async function subJobWorkflow(input: SubJobWorkflowInput): Promise<SubJob
       }
       attempt += 1;
       await setStatus('assigned', node.nodeId);
-      const task = await l2.openAttempt({ subJobId: plan.subJobId, attempt, nodeId: node.nodeId });
+      const { task, nodeKey } = await l2.openAttempt({
+        subJobId: plan.subJobId,
+        attempt,
+        nodeId: node.nodeId,
+      });
 
       await setStatus('running', node.nodeId);
-      const ran = await runOnNode(input, node, task, tracker);
+      const ran = await runOnNode(input, node, task, nodeKey, tracker);
       let end: AttemptEnd;
       if ('result' in ran) {
         await setStatus('verifying', node.nodeId);
@@ -208,6 +212,7 @@ async function runOnNode(
   input: SubJobWorkflowInput,
   node: NodeChoice,
   task: NodeTask,
+  nodeKey: string,
   tracker: AttemptTracker,
 ): Promise<{ result: NodeResult } | ProgramFailure | Extract<AttemptEnd, { declineSignature?: string }>> {
   const remainingMs = input.deadline - Date.now();
@@ -220,7 +225,8 @@ async function runOnNode(
   });
   tracker.start(node.nodeId, task.attempt);
   try {
-    return { result: await onNode.runSubJob(task) };
+    // Sealed to the node's registered key: only that node (and the L2) can read its task.
+    return { result: await onNode.runSubJob(sealTo([nodeKey], task)) };
   } catch (err) {
     // A cancelled Job closes this attempt in the workflow's cleanup, which needs the tracker.
     if (isCancellation(err)) throw err;
@@ -276,16 +282,17 @@ async function verify(
   const binding = await l2.checkResult({ task, nodeId: node.nodeId, result });
   if (!binding.bound) return { outcome: 'timeout', reason: `no answer: ${binding.reason}` };
   const check = await l2.planCheck({ subJobId: plan.subJobId, attempt: task.attempt, nodeId: node.nodeId });
-  let plainUpdate: number[] | undefined;
+  const verifierKeys = await l2.verifierKeys();
+  let sealedUpdate: string | undefined;
   if (check.openWithKeyholder && input.keyholderQueue) {
-    const opened = await openWithKeyholder(input, input.keyholderQueue, result);
+    const opened = await openWithKeyholder(input, input.keyholderQueue, result, verifierKeys);
     if ('rejected' in opened) {
       return {
         outcome: 'rejected',
         reason: `the update does not open under the requester's key: ${opened.rejected}`,
       };
     }
-    plainUpdate = opened.values;
+    sealedUpdate = opened.sealedValues;
   }
   const verifier = proxyActivities<VerifierActivities>({
     taskQueue: input.dispatch.verifierQueue,
@@ -295,14 +302,16 @@ async function verify(
     // A verifier's failure is not the node's fault: try again, the result waits.
     retry: { maximumAttempts: 5, initialInterval: '1 second' },
   });
-  const verdict = await verifier.verifySubJob({
-    ...task,
-    node: node.nodeId,
-    ...(plainUpdate ? { plainUpdate } : {}),
-    result,
-    sampleRate: check.sampleRate,
-    seed: check.seed,
-  });
+  const verdict = await verifier.verifySubJob(
+    sealTo(verifierKeys, {
+      ...task,
+      node: node.nodeId,
+      ...(sealedUpdate ? { sealedUpdate } : {}),
+      result,
+      sampleRate: check.sampleRate,
+      seed: check.seed,
+    }),
+  );
   if (verdict.valid) return { outcome: 'verified', result, verdict };
   return { outcome: 'rejected', reason: verdict.reason ?? 'the verifier rejected the result' };
 }
@@ -324,7 +333,9 @@ async function judgeFailure(
     startToCloseTimeout: '10 minutes',
     retry: { maximumAttempts: 5, initialInterval: '1 second' },
   });
-  const rerun = await verifier.reproduceFailure({ task, node: node.nodeId, ...failure });
+  const rerun = await verifier.reproduceFailure(
+    sealTo(await l2.verifierKeys(), { task, node: node.nodeId, ...failure }),
+  );
   if (rerun.reproduced) {
     return {
       outcome: 'input-fault',
@@ -342,6 +353,7 @@ async function openWithKeyholder(
   input: SubJobWorkflowInput,
   keyholderQueue: string,
   result: NodeResult,
+  verifierKeys: string[],
 ): ReturnType<KeyholderActivities['decryptUpdate']> {
   const keyholder = proxyActivities<KeyholderActivities>({
     taskQueue: keyholderQueue,
@@ -350,11 +362,15 @@ async function openWithKeyholder(
     retry: { maximumAttempts: 3 },
   });
   await l2.shareWithRequester({ jobId: input.jobId, blob: result.output });
-  return keyholder.decryptUpdate({
-    jobId: input.jobId,
-    subJobId: input.plan.subJobId,
-    update: result.output,
-  });
+  // The decrypted values come back sealed to the verifiers alone: the L2 passes them on unread.
+  return keyholder.decryptUpdate(
+    sealTo([await l2.keyholderKey(input.requester)], {
+      jobId: input.jobId,
+      subJobId: input.plan.subJobId,
+      update: result.output,
+      sealValuesTo: verifierKeys,
+    }),
+  );
 }
 
 /** Step 4a: the verified result is recorded and the attempt closed as the node's success. */

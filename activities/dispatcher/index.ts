@@ -12,7 +12,7 @@ import { getProgramSpec, type ShardRef } from '../../lib/programs';
 import { attemptId } from '../../lib/ids';
 import { big } from '../../prisma/ledger';
 import type { L2Chain } from '../pipeline/l2-chain';
-import { jobParams, runParamsOf } from '../shared/job-rows';
+import { jobParams, refuse, runParamsOf } from '../shared/job-rows';
 import { modelOfEpoch } from '../aggregator/checkpoints';
 import { declineClaimOf, declineSigner } from '../../lib/attestations';
 import { rankNodes } from './ranking';
@@ -57,7 +57,8 @@ export function createDispatcherActivities(deps: DispatcherDeps): DispatcherActi
     async chooseNode({ jobId, subJobId, capabilityClass, exclude }): Promise<NodeChoice | null> {
       const excluded = exclude.map((e) => e.toLowerCase());
       const candidates = await prisma.node.findMany({
-        where: { capabilityClass, status: 'online', id: { notIn: excluded } },
+        // A node that registered no X25519 key cannot be handed a sealed task.
+        where: { capabilityClass, status: 'online', id: { notIn: excluded }, encryptionKey: { not: null } },
         orderBy: [{ completed: 'desc' }, { registeredAt: 'asc' }],
       });
       if (candidates.length === 0) return null;
@@ -78,7 +79,7 @@ export function createDispatcherActivities(deps: DispatcherDeps): DispatcherActi
       return { nodeId: pick.id, trackRecord: pick.completed };
     },
 
-    async openAttempt({ subJobId, attempt, nodeId }): Promise<NodeTask> {
+    async openAttempt({ subJobId, attempt, nodeId }) {
       const sub = await subJobWithJob(subJobId);
       await prisma.$transaction([
         prisma.attempt.upsert({
@@ -91,7 +92,9 @@ export function createDispatcherActivities(deps: DispatcherDeps): DispatcherActi
           data: { attempts: attempt, nodeId: nodeId.toLowerCase() },
         }),
       ]);
-      return taskOf(sub, attempt);
+      const node = await prisma.node.findUniqueOrThrow({ where: { id: nodeId.toLowerCase() } });
+      if (!node.encryptionKey) refuse(`node ${nodeId} registered no X25519 key to seal its task to`);
+      return { task: await taskOf(sub, attempt), nodeKey: node.encryptionKey };
     },
 
     async closeAttempt(input) {

@@ -12,6 +12,10 @@ import { getProgramSpec, spotCheckRateFor } from '../../lib/programs';
 
 export interface VerificationDeps {
   prisma: PrismaClient;
+  /** Addresses allowed to sign verdicts. */
+  verifiers: readonly string[];
+  /** The X25519 key a participant vouched for in its node-edge token, if it has connected. */
+  participantKey(role: 'verifier' | 'keyholder', address: string): string | undefined;
   logger: Logger;
 }
 
@@ -39,6 +43,24 @@ export function createVerificationActivities(deps: VerificationDeps): Verificati
         'check planned',
       );
       return plan;
+    },
+
+    async verifierKeys() {
+      const keys = deps.verifiers
+        .map((v) => deps.participantKey('verifier', v))
+        .filter((k) => k !== undefined);
+      // Retried by the workflow's activity policy: a verifier that connects in the meantime is found.
+      if (keys.length === 0) {
+        throw new Error(`no verifier of ${deps.verifiers.join(', ')} has connected to the node edge yet`);
+      }
+      return keys;
+    },
+
+    async keyholderKey(requester) {
+      const key = deps.participantKey('keyholder', requester);
+      if (!key)
+        throw new Error(`the keyholder of requester ${requester} has not connected to the node edge yet`);
+      return key;
     },
   };
 }

@@ -28,8 +28,15 @@ export interface DispatcherActivities {
     capabilityClass: string;
     exclude: Address[];
   }): Promise<NodeChoice | null>;
-  /** Opens attempt `attempt` for `nodeId` (idempotent) and returns what the node needs. */
-  openAttempt(input: { subJobId: string; attempt: number; nodeId: Address }): Promise<NodeTask>;
+  /**
+   * Opens attempt `attempt` for `nodeId` (idempotent) and returns what the node needs, and the
+   * node's registered X25519 key the task is sealed to on its way.
+   */
+  openAttempt(input: {
+    subJobId: string;
+    attempt: number;
+    nodeId: Address;
+  }): Promise<{ task: NodeTask; nodeKey: string }>;
   /**
    * Closes an attempt; a penalised outcome burns the node's penalty once (keyed by subJobId+attempt).
    * A decline counts only with the assigned node's signed `Decline` for this attempt (lib/attestations);

@@ -32,3 +32,4 @@ export type L2Activities = SplitterActivities &
   LedgerActivities &
   SignerActivities &
   ReconcilerActivities;
+export * from './sealing';

@@ -47,5 +47,7 @@ export interface KeyholderActivities {
     jobId: string;
     subJobId: string;
     update: BlobId;
-  }): Promise<{ values: number[] } | { rejected: string }>;
+    /** The verifiers' X25519 keys: the values are sealed to them alone (base64 envelope), rounded. */
+    sealValuesTo: string[];
+  }): Promise<{ sealedValues: string } | { rejected: string }>;
 }

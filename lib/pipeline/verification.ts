@@ -19,8 +19,11 @@ export interface CheckPlan {
 export interface VerifyTask extends NodeTask {
   /** The node the workflow assigned; the result must be its signed answer to this very task. */
   node: Address;
-  /** Training: the node's update as the requester's keyholder decrypted it (a checked SubJob). */
-  plainUpdate?: number[];
+  /**
+   * Training: the node's update as the requester's keyholder decrypted it (a checked SubJob),
+   * sealed by the keyholder to the verifiers' keys — the L2 never reads it.
+   */
+  sealedUpdate?: string;
   result: NodeResult;
   sampleRate: number;
   seed: string;
@@ -45,4 +48,8 @@ export interface Verdict {
 /** Verification on `emeth-l2`: which attempts are checked and how, per the program's policy. */
 export interface VerificationActivities {
   planCheck(input: { subJobId: string; attempt: number; nodeId: Address }): Promise<CheckPlan>;
+  /** The X25519 keys of the deployment's verifiers that have connected (what verifier tasks are sealed to). */
+  verifierKeys(): Promise<string[]>;
+  /** The requester's keyholder's X25519 key, once it has connected (what keyholder tasks are sealed to). */
+  keyholderKey(requester: Address): Promise<string>;
 }

@@ -30,6 +30,8 @@ export interface NodeEdgeOptions {
   taskQueuePrefix?: string;
   /** Whether `address` (lowercase) is registered as `role` (EmethCore, the gateway database, a list). */
   isRegistered(role: EdgeRole, address: string): Promise<boolean>;
+  /** Told of every registered participant the first time each of its tokens is accepted. */
+  onParticipant?: (claims: EdgeTokenClaims) => void;
   /** PEM; when given the edge speaks TLS only. */
   tls?: { cert: string | Buffer; key: string | Buffer };
   logger: Logger;
@@ -170,6 +172,7 @@ export async function startNodeEdge(options: NodeEdgeOptions): Promise<NodeEdge>
         grpc.status.PERMISSION_DENIED,
         `${claims.address} is not registered as a ${claims.role}; register before connecting`,
       );
+    options.onParticipant?.(claims);
   }
 
   function forwardedMetadata(incoming: grpc.Metadata): grpc.Metadata {

@@ -11,12 +11,11 @@ import { participantKey } from '../../lib/participant-key';
 import { bindRequestScope, requestScope } from '../../lib/request-auth';
 import { createLogger } from '../../lib/logger';
 import { taskQueues } from '../../lib/task-queues';
-import { createGatewayBlobStore } from '../../activities/storage-gateway';
+import { createGatewayBlobStore, fetchStorageKey } from '../../activities/storage-gateway';
 import { sealingKeysOf } from '../../lib/envelope';
 import { createKeyholderActivities } from '../../activities/keyholder';
 import { createCkks } from '../../activities/crypto/ckks';
-import { loadKeyring } from '../shared/codec-keys';
-import { dataConverter } from '../shared/data-converter';
+import { participantDataConverter } from '../shared/data-converter';
 import { announceReady } from '../shared/ready';
 import { connectAsParticipant } from '../shared/connect';
 import { readDeployment } from '../shared/deployment';
@@ -35,7 +34,6 @@ export async function runKeyholder(argv: string[]): Promise<void> {
     envKey: config.participantKey,
     argvKey: values.key,
   });
-  const keyring = loadKeyring(config);
   const deployment = readDeployment(config.chain.deploymentFile);
   const wallet = bindRequestScope(new Wallet(key), requestScope(config.gateway.url, deployment.chainId));
   const requester = wallet.address.toLowerCase();
@@ -51,12 +49,21 @@ export async function runKeyholder(argv: string[]): Promise<void> {
   );
 
   const queue = taskQueues(config.temporal.taskQueuePrefix).keyholder(requester);
-  const { connection, close } = await connectAsParticipant(config, wallet, 'keyholder', deployment.chainId);
+  const { connection, close } = await connectAsParticipant(
+    config,
+    wallet,
+    'keyholder',
+    deployment.chainId,
+    sealingKeysOf(key).x25519.publicKey,
+  );
   const worker = await Worker.create({
     connection,
     namespace: config.temporal.namespace,
     taskQueue: queue,
-    dataConverter: dataConverter(keyring),
+    dataConverter: participantDataConverter(
+      sealingKeysOf(key).x25519,
+      await fetchStorageKey(config.gateway.url),
+    ),
     activities: createKeyholderActivities({ store, ckks, secretKey, logger }),
   });
   announceReady(`keyholder ${requester} publicKey=${publicKeyBlob}`);

@@ -42,6 +42,8 @@ export interface L2Deps {
   /** Rows younger than this are left to their workflow by the reconciler. */
   reconcileGraceMs?: number;
   metrics?: L2Metrics;
+  /** The X25519 key a participant vouched for in its node-edge token, if it has connected. */
+  participantKey(role: 'verifier' | 'keyholder', address: string): string | undefined;
 }
 
 export function createL2Activities(deps: L2Deps): L2Activities {

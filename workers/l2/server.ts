@@ -11,7 +11,8 @@ import {
 } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import type { Duration } from '@temporalio/common';
-import type { EmethConfig } from '../../lib/config';
+import { assertL2Keys, type EmethConfig } from '../../lib/config';
+import { publicDevKeys } from '../../lib/dev-accounts';
 import type { Logger } from '../../lib/logger';
 import { checkHealth } from '../../lib/health';
 import { taskQueues } from '../../lib/task-queues';
@@ -20,6 +21,7 @@ import { createWiringActivities } from '../../activities/wiring';
 import { createL2Activities } from './activities';
 import { createL2Metrics } from './metrics';
 import { startNodeEdge } from '../edge/server';
+import { ParticipantKeys } from './participant-keys';
 import { chainRegistry } from '../edge/registry';
 import { createL2Chain } from '../../activities/pipeline/l2-chain';
 import { createLocalBlobStore } from '../../activities/storage';
@@ -36,8 +38,8 @@ import { migrateDeploy } from '../../prisma/migrate';
 import { startEmbeddedPostgres } from '../../prisma/embedded/server';
 import { readDeployment } from '../shared/deployment';
 import { loadKeyring } from '../shared/codec-keys';
-import { dataConverter } from '../shared/data-converter';
-import { AesGcmPayloadCodec } from '../../lib/payload-codec';
+import { l2DataConverter } from '../shared/data-converter';
+import { L2PayloadCodec } from '../../lib/sealed-payloads';
 
 export interface L2Server {
   gatewayUrl: string;
@@ -50,6 +52,8 @@ export interface L2Server {
  * through it.
  */
 export async function startL2Server(config: EmethConfig, logger: Logger): Promise<L2Server> {
+  // Before anything starts: no public dev key off the embedded chain, and three distinct keys.
+  assertL2Keys(config, publicDevKeys());
   const stops: (() => Promise<void>)[] = [];
   const queues = taskQueues(config.temporal.taskQueuePrefix);
   const stopAll = async () => {
@@ -83,15 +87,20 @@ export async function startL2Server(config: EmethConfig, logger: Logger): Promis
     });
     stops.push(async () => provider.destroy());
     const l2Wallet = new Wallet(config.l2.key, provider);
+    // Ticket batches are signed by their own key (SIGNER_ROLE), not the key that sends transactions.
+    const ticketSigner = new Wallet(config.l2.signerKey);
     const chain = createL2Chain(deployment.core, new NonceManager(l2Wallet));
-    // Blobs rest as ciphertext: sealed to the storage key, which derives from the L2 key.
-    const store = sealedBlobStore(createLocalBlobStore(config.l2.storageDir), sealingKeysOf(config.l2.key));
+    // Blobs rest as ciphertext: sealed to the storage key, a key of its own (EMETH_STORAGE_KEY).
+    // The storage key also opens what participants send through Temporal (lib/sealed-payloads).
+    const storageKeys = sealingKeysOf(config.l2.storageKey);
+    const store = sealedBlobStore(createLocalBlobStore(config.l2.storageDir), storageKeys);
     const programs = programRegistry(store, logger);
     stops.push(() => programs.close());
 
     const metrics = createL2Metrics(prisma);
+    const participantKeys = new ParticipantKeys();
     const keyring = loadKeyring(config);
-    const converter = dataConverter(keyring);
+    const converter = l2DataConverter(keyring, storageKeys.x25519);
     const clientConnection = await Connection.connect({ address: config.temporal.address });
     stops.push(() => clientConnection.close());
     const client = new Client({
@@ -115,7 +124,7 @@ export async function startL2Server(config: EmethConfig, logger: Logger): Promis
           store,
           programFor: programs.program,
           chain,
-          signer: l2Wallet,
+          signer: ticketSigner,
           domain: emethDomain(deployment.chainId, deployment.core),
           verifiers: config.l2.verifiers,
           nodesOnline: (ids) =>
@@ -134,6 +143,7 @@ export async function startL2Server(config: EmethConfig, logger: Logger): Promis
           logger: logger.child({ component: 'l2-activities' }),
           workflowState: (workflowId) => workflowState(client, workflowId),
           reconcileGraceMs: config.l2.reconcileGraceMs,
+          participantKey: (role, address) => participantKeys.of(role, address),
           metrics,
           chainCache: createChainCache({
             prisma,
@@ -159,6 +169,8 @@ export async function startL2Server(config: EmethConfig, logger: Logger): Promis
         runner: provider,
         verifiers: config.l2.verifiers,
       }),
+      // Participants vouch for their X25519 keys in their tokens: what the L2 seals their payloads to.
+      onParticipant: (claims) => participantKeys.learn(claims),
       ...(config.edge.tlsCert && config.edge.tlsKey
         ? { tls: { cert: fs.readFileSync(config.edge.tlsCert), key: fs.readFileSync(config.edge.tlsKey) } }
         : {}),
@@ -190,7 +202,7 @@ export async function startL2Server(config: EmethConfig, logger: Logger): Promis
       verifiers: config.l2.verifiers,
       l2Address: l2Wallet.address.toLowerCase(),
       l2TaskQueue: queues.l2,
-      codec: new AesGcmPayloadCodec(keyring),
+      codec: new L2PayloadCodec(keyring, storageKeys.x25519),
       codecToken: config.codec.token,
       inspectJob: (programId: number, input: InspectInput) => programs.program(programId).inspect(input),
       // The embedded UI cannot send a token; a gateway on loopback lets local callers decode.

@@ -7,7 +7,7 @@ import { bindRequestScope, requestScope } from '../../lib/request-auth';
 import { createLogger } from '../../lib/logger';
 import { parseEmeth } from '../../lib/fees';
 import { taskQueues } from '../../lib/task-queues';
-import { createGatewayBlobStore } from '../../activities/storage-gateway';
+import { createGatewayBlobStore, fetchStorageKey } from '../../activities/storage-gateway';
 import { createNodeActivities } from '../../activities/node';
 import { emethDomain } from '../../lib/tickets';
 import { sealingKeysOf } from '../../lib/envelope';
@@ -16,8 +16,7 @@ import { readDeployment } from '../shared/deployment';
 import { chainSigner, connectAsParticipant } from '../shared/connect';
 import { programRegistry } from '../shared/programs';
 import { announceReady } from '../shared/ready';
-import { loadKeyring } from '../shared/codec-keys';
-import { dataConverter } from '../shared/data-converter';
+import { participantDataConverter } from '../shared/data-converter';
 import { announce, ensureStake } from './register';
 import { startRedeemer } from './redeemer';
 import { NODE_BEHAVIOURS, drillFor, type NodeBehaviour } from './drills';
@@ -51,8 +50,6 @@ export async function runNode(argv: string[]): Promise<void> {
     envKey: config.participantKey,
     argvKey: values.key,
   });
-  // Before anything else: a process without the deployment's payload keys cannot do any work.
-  const keyring = loadKeyring(config);
   const { provider, wallet, signer } = chainSigner(config, key);
   const nodeId = wallet.address.toLowerCase();
   const logger = createLogger(config.logLevel, { component: 'node', nodeId });
@@ -87,11 +84,20 @@ export async function runNode(argv: string[]): Promise<void> {
     cuda.available ? 'CUDA execution provider available' : 'running on the CPU execution provider',
   );
 
-  const { connection, close } = await connectAsParticipant(config, wallet, 'node', deployment.chainId);
+  const { connection, close } = await connectAsParticipant(
+    config,
+    wallet,
+    'node',
+    deployment.chainId,
+    sealingKeysOf(key).x25519.publicKey,
+  );
   const worker = await Worker.create({
     connection,
     namespace: config.temporal.namespace,
-    dataConverter: dataConverter(keyring),
+    dataConverter: participantDataConverter(
+      sealingKeysOf(key).x25519,
+      await fetchStorageKey(config.gateway.url),
+    ),
     taskQueue: taskQueues(config.temporal.taskQueuePrefix).node(nodeId),
     activities: drill.activities(
       createNodeActivities({

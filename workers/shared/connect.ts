@@ -24,6 +24,8 @@ export interface EdgeConnectOptions {
   chainId: number;
   /** TLS to the edge: true for a publicly trusted certificate, or the edge's CA. */
   tls?: boolean | { serverRootCACertificate?: Uint8Array; serverNameOverride?: string };
+  /** The participant's X25519 public key (hex), announced in its tokens (lib/sealed-payloads). */
+  x25519?: string;
   /** Token lifetime in seconds (at most MAX_EDGE_TOKEN_SECONDS). */
   tokenSeconds?: number;
   /** Unix-seconds clock, for tests. */
@@ -46,7 +48,10 @@ export async function connectThroughEdge(options: EdgeConnectOptions): Promise<P
   const now = options.now ?? (() => Math.floor(Date.now() / 1000));
   const address = (await options.signer.getAddress()).toLowerCase();
   const bearer = async () => {
-    const claims = edgeClaims(options.role, address, options.chainId, options.endpoint, now(), lifetime);
+    const claims = {
+      ...edgeClaims(options.role, address, options.chainId, options.endpoint, now(), lifetime),
+      ...(options.x25519 ? { x25519: options.x25519 } : {}),
+    };
     return { authorization: `Bearer ${await makeEdgeToken(options.signer, claims)}` };
   };
   const connection = await NativeConnection.connect({
@@ -94,6 +99,7 @@ export function connectAsParticipant(
   signer: Signer,
   role: EdgeRole,
   chainId: number,
+  x25519: Uint8Array,
 ): Promise<ParticipantConnection> {
   const ca = config.edge.tlsCa;
   return connectThroughEdge({
@@ -101,6 +107,7 @@ export function connectAsParticipant(
     signer,
     role,
     chainId,
+    x25519: Buffer.from(x25519).toString('hex'),
     ...(ca ? { tls: { serverRootCACertificate: fs.readFileSync(ca) } } : {}),
   });
 }

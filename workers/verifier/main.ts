@@ -7,14 +7,13 @@ import { participantKey } from '../../lib/participant-key';
 import { bindRequestScope, requestScope } from '../../lib/request-auth';
 import { createLogger } from '../../lib/logger';
 import { taskQueues } from '../../lib/task-queues';
-import { createGatewayBlobStore } from '../../activities/storage-gateway';
+import { createGatewayBlobStore, fetchStorageKey } from '../../activities/storage-gateway';
 import { sealingKeysOf } from '../../lib/envelope';
 import { createVerifierActivities } from '../../activities/verifier';
 import { programRegistry } from '../shared/programs';
 import { announceReady } from '../shared/ready';
 import { connectAsParticipant } from '../shared/connect';
-import { loadKeyring } from '../shared/codec-keys';
-import { dataConverter } from '../shared/data-converter';
+import { participantDataConverter } from '../shared/data-converter';
 import { readDeployment } from '../shared/deployment';
 import { emethDomain } from '../../lib/tickets';
 
@@ -32,8 +31,6 @@ export async function runVerifier(argv: string[]): Promise<void> {
     envKey: config.participantKey,
     argvKey: values.key,
   });
-  // Before anything else: a process without the deployment's payload keys cannot do any work.
-  const keyring = loadKeyring(config);
   const deployment = readDeployment(config.chain.deploymentFile);
   const wallet = bindRequestScope(new Wallet(key), requestScope(config.gateway.url, deployment.chainId));
   const logger = createLogger(config.logLevel, {
@@ -50,15 +47,25 @@ export async function runVerifier(argv: string[]): Promise<void> {
     createGatewayBlobStore(config.gateway.url, wallet, sealingKeysOf(key)),
     logger,
   );
-  const { connection, close } = await connectAsParticipant(config, wallet, 'verifier', deployment.chainId);
+  const { connection, close } = await connectAsParticipant(
+    config,
+    wallet,
+    'verifier',
+    deployment.chainId,
+    sealingKeysOf(key).x25519.publicKey,
+  );
   const worker = await Worker.create({
     connection,
     namespace: config.temporal.namespace,
-    dataConverter: dataConverter(keyring),
+    dataConverter: participantDataConverter(
+      sealingKeysOf(key).x25519,
+      await fetchStorageKey(config.gateway.url),
+    ),
     taskQueue: taskQueues(config.temporal.taskQueuePrefix).verifier,
     activities: createVerifierActivities({
       signer: wallet,
       domain: emethDomain(deployment.chainId, deployment.core),
+      keys: sealingKeysOf(key).x25519,
       program: programs.program,
       logger,
     }),
