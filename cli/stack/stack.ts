@@ -4,6 +4,7 @@ import { JsonRpcProvider, NonceManager, Wallet } from 'ethers';
 import type { EmethConfig } from '../../lib/config';
 import type { Deployment } from '../../lib/types-chain';
 import { deployContracts } from '../../contracts/deploy';
+import { emethCore } from '../../contracts/typed';
 import { ensureDeployment } from '../../workers/shared/deployment';
 import { assertPortFree } from './ports';
 import { spawnManaged, StartInterruptedError, type ManagedProcess } from './child';
@@ -127,11 +128,20 @@ export async function startStack(config: EmethConfig, opts: StartStackOptions): 
 
     const provider = new JsonRpcProvider(config.chain.rpcUrl, undefined, { batchStallTime: 0 });
     const signer = new NonceManager(new Wallet(config.chain.deployerKey, provider));
-    // The L2 key signs ticket batches and burns penalties; the deployer stays the owner (mints).
+    // The L2 key sends the L2's transactions and burns penalties, the signer key signs ticket
+    // batches; the deployer stays the owner (mints).
     const l2Address = new Wallet(config.l2.key).address;
+    const signerAddress = new Wallet(config.l2.signerKey).address;
     const { deployment, reused } = await ensureDeployment(config.chain.deploymentFile, provider, () =>
-      deployContracts(signer, { signers: [l2Address], verifiers: [l2Address] }),
+      deployContracts(signer, { signers: [signerAddress], verifiers: [l2Address], l2Servers: [l2Address] }),
     );
+    // An embedded chain state from before the signer had its own key: give the signer key its role.
+    if (config.chain.embedded) {
+      const core = emethCore(deployment.core, signer);
+      const signerRole = await core.SIGNER_ROLE();
+      if (!(await core.hasRole(signerRole, signerAddress)))
+        await (await core.grantRole(signerRole, signerAddress)).wait();
+    }
     provider.destroy();
     opts.log(reused ? 'contracts found on chain (state resumed)' : 'contracts deployed');
 

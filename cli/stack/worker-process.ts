@@ -17,8 +17,14 @@ export function participantEnv(env: NodeJS.ProcessEnv, key?: string): NodeJS.Pro
   return out;
 }
 
-/** Secrets of the L2 server and the operator, never handed to a node, verifier or keyholder. */
+/**
+ * Secrets of the L2 server and the operator, never handed to a node, verifier or keyholder. The
+ * codec keyring among them: participants exchange payloads sealed to their own keys
+ * (lib/sealed-payloads), so only the L2 and the operator's /codec hold it.
+ */
 const PARTICIPANT_STRIPPED = [
+  'EMETH_CODEC_KEYS',
+  'EMETH_CODEC_KEY_ID',
   'EMETH_KEY',
   'EMETH_L2_KEY',
   'EMETH_SIGNER_KEY',

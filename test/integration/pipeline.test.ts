@@ -19,7 +19,6 @@ beforeAll(async () => {
 });
 afterAll(() => p?.stop());
 
-
 describe('an inference Job through the gateway', () => {
   it('settles to the holon: nodes paid their fuel, the verifier its fee, the rest refunded', async () => {
     const nodes = [await p.startNode(), await p.startNode()];
@@ -160,12 +159,11 @@ describe('an inference Job through the gateway', () => {
   it('`emeth submit` uploads, submits and follows a Job to completion; `emeth status` reports it', async () => {
     const { generateExamples } = await import('../../examples/generate');
     const ex = await generateExamples(path.join(p.home, 'cli-examples'), { rows: 200 });
-    const key = devKey(DEV_ROLES.requester);
+    // The requester's key in the environment, never on argv (ps shows argv).
+    const env = { ...p.env, EMETH_KEY: devKey(DEV_ROLES.requester) };
     const submit = runCli(
       [
         'submit',
-        '--key',
-        key,
         '--dataset',
         ex.rows.path,
         '--model',
@@ -175,19 +173,16 @@ describe('an inference Job through the gateway', () => {
         '--fuel-limit',
         '100000',
       ],
-      p.env,
+      env,
     );
     expect(await submit.exited).toBe(0);
     const jobId = submit.output().match(/Job (0x[0-9a-f]{64}) submitted/)![1]!;
     expect(submit.output()).toMatch(/completed .*verified/);
     expect(submit.output()).toContain('Job completed; result ');
-    const status = runCli(['status', '--key', key, jobId], p.env);
+    const status = runCli(['status', jobId], env);
     expect(await status.exited).toBe(0);
     expect(status.output()).toContain('Job completed; Temporal UI: ');
-    const bad = runCli(
-      ['submit', '--key', key, '--dataset', '/nonexistent', '--model', ex.model.path],
-      p.env,
-    );
+    const bad = runCli(['submit', '--dataset', '/nonexistent', '--model', ex.model.path], env);
     expect(await bad.exited).toBe(1);
     expect(bad.output()).toContain('--dataset must name an existing file');
   });

@@ -27,6 +27,24 @@ import { ROOT } from './process';
 import { READY_MARKER } from '../../workers/shared/ready';
 import { writeKeyFile } from '../../lib/participant-key';
 
+/**
+ * Three fresh keys for the suite's L2, as an operator would have: the L2 key (gas, and the roles
+ * that send the L2's transactions), the ticket signer (SIGNER_ROLE) and the storage key.
+ */
+async function freshL2Keys(chain: TestChain): Promise<{ l2: string; signer: string; storage: string }> {
+  const l2 = Wallet.createRandom();
+  const signer = Wallet.createRandom();
+  await chain.provider.send('anvil_setBalance', [l2.address, '0x56BC75E2D63100000']);
+  const core = emethCore(chain.deployment.core, chain.deployer);
+  for (const [role, who] of [
+    [await core.VERIFIER_ROLE(), l2.address],
+    [await core.L2_SERVER_ROLE(), l2.address],
+    [await core.SIGNER_ROLE(), signer.address],
+  ] as const)
+    await (await core.grantRole(role, who)).wait();
+  return { l2: l2.privateKey, signer: signer.privateKey, storage: Wallet.createRandom().privateKey };
+}
+
 /** EMETH minted to each test node before it stakes 100 of it. */
 export const NODE_FUNDING = 200n * EMETH;
 
@@ -85,6 +103,7 @@ export class TestPipeline {
     const home = fs.mkdtempSync(path.join(os.tmpdir(), 'emeth-pipeline-'));
     const deploymentFile = path.join(home, 'deployment.json');
     fs.writeFileSync(deploymentFile, JSON.stringify(chain.deployment));
+    const l2Keys = await freshL2Keys(chain);
     const env: NodeJS.ProcessEnv = {
       ...process.env,
       EMETH_HOME: home,
@@ -102,6 +121,10 @@ export class TestPipeline {
       EMETH_NODE_PICKUP_TIMEOUT_MS: '5000',
       EMETH_NODE_HEARTBEAT_TIMEOUT_MS: '3000',
       EMETH_LOG_LEVEL: 'info',
+      // The test anvil is not the embedded one: the L2 refuses public dev keys there (assertL2Keys).
+      EMETH_L2_KEY: l2Keys.l2,
+      EMETH_SIGNER_KEY: l2Keys.signer,
+      EMETH_STORAGE_KEY: l2Keys.storage,
     };
     const config = loadConfig(env);
     const requester = new NonceManager(new Wallet(devKey(DEV_ROLES.requester), chain.provider));
