@@ -1,0 +1,1 @@
+export { createL2Chain, type L2Chain } from '../chain';
