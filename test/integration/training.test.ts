@@ -177,8 +177,9 @@ it('an encrypted-stats Job through the gateway: sums, means and histograms summe
 
   // Only the requester's keyholder key opens it.
   const opened = runCli(
-    ['keyholder', 'open-stats', '--key', devKey(DEV_ROLES.requester), '--dir', keyholder.dir, job.id],
-    p.env,
+    ['keyholder', 'open-stats', '--dir', keyholder.dir, job.id],
+    // The requester's key in the environment, never on argv (ps shows argv).
+    { ...p.env, EMETH_KEY: devKey(DEV_ROLES.requester) },
   );
   expect(await opened.exited).toBe(0);
   const got = JSON.parse(opened.output().slice(opened.output().indexOf('{'))) as {
@@ -191,18 +192,10 @@ it('an encrypted-stats Job through the gateway: sums, means and histograms summe
     expect(col.mean).toBeCloseTo(expected[c]!.mean, 4);
     expect(col.histogram).toEqual(expected[c]!.histogram);
   }
-  const noKey = runCli(
-    [
-      'keyholder',
-      'open-stats',
-      '--key',
-      devKey(DEV_ROLES.requester),
-      '--dir',
-      path.join(keyholder.dir, 'nowhere'),
-      job.id,
-    ],
-    p.env,
-  );
+  const noKey = runCli(['keyholder', 'open-stats', '--dir', path.join(keyholder.dir, 'nowhere'), job.id], {
+    ...p.env,
+    EMETH_KEY: devKey(DEV_ROLES.requester),
+  });
   expect(await noKey.exited).toBe(1);
   expect(noKey.output()).toContain('no CKKS secret key at');
 
