@@ -1,4 +1,5 @@
 import type { Client } from '@temporalio/client';
+import type { TypedDataDomain } from 'ethers';
 import type { PayloadCodec } from '@temporalio/common';
 import type { Logger } from '../lib/logger';
 import type { PrismaClient } from '../prisma/client';
@@ -60,15 +61,26 @@ export interface ApiDeps {
    * InspectionError naming the field when the Job cannot run. Absent: Jobs are not inspected.
    */
   inspectJob?: (programId: number, input: InspectInput) => Promise<InspectReport>;
+  /** EmethCore's EIP-712 domain: a Job's Commit signature is checked at submit against it. */
+  commitDomain?: TypedDataDomain;
 }
 
 /** ApiDeps with the defaults filled in, as the routes see them. */
 export interface ApiContext
   extends
     Required<
-      Omit<ApiDeps, 'verifiers' | 'l2Address' | 'codec' | 'codecToken' | 'codecAllowLoopback' | 'inspectJob'>
+      Omit<
+        ApiDeps,
+        | 'verifiers'
+        | 'l2Address'
+        | 'codec'
+        | 'codecToken'
+        | 'codecAllowLoopback'
+        | 'inspectJob'
+        | 'commitDomain'
+      >
     >,
-    Pick<ApiDeps, 'inspectJob'> {
+    Pick<ApiDeps, 'inspectJob' | 'commitDomain'> {
   logger: Logger;
   /** Lower-case verifier and L2 addresses. */
   readAll: ReadonlySet<string>;

@@ -30,6 +30,7 @@ export function apiContext(deps: ApiDeps, logger: Logger): ApiContext {
     l2TaskQueue: deps.l2TaskQueue ?? TASK_QUEUES.l2,
     progressQueryTimeoutMs: deps.progressQueryTimeoutMs ?? 2000,
     inspectJob: deps.inspectJob,
+    commitDomain: deps.commitDomain,
     logger,
     readAll: new Set([...deps.verifiers, deps.l2Address].filter(Boolean).map((a) => a.toLowerCase())),
   };

@@ -1,4 +1,9 @@
 import type { Signer } from 'ethers';
+import { signCommit } from '../activities/chain/commitments';
+import { feeLimitOf, verifierFeeOf } from '../lib/fees';
+import { newJobId } from '../lib/ids';
+import { emethDomain } from '../lib/tickets';
+import { COMMIT_REDEEM_WINDOW_S } from '../lib/commit-window';
 import { requestScope, signRequest, withNonce, type RequestScope } from '../lib/request-auth';
 import { EmethError } from '../lib/errors';
 
@@ -12,9 +17,39 @@ export class GatewayClient {
   constructor(
     readonly baseUrl: string,
     private readonly signer: Signer,
-    chainId: number,
+    private readonly chainId: number,
   ) {
     this.scope = requestScope(baseUrl, chainId);
+  }
+
+  /**
+   * POST /v1/jobs with the requester's Commit: a fresh Job id, amount = feeLimit + verifierFee, open
+   * COMMIT_REDEEM_WINDOW_S past the Job's deadline, signed for EmethCore at `core`. The L2 sends
+   * it on chain at reservation, so a withdrawal can never take what the Job committed.
+   */
+  async submitJob<T>(
+    body: { fuelLimit: string; fuelPrice: string; deadline?: string; deadlineSeconds?: number } & Record<
+      string,
+      unknown
+    >,
+    core: string,
+  ): Promise<T> {
+    const requester = (await this.signer.getAddress()).toLowerCase();
+    const feeLimit = feeLimitOf(BigInt(body.fuelLimit), BigInt(body.fuelPrice));
+    const deadlineMs = body.deadline
+      ? Date.parse(body.deadline)
+      : Date.now() + (body.deadlineSeconds ?? 3600) * 1000;
+    const commit = {
+      requester,
+      jobId: newJobId(),
+      amount: feeLimit + verifierFeeOf(feeLimit),
+      deadline: BigInt(Math.ceil(deadlineMs / 1000) + COMMIT_REDEEM_WINDOW_S),
+    };
+    const signature = await signCommit(this.signer, emethDomain(this.chainId, core), commit);
+    return this.request<T>('POST', '/v1/jobs', {
+      ...body,
+      commit: { jobId: commit.jobId, deadline: Number(commit.deadline), signature },
+    });
   }
 
   async request<T>(method: string, route: string, body?: unknown): Promise<T> {

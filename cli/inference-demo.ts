@@ -92,15 +92,18 @@ export async function runInferenceDemo(
     out(
       `  fuel: ${required} needed, limit ${fuelLimit} at ${fuelPrice / GHOLON} Gholon = fee limit ${formatEmeth(fuelLimit * fuelPrice)} EMETH`,
     );
-    const job = await client.request<JobView>('POST', '/v1/jobs', {
-      programId: 1,
-      dataset: dataset.id,
-      model: model.id,
-      numParallel: NUM_PARALLEL,
-      fuelLimit: fuelLimit.toString(),
-      fuelPrice: fuelPrice.toString(),
-      deadlineSeconds: 600,
-    });
+    const job = await client.submitJob<JobView>(
+      {
+        programId: 1,
+        dataset: dataset.id,
+        model: model.id,
+        numParallel: NUM_PARALLEL,
+        fuelLimit: fuelLimit.toString(),
+        fuelPrice: fuelPrice.toString(),
+        deadlineSeconds: 600,
+      },
+      stack.deployment.core,
+    );
     out(`  Job ${job.id}\n  Temporal UI: ${job.temporalUiUrl}`);
 
     const final = await followJob(client, job.id, out);

@@ -6,6 +6,7 @@ import { GHOLON } from '../lib/fees';
 import { EmethError } from '../lib/errors';
 import { participantKey } from '../lib/participant-key';
 import { GatewayClient } from './gateway-client';
+import { readDeployment } from '../workers/shared/deployment';
 import { followJob, type JobView } from './job-status';
 
 /** The requester's client: its key from --key-file or EMETH_KEY (never --key: argv shows in ps). */
@@ -43,15 +44,19 @@ export async function submit(config: EmethConfig, argv: string[], out: (l: strin
   }
   const dataset = await client.putBlob(new Uint8Array(fs.readFileSync(values.dataset!)));
   const model = await client.putBlob(new Uint8Array(fs.readFileSync(values.model!)));
-  const job = await client.request<JobView>('POST', '/v1/jobs', {
-    programId: 1,
-    dataset: dataset.id,
-    model: model.id,
-    numParallel: Number(values.parallel),
-    fuelLimit: values['fuel-limit'],
-    fuelPrice: values['fuel-price'],
-    deadlineSeconds: Number(values.deadline),
-  });
+  // The requester signs the Job's Commit: what it may cost is locked on EmethCore for it.
+  const job = await client.submitJob<JobView>(
+    {
+      programId: 1,
+      dataset: dataset.id,
+      model: model.id,
+      numParallel: Number(values.parallel),
+      fuelLimit: values['fuel-limit']!,
+      fuelPrice: values['fuel-price']!,
+      deadlineSeconds: Number(values.deadline),
+    },
+    readDeployment(config.chain.deploymentFile).core,
+  );
   out(`Job ${job.id} submitted\nTemporal UI: ${job.temporalUiUrl}`);
   if (values.detach) return 0;
   const final = await followJob(client, job.id, out);

@@ -82,20 +82,23 @@ export async function runTrainingDemo(
     out(
       `  softmax regression, ${params} parameters; ${set.train.rows} training rows in ${NODES} shards; ${EPOCHS} epochs; fuel limit ${fuelLimit}`,
     );
-    const job = await client.request<JobView>('POST', '/v1/jobs', {
-      programId: 2,
-      dataset: dataset.id,
-      trainGraph: graph.id,
-      publicKey,
-      initialModel: initial.id,
-      testSet: testSet.id,
-      numEpoch: EPOCHS,
-      numParallel: NODES,
-      ...LOCAL,
-      fuelLimit,
-      fuelPrice: (120n * GHOLON).toString(),
-      deadlineSeconds: 900,
-    });
+    const job = await client.submitJob<JobView>(
+      {
+        programId: 2,
+        dataset: dataset.id,
+        trainGraph: graph.id,
+        publicKey,
+        initialModel: initial.id,
+        testSet: testSet.id,
+        numEpoch: EPOCHS,
+        numParallel: NODES,
+        ...LOCAL,
+        fuelLimit,
+        fuelPrice: (120n * GHOLON).toString(),
+        deadlineSeconds: 900,
+      },
+      stack.deployment.core,
+    );
     out(`  Job ${job.id}\n  Temporal UI: ${job.temporalUiUrl}`);
     const final = await followJob(client, job.id, out, 1000);
     const { checkpoints } = await client.request<CheckpointsView>('GET', `/v1/jobs/${job.id}/checkpoints`);

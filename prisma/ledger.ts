@@ -48,23 +48,30 @@ export function ticketOfRow(t: {
 }
 
 /**
- * Holon of a requester's on-chain deposit the L2 has already committed: open reservations
- * (reserved − charged − released) plus tickets not yet redeemed. The requester can still commit
- * `EmethCore.freeDeposit(requester) − committed`. The gateway and the L2 worker both use this.
+ * Holon of a requester's deposit the L2 has promised that EmethCore does not see yet: reservations
+ * of Jobs whose Commit has not landed on chain (EmethCore's `freeDeposit` already excludes every
+ * landed commitment, tickets included until they are redeemed), plus unredeemed tickets of Jobs
+ * from before commitments. The requester can still commit `EmethCore.freeDeposit − this`. The
+ * gateway and the Ledger both use it (activities/ledger/free-deposit).
  */
 export async function committedDeposit(
   prisma: LedgerReader,
   requester: string,
   exceptJob?: string,
 ): Promise<bigint> {
+  const who = requester.toLowerCase();
+  const onChain = (
+    await prisma.ledgerEntry.findMany({ where: { requester: who, kind: 'commit' }, select: { jobId: true } })
+  ).map((e) => e.jobId);
+  const offChain = { notIn: [...onChain, ...(exceptJob ? [exceptJob] : [])] };
   const [ledger, pending] = await Promise.all([
     prisma.ledgerEntry.groupBy({
       by: ['kind'],
-      where: { requester: requester.toLowerCase(), ...(exceptJob ? { NOT: { jobId: exceptJob } } : {}) },
+      where: { requester: who, jobId: offChain },
       _sum: { amount: true },
     }),
     prisma.ticket.aggregate({
-      where: { requester: requester.toLowerCase(), redeemedAt: null },
+      where: { requester: who, redeemedAt: null, jobId: offChain },
       _sum: { amount: true, verifierFee: true },
     }),
   ]);

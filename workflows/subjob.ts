@@ -381,6 +381,7 @@ async function accept(
 ): Promise<void> {
   await l2.acceptResult({ task, nodeId, result: end.result, verdict: end.verdict });
   await l2.closeAttempt({ subJobId: task.subJobId, nodeId, attempt: task.attempt, outcome: 'verified' });
+  await l2.issueTicket({ subJobId: task.subJobId });
 }
 
 /** Step 4b: the attempt closed with the node's failure, which burns its penalty once. */

@@ -11,16 +11,16 @@ import { DEFAULT_FEE_PARAMS, type FeeParams } from '../../lib/fees';
 import { getProgramSpec, type ShardRef } from '../../lib/programs';
 import { attemptId } from '../../lib/ids';
 import { big } from '../../prisma/ledger';
-import type { L2Chain } from '../pipeline/l2-chain';
+import type { L2Chain } from '../chain';
 import { jobParams, refuse, runParamsOf } from '../shared/job-rows';
 import { modelOfEpoch } from '../aggregator/checkpoints';
 import { declineClaimOf, declineSigner } from '../../lib/attestations';
 import { rankNodes } from './ranking';
-import { penaltyKindOf, penaltyFor } from './penalties';
+import { attemptStakeKey, penaltyKindOf, penaltyFor, worstPenaltyOf } from './penalties';
 
 export interface DispatcherDeps {
   prisma: PrismaClient;
-  chain: Pick<L2Chain, 'stakeOf' | 'penalize'>;
+  chain: Pick<L2Chain, 'stakeOf' | 'penalize' | 'lockStake' | 'releaseStake'>;
   /** Which of these nodes have a worker polling their queue right now. */
   nodesOnline(nodeIds: string[]): Promise<Set<string>>;
   feeParams?: FeeParams;
@@ -94,6 +94,9 @@ export function createDispatcherActivities(deps: DispatcherDeps): DispatcherActi
       ]);
       const node = await prisma.node.findUniqueOrThrow({ where: { id: nodeId.toLowerCase() } });
       if (!node.encryptionKey) refuse(`node ${nodeId} registered no X25519 key to seal its task to`);
+      // The attempt holds back its worst penalty on EmethCore: an unstake request cannot take it.
+      const worst = worstPenaltyOf(big(sub.fuelLimit) * big(sub.job.fuelPrice), feeParams);
+      await chain.lockStake(nodeId.toLowerCase(), attemptStakeKey(attemptId(subJobId, attempt)), worst);
       return { task: await taskOf(sub, attempt), nodeKey: node.encryptionKey };
     },
 
@@ -124,13 +127,15 @@ export function createDispatcherActivities(deps: DispatcherDeps): DispatcherActi
           kind,
           node,
           feeLimit: big(sub.fuelLimit) * big(sub.job.fuelPrice),
-          reason: `emeth:penalty:${id}`,
+          reason: attemptStakeKey(id),
         });
         logger.warn(
           { jobId: sub.jobId, subJobId, nodeId: node, outcome, penalty: burned.penalty.toString(), reason },
           'node penalised',
         );
       }
+      // No penalty: the attempt's lock goes back to the node's free stake (a penalty closed it).
+      if (!kind) await chain.releaseStake(attemptStakeKey(id));
       if (row.outcome !== null) return;
       await prisma.$transaction([
         prisma.attempt.update({

@@ -3,18 +3,18 @@
  * verified SubJob (fuel × price to the node, the fee share to its verifier), the rest released.
  * Every entry is keyed by the Job, so a retried activity never reserves or charges twice.
  */
-import type { PrismaClient } from '../../prisma/client';
+import type { Prisma, PrismaClient } from '../../prisma/client';
 import type { Logger } from '../../lib/logger';
 import type { LedgerActivities } from '../../lib/pipeline';
 import { hashTicket, type Ticket } from '../../lib/tickets';
 import { big, withRequesterLock } from '../../prisma/ledger';
-import type { L2Chain } from '../pipeline/l2-chain';
+import type { L2Chain } from '../chain';
 import { loadJob, refuse } from '../shared/job-rows';
 import { freeToCommit } from './free-deposit';
 
 export interface LedgerDeps {
   prisma: PrismaClient;
-  chain: Pick<L2Chain, 'freeDeposit'>;
+  chain: Pick<L2Chain, 'freeDeposit' | 'commit' | 'settleCommitment'>;
   logger: Logger;
 }
 
@@ -22,9 +22,20 @@ export function createLedgerActivities(deps: LedgerDeps): LedgerActivities {
   const { prisma, logger } = deps;
 
   /** The tickets a Job's verified SubJobs earned, each paying its node and the verifier that passed it. */
-  async function ticketsOf(j: Awaited<ReturnType<typeof loadJob>>): Promise<Ticket[]> {
+  async function ticketsOf(
+    j: { id: string; requester: string; fuelPrice: Prisma.Decimal },
+    subJobId?: string,
+  ): Promise<Ticket[]> {
+    // Verified: its result and a valid verdict are recorded (the row's status follows a step later).
+    const ticketed = subJobId
+      ? []
+      : (await prisma.ticket.findMany({ where: { jobId: j.id }, select: { subJobId: true } })).map(
+          (t) => t.subJobId,
+        );
     const verified = await prisma.subJob.findMany({
-      where: { jobId: j.id, status: 'verified' },
+      where: subJobId
+        ? { id: subJobId, output: { not: null } }
+        : { jobId: j.id, OR: [{ status: 'verified' }, { id: { in: ticketed } }] },
       orderBy: { index: 'asc' },
     });
     const tickets: Ticket[] = [];
@@ -56,8 +67,13 @@ export function createLedgerActivities(deps: LedgerDeps): LedgerActivities {
   return {
     async reserveJob(jobId) {
       const j = await loadJob(prisma, jobId);
-      const existing = await prisma.ledgerEntry.findUnique({ where: { id: `${jobId}:reserve` } });
+      const existing = await prisma.ledgerEntry.findUnique({ where: { id: `${jobId}:commit` } });
       if (existing) return { reserved: existing.amount.toFixed(0) };
+      if (!j.commitSignature || j.commitDeadline === null) {
+        refuse(
+          'the requester signed no Commit for this Job, so its work could not be paid on EmethCore: submit it with `commit` (the CLI and GatewayClient.submitJob sign one)',
+        );
+      }
       const amount = big(j.fuelLimit) * big(j.fuelPrice) + big(j.verifierFee);
       // Serialised per requester with the gateway's admission of new Jobs (the same lock).
       await withRequesterLock(prisma, j.requester, async (tx) => {
@@ -78,6 +94,25 @@ export function createLedgerActivities(deps: LedgerDeps): LedgerActivities {
           },
         });
         await tx.job.update({ where: { id: jobId }, data: { reserved: amount.toString() } });
+        // Committed where EmethCore sees it, with the requester's own signature: from here on a
+        // withdrawal cannot take this money, and the Job's tickets are paid from it alone.
+        try {
+          await deps.chain.commit(
+            { requester: j.requester, jobId, amount, deadline: j.commitDeadline! },
+            j.commitSignature!,
+          );
+        } catch (err) {
+          refuse(`EmethCore refused the Job's commitment: ${(err as Error).message}`);
+        }
+        await tx.ledgerEntry.create({
+          data: {
+            id: `${jobId}:commit`,
+            requester: j.requester,
+            jobId,
+            kind: 'commit',
+            amount: amount.toString(),
+          },
+        });
       });
       logger.info({ jobId, reserved: amount.toString() }, 'deposit reserved');
       return { reserved: amount.toString() };
@@ -86,7 +121,10 @@ export function createLedgerActivities(deps: LedgerDeps): LedgerActivities {
     async settleJob(jobId, status, reason) {
       const j = await loadJob(prisma, jobId);
       const settled = await prisma.ledgerEntry.findUnique({ where: { id: `${jobId}:charge` } });
-      if (settled) return { charged: j.charged.toFixed(0), refunded: j.refunded.toFixed(0) };
+      if (settled) {
+        await settleOnChain(j, big(j.charged));
+        return { charged: j.charged.toFixed(0), refunded: j.refunded.toFixed(0) };
+      }
       const reserved = big(j.reserved);
       const tickets = await ticketsOf(j);
       const charged = tickets.reduce((a, t) => a + t.amount + t.verifierFee, 0n);
@@ -95,20 +133,7 @@ export function createLedgerActivities(deps: LedgerDeps): LedgerActivities {
         throw new Error(`Job ${jobId} would charge ${charged} holon but reserved only ${reserved}`);
       await prisma.$transaction([
         ...tickets.map((t) =>
-          prisma.ticket.upsert({
-            where: { subJobId: t.subJobId },
-            create: {
-              id: hashTicket(t),
-              jobId,
-              subJobId: t.subJobId,
-              node: t.node,
-              requester: t.requester,
-              amount: t.amount.toString(),
-              verifier: t.verifier,
-              verifierFee: t.verifierFee.toString(),
-            },
-            update: {},
-          }),
+          prisma.ticket.upsert({ where: { subJobId: t.subJobId }, create: ticketRow(t), update: {} }),
         ),
         entry(j, 'charge', charged),
         entry(j, 'release', released),
@@ -126,6 +151,7 @@ export function createLedgerActivities(deps: LedgerDeps): LedgerActivities {
           },
         }),
       ]);
+      await settleOnChain(j, charged);
       logger.info(
         {
           jobId,
@@ -138,5 +164,36 @@ export function createLedgerActivities(deps: LedgerDeps): LedgerActivities {
       );
       return { charged: charged.toString(), refunded: released.toString() };
     },
+
+    async issueTicket({ subJobId }) {
+      const sub = await prisma.subJob.findUniqueOrThrow({ where: { id: subJobId }, include: { job: true } });
+      const [ticket] = await ticketsOf(sub.job, subJobId);
+      if (!ticket) refuse(`SubJob ${subJobId} has no verified result to issue a ticket for`);
+      await prisma.ticket.upsert({ where: { subJobId }, create: ticketRow(ticket), update: {} });
+      logger.info(
+        { jobId: sub.jobId, subJobId, nodeId: ticket.node, amount: ticket.amount.toString() },
+        'ticket issued',
+      );
+    },
+  };
+
+  /** The Job's commitment on EmethCore lowered to what its tickets charge (the rest is free again). */
+  async function settleOnChain(j: { id: string; requester: string }, charged: bigint): Promise<void> {
+    if (!(await prisma.ledgerEntry.findUnique({ where: { id: `${j.id}:commit` } }))) return;
+    await deps.chain.settleCommitment(j.requester, j.id, charged);
+  }
+}
+
+/** A ticket as its database row (the id is its EIP-712 struct hash). */
+function ticketRow(t: Ticket) {
+  return {
+    id: hashTicket(t),
+    jobId: t.jobId,
+    subJobId: t.subJobId,
+    node: t.node,
+    requester: t.requester,
+    amount: t.amount.toString(),
+    verifier: t.verifier,
+    verifierFee: t.verifierFee.toString(),
   };
 }

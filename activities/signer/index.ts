@@ -9,7 +9,7 @@ import type { Logger } from '../../lib/logger';
 import type { SignerActivities } from '../../lib/pipeline';
 import { TicketTree, signBatch, type Ticket, type TypedDataSigner } from '../../lib/tickets';
 import { ticketOfRow } from '../../prisma/ledger';
-import type { L2Chain } from '../pipeline/l2-chain';
+import type { L2Chain } from '../chain';
 import { redeemedTicketsOf } from './redemptions';
 
 export interface SignerDeps {

@@ -1,5 +1,5 @@
 import type { PrismaClient } from '../../prisma/client';
-import type { L2Chain } from '../pipeline/l2-chain';
+import type { L2Chain } from '../chain';
 
 /** Ids of batched tickets that EmethCore has redeemed but the database does not know of yet. */
 export async function redeemedTicketsOf(deps: {

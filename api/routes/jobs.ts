@@ -14,6 +14,8 @@ import { EmethJobId, EmethProgramId, EmethRequester, EmethStatus } from '../../l
 import { TERMINAL_JOB_STATUSES, type JobProgress, type JobStatus } from '../../lib/types';
 import { withRequesterLock, type LedgerReader } from '../../prisma/ledger';
 import { freeToCommit } from '../../activities/ledger/free-deposit';
+import { recoverCommitSigner } from '../../activities/chain/commitments';
+import { MIN_COMMIT_WINDOW_S } from '../../lib/commit-window';
 import { findProgramSpec, InspectionError } from '../../lib/programs';
 import type { Prisma } from '../../prisma/client';
 import type { Authenticator } from '../auth';
@@ -72,6 +74,57 @@ export function jobsRouter(ctx: ApiContext, auth: Authenticator): Router {
         `could not read the deposit of ${requester} from EmethCore (${(err as Error).message}); try again shortly`,
       );
     }
+  }
+
+  /**
+   * The requester's Commit must be its own signature over exactly this Job's amount, for a Job id
+   * not used before, open long enough after the deadline for nodes to redeem.
+   */
+  async function checkCommit(
+    requester: string,
+    commit: { jobId: string; deadline: number; signature: string },
+    amount: bigint,
+    deadline: Date,
+  ): Promise<string> {
+    const earliest = Math.floor(deadline.getTime() / 1000) + MIN_COMMIT_WINDOW_S;
+    if (commit.deadline < earliest) {
+      throw badRequest(
+        'invalid_commit',
+        `commit.deadline ${commit.deadline} is too early: sign it for at least ${earliest} (the Job's deadline + ${MIN_COMMIT_WINDOW_S} s for nodes to redeem)`,
+        'commit',
+      );
+    }
+    if (!ctx.commitDomain) {
+      throw new HttpError(
+        503,
+        'commit_unavailable',
+        'this gateway cannot check Commit signatures; submit without one',
+      );
+    }
+    let signer: string;
+    try {
+      signer = recoverCommitSigner(
+        ctx.commitDomain,
+        { requester, jobId: commit.jobId, amount, deadline: BigInt(commit.deadline) },
+        commit.signature,
+      ).toLowerCase();
+    } catch {
+      signer = 'nobody (a malformed signature)';
+    }
+    if (signer !== requester) {
+      throw badRequest(
+        'invalid_commit',
+        `commit.signature is by ${signer}, not by ${requester} over Commit(requester, jobId ${commit.jobId}, amount ${amount} = feeLimit + verifierFee, deadline ${commit.deadline})`,
+        'commit',
+      );
+    }
+    if (await ctx.prisma.job.findUnique({ where: { id: commit.jobId }, select: { id: true } })) {
+      throw conflict(
+        'job_exists',
+        `a Job ${commit.jobId} exists already: choose a fresh Job id and sign again`,
+      );
+    }
+    return commit.jobId;
   }
 
   async function checkBlob(requester: string, id: string, field: string): Promise<void> {
@@ -204,7 +257,7 @@ export function jobsRouter(ctx: ApiContext, auth: Authenticator): Router {
     const feeLimit = feeLimitOf(fuelLimit, fuelPrice);
     const verifierFee = verifierFeeOf(feeLimit);
     const needed = feeLimit + verifierFee;
-    const jobId = newJobId();
+    const jobId = body.commit ? await checkCommit(requester, body.commit, needed, deadline) : newJobId();
     const workflowId = jobWorkflowId(jobId);
     res.locals.jobId = jobId;
     // Admission holds the requester's lock (shared with the Ledger's reservation) from reading the
@@ -235,6 +288,9 @@ export function jobsRouter(ctx: ApiContext, auth: Authenticator): Router {
           verifierFee: verifierFee.toString(),
           deadline,
           status: 'submitted',
+          ...(body.commit
+            ? { commitSignature: body.commit.signature, commitDeadline: BigInt(body.commit.deadline) }
+            : {}),
         },
       });
     });

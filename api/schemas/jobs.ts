@@ -80,6 +80,35 @@ const tail = {
   capabilityClass: capabilityClass(
     'a capability class (lower-case letters, digits and -, at most 32), e.g. cpu',
   ).default('cpu'),
+  commit: z
+    .strictObject({
+      jobId: textField({
+        pattern: /^0x[0-9a-f]{64}$/,
+        maxLength: 66,
+        expect: 'the Job id you chose, 0x and 64 lower-case hex digits',
+        description: 'the Job id the commitment names; the Job gets this id',
+      }),
+      deadline: z
+        .int('an integer (unix seconds)')
+        .min(1)
+        .max(2 ** 40)
+        .openapi({
+          description:
+            "unix seconds: until then nodes may redeem the Job's tickets (at least a day after the Job's deadline)",
+        }),
+      signature: textField({
+        pattern: /^0x[0-9a-fA-F]{130}$/,
+        maxLength: 132,
+        expect: 'a 65-byte signature in hex (0x…)',
+        description:
+          "the requester's EIP-712 Commit(requester, jobId, amount = feeLimit + verifierFee, deadline) under EmethCore's domain",
+      }),
+    })
+    .optional()
+    .openapi({
+      description:
+        "the requester's authorization for the L2 to commit the Job's feeLimit + verifierFee of its deposit on EmethCore (withdrawals cannot take committed money); without it the Job cannot be paid and fails at reservation",
+    }),
 };
 
 /** Pairs of which exactly one is sent; the refusal names the first of the pair. */

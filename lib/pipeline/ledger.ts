@@ -8,6 +8,11 @@ export interface LedgerActivities {
    * Tickets for verified SubJobs, charge them, release the rest of the reservation, and mark the
    * Job terminal with `status` (and `reason` when it failed). Idempotent: a second call changes nothing.
    */
+  /**
+   * The ticket of one verified SubJob, issued at once (not at the Job's end): the Signer batches it
+   * at its next interval and the node may redeem it while the Job still runs. Idempotent.
+   */
+  issueTicket(input: { subJobId: string }): Promise<void>;
   settleJob(
     jobId: string,
     status: JobOutcome['status'],

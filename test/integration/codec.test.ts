@@ -22,7 +22,7 @@ import { sealingKeysOf } from '../../lib/envelope';
 import { AesGcmPayloadCodec, ENCRYPTED_ENCODING, KEY_ID_METADATA } from '../../lib/payload-codec';
 import { createTestDatabase, type TestDatabase } from '../support/db';
 import { startTestChain, type TestChain } from '../support/chain';
-import { createL2Chain } from '../../activities/pipeline/l2-chain';
+import { createL2Chain } from '../../activities/chain';
 import { connectTestTemporal, testKeyring, withWorker, type TestTemporal } from '../support/temporal';
 import { codecEchoWorkflow, secretQuery, type CodecActivities } from './codec-workflows';
 

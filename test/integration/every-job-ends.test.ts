@@ -15,37 +15,31 @@ beforeAll(async () => {
 });
 afterAll(() => p?.stop());
 
+/** What the Job still holds of the deposit: reserved − charged − released (0 once settled). */
 const reservedOf = async (jobId: string) =>
-  (await p.db.prisma.ledgerEntry.findMany({ where: { jobId } })).reduce(
-    (acc, e) => acc + (e.kind === 'reserve' ? 1n : -1n) * BigInt(e.amount.toFixed(0)),
-    0n,
-  );
+  (
+    await p.db.prisma.ledgerEntry.findMany({
+      where: { jobId, kind: { in: ['reserve', 'charge', 'release'] } },
+    })
+  ).reduce((acc, e) => acc + (e.kind === 'reserve' ? 1n : -1n) * BigInt(e.amount.toFixed(0)), 0n);
 
 it('a Job whose split throws ends failed and settled within a minute, the reason in its view', async () => {
-  // The stored dataset rots after upload (the gateway sees it exists): the Splitter cannot read it.
-  const { job } = await p.submit({
-    rows: 60,
-    numParallel: 2,
-    dataset: (bytes) => {
-      const copy = Uint8Array.from(bytes);
-      copy[copy.length - 1] = copy[copy.length - 1]! ^ 0xff; // a distinct blob, so no other suite's copy survives
-      return copy;
-    },
-    beforeSubmit: (ids) => {
-      const storage = p.config.l2.storageDir;
-      for (const f of fs.readdirSync(storage, { recursive: true }) as string[])
-        if (path.basename(f) === ids.dataset) fs.writeFileSync(path.join(storage, f), 'rotten bytes');
-    },
-  });
+  // Its fuel limit passes the gateway but cannot cover its shards: the Splitter refuses it.
+  const { job } = await p.submit({ rows: 60, numParallel: 2, fuelHeadroom: 0.3 });
   const started = Date.now();
   const done = await p.waitForEnd(job.id, 60_000);
   expect(done.status).toBe('failed');
   expect(Date.now() - started).toBeLessThan(60_000);
   const row = await p.db.prisma.job.findUniqueOrThrow({ where: { id: job.id } });
-  expect(row.reason).toMatch(/dataset cannot be split/);
+  expect(row.reason).toMatch(/fuelLimit is too low: shard 0 needs/);
   expect(row.charged.toFixed(0)).toBe('0');
   expect(row.refunded.toFixed(0)).toBe(row.reserved.toFixed(0));
   expect(await reservedOf(job.id)).toBe(0n);
+  // Its commitment on EmethCore was settled to nothing: the whole amount is free again.
+  const requester = (await p.requester.getAddress()).toLowerCase();
+  const onChain = await p.core().getCommitment(requester, job.id);
+  expect(onChain.settled).toBe(true);
+  expect(onChain.amount).toBe(0n);
 });
 
 it('the reconciliation settles a row left non-terminal behind a closed workflow', async () => {

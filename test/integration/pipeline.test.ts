@@ -175,7 +175,9 @@ describe('an inference Job through the gateway', () => {
       ],
       env,
     );
-    expect(await submit.exited).toBe(0);
+    const submitted = await submit.exited;
+    if (submitted !== 0) process.stderr.write(`emeth submit failed: ${submit.output()}\n`);
+    expect(submitted).toBe(0);
     const jobId = submit.output().match(/Job (0x[0-9a-f]{64}) submitted/)![1]!;
     expect(submit.output()).toMatch(/completed .*verified/);
     expect(submit.output()).toContain('Job completed; result ');

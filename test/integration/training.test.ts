@@ -43,20 +43,23 @@ it('trains over 3 epochs with the secret key only at the keyholder, accuracy ris
       a + BigInt(fedAvgFuel(r.rowEnd - r.rowStart, local, paramCount('softmax', dims), 10n ** 30n).required),
     0n,
   );
-  const job = await p.gateway.request<JobView>('POST', '/v1/jobs', {
-    programId: 2,
-    dataset: dataset.id,
-    trainGraph: graph.id,
-    publicKey: keyholder.publicKey,
-    initialModel: initial.id,
-    testSet: testSet.id,
-    numEpoch: 3,
-    numParallel: 2,
-    ...local,
-    fuelLimit: (perEpoch * 3n * 2n).toString(),
-    fuelPrice: (120n * GHOLON).toString(),
-    deadlineSeconds: 600,
-  });
+  const job = await p.gateway.submitJob<JobView>(
+    {
+      programId: 2,
+      dataset: dataset.id,
+      trainGraph: graph.id,
+      publicKey: keyholder.publicKey,
+      initialModel: initial.id,
+      testSet: testSet.id,
+      numEpoch: 3,
+      numParallel: 2,
+      ...local,
+      fuelLimit: (perEpoch * 3n * 2n).toString(),
+      fuelPrice: (120n * GHOLON).toString(),
+      deadlineSeconds: 600,
+    },
+    p.chain.deployment.core,
+  );
   const done = await p.waitForEnd(job.id, 240_000);
   expect(done.status).toBe('completed');
 
@@ -119,20 +122,23 @@ it('a tampered encrypted update is rejected, the SubJob re-offered, and the trai
     p.gateway.putBlob(encodeModel(initialParams('softmax', dims))),
   ]);
   const fuel = BigInt(fedAvgFuel(set.train.rows, local, paramCount('softmax', dims), 10n ** 30n).required);
-  const job = await p.gateway.request<JobView>('POST', '/v1/jobs', {
-    programId: 2,
-    dataset: dataset.id,
-    trainGraph: graph.id,
-    publicKey: keyholder.publicKey,
-    initialModel: initial.id,
-    numEpoch: 1,
-    numParallel: 1,
-    ...local,
-    fuelLimit: (fuel * 2n).toString(),
-    fuelPrice: (120n * GHOLON).toString(),
-    deadlineSeconds: 600,
-    capabilityClass: 'tamper-drill',
-  });
+  const job = await p.gateway.submitJob<JobView>(
+    {
+      programId: 2,
+      dataset: dataset.id,
+      trainGraph: graph.id,
+      publicKey: keyholder.publicKey,
+      initialModel: initial.id,
+      numEpoch: 1,
+      numParallel: 1,
+      ...local,
+      fuelLimit: (fuel * 2n).toString(),
+      fuelPrice: (120n * GHOLON).toString(),
+      deadlineSeconds: 600,
+      capabilityClass: 'tamper-drill',
+    },
+    p.chain.deployment.core,
+  );
   await p.waitForAttempt(job.id, 'rejected');
   const honest = await p.startNode({ capabilityClass: 'tamper-drill' });
   const done = await p.waitForEnd(job.id, 120_000);
@@ -156,16 +162,19 @@ it('an encrypted-stats Job through the gateway: sums, means and histograms summe
   );
   const dataset = await p.gateway.putBlob(encodeMatrix({ rows, cols, data }));
   const params = { bins: 5, min: 0, max: 12 };
-  const job = await p.gateway.request<JobView>('POST', '/v1/jobs', {
-    programId: 3,
-    dataset: dataset.id,
-    publicKey: keyholder.publicKey,
-    ...params,
-    numParallel: 3,
-    fuelLimit: '1000000',
-    fuelPrice: (120n * GHOLON).toString(),
-    deadlineSeconds: 600,
-  });
+  const job = await p.gateway.submitJob<JobView>(
+    {
+      programId: 3,
+      dataset: dataset.id,
+      publicKey: keyholder.publicKey,
+      ...params,
+      numParallel: 3,
+      fuelLimit: '1000000',
+      fuelPrice: (120n * GHOLON).toString(),
+      deadlineSeconds: 600,
+    },
+    p.chain.deployment.core,
+  );
   const done = await p.waitForEnd(job.id, 120_000);
   expect(done.status).toBe('completed');
   expect(done.subJobs.map((s) => s.status)).toEqual(['verified', 'verified', 'verified']);

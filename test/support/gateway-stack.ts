@@ -16,6 +16,7 @@ import { createL2Chain } from '../../activities/chain';
 import { createLocalBlobStore } from '../../activities/storage';
 import { sealedBlobStore, type SealedBlobStore } from '../../activities/storage-sealed';
 import { createGateway } from '../../api/app';
+import { emethDomain } from '../../lib/tickets';
 import type { ChainView } from '../../api/deps';
 import { sealingKeysOf } from '../../lib/envelope';
 import { PROGRAM_SPECS } from '../../lib/programs';
@@ -111,6 +112,7 @@ export async function startGatewayStack(opts: GatewayStackOptions): Promise<Gate
         ? pino({ level: 'silent' })
         : pino({ level: 'info' }, pino.destination({ fd: logFd, sync: true })),
     requestScope: scope,
+    commitDomain: emethDomain(testChain.deployment.chainId, testChain.deployment.core),
     ...(opts.codec ? { codec: opts.codec, codecToken: opts.codecToken } : {}),
     health: async () => ({
       status: 'up',

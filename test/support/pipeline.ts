@@ -265,16 +265,19 @@ export class TestPipeline {
     const numParallel = opts.numParallel ?? 3;
     const fuelLimit =
       (needed * BigInt(Math.round((opts.fuelHeadroom ?? 1.5) * 100))) / 100n + BigInt(numParallel);
-    const job = await this.gateway.request<JobView>('POST', '/v1/jobs', {
-      programId: 1,
-      dataset: dataset.id,
-      model: model.id,
-      numParallel,
-      fuelLimit: fuelLimit.toString(),
-      fuelPrice: fuelPrice.toString(),
-      deadlineSeconds: opts.deadlineSeconds ?? 300,
-      capabilityClass: opts.capabilityClass ?? 'cpu',
-    });
+    const job = await this.gateway.submitJob<JobView>(
+      {
+        programId: 1,
+        dataset: dataset.id,
+        model: model.id,
+        numParallel,
+        fuelLimit: fuelLimit.toString(),
+        fuelPrice: fuelPrice.toString(),
+        deadlineSeconds: opts.deadlineSeconds ?? 300,
+        capabilityClass: opts.capabilityClass ?? 'cpu',
+      },
+      this.chain.deployment.core,
+    );
     return { job, modelBytes, datasetBytes, fuelPrice };
   }
 

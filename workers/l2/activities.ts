@@ -11,7 +11,7 @@ import type { FeeParams } from '../../lib/fees';
 import type { ProgramModule } from '../../lib/programs';
 import type { TypedDataSigner } from '../../lib/tickets';
 import type { BlobStore } from '../../activities/storage';
-import type { L2Chain } from '../../activities/pipeline/l2-chain';
+import type { L2Chain } from '../../activities/chain';
 import { createSplitterActivities } from '../../activities/splitter';
 import { createDispatcherActivities } from '../../activities/dispatcher';
 import { createStatusActivities } from '../../activities/status';

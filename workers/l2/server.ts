@@ -23,7 +23,7 @@ import { createL2Metrics } from './metrics';
 import { startNodeEdge } from '../edge/server';
 import { ParticipantKeys } from './participant-keys';
 import { chainRegistry } from '../edge/registry';
-import { createL2Chain } from '../../activities/pipeline/l2-chain';
+import { createL2Chain } from '../../activities/chain';
 import { createLocalBlobStore } from '../../activities/storage';
 import { sealedBlobStore } from '../../activities/storage-sealed';
 import { createChainCache } from '../../activities/chain-cache';
@@ -205,6 +205,7 @@ export async function startL2Server(config: EmethConfig, logger: Logger): Promis
       codec: new L2PayloadCodec(keyring, storageKeys.x25519),
       codecToken: config.codec.token,
       inspectJob: (programId: number, input: InspectInput) => programs.program(programId).inspect(input),
+      commitDomain: emethDomain(deployment.chainId, deployment.core),
       // The embedded UI cannot send a token; a gateway on loopback lets local callers decode.
       codecAllowLoopback:
         config.temporal.embedded && ['127.0.0.1', 'localhost', '::1'].includes(config.gateway.host),

@@ -1,1 +1,0 @@
-export { createL2Chain, type L2Chain } from '../chain';
