@@ -125,7 +125,7 @@ export async function jobStatus(p: TestPipeline, jobId: string): Promise<string 
  */
 export async function waitForTerminal(p: TestPipeline, jobId: string, timeoutMs: number): Promise<JobView> {
   const deadline = Date.now() + timeoutMs;
-  let last = 'no answer yet';
+  let last: string;
   for (;;) {
     try {
       const job = await p.getJob(jobId);
