@@ -301,6 +301,20 @@ async function apply(tx: Tx, name: string, a: Args, log: Log): Promise<void> {
         data: { unstaking: '0', updatedBlock: block },
       });
       return;
+    // Each open L2 attempt holds its worst penalty back from the node's free stake.
+    case 'StakeLocked':
+      await tx.chainNode.update({
+        where: { address: lower(a.node) },
+        data: { locked: { increment: s(a.amount) }, updatedBlock: block },
+      });
+      return;
+    case 'StakeReleased':
+      await tx.chainNode.update({
+        where: { address: lower(a.node) },
+        data: { locked: { decrement: s(a.amount) }, updatedBlock: block },
+      });
+      return;
+    case 'L2PenaltyBurned':
     case 'PenaltyBurned':
       await tx.chainNode.update({
         where: { address: lower(a.node) },

@@ -5,6 +5,9 @@ import { EMETH, GHOLON } from '../../lib/fees';
 import { TestPipeline } from '../support/pipeline';
 import { ROOT } from '../support/process';
 import { generateExamples } from '../../examples/generate';
+import { Wallet } from 'ethers';
+import { signCommit } from '../../activities/chain/commitments';
+import { emethDomain } from '../../lib/tickets';
 
 // Admission of Jobs at the gateway, as a requester meets it: a Job that cannot run is refused at
 // submit naming the field, and no deposit is ever committed twice. Real L2 server (the programs
@@ -76,6 +79,26 @@ describe('a Job that cannot run is refused at submit, naming the field and the r
     const r = await refusal(job({ model: custom }));
     expect(r.status).toBe(400);
     expect(r.message).toMatch(/onnxruntime cannot load model/);
+  });
+
+  it('a Commit not signed by the requester over this Job', async () => {
+    const other = Wallet.createRandom();
+    const commit = {
+      requester: (await p.requester.getAddress()).toLowerCase(),
+      jobId: '0x' + randomBytes(32).toString('hex'),
+      amount: 1n,
+      deadline: BigInt(Math.floor(Date.now() / 1000) + 10 * 24 * 3600),
+    };
+    const signature = await signCommit(
+      other,
+      emethDomain(p.chain.deployment.chainId, p.chain.deployment.core),
+      commit,
+    );
+    const r = await refusal(
+      job({ commit: { jobId: commit.jobId, deadline: Number(commit.deadline), signature } }),
+    );
+    expect(r.status).toBe(400);
+    expect(r.message).toMatch(/commit.signature is by 0x[0-9a-f]{40}, not by/);
   });
 
   it('leaves nothing behind: no Job row, no reservation', async () => {

@@ -148,6 +148,9 @@ beforeAll(async () => {
     fuelLimit: ['1000', '120000'],
     fuelPrice: [(1n * GHOLON).toString(), (120n * GHOLON).toString()],
     deadlineSeconds: [600],
+    // A generated Commit signature is never the requester's (400 invalid_commit, a semantic refusal):
+    // most samples leave it out so that some Jobs are admitted. Signed Commits: admission.test.ts.
+    commit: [undefined],
   };
 });
 
