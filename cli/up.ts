@@ -18,6 +18,8 @@ export function describeStack(stack: Stack): string {
       `${config.temporal.address}  namespace ${config.temporal.namespace}${config.temporal.embedded ? `  state ${config.temporal.dbFile}` : ''}`,
     ],
     ['Gateway', `${stack.gatewayUrl}  (health: ${stack.gatewayUrl}/healthz)`],
+    // Where nodes, verifiers and keyholders connect (EMETH_NODE_ENDPOINT), authenticated by wallet.
+    ['Node endpoint', `${config.edge.endpoint}${config.edge.tlsCert ? '  (TLS)' : ''}`],
     [
       'Chain',
       `${config.chain.rpcUrl}  chain id ${deployment.chainId}${config.chain.embedded ? '  (anvil)' : ''}`,
@@ -32,7 +34,7 @@ export function describeStack(stack: Stack): string {
     ],
     ['Logs', stack.logDir],
   ];
-  return rows.map(([k, v]) => `  ${k.padEnd(12)} ${v}`).join('\n');
+  return rows.map(([k, v]) => `  ${k.padEnd(13)}  ${v}`).join('\n');
 }
 
 /**

@@ -53,6 +53,7 @@ async function checkPorts(config: EmethConfig): Promise<void> {
   if (config.database.embedded)
     checks.push([config.database.pglitePort, 'embedded PostgreSQL', 'EMETH_PGLITE_PORT']);
   checks.push([config.gateway.port, 'REST gateway', 'EMETH_GATEWAY_PORT']);
+  checks.push([config.edge.port, 'node edge', 'EMETH_EDGE_PORT']);
   for (const [port, what, variable] of checks) await assertPortFree(port, what, variable);
 }
 

@@ -26,6 +26,7 @@ describe('emeth up leaves no part behind', () => {
       EMETH_ANVIL_PORT: await freePort(),
       EMETH_PGLITE_PORT: await freePort(),
       EMETH_GATEWAY_PORT: await freePort(),
+      EMETH_EDGE_PORT: await freePort(),
     };
     env = { ...process.env, EMETH_HOME: home, EMETH_LOG_LEVEL: 'warn' };
     for (const v of [

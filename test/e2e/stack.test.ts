@@ -27,6 +27,7 @@ describe('emeth up / demo on the embedded stack', () => {
       EMETH_ANVIL_PORT: await freePort(),
       EMETH_PGLITE_PORT: await freePort(),
       EMETH_GATEWAY_PORT: await freePort(),
+      EMETH_EDGE_PORT: await freePort(),
     };
     env = { ...process.env, EMETH_HOME: home, EMETH_LOG_LEVEL: 'warn' };
     for (const v of [
