@@ -97,7 +97,8 @@ async function underFault(
   const attempts = await p.attemptsOf(job.id);
   const penalised = attempts.filter((a) => a.penalty !== null && a.penalty.toFixed(0) !== '0');
   const summary =
-    `${name}: Job ${job.status} ${seconds(t0)} after the fault began; ${attempts.length} attempts ` +
+    `${name}: Job ${job.status}${job.status === 'completed' ? '' : ` (${(await p.db.prisma.job.findUnique({ where: { id: job.id } }))?.reason ?? 'no reason'})`} ` +
+    `${seconds(t0)} after the fault began; ${attempts.length} attempts ` +
     `(${attempts.map((a) => `${a.outcome}${a.reason ? ` [${a.reason}]` : ''}`).join(', ')}), ${penalised.length} penalised`;
   say(summary);
   // Money first as it stands at settlement, then once the nodes have redeemed every ticket.
@@ -145,6 +146,6 @@ describe('chaos: each fault mid-Job, every Job settles and money is conserved', 
       throw new Error(
         `cannot restart the PostgreSQL at TEST_DATABASE_URL from here (neither a Debian cluster nor a local data directory); unset it or point it at a local server`,
       );
-    await underFault('PostgreSQL restart', async () => restart());
+    await underFault('PostgreSQL restart', restart);
   });
 });

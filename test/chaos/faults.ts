@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -63,7 +63,7 @@ export async function freezeAnvil(p: TestPipeline, ms: number): Promise<void> {
  * in memory (a restart would lose everything), and on `emeth up` the embedded database lives inside
  * the L2 server's process, so there a database restart *is* the L2 restart of the first case.
  */
-export async function postgresRestarter(url: string): Promise<(() => void) | undefined> {
+export async function postgresRestarter(url: string): Promise<(() => Promise<void>) | undefined> {
   const c = new Client({ connectionString: url, connectionTimeoutMillis: 5000 });
   let dataDir: string;
   let version: string;
@@ -79,19 +79,39 @@ export async function postgresRestarter(url: string): Promise<(() => void) | und
   }
   // /var/lib/postgresql/<ver>/<cluster>: a Debian cluster.
   const debian = /^\/var\/lib\/postgresql\/([^/]+)\/([^/]+)\/?$/.exec(dataDir);
-  if (debian && fs.existsSync(`/etc/postgresql/${debian[1]}/${debian[2]}`)) {
-    return () => execFileSync('pg_ctlcluster', [debian[1]!, debian[2]!, 'restart'], { stdio: 'pipe' });
-  }
+  if (debian && fs.existsSync(`/etc/postgresql/${debian[1]}/${debian[2]}`))
+    return () => run('pg_ctlcluster', [debian[1]!, debian[2]!, 'restart'], {});
   const pgCtl = findPgCtl();
   if (!pgCtl || !fs.existsSync(dataDir)) return undefined;
-  const owner = fs.statSync(dataDir).uid;
+  const { uid, gid } = fs.statSync(dataDir);
+  // -l: the restarted server logs to a file; without it, it would inherit (and hold open) our pipes.
   return () =>
-    execFileSync(pgCtl, ['-D', dataDir, '-m', 'fast', '-w', 'restart'], {
-      stdio: 'pipe',
-      cwd: '/',
-      uid: owner,
-      gid: fs.statSync(dataDir).gid,
-    });
+    run(
+      pgCtl,
+      ['-D', dataDir, '-m', 'fast', '-w', '-l', path.join(dataDir, 'chaos-restart.log'), 'restart'],
+      {
+        cwd: '/',
+        uid,
+        gid,
+      },
+    );
+}
+
+/** Runs a restart command with no pipes the server it starts could inherit; rejects on failure. */
+function run(
+  command: string,
+  args: string[],
+  opts: { cwd?: string; uid?: number; gid?: number },
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { ...opts, stdio: 'ignore', timeout: 60_000 });
+    child.once('error', reject);
+    child.once('exit', (code, signal) =>
+      code === 0
+        ? resolve()
+        : reject(new Error(`${command} ${args.join(' ')} exited ${code ?? signal}; see the server's log`)),
+    );
+  });
 }
 
 function findPgCtl(): string | undefined {

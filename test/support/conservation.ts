@@ -18,7 +18,7 @@ import { TERMINAL_JOB_STATUSES } from '../../lib/types';
  *  - No ticket redeemed twice: TicketRedeemed unique per (root, leaf index) and per SubJob.
  *  - No penalty burned twice: L2PenaltyBurned unique per reason id.
  * In the database (when `prisma` is given):
- *  - every Job row terminal (and every id in `jobIds` has a row: no Job lost);
+ *  - every Job row terminal (and every id in `jobIds` has a row: no Job lost), none of its attempts open;
  *  - every SubJob of a completed Job verified;
  *  - Σ tickets (amount + verifier fee) of each Job == its charged amount;
  *  - every redemption on chain matches a ticket the L2 issued, for the same node and amount.
@@ -165,6 +165,12 @@ async function checkRows(
   for (const job of rows) {
     if (!(TERMINAL_JOB_STATUSES as readonly string[]).includes(job.status))
       violations.push(`Job ${job.id} is ${job.status}, not terminal`);
+    if ((TERMINAL_JOB_STATUSES as readonly string[]).includes(job.status)) {
+      // An attempt left open holds its node's stake lock and its SubJob's place for good.
+      const open = await prisma.attempt.findMany({ where: { outcome: null, subJob: { jobId: job.id } } });
+      for (const a of open)
+        violations.push(`attempt ${a.id} (node ${a.nodeId}) of ${job.status} Job ${job.id} is still open`);
+    }
     if (job.status === 'completed') {
       for (const s of job.subJobs)
         if (s.status !== 'verified')
