@@ -11,13 +11,12 @@ import { participantKey } from '../../lib/participant-key';
 import { bindRequestScope, requestScope } from '../../lib/request-auth';
 import { createLogger } from '../../lib/logger';
 import { taskQueues } from '../../lib/task-queues';
-import { createGatewayBlobStore, fetchStorageKey } from '../../activities/storage-gateway';
+import { createGatewayBlobStore } from '../../activities/storage-gateway';
 import { sealingKeysOf } from '../../lib/envelope';
 import { createKeyholderActivities } from '../../activities/keyholder';
 import { createCkks } from '../../activities/crypto/ckks';
-import { participantDataConverter } from '../shared/data-converter';
 import { announceReady } from '../shared/ready';
-import { connectAsParticipant } from '../shared/connect';
+import { participantTemporal } from '../shared/connect';
 import { readDeployment } from '../shared/deployment';
 
 export async function runKeyholder(argv: string[]): Promise<void> {
@@ -49,21 +48,18 @@ export async function runKeyholder(argv: string[]): Promise<void> {
   );
 
   const queue = taskQueues(config.temporal.taskQueuePrefix).keyholder(requester);
-  const { connection, close } = await connectAsParticipant(
+  const { connection, close, dataConverter } = await participantTemporal(
     config,
     wallet,
     'keyholder',
     deployment.chainId,
-    sealingKeysOf(key).x25519.publicKey,
+    key,
   );
   const worker = await Worker.create({
     connection,
     namespace: config.temporal.namespace,
     taskQueue: queue,
-    dataConverter: participantDataConverter(
-      sealingKeysOf(key).x25519,
-      await fetchStorageKey(config.gateway.url),
-    ),
+    dataConverter,
     activities: createKeyholderActivities({ store, ckks, secretKey, logger }),
   });
   announceReady(`keyholder ${requester} publicKey=${publicKeyBlob}`);

@@ -7,16 +7,15 @@ import { bindRequestScope, requestScope } from '../../lib/request-auth';
 import { createLogger } from '../../lib/logger';
 import { parseEmeth } from '../../lib/fees';
 import { taskQueues } from '../../lib/task-queues';
-import { createGatewayBlobStore, fetchStorageKey } from '../../activities/storage-gateway';
+import { createGatewayBlobStore } from '../../activities/storage-gateway';
 import { createNodeActivities } from '../../activities/node';
 import { emethDomain } from '../../lib/tickets';
 import { sealingKeysOf } from '../../lib/envelope';
 import { detectCuda } from '../../activities/programs';
 import { readDeployment } from '../shared/deployment';
-import { chainSigner, connectAsParticipant } from '../shared/connect';
+import { chainSigner, participantTemporal } from '../shared/connect';
 import { programRegistry } from '../shared/programs';
 import { announceReady } from '../shared/ready';
-import { participantDataConverter } from '../shared/data-converter';
 import { announce, ensureStake } from './register';
 import { startRedeemer } from './redeemer';
 import { NODE_BEHAVIOURS, drillFor, type NodeBehaviour } from './drills';
@@ -84,20 +83,17 @@ export async function runNode(argv: string[]): Promise<void> {
     cuda.available ? 'CUDA execution provider available' : 'running on the CPU execution provider',
   );
 
-  const { connection, close } = await connectAsParticipant(
+  const { connection, close, dataConverter } = await participantTemporal(
     config,
     wallet,
     'node',
     deployment.chainId,
-    sealingKeysOf(key).x25519.publicKey,
+    key,
   );
   const worker = await Worker.create({
     connection,
     namespace: config.temporal.namespace,
-    dataConverter: participantDataConverter(
-      sealingKeysOf(key).x25519,
-      await fetchStorageKey(config.gateway.url),
-    ),
+    dataConverter,
     taskQueue: taskQueues(config.temporal.taskQueuePrefix).node(nodeId),
     activities: drill.activities(
       createNodeActivities({

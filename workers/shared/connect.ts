@@ -1,7 +1,11 @@
 import fs from 'node:fs';
 import { NativeConnection } from '@temporalio/worker';
 import { JsonRpcProvider, NonceManager, Wallet, type Signer } from 'ethers';
+import type { DataConverter } from '@temporalio/common';
 import type { EmethConfig } from '../../lib/config';
+import { sealingKeysOf } from '../../lib/envelope';
+import { fetchStorageKey } from '../../activities/storage-gateway';
+import { participantDataConverter } from './data-converter';
 import { edgeClaims, makeEdgeToken, MAX_EDGE_TOKEN_SECONDS, type EdgeRole } from '../../lib/edge-token';
 
 /** A signer on the configured chain that serialises its own nonces (anvil rejects concurrent guesses). */
@@ -110,4 +114,23 @@ export function connectAsParticipant(
     x25519: Buffer.from(x25519).toString('hex'),
     ...(ca ? { tls: { serverRootCACertificate: fs.readFileSync(ca) } } : {}),
   });
+}
+
+/**
+ * A participant's Temporal side: its connection through the node edge, and the data converter
+ * that opens what is sealed to its key and seals what it sends to the L2's (lib/sealed-payloads).
+ */
+export async function participantTemporal(
+  config: EmethConfig,
+  wallet: Signer,
+  role: EdgeRole,
+  chainId: number,
+  walletKey: string,
+): Promise<ParticipantConnection & { dataConverter: DataConverter }> {
+  const keys = sealingKeysOf(walletKey).x25519;
+  const [conn, l2Key] = await Promise.all([
+    connectAsParticipant(config, wallet, role, chainId, keys.publicKey),
+    fetchStorageKey(config.gateway.url),
+  ]);
+  return { ...conn, dataConverter: participantDataConverter(keys, l2Key) };
 }

@@ -7,13 +7,12 @@ import { participantKey } from '../../lib/participant-key';
 import { bindRequestScope, requestScope } from '../../lib/request-auth';
 import { createLogger } from '../../lib/logger';
 import { taskQueues } from '../../lib/task-queues';
-import { createGatewayBlobStore, fetchStorageKey } from '../../activities/storage-gateway';
+import { createGatewayBlobStore } from '../../activities/storage-gateway';
 import { sealingKeysOf } from '../../lib/envelope';
 import { createVerifierActivities } from '../../activities/verifier';
 import { programRegistry } from '../shared/programs';
 import { announceReady } from '../shared/ready';
-import { connectAsParticipant } from '../shared/connect';
-import { participantDataConverter } from '../shared/data-converter';
+import { participantTemporal } from '../shared/connect';
 import { readDeployment } from '../shared/deployment';
 import { emethDomain } from '../../lib/tickets';
 
@@ -47,20 +46,17 @@ export async function runVerifier(argv: string[]): Promise<void> {
     createGatewayBlobStore(config.gateway.url, wallet, sealingKeysOf(key)),
     logger,
   );
-  const { connection, close } = await connectAsParticipant(
+  const { connection, close, dataConverter } = await participantTemporal(
     config,
     wallet,
     'verifier',
     deployment.chainId,
-    sealingKeysOf(key).x25519.publicKey,
+    key,
   );
   const worker = await Worker.create({
     connection,
     namespace: config.temporal.namespace,
-    dataConverter: participantDataConverter(
-      sealingKeysOf(key).x25519,
-      await fetchStorageKey(config.gateway.url),
-    ),
+    dataConverter,
     taskQueue: taskQueues(config.temporal.taskQueuePrefix).verifier,
     activities: createVerifierActivities({
       signer: wallet,
