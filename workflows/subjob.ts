@@ -79,20 +79,19 @@ export async function subJobWorkflow(input: SubJobWorkflowInput): Promise<SubJob
   let attempt = 0;
   try {
     while (attempt < input.maxAttempts) {
-      const node = await chooseNode(input, exclude, () => status, setStatus);
-      if (!node) {
+      const chosen = await chooseNode(input, exclude, () => status, setStatus);
+      if (!chosen) {
         await setStatus('failed');
         return outcome('failed', attempt, {
           reason: 'no node of this class came online before the deadline',
         });
       }
       attempt += 1;
+      const opened = await l2.openAttempt({ subJobId: plan.subJobId, attempt, nodeId: chosen.nodeId });
+      // The attempt's node of record (the same as chosen, unless an L2 crash made the workflow choose again).
+      const node: NodeChoice = { ...chosen, nodeId: opened.nodeId };
+      const { task, nodeKey } = opened;
       await setStatus('assigned', node.nodeId);
-      const { task, nodeKey } = await l2.openAttempt({
-        subJobId: plan.subJobId,
-        attempt,
-        nodeId: node.nodeId,
-      });
 
       await setStatus('running', node.nodeId);
       const ran = await runOnNode(input, node, task, nodeKey, tracker);

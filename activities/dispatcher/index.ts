@@ -81,23 +81,21 @@ export function createDispatcherActivities(deps: DispatcherDeps): DispatcherActi
 
     async openAttempt({ subJobId, attempt, nodeId }) {
       const sub = await subJobWithJob(subJobId);
-      await prisma.$transaction([
-        prisma.attempt.upsert({
-          where: { id: attemptId(subJobId, attempt) },
-          create: { id: attemptId(subJobId, attempt), subJobId, nodeId: nodeId.toLowerCase(), attempt },
-          update: {},
-        }),
-        prisma.subJob.update({
-          where: { id: subJobId },
-          data: { attempts: attempt, nodeId: nodeId.toLowerCase() },
-        }),
-      ]);
-      const node = await prisma.node.findUniqueOrThrow({ where: { id: nodeId.toLowerCase() } });
-      if (!node.encryptionKey) refuse(`node ${nodeId} registered no X25519 key to seal its task to`);
+      // The first opening of an attempt fixes its node: after an L2 crash the workflow may choose
+      // again, but the attempt (and the stake it locked on chain) stays with the node of record.
+      const row = await prisma.attempt.upsert({
+        where: { id: attemptId(subJobId, attempt) },
+        create: { id: attemptId(subJobId, attempt), subJobId, nodeId: nodeId.toLowerCase(), attempt },
+        update: {},
+      });
+      const assigned = row.nodeId;
+      await prisma.subJob.update({ where: { id: subJobId }, data: { attempts: attempt, nodeId: assigned } });
+      const node = await prisma.node.findUniqueOrThrow({ where: { id: assigned } });
+      if (!node.encryptionKey) refuse(`node ${assigned} registered no X25519 key to seal its task to`);
       // The attempt holds back its worst penalty on EmethCore: an unstake request cannot take it.
       const worst = worstPenaltyOf(big(sub.fuelLimit) * big(sub.job.fuelPrice), feeParams);
-      await chain.lockStake(nodeId.toLowerCase(), attemptStakeKey(attemptId(subJobId, attempt)), worst);
-      return { task: await taskOf(sub, attempt), nodeKey: node.encryptionKey };
+      await chain.lockStake(assigned, attemptStakeKey(attemptId(subJobId, attempt)), worst);
+      return { task: await taskOf(sub, attempt), nodeKey: node.encryptionKey, nodeId: assigned };
     },
 
     async closeAttempt(input) {

@@ -29,14 +29,15 @@ export interface DispatcherActivities {
     exclude: Address[];
   }): Promise<NodeChoice | null>;
   /**
-   * Opens attempt `attempt` for `nodeId` (idempotent) and returns what the node needs, and the
-   * node's registered X25519 key the task is sealed to on its way.
+   * Opens attempt `attempt` for `nodeId` (idempotent) and returns what the node needs, the node's
+   * registered X25519 key the task is sealed to, and the node of record: an attempt opened before
+   * an L2 crash keeps the node it was opened for, whatever the workflow chose on replay.
    */
   openAttempt(input: {
     subJobId: string;
     attempt: number;
     nodeId: Address;
-  }): Promise<{ task: NodeTask; nodeKey: string }>;
+  }): Promise<{ task: NodeTask; nodeKey: string; nodeId: Address }>;
   /**
    * Closes an attempt; a penalised outcome burns the node's penalty once (keyed by subJobId+attempt).
    * A decline counts only with the assigned node's signed `Decline` for this attempt (lib/attestations);

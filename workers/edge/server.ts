@@ -30,6 +30,8 @@ export interface NodeEdgeOptions {
   taskQueuePrefix?: string;
   /** Whether `address` (lowercase) is registered as `role` (EmethCore, the gateway database, a list). */
   isRegistered(role: EdgeRole, address: string): Promise<boolean>;
+  /** A 0600 file the task-token grants are journalled to, so a restart keeps them (see TaskTokenLedger). */
+  taskJournal?: string;
   /** Told of every registered participant the first time each of its tokens is accepted. */
   onParticipant?: (claims: EdgeTokenClaims) => void;
   /** PEM; when given the edge speaks TLS only. */
@@ -111,7 +113,7 @@ export async function startNodeEdge(options: NodeEdgeOptions): Promise<NodeEdge>
   const now = options.now ?? Date.now;
   const log = options.logger.child({ component: 'node-edge' });
   const queues = taskQueues(options.taskQueuePrefix);
-  const ledger = new TaskTokenLedger();
+  const ledger = new TaskTokenLedger({ journal: options.taskJournal });
   const registrationTtlMs = options.registrationTtlMs ?? 60_000;
   const tokens = new Map<string, EdgeTokenClaims>();
   const registrations = new Map<string, Registration>();

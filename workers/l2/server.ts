@@ -1,6 +1,7 @@
 // Over 300 lines because it is the L2 process's wiring in start order, so that the stop order (the reverse) can be read off one file.
 import fs from 'node:fs';
 import http from 'node:http';
+import path from 'node:path';
 import { JsonRpcProvider, NonceManager, Wallet } from 'ethers';
 import {
   Client,
@@ -169,6 +170,7 @@ export async function startL2Server(config: EmethConfig, logger: Logger): Promis
         runner: provider,
         verifiers: config.l2.verifiers,
       }),
+      taskJournal: path.join(config.home, 'edge-task-tokens.jsonl'),
       // Participants vouch for their X25519 keys in their tokens: what the L2 seals their payloads to.
       onParticipant: (claims) => participantKeys.learn(claims),
       ...(config.edge.tlsCert && config.edge.tlsKey
