@@ -103,8 +103,8 @@ export async function jobWorkflow({ jobId, resume }: JobWorkflowInput): Promise<
       await runWithinWindow(subJobs, plan.window, stopped, running, async (sj) => {
         const o = await runSubJob(jobId, plan, sj, children);
         outcomes.set(sj.subJobId, o);
-        if (o.status === 'failed' && failure === undefined) {
-          // The Job cannot complete: stop spending the requester's deposit on the other SubJobs.
+        if (o.fault === 'input' && failure === undefined) {
+          // The requester's input fails on every executor: stop spending its deposit on the rest.
           failure = `SubJob ${o.index} failed: ${o.reason ?? 'no reason given'}`;
           children.cancel();
         }
@@ -135,7 +135,14 @@ export async function jobWorkflow({ jobId, resume }: JobWorkflowInput): Promise<
     : failure === undefined && allVerified(subJobs, outcomes)
       ? 'completed'
       : 'failed';
-  const reason = final === 'failed' ? (failure ?? 'not every SubJob was verified') : undefined;
+  const firstFailed = subJobs.map((sj) => outcomes.get(sj.subJobId)).find((o) => o?.status === 'failed');
+  const reason =
+    final === 'failed'
+      ? (failure ??
+        (firstFailed
+          ? `SubJob ${firstFailed.index} failed: ${firstFailed.reason ?? 'no reason given'}`
+          : 'not every SubJob was verified'))
+      : undefined;
   const settled = await CancellationScope.nonCancellable(async () => {
     await setStatus('settling');
     const s = await l2.settleJob(jobId, final, reason);

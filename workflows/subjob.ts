@@ -133,7 +133,7 @@ export async function subJobWorkflow(input: SubJobWorkflowInput): Promise<SubJob
           reason: end.reason,
         });
         await setStatus('failed', node.nodeId);
-        return outcome('failed', attempt, { reason: end.reason });
+        return outcome('failed', attempt, { reason: end.reason, fault: 'input' });
       }
 
       if (end.outcome === 'verified') {

@@ -70,6 +70,8 @@ export interface SubJobOutcome {
   fuelUsed?: string;
   attempts: number;
   reason?: string;
+  /** `input`: the requester's input fails on every executor (the Job cannot complete). */
+  fault?: 'input';
 }
 
 export interface JobOutcome {
