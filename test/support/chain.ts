@@ -16,7 +16,7 @@ export interface TestChain {
 /** A fresh anvil on a free port with EMETH's contracts deployed: one per suite. */
 export async function startTestChain(): Promise<TestChain> {
   const anvil = await startAnvil();
-  const provider = new JsonRpcProvider(anvil.rpcUrl, undefined, { batchStallTime: 0 });
+  const provider = new JsonRpcProvider(anvil.rpcUrl, undefined, { batchStallTime: 0, cacheTimeout: -1 });
   const deployer = new NonceManager(new Wallet(ANVIL_DEV_KEY, provider));
   try {
     // As on the embedded stack: the L2 key (its own account) signs batches and burns penalties.

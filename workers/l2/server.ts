@@ -84,6 +84,9 @@ export async function startL2Server(config: EmethConfig, logger: Logger): Promis
     const deployment = readDeployment(config.chain.deploymentFile);
     const provider = new JsonRpcProvider(config.chain.rpcUrl, undefined, {
       batchStallTime: 0,
+      // Money decisions read the chain as it is now: ethers otherwise answers an identical call
+      // from a 250 ms cache, and two admissions could both see a deposit before a commitment.
+      cacheTimeout: -1,
       staticNetwork: true,
     });
     stops.push(async () => provider.destroy());

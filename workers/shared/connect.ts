@@ -13,7 +13,10 @@ export function chainSigner(
   config: EmethConfig,
   key: string,
 ): { provider: JsonRpcProvider; wallet: Wallet; signer: NonceManager } {
-  const provider = new JsonRpcProvider(config.chain.rpcUrl, undefined, { batchStallTime: 0 });
+  const provider = new JsonRpcProvider(config.chain.rpcUrl, undefined, {
+    batchStallTime: 0,
+    cacheTimeout: -1,
+  });
   const wallet = new Wallet(key, provider);
   return { provider, wallet, signer: new NonceManager(wallet) };
 }
