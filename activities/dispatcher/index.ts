@@ -26,6 +26,11 @@ export interface DispatcherDeps {
   feeParams?: FeeParams;
   /** The EIP-712 domain a node's decline is signed under (EmethCore's). */
   domain: TypedDataDomain;
+  /**
+   * When this L2 process started: an attempt opened before it overlapped an L2 outage (the node
+   * edge lives in the L2), so its timeout is not held against the node.
+   */
+  startedAt?: Date;
   /** Told of every attempt closed here (operator metrics). */
   onAttemptClosed?: (outcome: AttemptOutcome, seconds: number) => void;
   logger: Logger;
@@ -105,6 +110,9 @@ export function createDispatcherActivities(deps: DispatcherDeps): DispatcherActi
       const row = await prisma.attempt.findUnique({ where: { id } });
       if (!row) return; // never opened (cancelled before the node was asked)
       const node = nodeId.toLowerCase();
+      const outage = outcome === 'timeout' && deps.startedAt !== undefined && row.startedAt < deps.startedAt;
+      if (outage)
+        reason = `${reason ?? 'the node did not answer'} during an L2 restart: not held against the node`;
       if (outcome === 'declined') {
         // A decline counts against a node only when that node signed it for this attempt.
         const claim = declineClaimOf(await taskOf(await subJobWithJob(subJobId), attempt), node);
@@ -116,7 +124,7 @@ export function createDispatcherActivities(deps: DispatcherDeps): DispatcherActi
           reason = `no answer: a decline not signed by the assigned node ${node} for attempt ${attempt} (${reason ?? ''})`;
         }
       }
-      const kind = penaltyKindOf(outcome);
+      const kind = outage ? undefined : penaltyKindOf(outcome);
       let burned: { penalty: bigint; penaltyTx?: string } | undefined;
       if (kind) {
         const sub = await subJobWithJob(subJobId);

@@ -46,6 +46,9 @@ export interface L2Deps {
   participantKey(role: 'verifier' | 'keyholder', address: string): string | undefined;
 }
 
+/** When this process started: the dispatcher forgives timeouts of attempts opened before it. */
+const STARTED_AT = new Date();
+
 export function createL2Activities(deps: L2Deps): L2Activities {
   const logger = (component: string) => deps.logger.child({ component });
   const ledger = createLedgerActivities({ ...deps, logger: logger('ledger') });
@@ -53,6 +56,7 @@ export function createL2Activities(deps: L2Deps): L2Activities {
     ...createSplitterActivities({ ...deps, logger: logger('splitter') }),
     ...createDispatcherActivities({
       ...deps,
+      startedAt: STARTED_AT,
       onAttemptClosed: deps.metrics?.attemptClosed,
       logger: logger('dispatcher'),
     }),
