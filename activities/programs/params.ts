@@ -1,7 +1,7 @@
 /**
  * The Job parameter schema of every program, keyed by ProgramId: the gateway composes the
  * POST /v1/jobs body from these (one variant per program), checks the listed blob fields against
- * EMETH Storage and its access rules, and the Splitter finds the model under `modelField`.
+ * EMETH Storage and its access rules (which parameter is the model is the spec's `modelParam`).
  * Pure: zod and lib/ only.
  */
 import type { z } from 'zod';
@@ -15,22 +15,17 @@ export interface ProgramParams {
   schema: z.ZodObject;
   /** The parameters that are blob ids: each must exist and be readable by the requester. */
   blobFields: readonly string[];
-  /** The parameter naming the model the Splitter splits against. */
-  modelField: 'model' | 'initialModel';
 }
 
 export const PROGRAM_PARAMS: Readonly<Record<number, ProgramParams>> = {
-  [ProgramId.ONNX_INFERENCE]: { schema: onnxInferenceParams, blobFields: ['model'], modelField: 'model' },
+  [ProgramId.ONNX_INFERENCE]: { schema: onnxInferenceParams, blobFields: ['model'] },
   [ProgramId.FEDAVG_TRAIN]: {
     schema: fedAvgTrainParams,
     blobFields: ['trainGraph', 'publicKey', 'initialModel', 'testSet'],
-    modelField: 'initialModel',
   },
   [ProgramId.ENCRYPTED_STATS]: {
     schema: encryptedStatsParams,
     blobFields: ['publicKey'],
-    // No model: the Splitter's model slot stays unset, as it always was for this program.
-    modelField: 'model',
   },
 };
 
