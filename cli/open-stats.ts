@@ -1,10 +1,10 @@
 // `emeth keyholder open-stats --key-file <0600 file> <jobId>` (or EMETH_KEY): decrypts a finished encrypted-stats
 // Job's result with the requester's CKKS secret key (kept by `emeth keyholder start`) and prints
 // the statistics per column as JSON. The plaintext exists only in this process and its output.
+import { participantIdentity } from '../workers/shared/identity';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { Wallet } from 'ethers';
 import { loadConfig } from '../lib/config';
 import { EmethError } from '../lib/errors';
 import { sealingKeysOf } from '../lib/envelope';
@@ -13,9 +13,6 @@ import { createCkks } from '../activities/crypto/ckks';
 import { DEFAULT_BINS, openStats, type ColumnStats } from '../activities/programs/encrypted-stats';
 import { ProgramId } from '../lib/programs';
 import { GatewayClient } from './gateway-client';
-import { participantKey } from '../lib/participant-key';
-import { bindRequestScope, requestScope } from '../lib/request-auth';
-import { readDeployment } from '../workers/shared/deployment';
 
 export async function openStatsCommand(argv: string[], out: (line: string) => void): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -28,14 +25,7 @@ export async function openStatsCommand(argv: string[], out: (line: string) => vo
   if (!jobId || !/^0x[0-9a-f]{64}$/.test(jobId))
     throw new EmethError('OPEN_STATS', 'give the Job id (0x and 64 hex characters) after the options');
   const config = loadConfig();
-  const key = participantKey({
-    role: 'requester',
-    keyFile: values['key-file'],
-    envKey: config.participantKey,
-    argvKey: values.key,
-  });
-  const deployment = readDeployment(config.chain.deploymentFile);
-  const wallet = bindRequestScope(new Wallet(key), requestScope(config.gateway.url, deployment.chainId));
+  const { key, deployment, wallet } = participantIdentity(config, 'requester', values);
   const dir = values.dir ?? path.join(config.home, 'keyholder', wallet.address.toLowerCase());
   const secretFile = path.join(dir, 'ckks-secret.key');
   if (!fs.existsSync(secretFile))

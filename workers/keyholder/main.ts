@@ -1,14 +1,12 @@
 // The requester's keyholder: `emeth keyholder start --key-file <0600 file>` (or EMETH_KEY, the requester's key). It creates the
 // requester's CKKS keys on first start, keeps the secret key in a 0600 file on this machine, uploads
 // the public key, and serves `emeth-keyholder-<requester>`.
+import { participantIdentity } from '../shared/identity';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Worker } from '@temporalio/worker';
-import { Wallet } from 'ethers';
 import { loadConfig } from '../../lib/config';
-import { participantKey } from '../../lib/participant-key';
-import { bindRequestScope, requestScope } from '../../lib/request-auth';
 import { createLogger } from '../../lib/logger';
 import { taskQueues } from '../../lib/task-queues';
 import { createGatewayBlobStore } from '../../activities/storage-gateway';
@@ -17,7 +15,6 @@ import { createKeyholderActivities } from '../../activities/keyholder';
 import { createCkks } from '../../activities/crypto/ckks';
 import { announceReady } from '../shared/ready';
 import { participantTemporal } from '../shared/connect';
-import { readDeployment } from '../shared/deployment';
 
 export async function runKeyholder(argv: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -27,14 +24,7 @@ export async function runKeyholder(argv: string[]): Promise<void> {
     strict: true,
   });
   const config = loadConfig();
-  const key = participantKey({
-    role: 'requester',
-    keyFile: values['key-file'],
-    envKey: config.participantKey,
-    argvKey: values.key,
-  });
-  const deployment = readDeployment(config.chain.deploymentFile);
-  const wallet = bindRequestScope(new Wallet(key), requestScope(config.gateway.url, deployment.chainId));
+  const { key, deployment, wallet } = participantIdentity(config, 'requester', values);
   const requester = wallet.address.toLowerCase();
   const logger = createLogger(config.logLevel, { component: 'keyholder' });
   const dir = values.dir ?? path.join(config.home, 'keyholder', requester);

@@ -1,10 +1,8 @@
 // The verifier worker binary: `emeth verifier start --key-file <0600 file>` (or EMETH_KEY), consuming `emeth-verifier`.
+import { participantIdentity } from '../shared/identity';
 import { parseArgs } from 'node:util';
 import { Worker } from '@temporalio/worker';
-import { Wallet } from 'ethers';
 import { loadConfig } from '../../lib/config';
-import { participantKey } from '../../lib/participant-key';
-import { bindRequestScope, requestScope } from '../../lib/request-auth';
 import { createLogger } from '../../lib/logger';
 import { taskQueues } from '../../lib/task-queues';
 import { createGatewayBlobStore } from '../../activities/storage-gateway';
@@ -13,7 +11,6 @@ import { createVerifierActivities } from '../../activities/verifier';
 import { programRegistry } from '../shared/programs';
 import { announceReady } from '../shared/ready';
 import { participantTemporal } from '../shared/connect';
-import { readDeployment } from '../shared/deployment';
 import { emethDomain } from '../../lib/tickets';
 
 export async function runVerifier(argv: string[]): Promise<void> {
@@ -24,14 +21,7 @@ export async function runVerifier(argv: string[]): Promise<void> {
     strict: true,
   });
   const config = loadConfig();
-  const key = participantKey({
-    role: 'verifier',
-    keyFile: values['key-file'],
-    envKey: config.participantKey,
-    argvKey: values.key,
-  });
-  const deployment = readDeployment(config.chain.deploymentFile);
-  const wallet = bindRequestScope(new Wallet(key), requestScope(config.gateway.url, deployment.chainId));
+  const { key, deployment, wallet } = participantIdentity(config, 'verifier', values);
   const logger = createLogger(config.logLevel, {
     component: 'verifier',
     nodeId: wallet.address.toLowerCase(),
