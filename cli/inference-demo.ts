@@ -7,7 +7,7 @@ import { decodeMatrix, maxAbsDiff } from '../lib/matrix';
 import { meterFuel } from '../lib/programs';
 import { emethCore, emethToken, type EmethCore } from '../contracts/typed';
 import { generateExamples } from '../examples/generate';
-import { createOnnxSession, inspectModel } from '../activities/programs';
+import { createOnnxSession, modelCostOf } from '../activities/programs';
 import type { Stack } from './stack/stack';
 import { GatewayClient } from './gateway-client';
 import { followJob, type JobView } from './job-status';
@@ -84,7 +84,7 @@ export async function runInferenceDemo(
     const dataset = await client.putBlob(datasetBytes);
     // The paper's price, 120 Gholon per fuel; the limit leaves headroom, refunded at settlement.
     const fuelPrice = 120n * GHOLON;
-    const required = BigInt(meterFuel(ROWS, inspectModel(modelBytes).cost, 10n ** 30n).required);
+    const required = BigInt(meterFuel(ROWS, await modelCostOf(modelBytes, { rows: { dtype: 'float32', inner: [decodeMatrix(datasetBytes).cols] } }), 10n ** 30n).required);
     const fuelLimit = (required * 3n) / 2n + BigInt(NUM_PARALLEL);
     out(
       `  model ${model.id.slice(0, 18)}… (${model.size} B), dataset ${dataset.id.slice(0, 18)}… (${ROWS} rows, ${dataset.size} B)`,

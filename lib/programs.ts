@@ -81,7 +81,7 @@ export const ONNX_INFERENCE_SPEC: ProgramSpec = {
   implemented: true,
   needsKeyholder: false,
   modelParam: 'model',
-  runParams: [],
+  runParams: ['inputs', 'outputs', 'datasetFormat'],
 };
 
 export const FEDAVG_TRAIN_SPEC: ProgramSpec = {
@@ -139,15 +139,15 @@ export function getProgramSpec(programId: number): ProgramSpec {
 // ---------------------------------------------------------------------------------------------
 // Fuel
 
-/** What one row of a model costs, derived from the model's graph (see activities/programs/onnx-model.ts). */
+/** What one row of a model costs, derived from the model's graph (onnx-inference: activities/programs/onnx-fuel.ts). */
 export interface ModelCost {
-  /** Multiply-accumulates per row: Σ K×N over the graph's MatMul/Gemm nodes with constant weights. */
-  macsPerRow: number;
+  /** Work units per row: the fuel table's price of every node at the shapes one row gives it (MACs for contractions). */
+  workPerRow: number;
   /** Graph nodes, charged one unit of work each per row so that a graph without MatMul still costs. */
   nodes: number;
 }
 
-/** Units of work (MACs + node count) that make one fuel. */
+/** Units of work (work per row + node count) that make one fuel. */
 export const WORK_PER_FUEL = 1000n;
 
 export interface FuelMeter {
@@ -160,16 +160,16 @@ export interface FuelMeter {
 }
 
 /**
- * Fuel of `rows` rows of a model: ceil(rows × (macsPerRow + nodes) / WORK_PER_FUEL), at least 1
+ * Fuel of `rows` rows of a model: ceil(rows × (workPerRow + nodes) / WORK_PER_FUEL), at least 1
  * for a non-empty shard, capped by the limit. Integer arithmetic only, so the node and the
  * verifier derive the same number on any machine.
  */
 export function meterFuel(rows: number, cost: ModelCost, fuelLimit: string | bigint): FuelMeter {
   assertCount('rows', rows);
-  assertCount('macsPerRow', cost.macsPerRow);
+  assertCount('workPerRow', cost.workPerRow);
   assertCount('nodes', cost.nodes);
   const limit = toFuel('fuelLimit', fuelLimit);
-  const work = BigInt(rows) * (BigInt(cost.macsPerRow) + BigInt(cost.nodes));
+  const work = BigInt(rows) * (BigInt(cost.workPerRow) + BigInt(cost.nodes));
   let required = (work + WORK_PER_FUEL - 1n) / WORK_PER_FUEL;
   if (rows > 0 && required === 0n) required = 1n;
   const used = required < limit ? required : limit;

@@ -203,7 +203,7 @@ function roundCount(x: number): number {
  * one more; the encryption (fixed per shard, ~12 ms per 4096 values) is not metered.
  */
 export function statsCost(cols: number): ModelCost {
-  return { macsPerRow: 4 * cols, nodes: 1 };
+  return { workPerRow: 4 * cols, nodes: 1 };
 }
 
 // ---------------------------------------------------------------------------------------------

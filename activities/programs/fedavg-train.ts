@@ -115,7 +115,7 @@ export function fedAvgFuel(
 
 /** Cost per row visited (see fedAvgFuel). */
 export function fedAvgModelCost(paramCount: number): ModelCost {
-  return { macsPerRow: 3 * paramCount, nodes: 1 };
+  return { workPerRow: 3 * paramCount, nodes: 1 };
 }
 
 export function localOptions(p: FedAvgParams): LocalTrainOptions {

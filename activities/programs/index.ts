@@ -58,5 +58,6 @@ export type { FedAvgTrainDeps, FedAvgTrainProgram } from './fedavg-train';
 export type { OnnxInferenceDeps, OnnxInferenceProgram } from './onnx-inference';
 export { createOnnxSession, detectCuda, DEFAULT_BATCH_SIZE } from './onnx-runtime';
 export type { OnnxSession, OnnxSessionOptions, CudaAvailability } from './onnx-runtime';
-export { inspectModel } from './onnx-model';
+export { inspectModel, readModel } from './onnx-model';
+export { modelCostOf } from './onnx-fuel';
 export type { ModelInfo } from './onnx-model';

@@ -1,31 +1,33 @@
-// Over 300 lines because it is one program module: inspect, split, run, verify and aggregate share its session cache and metering rule.
+// Over 300 lines because it is one program module: inspect, split, run, verify and aggregate share its session cache, binding and metering rule.
 /**
  * onnx-inference (ProgramId 1, SubJobs 11): an ONNX model over the rows of a dataset.
- *   split     — the dataset into numParallel contiguous shards (blobs), with fuel-limit shares
- *   run       — on a node: every row of a shard through the model; output matrix blob + metered fuel
- *   verify    — re-execute a seeded sample of rows and compare within the program's tolerance
- *   aggregate — concatenate the SubJob outputs in SubJob order: the rows come back in dataset order
- * Everything big moves through the BlobStore; the inputs and outputs here are ids and counts.
+ *   inspect   — at submit: the model is runnable and metered, the dataset parses, its arrays bind
+ *               to the model's inputs, one row runs; otherwise 400 naming the field
+ *   split     — the dataset into numParallel contiguous shards in its own format (blobs), with
+ *               fuel-limit shares
+ *   run       — on a node: every row of a shard through the model; the chosen outputs (all by
+ *               default) with their names, dtypes and shapes, plus metered fuel
+ *   verify    — re-execute a seeded sample of rows and compare every output (floats within the
+ *               program's tolerance, integers and booleans exactly)
+ *   aggregate — concatenate the SubJob outputs in SubJob order: rows come back in dataset order
+ * Outputs are EMTX when an EMTX dataset gives one float32 matrix (the streaming path), .npz
+ * otherwise. Everything big moves through the BlobStore; inputs and outputs here are ids and counts.
  */
 import type { Logger } from '../../lib/logger';
 import { EmethError } from '../../lib/errors';
-import {
-  concatRows,
-  decodeMatrix,
-  encodeMatrix,
-  pickRows,
-  rowMaxAbsDiff,
-  type Matrix,
-} from '../../lib/matrix';
+import { MATRIX_HEADER_BYTES } from '../../lib/matrix';
 import {
   MAX_REPORTED_MISMATCHES,
   ONNX_INFERENCE_SPEC,
   ProgramId,
   meterFuel,
   sampleRows,
+  splitFuelLimit,
+  splitRows,
   type AggregateInput,
   type AggregateOutput,
   type BlobId,
+  type ModelCost,
   type ProgramModule,
   type RowMismatch,
   type RunContext,
@@ -34,25 +36,35 @@ import {
   type ShardRef,
   type SplitInput,
   type SplitOutput,
+  type SplitShard,
   type VerifyInput,
   type VerifyVerdict,
   InspectionError,
   type InspectInput,
   type InspectReport,
 } from '../../lib/programs';
+import {
+  concatDatasets,
+  concatRows,
+  datasetRows,
+  elementCount,
+  isEmtx,
+  readDataset,
+  sliceDataset,
+  sliceRows,
+  toFloat64,
+  writeDataset,
+  type Dataset,
+  type DatasetFormat,
+  type Tensor,
+} from '../../lib/tensors';
 import type { BlobStore } from '../storage';
 import * as ort from 'onnxruntime-node';
-import { inspectModel } from './onnx-model';
+import { inspectModel, type ModelInfo, type TensorInfo } from './onnx-model';
+import { BindingError, bindInputs, feedsOf, rowShapesOf, selectOutputs, type RequestedInputs } from './onnx-binding';
+import { firstLine } from './onnx-fuel';
 import { DEFAULT_BATCH_SIZE, createOnnxSession, type OnnxSession } from './onnx-runtime';
-import {
-  assertFuelWithinLimit,
-  assertSplits,
-  definedOnly,
-  loadShard as loadShardFrom,
-  lruResources,
-  splitDataset,
-  inspecting,
-} from './shared';
+import { assertFuelWithinLimit, assertSplits, definedOnly, lruResources, inspecting } from './shared';
 import { inferShardStream, type StreamResult } from './stream-infer';
 
 export interface OnnxInferenceDeps {
@@ -72,6 +84,50 @@ export interface OnnxInferenceProgram extends ProgramModule {
   sessionFor(modelBlobId: BlobId, context?: RunContext): Promise<OnnxSession>;
 }
 
+/** The Job's run parameters as the program reads them (JSON text in a Job's params). */
+export interface InferenceParams {
+  inputs?: RequestedInputs;
+  outputs?: string[];
+  datasetFormat?: DatasetFormat;
+}
+
+export function inferenceParamsOf(params: Record<string, string> | undefined): InferenceParams {
+  const p: InferenceParams = {};
+  const json = (field: 'inputs' | 'outputs') => {
+    try {
+      return JSON.parse(params![field]!) as never;
+    } catch {
+      throw new InspectionError(field, `${field} is not valid JSON text: ${params![field]!.slice(0, 80)}`);
+    }
+  };
+  if (params?.inputs) p.inputs = json('inputs');
+  if (params?.outputs) p.outputs = json('outputs');
+  if (params?.datasetFormat) p.datasetFormat = params.datasetFormat as DatasetFormat;
+  return p;
+}
+
+/** EMTX in and one float32 matrix out stays EMTX (the streaming path); everything else is .npz. */
+export function resultFormatOf(datasetFormat: DatasetFormat, outputs: readonly TensorInfo[]): 'emtx' | 'npz' {
+  const [only] = outputs;
+  return datasetFormat === 'emtx' && outputs.length === 1 && only!.dtype === 'float32' && only!.dims?.length === 2
+    ? 'emtx'
+    : 'npz';
+}
+
+/** Values per row over tensors (the shard's and the output's `cols`). */
+const valuesPerRow = (tensors: readonly Tensor[]) =>
+  tensors.reduce((a, t) => a + elementCount(t.shape.slice(1)), 0);
+
+/** A prepared shard or dataset: parsed, bound, fed and priced. */
+interface Prepared {
+  dataset: Dataset;
+  rows: number;
+  feeds: Record<string, Tensor>;
+  outputs: TensorInfo[];
+  resultFormat: 'emtx' | 'npz';
+  cost: ModelCost;
+}
+
 export function createOnnxInferenceProgram(deps: OnnxInferenceDeps): OnnxInferenceProgram {
   const { store } = deps;
   const batchSize = deps.batchSize ?? DEFAULT_BATCH_SIZE;
@@ -88,7 +144,32 @@ export function createOnnxInferenceProgram(deps: OnnxInferenceDeps): OnnxInferen
     }),
   );
   const sessionFor = (modelBlobId: BlobId, _context?: RunContext) => sessions.get(modelBlobId);
-  const loadShard = (shard: ShardRef) => loadShardFrom(store, shard);
+
+  /** Parses `bytes`, binds its arrays to the model and prices a row: the same on the L2, node and verifier. */
+  async function prepare(model: ModelInfo, session: OnnxSession, bytes: Uint8Array, p: InferenceParams, source: string): Promise<Prepared> {
+    const dataset = await readDataset(bytes, p.datasetFormat, { source });
+    const rows = datasetRows(dataset.tensors, source);
+    const outputs = selectOutputs(model, p.outputs);
+    const feeds = feedsOf(model, dataset.tensors, bindInputs(model, dataset.tensors, p.inputs));
+    const cost = await session.costFor(rowShapesOf(feeds));
+    return { dataset, rows, feeds, outputs, resultFormat: resultFormatOf(dataset.format, outputs), cost };
+  }
+
+  /** A shard as its SubJob describes it, refused (the split's fault) when it holds other rows. */
+  async function prepareShard(session: OnnxSession, shard: ShardRef, params: Record<string, string> | undefined) {
+    const prepared = await prepare(session.model, session, await store.get(shard.blobId), inferenceParamsOf(params), `shard ${shard.index}`);
+    if (prepared.rows !== shard.rows) {
+      throw new EmethError(
+        'SHARD_MISMATCH',
+        `shard ${shard.index} (blob ${shard.blobId}) holds ${prepared.rows} rows but its SubJob says ${shard.rows}; split the Job again`,
+      );
+    }
+    return prepared;
+  }
+
+  const encodeOutputs = (format: 'emtx' | 'npz', tensors: readonly Tensor[]) => writeDataset(format, tensors);
+  const decodeOutputs = async (bytes: Uint8Array, format: 'emtx' | 'npz', outputs: readonly TensorInfo[]) =>
+    (await readDataset(bytes, format, { source: 'the output', name: outputs[0]?.name })).tensors;
 
   return {
     spec,
@@ -97,97 +178,132 @@ export function createOnnxInferenceProgram(deps: OnnxInferenceDeps): OnnxInferen
     async inspect(input: InspectInput): Promise<InspectReport> {
       if (!input.modelBlobId)
         throw new InspectionError('model', 'onnx-inference needs a model: the blob id of an ONNX model');
-      const bytes = await inspecting('model', `model ${input.modelBlobId}`, () =>
-        store.get(input.modelBlobId!),
-      );
-      const model = await inspecting(
-        'model',
-        `model ${input.modelBlobId} is not an ONNX model onnx-inference runs`,
-        () => inspectModel(bytes),
+      const bytes = await inspecting('model', `model ${input.modelBlobId}`, () => store.get(input.modelBlobId!));
+      const model = await inspecting('model', `model ${input.modelBlobId} cannot run on onnx-inference`, () =>
+        inspectModel(bytes),
       );
       // onnxruntime itself must load it: every op known to it, every initializer inside the file.
       const session = await inspecting('model', `onnxruntime cannot load model ${input.modelBlobId}`, () =>
-        ort.InferenceSession.create(bytes, { executionProviders: ['cpu'] }),
+        createOnnxSession(bytes, { preferCuda: false }),
       );
       try {
-        const output = session.outputMetadata?.find((o) => o.name === model.outputName);
-        if (output && output.isTensor && output.type !== 'float32') {
-          throw new InspectionError(
-            'model',
-            `model ${input.modelBlobId}'s output "${model.outputName}" is ${output.type}; onnx-inference returns float32 matrices, so end the graph with a float32 output (e.g. Cast to float)`,
-          );
+        const params = inferenceParamsOf(input.params);
+        const datasetBytes = await inspecting('dataset', `dataset ${input.datasetBlobId}`, () => store.get(input.datasetBlobId));
+        const dataset = await inspecting(
+          params.datasetFormat ? 'datasetFormat' : 'dataset',
+          `dataset ${input.datasetBlobId} cannot be read`,
+          () => readDataset(datasetBytes, params.datasetFormat, { source: `dataset ${input.datasetBlobId}` }),
+        );
+        const rows = await inspecting('dataset', `dataset ${input.datasetBlobId}`, () => datasetRows(dataset.tensors));
+        if (rows === 0) throw new InspectionError('dataset', `dataset ${input.datasetBlobId} has no rows`);
+        let feeds: Record<string, Tensor>;
+        try {
+          selectOutputs(model, params.outputs);
+          feeds = feedsOf(model, dataset.tensors, bindInputs(model, dataset.tensors, params.inputs));
+        } catch (err) {
+          if (err instanceof BindingError) throw new InspectionError(err.field, err.message);
+          throw err;
         }
-        if (output && !output.isTensor) {
-          throw new InspectionError(
-            'model',
-            `model ${input.modelBlobId}'s output "${model.outputName}" is not a tensor (a ZipMap or sequence); export it without one (skl2onnx: zipmap=False)`,
-          );
-        }
+        // One row through the model and its cost probe: a model that cannot run on these rows is refused here.
+        const one = Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, sliceRows(t, 0, 1)]));
+        await inspecting('dataset', `model ${input.modelBlobId} cannot run on dataset ${input.datasetBlobId}`, async () => {
+          await session.costFor(rowShapesOf(feeds));
+          await session.run(one, selectOutputs(model, params.outputs).map((o) => o.name));
+        });
+        return { rows, cols: valuesPerRow(dataset.tensors) };
       } finally {
         await session.release();
       }
-      const dataset = await inspecting(
-        'dataset',
-        `dataset ${input.datasetBlobId} is not an EMTX matrix`,
-        async () => decodeMatrix(await store.get(input.datasetBlobId)),
-      );
-      if (model.inputCols !== null && model.inputCols !== dataset.cols) {
-        throw new InspectionError(
-          'dataset',
-          `the model takes rows of ${model.inputCols} values; dataset ${input.datasetBlobId} has ${dataset.cols} per row`,
-        );
-      }
-      if (dataset.rows === 0)
-        throw new InspectionError('dataset', `dataset ${input.datasetBlobId} has no rows`);
-      return { rows: dataset.rows, cols: dataset.cols };
     },
 
     async split(input: SplitInput): Promise<SplitOutput> {
       assertSplits(spec, input.programId);
       const started = Date.now();
-      const dataset = decodeMatrix(await store.get(input.datasetBlobId));
-      const model = inspectModel(await store.get(input.modelBlobId));
-      if (model.inputCols !== null && model.inputCols !== dataset.cols) {
-        throw new EmethError(
-          'SHAPE_MISMATCH',
-          `the model takes rows of ${model.inputCols} values, dataset ${input.datasetBlobId} has ${dataset.cols}`,
-        );
-      }
-      return splitDataset({
-        store,
-        spec,
-        input,
-        dataset,
-        modelCost: model.cost,
-        fuelRequired: (rows, limit) => meterFuel(rows, model.cost, limit).required,
-        log: log(),
-        started,
+      const session = await sessionFor(input.modelBlobId);
+      const prepared = await prepare(session.model, session, await store.get(input.datasetBlobId), inferenceParamsOf(input.params), `dataset ${input.datasetBlobId}`).catch((err) => {
+        throw new EmethError('SHAPE_MISMATCH', (err as Error).message);
       });
+      const { dataset, rows, cost } = prepared;
+      const ranges = splitRows(rows, input.numParallel);
+      const limits = splitFuelLimit(input.fuelLimit, ranges.map((r) => r.rowEnd - r.rowStart));
+      const cols = valuesPerRow(dataset.tensors);
+      const shards: SplitShard[] = [];
+      for (const [index, range] of ranges.entries()) {
+        const bytes = writeDataset(dataset.format, sliceDataset(dataset, range.rowStart, range.rowEnd).tensors);
+        const shardRows = range.rowEnd - range.rowStart;
+        shards.push({
+          index,
+          blobId: await store.put(bytes),
+          ...range,
+          rows: shardRows,
+          cols,
+          bytes: bytes.byteLength,
+          fuelLimit: limits[index]!,
+          fuelRequired: meterFuel(shardRows, cost, limits[index]!).required,
+        });
+      }
+      log().info(
+        { datasetBlobId: input.datasetBlobId, format: dataset.format, rows, shards: shards.length, workPerRow: cost.workPerRow, ms: Date.now() - started },
+        'dataset split',
+      );
+      return {
+        programId: spec.programId,
+        subProgramId: spec.subProgramId,
+        datasetBlobId: input.datasetBlobId,
+        modelBlobId: input.modelBlobId,
+        totalRows: rows,
+        cols,
+        modelCost: cost,
+        shards,
+      };
     },
 
     async run(input: RunInput): Promise<RunOutput> {
       const started = Date.now();
       const session = await sessionFor(input.modelBlobId, input.context);
-      const fuel = meterFuel(input.shard.rows, session.model.cost, input.fuelLimit);
-      assertFuelWithinLimit(input.shard, fuel, input.fuelLimit);
+      const params = inferenceParamsOf(input.params);
+      const outputs = selectOutputs(session.model, params.outputs);
+      const only = session.model.inputs.length === 1 ? session.model.inputs[0]! : undefined;
       let outputBlobId: BlobId;
-      let output: { rows: number; cols: number };
-      if (store.getStream && store.putStream) {
+      let cols: number;
+      let fuelUsed: string;
+      // The streaming path: an EMTX shard of one float32 matrix, one float32 matrix out.
+      const stream =
+        store.putStream && only?.dtype === 'float32' && (params.datasetFormat ?? 'emtx') === 'emtx' &&
+        resultFormatOf('emtx', outputs) === 'emtx'
+          ? await emtxStream(store, input.shard)
+          : null;
+      if (stream && only) {
+        const cost = await session.costFor({ [only.name]: { dtype: 'float32', inner: [input.shard.cols] } });
+        const fuel = meterFuel(input.shard.rows, cost, input.fuelLimit);
+        assertFuelWithinLimit(input.shard, fuel, input.fuelLimit);
         const streamed: StreamResult = { cols: 0 };
-        outputBlobId = await store.putStream(
-          inferShardStream(session, store.getStream(input.shard.blobId), input.shard, batchSize, streamed),
+        outputBlobId = await store.putStream!(
+          inferShardStream(
+            { runBatch: (m) => session.runBatch(m, outputs[0]!.name) },
+            stream,
+            input.shard,
+            batchSize,
+            streamed,
+          ),
         );
-        output = { rows: input.shard.rows, cols: streamed.cols };
+        cols = streamed.cols;
+        fuelUsed = fuel.fuelUsed;
       } else {
-        const result = await session.runRows(await loadShard(input.shard), batchSize);
-        outputBlobId = await store.put(encodeMatrix(result));
-        output = result;
+        const prepared = await prepareShard(session, input.shard, input.params);
+        const fuel = meterFuel(input.shard.rows, prepared.cost, input.fuelLimit);
+        assertFuelWithinLimit(input.shard, fuel, input.fuelLimit);
+        const result = await session.runInBatches(prepared.feeds, outputs.map((o) => o.name), batchSize);
+        outputBlobId = await store.put(encodeOutputs(prepared.resultFormat, result));
+        cols = valuesPerRow(result);
+        fuelUsed = fuel.fuelUsed;
       }
       log(input.context).info(
         {
           shardIndex: input.shard.index,
-          rows: output.rows,
-          fuelUsed: fuel.fuelUsed,
+          rows: input.shard.rows,
+          outputs: outputs.map((o) => o.name),
+          fuelUsed,
           executionProvider: session.provider,
           outputBlobId,
           ms: Date.now() - started,
@@ -198,9 +314,9 @@ export function createOnnxInferenceProgram(deps: OnnxInferenceDeps): OnnxInferen
         shardIndex: input.shard.index,
         outputBlobId,
         outputDigest: outputBlobId,
-        rows: output.rows,
-        cols: output.cols,
-        fuelUsed: fuel.fuelUsed,
+        rows: input.shard.rows,
+        cols,
+        fuelUsed,
         executionProvider: session.provider,
       };
     },
@@ -208,12 +324,12 @@ export function createOnnxInferenceProgram(deps: OnnxInferenceDeps): OnnxInferen
     async verify(input: VerifyInput): Promise<VerifyVerdict> {
       const tolerance = input.options.tolerance ?? spec.tolerance;
       const session = await sessionFor(input.modelBlobId, input.context);
-      const shard = await loadShard(input.shard);
-      const fuelExpected = meterFuel(shard.rows, session.model.cost, input.fuelLimit).fuelUsed;
+      const prepared = await prepareShard(session, input.shard, input.params);
+      const fuelExpected = meterFuel(prepared.rows, prepared.cost, input.fuelLimit).fuelUsed;
       const verdict: VerifyVerdict = {
         ok: false,
         rowsChecked: 0,
-        rowsTotal: shard.rows,
+        rowsTotal: prepared.rows,
         worstDiff: 0,
         worstRow: null,
         mismatches: [],
@@ -228,37 +344,62 @@ export function createOnnxInferenceProgram(deps: OnnxInferenceDeps): OnnxInferen
 
       if (input.claimed.fuelUsed !== fuelExpected) {
         return reject(
-          `claimed fuelUsed ${input.claimed.fuelUsed} but ${shard.rows} rows of this model meter ${fuelExpected}`,
+          `claimed fuelUsed ${input.claimed.fuelUsed} but ${prepared.rows} rows of this model meter ${fuelExpected}`,
         );
       }
-      let claimed: Matrix;
+      let claimed: Tensor[];
       try {
-        claimed = decodeMatrix(await store.get(input.claimed.outputBlobId));
+        claimed = await decodeOutputs(await store.get(input.claimed.outputBlobId), prepared.resultFormat, prepared.outputs);
       } catch (err) {
-        // The node's output is missing, damaged or not a matrix: that is the node's failure.
-        return reject(`output blob ${input.claimed.outputBlobId} is unusable: ${(err as Error).message}`);
+        // The node's output is missing, damaged or not in the result format: that is the node's failure.
+        return reject(`output blob ${input.claimed.outputBlobId} is unusable: ${firstLine(err)}`);
       }
-      if (claimed.rows !== shard.rows) {
-        return reject(`output has ${claimed.rows} rows, the shard has ${shard.rows} (rows missing or added)`);
+      const names = prepared.outputs.map((o) => o.name);
+      const byName = new Map(claimed.map((t) => [prepared.resultFormat === 'emtx' ? names[0]! : t.name, t]));
+      if (claimed.length !== names.length || names.some((n) => !byName.has(n))) {
+        return reject(`output holds ${claimed.map((t) => `'${t.name}'`).join(', ')}; the Job returns ${names.map((n) => `'${n}'`).join(', ')}`);
+      }
+      for (const t of claimed) {
+        if (t.shape[0] !== prepared.rows) {
+          return reject(`output '${t.name}' has ${t.shape[0]} rows, the shard has ${prepared.rows} (rows missing or added)`);
+        }
       }
 
-      const sample = sampleRows(shard.rows, input.options.sampleRate, input.options.seed);
+      const sample = sampleRows(prepared.rows, input.options.sampleRate, input.options.seed);
       if (sample.length === 0) {
-        log(input.context).info(
-          { shardIndex: input.shard.index },
-          'sample rate 0: only shape and fuel checked',
-        );
+        log(input.context).info({ shardIndex: input.shard.index }, 'sample rate 0: only shape and fuel checked');
         return { ...verdict, ok: true };
       }
-      const recomputed = await session.runRows(pickRows(shard, sample), batchSize);
-      if (claimed.cols !== recomputed.cols) {
-        return reject(`output rows have ${claimed.cols} values, the model produces ${recomputed.cols}`);
+      const pick = (t: Tensor) => (sample.length === prepared.rows ? t : concatRows(sample.map((r) => sliceRows(t, r, r + 1))));
+      const feeds = Object.fromEntries(Object.entries(prepared.feeds).map(([k, t]) => [k, pick(t)]));
+      const recomputed = await session.runInBatches(feeds, names, batchSize);
+      const rowDiff = new Float64Array(sample.length);
+      for (const [k, expected] of recomputed.entries()) {
+        const got = pick(byName.get(names[k]!)!);
+        const inner = (s: readonly number[]) => s.slice(1).join(',');
+        if (got.dtype !== expected.dtype || inner(got.shape) !== inner(expected.shape)) {
+          return reject(
+            `output '${names[k]}' is ${got.dtype}[${got.shape.join(', ')}]; the model produces ${expected.dtype}[N, ${expected.shape.slice(1).join(', ')}]`,
+          );
+        }
+        const exact = !['float16', 'float32', 'float64'].includes(expected.dtype);
+        const a = toFloat64(expected);
+        const b = toFloat64(got);
+        const per = elementCount(expected.shape.slice(1));
+        for (let r = 0; r < sample.length; r++) {
+          for (let j = r * per; j < (r + 1) * per; j++) {
+            const x = a[j]!;
+            const y = b[j]!;
+            const diff = Number.isNaN(x) && Number.isNaN(y) ? 0 : exact ? (x === y ? 0 : Infinity) : Math.abs(x - y);
+            const d = Number.isNaN(diff) ? Infinity : diff;
+            if (d > rowDiff[r]!) rowDiff[r] = d;
+          }
+        }
       }
-      const diffs = rowMaxAbsDiff(recomputed, pickRows(claimed, sample));
       let bad = 0;
       const mismatches: RowMismatch[] = [];
       sample.forEach((shardRow, i) => {
-        const diff = diffs[i]!;
+        const diff = rowDiff[i]!;
         const row = input.shard.rowStart + shardRow;
         if (diff > verdict.worstDiff || verdict.worstRow === null) {
           verdict.worstDiff = diff;
@@ -274,7 +415,7 @@ export function createOnnxInferenceProgram(deps: OnnxInferenceDeps): OnnxInferen
       if (bad > 0) {
         const first = mismatches[0]!;
         return reject(
-          `${bad} of ${sample.length} checked rows differ beyond tolerance ${tolerance}; first: row ${first.row} ` +
+          `${bad} of ${sample.length} checked rows differ beyond tolerance ${tolerance} (integers and booleans must match exactly); first: row ${first.row} ` +
             `(shard row ${first.shardRow}) differs by ${first.diff}`,
         );
       }
@@ -296,16 +437,37 @@ export function createOnnxInferenceProgram(deps: OnnxInferenceDeps): OnnxInferen
           );
         }
       });
-      const parts: Matrix[] = [];
-      for (const o of ordered) parts.push(decodeMatrix(await store.get(o.outputBlobId)));
-      const result = concatRows(parts);
-      const resultBlobId = await store.put(encodeMatrix(result));
-      log(input.context).info({ resultBlobId, rows: result.rows, parts: parts.length }, 'outputs aggregated');
-      return { resultBlobId, rows: result.rows, cols: result.cols };
+      const parts: Dataset[] = [];
+      for (const o of ordered) parts.push(await readDataset(await store.get(o.outputBlobId), undefined, { source: `output ${o.index}` }));
+      const result = concatDatasets(parts);
+      const resultBlobId = await store.put(writeDataset(result.format, result.tensors));
+      const rows = datasetRows(result.tensors);
+      log(input.context).info({ resultBlobId, rows, parts: parts.length, format: result.format }, 'outputs aggregated');
+      return { resultBlobId, rows, cols: valuesPerRow(result.tensors) };
     },
 
     async close() {
       await sessions.releaseAll();
+    },
+  };
+}
+
+/**
+ * The shard's stream when it is an EMTX matrix (its size says so and its first bytes agree), with
+ * the peeked chunk put back in front; null otherwise (the shard is read whole).
+ */
+async function emtxStream(store: BlobStore, shard: ShardRef): Promise<AsyncIterable<Uint8Array> | null> {
+  if (!store.getStream || shard.bytes !== MATRIX_HEADER_BYTES + shard.rows * shard.cols * 4) return null;
+  const iterator = store.getStream(shard.blobId)[Symbol.asyncIterator]();
+  const first = await iterator.next();
+  if (first.done || !isEmtx(first.value)) {
+    await iterator.return?.();
+    return null;
+  }
+  return {
+    async *[Symbol.asyncIterator]() {
+      yield first.value;
+      for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value;
     },
   };
 }

@@ -7,9 +7,19 @@ import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { Logger } from '../../lib/logger';
 import { createMatrix, sliceRows, type Matrix } from '../../lib/matrix';
-import type { ExecutionProvider } from '../../lib/programs';
+import type { ExecutionProvider, ModelCost } from '../../lib/programs';
 import { EmethError } from '../../lib/errors';
+import {
+  concatRows,
+  createTensor,
+  float32ToFloat16Bits,
+  rowCount,
+  sliceRows as sliceTensorRows,
+  type DType,
+  type Tensor,
+} from '../../lib/tensors';
 import { inspectModel, type ModelInfo } from './onnx-model';
+import { createCostProbe, firstLine, type CostProbe, type RowShapes } from './onnx-fuel';
 
 export const DEFAULT_BATCH_SIZE = 256;
 
@@ -29,10 +39,16 @@ export interface OnnxSession {
   /** Why this provider: shown in the node's logs so an operator can fix a missing CUDA provider. */
   readonly providerReason: string;
   readonly model: ModelInfo;
-  /** Runs every row of `input` through the model, `batchSize` rows per call, output in row order. */
+  /** One onnxruntime call: the named feeds in, the named outputs (all by default) out, in that order. */
+  run(feeds: Record<string, Tensor>, outputs?: readonly string[]): Promise<Tensor[]>;
+  /** Every row of the feeds through the model, `batchSize` rows per call, each output in row order. */
+  runInBatches(feeds: Record<string, Tensor>, outputs?: readonly string[], batchSize?: number): Promise<Tensor[]>;
+  /** Work units per row for rows of these shapes (the fuel table over the model's own shapes); cached. */
+  costFor(rows: RowShapes): Promise<ModelCost>;
+  /** A one-input float32 model: every row of `input`, `batchSize` rows per call, its first output as a matrix. */
   runRows(input: Matrix, batchSize?: number): Promise<Matrix>;
-  /** One onnxruntime call over all rows of `batch`; returns the row-major float32 output. */
-  runBatch(batch: Matrix): Promise<{ cols: number; data: Float32Array }>;
+  /** A one-input float32 model: one call over all rows of `batch`; the first output, row-major float32. */
+  runBatch(batch: Matrix, output?: string): Promise<{ cols: number; data: Float32Array }>;
   release(): Promise<void>;
 }
 
@@ -103,37 +119,93 @@ export async function createOnnxSession(
   );
 
   const s = session;
+  const allOutputs = info.outputs.map((o) => o.name);
+  const run = async (feeds: Record<string, Tensor>, outputs: readonly string[] = allOutputs) => {
+    const ortFeeds: Record<string, ort.Tensor> = {};
+    for (const input of info.inputs) {
+      const t = feeds[input.name];
+      if (!t) throw new EmethError('UNBOUND_INPUT', `the model's input "${input.name}" has no data bound to it`);
+      ortFeeds[input.name] = toOrt(t);
+    }
+    let result: ort.InferenceSession.OnnxValueMapType;
+    try {
+      result = await s.run(ortFeeds, [...outputs]);
+    } catch (err) {
+      throw new EmethError('INFERENCE_FAILED', `onnxruntime could not run the model: ${firstLine(err)}`);
+    }
+    return outputs.map((name) => fromOrt(name, result[name] as ort.Tensor));
+  };
+
+  let probe: Promise<CostProbe> | undefined;
+  const costs = new Map<string, Promise<ModelCost>>();
+  const costFor = (rows: RowShapes) => {
+    const key = JSON.stringify(Object.entries(rows).sort(([a], [b]) => (a < b ? -1 : 1)));
+    let cost = costs.get(key);
+    if (!cost) {
+      probe ??= createCostProbe(model, info);
+      cost = probe.then((p) => p.measure(rows));
+      cost.catch(() => costs.delete(key));
+      costs.set(key, cost);
+    }
+    return cost;
+  };
+
+  // The matrix interface of one-input float32 models (the EMTX path): its first output.
+  const only = info.inputs.length === 1 ? info.inputs[0]! : undefined;
+  const inputCols = only?.dims && only.dims.length === 2 ? only.dims[1]! : null;
   const checkCols = (cols: number) => {
-    if (info.inputCols !== null && cols !== info.inputCols) {
+    if (!only || only.dtype !== 'float32') {
       throw new EmethError(
         'SHAPE_MISMATCH',
-        `the model's input "${info.inputName}" takes rows of ${info.inputCols} values, the data has ${cols}; ` +
+        `this model takes ${info.inputs.length} inputs (${info.inputs.map((i) => `"${i.name}" ${i.dtype}`).join(', ')}), not one float32 matrix; bind named arrays instead`,
+      );
+    }
+    if (inputCols !== null && cols !== inputCols) {
+      throw new EmethError(
+        'SHAPE_MISMATCH',
+        `the model's input "${only.name}" takes rows of ${inputCols} values, the data has ${cols}; ` +
           'use a dataset made for this model',
       );
     }
   };
-  const runBatch = async (batch: Matrix) => {
+  const runBatch = async (batch: Matrix, output = allOutputs[0]!) => {
     checkCols(batch.cols);
-    const feeds = { [info.inputName]: new ort.Tensor('float32', batch.data, [batch.rows, batch.cols]) };
-    const tensor = (await s.run(feeds, [info.outputName]))[info.outputName]!;
-    if (tensor.type !== 'float32') {
+    const [out] = await run(
+      { [only!.name]: createTensor(only!.name, 'float32', [batch.rows, batch.cols], batch.data) },
+      [output],
+    );
+    if (out!.dtype !== 'float32') {
       throw new EmethError(
         'UNSUPPORTED_OUTPUT',
-        `output "${info.outputName}" is ${tensor.type}; onnx-inference stores float32 matrices, so end the graph with float32 (e.g. Cast)`,
+        `output "${out!.name}" is ${out!.dtype}; a matrix result is float32, so end the graph with float32 (e.g. Cast)`,
       );
     }
-    const data = tensor.data as Float32Array;
+    const data = out!.data as Float32Array;
     return { cols: batch.rows === 0 ? 0 : data.length / batch.rows, data };
   };
   return {
     provider,
     providerReason: reason,
     model: info,
+    run,
+    async runInBatches(feeds, outputs = allOutputs, batchSize = DEFAULT_BATCH_SIZE) {
+      assertBatchSize(batchSize);
+      const rows = rowCount(Object.values(feeds)[0]!);
+      const parts: Tensor[][] = [];
+      for (let start = 0; start < rows; start += batchSize) {
+        const end = Math.min(start + batchSize, rows);
+        const batch = Object.fromEntries(
+          Object.entries(feeds).map(([k, t]) => [k, sliceTensorRows(t, start, end)]),
+        );
+        parts.push(await run(batch, outputs));
+      }
+      if (parts.length === 1) return parts[0]!;
+      return outputs.map((_, k) => concatRows(parts.map((p) => p[k]!)));
+    },
+    costFor,
     runBatch,
     async runRows(input, batchSize = DEFAULT_BATCH_SIZE) {
-      if (!Number.isInteger(batchSize) || batchSize < 1) {
-        throw new EmethError('BAD_BATCH_SIZE', `batch size must be an integer ≥ 1, got ${batchSize}`);
-      }
+      assertBatchSize(batchSize);
       checkCols(input.cols);
       let out: Float32Array | undefined;
       let outCols = 0;
@@ -147,6 +219,46 @@ export async function createOnnxSession(
       }
       return createMatrix(input.rows, outCols, out ?? new Float32Array(0));
     },
-    release: () => s.release(),
+    async release() {
+      await s.release();
+      if (probe) await probe.then((p) => p.release()).catch(() => undefined);
+    },
   };
+}
+
+function assertBatchSize(batchSize: number) {
+  if (!Number.isInteger(batchSize) || batchSize < 1) {
+    throw new EmethError('BAD_BATCH_SIZE', `batch size must be an integer ≥ 1, got ${batchSize}`);
+  }
+}
+
+/** onnxruntime-node takes bool as Uint8Array and float16 as its bits in a Uint16Array, as EMETH keeps them. */
+function toOrt(t: Tensor): ort.Tensor {
+  return new ort.Tensor(t.dtype, t.data as never, t.shape);
+}
+
+const ORT_DTYPES: Record<string, DType> = {
+  float32: 'float32',
+  float64: 'float64',
+  float16: 'float16',
+  int32: 'int32',
+  int64: 'int64',
+  bool: 'bool',
+  uint8: 'uint8',
+  int8: 'int8',
+};
+
+function fromOrt(name: string, t: ort.Tensor): Tensor {
+  const dtype = ORT_DTYPES[t.type];
+  if (!dtype) {
+    throw new EmethError(
+      'UNSUPPORTED_OUTPUT',
+      `output "${name}" is ${t.type}; onnx-inference returns float16/32/64, int8, uint8, int32, int64 and bool tensors — cast it in the graph`,
+    );
+  }
+  let data = t.data as Tensor['data'];
+  // Newer runtimes may hand float16 as a Float16Array and bool as a plain array; keep EMETH's layout.
+  if (dtype === 'float16' && !(data instanceof Uint16Array)) data = float32ToFloat16Bits(data as ArrayLike<number>);
+  if (dtype === 'bool' && !(data instanceof Uint8Array)) data = Uint8Array.from(data as ArrayLike<number>, (v) => (v ? 1 : 0));
+  return createTensor(name, dtype, t.dims.map(Number), data as never);
 }

@@ -459,6 +459,9 @@ export function jobsRouter(ctx: ApiContext, auth: Authenticator): Router {
 /** The program parameters a Job row keeps (names as the programs read them). */
 function jobParams(body: {
   model?: string;
+  inputs?: Record<string, string | string[]>;
+  outputs?: string[];
+  datasetFormat?: string;
   trainGraph?: string;
   publicKey?: string;
   initialModel?: string;
@@ -472,6 +475,10 @@ function jobParams(body: {
 }): Record<string, string> {
   const p: Record<string, string | undefined> = {
     model: body.model,
+    // Objects travel as JSON text: a Job's params are strings end to end (lib/programs.ts).
+    inputs: body.inputs ? JSON.stringify(body.inputs) : undefined,
+    outputs: body.outputs ? JSON.stringify(body.outputs) : undefined,
+    datasetFormat: body.datasetFormat,
     trainGraph: body.trainGraph,
     publicKey: body.publicKey,
     initialModel: body.initialModel,

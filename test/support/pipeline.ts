@@ -11,7 +11,8 @@ import { EMETH, GHOLON } from '../../lib/fees';
 import { meterFuel } from '../../lib/programs';
 import { emethCore, emethToken, type EmethCore, type EmethToken } from '../../contracts/typed';
 import { generateExamples } from '../../examples/generate';
-import { inspectModel } from '../../activities/programs';
+import { modelCostOf } from '../../activities/programs';
+import { decodeMatrix } from '../../lib/matrix';
 import { spawnManaged, type ManagedProcess } from '../../cli/stack/child';
 import { freePort } from '../../cli/stack/ports';
 import { spawnWorkerProcess, type WorkerScript } from '../../cli/stack/worker-process';
@@ -261,7 +262,11 @@ export class TestPipeline {
     const dataset = await this.gateway.putBlob(datasetBytes);
     opts.beforeSubmit?.({ dataset: dataset.id, model: model.id });
     const fuelPrice = 120n * GHOLON;
-    const needed = BigInt(meterFuel(rows, inspectModel(modelBytes).cost, 10n ** 30n).required);
+    const needed = BigInt(meterFuel(
+        rows,
+        await modelCostOf(modelBytes, { rows: { dtype: 'float32', inner: [decodeMatrix(generated).cols] } }).catch(() => ({ workPerRow: 0, nodes: 1 })),
+        10n ** 30n,
+      ).required);
     const numParallel = opts.numParallel ?? 3;
     const fuelLimit =
       (needed * BigInt(Math.round((opts.fuelHeadroom ?? 1.5) * 100))) / 100n + BigInt(numParallel);

@@ -8,6 +8,7 @@ import {
   type OnnxInferenceProgram,
 } from '../../activities/programs/onnx-inference';
 import { inspectModel } from '../../activities/programs/onnx-model';
+import { modelCostOf } from '../../activities/programs/onnx-fuel';
 import { detectCuda } from '../../activities/programs/onnx-runtime';
 import { createLocalBlobStore, type BlobStore } from '../../activities/storage';
 import { createLogger } from '../../lib/logger';
@@ -45,7 +46,7 @@ describe('program rules (lib/programs)', () => {
   });
 
   it('meters fuel as ceil(rows × (MACs + nodes) / 1000), capped by the limit', () => {
-    const cost = { macsPerRow: 2688, nodes: 6 };
+    const cost = { workPerRow: 2688, nodes: 6 };
     expect(meterFuel(1000, cost, '1000000')).toEqual({
       required: '2694',
       fuelUsed: '2694',
@@ -53,7 +54,7 @@ describe('program rules (lib/programs)', () => {
     });
     expect(meterFuel(1, cost, '100')).toEqual({ required: '3', fuelUsed: '3', exceedsLimit: false });
     expect(meterFuel(1000, cost, '2000')).toEqual({ required: '2694', fuelUsed: '2000', exceedsLimit: true });
-    expect(meterFuel(1, { macsPerRow: 0, nodes: 1 }, 10n).fuelUsed).toBe('1'); // never free
+    expect(meterFuel(1, { workPerRow: 0, nodes: 1 }, 10n).fuelUsed).toBe('1'); // never free
     expect(meterFuel(0, cost, '10').fuelUsed).toBe('0');
     expect(() => meterFuel(1, cost, '-5')).toThrow(/non-negative integer/);
   });
@@ -141,11 +142,13 @@ describe('onnx-inference on the example MLP (real onnxruntime-node)', () => {
     expect([again.model.changed, again.rows.changed]).toEqual([false, false]);
     expect(dataset.rows).toBe(ROWS);
     expect(dataset.cols).toBe(32);
-    expect(inspectModel(modelBytes)).toEqual({
-      inputName: 'rows',
-      inputCols: 32,
-      outputName: 'probs',
-      cost: { macsPerRow: 32 * 64 + 64 * 10, nodes: 6 },
+    const model = inspectModel(modelBytes);
+    expect(model.inputs).toEqual([{ name: 'rows', dtype: 'float32', elemType: 'float', dims: [null, 32], isTensor: true }]);
+    expect(model.outputs.map((o) => [o.name, o.dtype, o.dims])).toEqual([['probs', 'float32', [null, 10]]]);
+    // The fuel table over one row's shapes: MatMul 32×64 + Add 64 + Relu 64 + MatMul 64×10 + Add 10 + Softmax 5×10.
+    expect(await modelCostOf(modelBytes, { rows: { dtype: 'float32', inner: [32] } })).toEqual({
+      workPerRow: 32 * 64 + 64 + 64 + 64 * 10 + 10 + 5 * 10,
+      nodes: 6,
     });
     // Softmax rows sum to 1: the reference is a real classifier output, not zeros.
     const sum = bare.data.subarray(0, 10).reduce((a, v) => a + v, 0);
@@ -234,15 +237,15 @@ describe('onnx-inference on the example MLP (real onnxruntime-node)', () => {
     const fuel = a.outputs.map((o) => o.fuelUsed);
     expect(fuel).toEqual(b.outputs.map((o) => o.fuelUsed));
     expect(fuel).toEqual(
-      a.split.shards.map((s) => meterFuel(s.rows, { macsPerRow: 2688, nodes: 6 }, '100000').fuelUsed),
+      a.split.shards.map((s) => meterFuel(s.rows, { workPerRow: 2876, nodes: 6 }, '100000').fuelUsed),
     );
-    expect(fuel).toEqual(['1347', '1347', '1347', '1347']); // ceil(500 × 2694 / 1000)
+    expect(fuel).toEqual(['1441', '1441', '1441', '1441']); // ceil(500 × 2882 / 1000)
     // Identical work gives identical bytes: a retried SubJob writes the same output blob.
     expect(a.outputs.map((o) => o.outputBlobId)).toEqual(b.outputs.map((o) => o.outputBlobId));
 
     const shard = a.split.shards[0]!;
-    await expect(program.run({ shard, modelBlobId, fuelLimit: '1346' })).rejects.toThrow(
-      /needs 1347 fuel \(500 rows\) but the SubJob's limit is 1346/,
+    await expect(program.run({ shard, modelBlobId, fuelLimit: '1440' })).rejects.toThrow(
+      /needs 1441 fuel \(500 rows\) but the SubJob's limit is 1440/,
     );
   });
 
@@ -298,7 +301,7 @@ describe('onnx-inference on the example MLP (real onnxruntime-node)', () => {
     expect(caught.mismatches).toEqual([{ row: 1037, shardRow: 37, diff: expect.closeTo(0.01, 4) }]);
     expect(caught.worstRow).toBe(1037);
     expect(caught.reason).toMatch(
-      /1 of 1000 checked rows differ beyond tolerance 0.0001; first: row 1037 \(shard row 37\)/,
+      /1 of 1000 checked rows differ beyond tolerance 0.0001 .*; first: row 1037 \(shard row 37\)/,
     );
   });
 
@@ -311,7 +314,7 @@ describe('onnx-inference on the example MLP (real onnxruntime-node)', () => {
       claimed: { outputBlobId: outputs[0]!.outputBlobId, fuelUsed: '999999' },
     });
     expect(greedy.ok).toBe(false);
-    expect(greedy.reason).toMatch(/claimed fuelUsed 999999 but 1000 rows of this model meter 2694/);
+    expect(greedy.reason).toMatch(/claimed fuelUsed 999999 but 1000 rows of this model meter 2882/);
 
     const missing = 'ab'.repeat(32);
     const gone = await program.verify({
@@ -328,7 +331,7 @@ describe('onnx-inference on the example MLP (real onnxruntime-node)', () => {
       claimed: { outputBlobId: shortId, fuelUsed: outputs[0]!.fuelUsed },
     });
     expect(short.ok).toBe(false);
-    expect(short.reason).toMatch(/output has 999 rows, the shard has 1000/);
+    expect(short.reason).toMatch(/output 'probs' has 999 rows, the shard has 1000/);
   });
 
   it('aggregate refuses a missing or repeated SubJob output', async () => {
@@ -349,7 +352,7 @@ describe('onnx-inference on the example MLP (real onnxruntime-node)', () => {
     const wrongId = await store.put(encodeMatrix({ rows: 4, cols: 16, data: new Float32Array(64) }));
     await expect(
       program.split({ programId: 1, datasetBlobId: wrongId, modelBlobId, numParallel: 2, fuelLimit: '10' }),
-    ).rejects.toThrow(/model takes rows of 32 values, dataset .* has 16/);
+    ).rejects.toThrow(/the model's input "rows" takes \[N, 32\]; array 'X' is \[4, 16\]/);
   });
 
   it('runs on CPU when the CUDA provider is absent, and gives the reason the node logs', async () => {
