@@ -302,7 +302,7 @@ describe.each(['softmax', 'mlp'] as const)('fedavg-train program, %s, encrypted 
       [3, 3000, 1000, 21],
     ]);
     const p = paramCount(kind, DIMS);
-    expect(split.modelCost).toEqual({ macsPerRow: 3 * p, nodes: 1 });
+    expect(split.modelCost).toEqual({ workPerRow: 3 * p, nodes: 1 });
     // 1,000 rows × 5 steps × (3P + 1) / 1000
     expect(split.shards[0]!.fuelRequired).toBe(String(Math.ceil((1000 * 5 * (3 * p + 1)) / 1000)));
     expect(epochs[0]!.outputs[0]!.fuelUsed).toBe(split.shards[0]!.fuelRequired);
