@@ -50,7 +50,11 @@ function globToRegExp(pattern: string): RegExp {
 }
 
 /** Resolves which arrays or columns feed each model input; refuses, naming the fix, when it cannot tell. */
-export function bindInputs(model: ModelInfo, tensors: readonly Tensor[], requested: RequestedInputs = {}): Binding {
+export function bindInputs(
+  model: ModelInfo,
+  tensors: readonly Tensor[],
+  requested: RequestedInputs = {},
+): Binding {
   const inputNames = new Set(model.inputs.map((i) => i.name));
   for (const name of Object.keys(requested)) {
     if (!inputNames.has(name)) {
@@ -71,13 +75,21 @@ export function bindInputs(model: ModelInfo, tensors: readonly Tensor[], request
   return binding;
 }
 
-function resolveRequested(input: TensorInfo, asked: string | string[], tensors: readonly Tensor[]): InputSource {
+function resolveRequested(
+  input: TensorInfo,
+  asked: string | string[],
+  tensors: readonly Tensor[],
+): InputSource {
   const names = tensors.map((t) => t.name);
   if (Array.isArray(asked)) {
-    if (asked.length === 0) throw new BindingError('inputs', `inputs.${input.name} lists no columns; name at least one`);
+    if (asked.length === 0)
+      throw new BindingError('inputs', `inputs.${input.name} lists no columns; name at least one`);
     for (const c of asked) {
       if (!names.includes(c)) {
-        throw new BindingError('inputs', `inputs.${input.name} names column '${c}', which the dataset does not have; it has ${listNames(tensors)}`);
+        throw new BindingError(
+          'inputs',
+          `inputs.${input.name} names column '${c}', which the dataset does not have; it has ${listNames(tensors)}`,
+        );
       }
     }
     return { columns: [...asked] };
@@ -86,12 +98,18 @@ function resolveRequested(input: TensorInfo, asked: string | string[], tensors: 
     const re = globToRegExp(asked);
     const matched = names.filter((n) => re.test(n));
     if (matched.length === 0) {
-      throw new BindingError('inputs', `inputs.${input.name} pattern '${asked}' matches no column; the dataset has ${listNames(tensors)}`);
+      throw new BindingError(
+        'inputs',
+        `inputs.${input.name} pattern '${asked}' matches no column; the dataset has ${listNames(tensors)}`,
+      );
     }
     return { columns: matched };
   }
   if (!names.includes(asked)) {
-    throw new BindingError('inputs', `inputs.${input.name} names '${asked}', which the dataset does not have; it has ${listNames(tensors)}`);
+    throw new BindingError(
+      'inputs',
+      `inputs.${input.name} names '${asked}', which the dataset does not have; it has ${listNames(tensors)}`,
+    );
   }
   return { array: asked };
 }
@@ -123,13 +141,24 @@ function fitsInput(input: TensorInfo, shape: readonly number[]): boolean {
 }
 
 /** The tensor fed to each model input for the dataset's rows: stacked, converted and shape-checked. */
-export function feedsOf(model: ModelInfo, tensors: readonly Tensor[], binding: Binding): Record<string, Tensor> {
+export function feedsOf(
+  model: ModelInfo,
+  tensors: readonly Tensor[],
+  binding: Binding,
+): Record<string, Tensor> {
   const byName = new Map(tensors.map((t) => [t.name, t]));
   const feeds: Record<string, Tensor> = {};
   for (const input of model.inputs) {
     const source = binding[input.name];
-    if (!source) throw new BindingError('dataset', `the model's input "${input.name}" has no data bound to it`);
-    const what = 'array' in source ? `array '${source.array}'` : `columns ${source.columns.map((c) => `'${c}'`).join(', ').slice(0, 200)}`;
+    if (!source)
+      throw new BindingError('dataset', `the model's input "${input.name}" has no data bound to it`);
+    const what =
+      'array' in source
+        ? `array '${source.array}'`
+        : `columns ${source.columns
+            .map((c) => `'${c}'`)
+            .join(', ')
+            .slice(0, 200)}`;
     let t: Tensor =
       'array' in source
         ? byName.get(source.array)!
@@ -155,7 +184,10 @@ export function feedsOf(model: ModelInfo, tensors: readonly Tensor[], binding: B
         );
       }
     });
-    feeds[input.name] = { ...convert(t, input.dtype!, `${what} for input "${input.name}"`), name: input.name };
+    feeds[input.name] = {
+      ...convert(t, input.dtype!, `${what} for input "${input.name}"`),
+      name: input.name,
+    };
   }
   return feeds;
 }
@@ -181,7 +213,11 @@ function stack(columns: readonly Tensor[], name: string): Tensor {
   });
   const width = widths.reduce((a, w) => a + w, 0);
   const anyFloat = columns.some((c) => FLOATS.includes(c.dtype));
-  const dtype: DType = anyFloat ? 'float64' : columns.some((c) => c.dtype === 'int64') ? 'int64' : columns[0]!.dtype;
+  const dtype: DType = anyFloat
+    ? 'float64'
+    : columns.some((c) => c.dtype === 'int64')
+      ? 'int64'
+      : columns[0]!.dtype;
   const out = allocate(dtype, rows * width) as unknown as { [i: number]: number | bigint };
   let offset = 0;
   columns.forEach((c, j) => {
@@ -202,7 +238,8 @@ function stack(columns: readonly Tensor[], name: string): Tensor {
 export function convert(t: Tensor, dtype: DType, what: string): Tensor {
   if (t.dtype === dtype) return t;
   const from = t.dtype;
-  const allowed = FLOATS.includes(dtype) || (INTS.includes(dtype) && (INTS.includes(from) || from === 'bool'));
+  const allowed =
+    FLOATS.includes(dtype) || (INTS.includes(dtype) && (INTS.includes(from) || from === 'bool'));
   if (!allowed) {
     throw new BindingError(
       'dataset',
@@ -211,7 +248,10 @@ export function convert(t: Tensor, dtype: DType, what: string): Tensor {
   }
   const n = elementCount(t.shape);
   if (dtype === 'float16') {
-    const f = from === 'int64' ? Float32Array.from(t.data as BigInt64Array, Number) : Float32Array.from(t.data as ArrayLike<number>);
+    const f =
+      from === 'int64'
+        ? Float32Array.from(t.data as BigInt64Array, Number)
+        : Float32Array.from(t.data as ArrayLike<number>);
     return createTensor(t.name, 'float16', t.shape, float32ToFloat16Bits(f));
   }
   const source = from === 'float16' ? float16BitsToFloat32(t.data as Uint16Array) : t.data;
@@ -224,7 +264,10 @@ export function convert(t: Tensor, dtype: DType, what: string): Tensor {
     else {
       const x = Number(v);
       if (INT_WIDTH[dtype] && (x < lo || x > hi)) {
-        throw new BindingError('dataset', `${what}: value ${x} at element ${i} does not fit ${dtype}; the model takes ${dtype}`);
+        throw new BindingError(
+          'dataset',
+          `${what}: value ${x} at element ${i} does not fit ${dtype}; the model takes ${dtype}`,
+        );
       }
       out[i] = x;
     }
@@ -238,7 +281,10 @@ export function selectOutputs(model: ModelInfo, requested?: readonly string[]): 
   const names = model.outputs.map((o) => o.name);
   for (const r of requested) {
     if (!names.includes(r)) {
-      throw new BindingError('outputs', `outputs names "${r}", which the model does not produce; it produces ${names.map((n) => `"${n}"`).join(', ')}`);
+      throw new BindingError(
+        'outputs',
+        `outputs names "${r}", which the model does not produce; it produces ${names.map((n) => `"${n}"`).join(', ')}`,
+      );
     }
   }
   return model.outputs.filter((o) => requested.includes(o.name));

@@ -44,8 +44,14 @@ const features = (n: NodeShapes) => {
 const ints = (a: onnx.IAttributeProto | undefined): number[] =>
   (a?.ints ?? []).map((v) => (typeof v === 'number' ? v : v.toNumber()));
 
-const perOut = (k: number): CostRule => (n) => k * allOut(n);
-const perIn = (k: number): CostRule => (n) => k * firstIn(n);
+const perOut =
+  (k: number): CostRule =>
+  (n) =>
+    k * allOut(n);
+const perIn =
+  (k: number): CostRule =>
+  (n) =>
+    k * firstIn(n);
 const free: CostRule = () => 0;
 
 /** A[…, M, K] × B[…, K, N]: output elements × K. */
@@ -77,7 +83,8 @@ const convTranspose: CostRule = (n) => {
   return elements(n.inputs[0]) * perInput;
 };
 
-const pool: CostRule = (n) => elements(n.outputs[0]) * Math.max(1, elements(ints(n.attribute('kernel_shape'))));
+const pool: CostRule = (n) =>
+  elements(n.outputs[0]) * Math.max(1, elements(ints(n.attribute('kernel_shape'))));
 
 /** X [T, B, F] (layout 0): gates × directions × T × B × H × (F + H) MACs. */
 const recurrent =
@@ -88,7 +95,10 @@ const recurrent =
     const [t, b] = layout === 0 ? [x[0] ?? 1, x[1] ?? 1] : [x[1] ?? 1, x[0] ?? 1];
     const f = x[2] ?? 1;
     const h = Number(n.attribute('hidden_size')?.i ?? 1);
-    const directions = n.attribute('direction')?.s && Buffer.from(n.attribute('direction')!.s!).toString() === 'bidirectional' ? 2 : 1;
+    const directions =
+      n.attribute('direction')?.s && Buffer.from(n.attribute('direction')!.s!).toString() === 'bidirectional'
+        ? 2
+        : 1;
     return gates * directions * t * b * h * (f + h);
   };
 
@@ -132,7 +142,9 @@ export function ensembleDepth(n: Pick<NodeShapes, 'attribute'>): number {
 
 /** Rows × support vectors × features (a kernel per support vector), or × classes for a linear SVM. */
 const svm: CostRule = (n) => {
-  const vectors = Number(n.attribute('vectors_per_class') ? ints(n.attribute('vectors_per_class')).reduce((a, v) => a + v, 0) : 0);
+  const vectors = Number(
+    n.attribute('vectors_per_class') ? ints(n.attribute('vectors_per_class')).reduce((a, v) => a + v, 0) : 0,
+  );
   const f = features(n);
   const linear = (n.attribute('coefficients')?.floats ?? []).length / Math.max(1, f);
   return rows(n) * f * Math.max(1, vectors || linear);
@@ -155,38 +167,122 @@ const DEFAULT: Record<string, CostRule> = {
   // transcendental
   ...Object.fromEntries(
     [
-      'Exp', 'Log', 'Sigmoid', 'Tanh', 'Erf', 'Sqrt', 'Pow', 'Softplus', 'Softsign', 'Gelu', 'Elu',
-      'Selu', 'Celu', 'Mish', 'HardSigmoid', 'HardSwish', 'Reciprocal', 'Sin', 'Cos', 'Tan', 'Asin',
-      'Acos', 'Atan', 'Sinh', 'Cosh', 'Asinh', 'Acosh', 'Atanh', 'ThresholdedRelu',
+      'Exp',
+      'Log',
+      'Sigmoid',
+      'Tanh',
+      'Erf',
+      'Sqrt',
+      'Pow',
+      'Softplus',
+      'Softsign',
+      'Gelu',
+      'Elu',
+      'Selu',
+      'Celu',
+      'Mish',
+      'HardSigmoid',
+      'HardSwish',
+      'Reciprocal',
+      'Sin',
+      'Cos',
+      'Tan',
+      'Asin',
+      'Acos',
+      'Atan',
+      'Sinh',
+      'Cosh',
+      'Asinh',
+      'Acosh',
+      'Atanh',
+      'ThresholdedRelu',
     ].map((op) => [op, perOut(4)]),
   ),
   // normalising
   ...Object.fromEntries(
     [
-      'Softmax', 'LogSoftmax', 'Hardmax', 'LayerNormalization', 'InstanceNormalization',
-      'GroupNormalization', 'LpNormalization', 'MeanVarianceNormalization', 'LRN',
+      'Softmax',
+      'LogSoftmax',
+      'Hardmax',
+      'LayerNormalization',
+      'InstanceNormalization',
+      'GroupNormalization',
+      'LpNormalization',
+      'MeanVarianceNormalization',
+      'LRN',
     ].map((op) => [op, perIn(5)]),
   ),
   BatchNormalization: perOut(2),
   // elementwise
   ...Object.fromEntries(
     [
-      'Add', 'Sub', 'Mul', 'Div', 'Mod', 'Neg', 'Abs', 'Relu', 'LeakyRelu', 'PRelu', 'Clip', 'Max',
-      'Min', 'Sum', 'Mean', 'Where', 'Equal', 'Less', 'LessOrEqual', 'Greater', 'GreaterOrEqual',
-      'And', 'Or', 'Xor', 'Not', 'Cast', 'CastLike', 'Floor', 'Ceil', 'Round', 'Sign', 'IsNaN',
-      'IsInf', 'BitShift', 'BitwiseAnd', 'BitwiseOr', 'BitwiseXor', 'BitwiseNot', 'QuantizeLinear',
-      'DequantizeLinear', 'DynamicQuantizeLinear', 'Shrink',
+      'Add',
+      'Sub',
+      'Mul',
+      'Div',
+      'Mod',
+      'Neg',
+      'Abs',
+      'Relu',
+      'LeakyRelu',
+      'PRelu',
+      'Clip',
+      'Max',
+      'Min',
+      'Sum',
+      'Mean',
+      'Where',
+      'Equal',
+      'Less',
+      'LessOrEqual',
+      'Greater',
+      'GreaterOrEqual',
+      'And',
+      'Or',
+      'Xor',
+      'Not',
+      'Cast',
+      'CastLike',
+      'Floor',
+      'Ceil',
+      'Round',
+      'Sign',
+      'IsNaN',
+      'IsInf',
+      'BitShift',
+      'BitwiseAnd',
+      'BitwiseOr',
+      'BitwiseXor',
+      'BitwiseNot',
+      'QuantizeLinear',
+      'DequantizeLinear',
+      'DynamicQuantizeLinear',
+      'Shrink',
     ].map((op) => [op, perOut(1)]),
   ),
   // reduction
   ...Object.fromEntries(
     [
-      'ReduceSum', 'ReduceMean', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceL1', 'ReduceL2',
-      'ReduceLogSum', 'ReduceLogSumExp', 'ReduceSumSquare', 'ArgMax', 'ArgMin', 'GlobalAveragePool',
-      'GlobalMaxPool', 'GlobalLpPool', 'CumSum',
+      'ReduceSum',
+      'ReduceMean',
+      'ReduceMax',
+      'ReduceMin',
+      'ReduceProd',
+      'ReduceL1',
+      'ReduceL2',
+      'ReduceLogSum',
+      'ReduceLogSumExp',
+      'ReduceSumSquare',
+      'ArgMax',
+      'ArgMin',
+      'GlobalAveragePool',
+      'GlobalMaxPool',
+      'GlobalLpPool',
+      'CumSum',
     ].map((op) => [op, perIn(1)]),
   ),
-  TopK: (n) => firstIn(n) * Math.max(1, Math.ceil(Math.log2(elements(n.outputs[0]) / Math.max(1, rows(n)) + 1))),
+  TopK: (n) =>
+    firstIn(n) * Math.max(1, Math.ceil(Math.log2(elements(n.outputs[0]) / Math.max(1, rows(n)) + 1))),
   // pooling
   MaxPool: pool,
   AveragePool: pool,
@@ -194,9 +290,28 @@ const DEFAULT: Record<string, CostRule> = {
   // movement
   ...Object.fromEntries(
     [
-      'Transpose', 'Concat', 'Gather', 'GatherElements', 'GatherND', 'Slice', 'Pad', 'Tile',
-      'Expand', 'Split', 'Resize', 'Upsample', 'DepthToSpace', 'SpaceToDepth', 'ScatterElements',
-      'ScatterND', 'OneHot', 'Trilu', 'Range', 'ConstantOfShape', 'EyeLike', 'ReverseSequence',
+      'Transpose',
+      'Concat',
+      'Gather',
+      'GatherElements',
+      'GatherND',
+      'Slice',
+      'Pad',
+      'Tile',
+      'Expand',
+      'Split',
+      'Resize',
+      'Upsample',
+      'DepthToSpace',
+      'SpaceToDepth',
+      'ScatterElements',
+      'ScatterND',
+      'OneHot',
+      'Trilu',
+      'Range',
+      'ConstantOfShape',
+      'EyeLike',
+      'ReverseSequence',
     ].map((op) => [op, perOut(1)]),
   ),
   // views and metadata

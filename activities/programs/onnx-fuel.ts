@@ -44,7 +44,8 @@ export async function createCostProbe(bytes: Uint8Array, model: ModelInfo) {
       const feeds: Record<string, ort.Tensor> = {};
       for (const input of model.inputs) {
         const row = rowShapes[input.name];
-        if (!row) throw new EmethError('UNBOUND_INPUT', `the model's input "${input.name}" has no data bound to it`);
+        if (!row)
+          throw new EmethError('UNBOUND_INPUT', `the model's input "${input.name}" has no data bound to it`);
         const dims = [1, ...row.inner];
         feeds[input.name] = new ort.Tensor(row.dtype, allocate(row.dtype, elements(dims)) as never, dims);
         shapes.set(input.name, dims);
@@ -58,7 +59,8 @@ export async function createCostProbe(bytes: Uint8Array, model: ModelInfo) {
           `the model cannot run on rows shaped ${describeRows(rowShapes)}: ${firstLine(err)}`,
         );
       }
-      for (const [name, value] of Object.entries(outputs)) shapes.set(name, (value as ort.Tensor).dims.map(Number));
+      for (const [name, value] of Object.entries(outputs))
+        shapes.set(name, (value as ort.Tensor).dims.map(Number));
       let work = 0;
       for (const node of model.nodes) {
         const rule = costRuleFor(node.domain, node.opType)!;
@@ -69,7 +71,10 @@ export async function createCostProbe(bytes: Uint8Array, model: ModelInfo) {
         });
       }
       if (!Number.isSafeInteger(Math.ceil(work))) {
-        throw new EmethError('FUEL_OVERFLOW', `one row of this model costs more than 2^53 work units; it cannot be metered`);
+        throw new EmethError(
+          'FUEL_OVERFLOW',
+          `one row of this model costs more than 2^53 work units; it cannot be metered`,
+        );
       }
       return { workPerRow: Math.ceil(work), nodes: model.nodes.length };
     },

@@ -15,7 +15,11 @@ export const onnxInferenceParams = z.strictObject({
   model: blobIdField('blob id of the ONNX model every row of the dataset is run through'),
   numEpoch: singleEpochField('onnx-inference'),
   inputs: z
-    .record(name, z.union([name, z.array(name, COLUMNS_EXPECT).min(1, COLUMNS_EXPECT).max(4096, COLUMNS_EXPECT)]), 'an object mapping model input names to an array name, a column pattern such as "pixel_*", or a list of columns')
+    .record(
+      name,
+      z.union([name, z.array(name, COLUMNS_EXPECT).min(1, COLUMNS_EXPECT).max(4096, COLUMNS_EXPECT)]),
+      'an object mapping model input names to an array name, a column pattern such as "pixel_*", or a list of columns',
+    )
     .refine((r) => Object.keys(r).length <= 64, 'an object of at most 64 model inputs')
     .optional()
     .meta({
@@ -27,11 +31,11 @@ export const onnxInferenceParams = z.strictObject({
     .min(1, 'a list of 1 to 64 output names')
     .max(64, 'a list of 1 to 64 output names')
     .optional()
-    .meta({ description: "the model outputs to return, by name; default: all of them" }),
+    .meta({ description: 'the model outputs to return, by name; default: all of them' }),
   datasetFormat: z
     .enum(DATASET_FORMATS, `one of ${DATASET_FORMATS.join(', ')}`)
     .optional()
-    .meta({ description: 'the dataset\'s format; default: detected from its bytes' }),
+    .meta({ description: "the dataset's format; default: detected from its bytes" }),
 });
 
 export type OnnxInferenceParams = z.infer<typeof onnxInferenceParams>;

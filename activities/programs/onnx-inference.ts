@@ -59,9 +59,15 @@ import {
   type Tensor,
 } from '../../lib/tensors';
 import type { BlobStore } from '../storage';
-import * as ort from 'onnxruntime-node';
 import { inspectModel, type ModelInfo, type TensorInfo } from './onnx-model';
-import { BindingError, bindInputs, feedsOf, rowShapesOf, selectOutputs, type RequestedInputs } from './onnx-binding';
+import {
+  BindingError,
+  bindInputs,
+  feedsOf,
+  rowShapesOf,
+  selectOutputs,
+  type RequestedInputs,
+} from './onnx-binding';
 import { firstLine } from './onnx-fuel';
 import { DEFAULT_BATCH_SIZE, createOnnxSession, type OnnxSession } from './onnx-runtime';
 import { assertFuelWithinLimit, assertSplits, definedOnly, lruResources, inspecting } from './shared';
@@ -109,7 +115,10 @@ export function inferenceParamsOf(params: Record<string, string> | undefined): I
 /** EMTX in and one float32 matrix out stays EMTX (the streaming path); everything else is .npz. */
 export function resultFormatOf(datasetFormat: DatasetFormat, outputs: readonly TensorInfo[]): 'emtx' | 'npz' {
   const [only] = outputs;
-  return datasetFormat === 'emtx' && outputs.length === 1 && only!.dtype === 'float32' && only!.dims?.length === 2
+  return datasetFormat === 'emtx' &&
+    outputs.length === 1 &&
+    only!.dtype === 'float32' &&
+    only!.dims?.length === 2
     ? 'emtx'
     : 'npz';
 }
@@ -146,7 +155,13 @@ export function createOnnxInferenceProgram(deps: OnnxInferenceDeps): OnnxInferen
   const sessionFor = (modelBlobId: BlobId, _context?: RunContext) => sessions.get(modelBlobId);
 
   /** Parses `bytes`, binds its arrays to the model and prices a row: the same on the L2, node and verifier. */
-  async function prepare(model: ModelInfo, session: OnnxSession, bytes: Uint8Array, p: InferenceParams, source: string): Promise<Prepared> {
+  async function prepare(
+    model: ModelInfo,
+    session: OnnxSession,
+    bytes: Uint8Array,
+    p: InferenceParams,
+    source: string,
+  ): Promise<Prepared> {
     const dataset = await readDataset(bytes, p.datasetFormat, { source });
     const rows = datasetRows(dataset.tensors, source);
     const outputs = selectOutputs(model, p.outputs);
@@ -156,8 +171,18 @@ export function createOnnxInferenceProgram(deps: OnnxInferenceDeps): OnnxInferen
   }
 
   /** A shard as its SubJob describes it, refused (the split's fault) when it holds other rows. */
-  async function prepareShard(session: OnnxSession, shard: ShardRef, params: Record<string, string> | undefined) {
-    const prepared = await prepare(session.model, session, await store.get(shard.blobId), inferenceParamsOf(params), `shard ${shard.index}`);
+  async function prepareShard(
+    session: OnnxSession,
+    shard: ShardRef,
+    params: Record<string, string> | undefined,
+  ) {
+    const prepared = await prepare(
+      session.model,
+      session,
+      await store.get(shard.blobId),
+      inferenceParamsOf(params),
+      `shard ${shard.index}`,
+    );
     if (prepared.rows !== shard.rows) {
       throw new EmethError(
         'SHARD_MISMATCH',
@@ -178,7 +203,9 @@ export function createOnnxInferenceProgram(deps: OnnxInferenceDeps): OnnxInferen
     async inspect(input: InspectInput): Promise<InspectReport> {
       if (!input.modelBlobId)
         throw new InspectionError('model', 'onnx-inference needs a model: the blob id of an ONNX model');
-      const bytes = await inspecting('model', `model ${input.modelBlobId}`, () => store.get(input.modelBlobId!));
+      const bytes = await inspecting('model', `model ${input.modelBlobId}`, () =>
+        store.get(input.modelBlobId!),
+      );
       const model = await inspecting('model', `model ${input.modelBlobId} cannot run on onnx-inference`, () =>
         inspectModel(bytes),
       );
@@ -188,13 +215,23 @@ export function createOnnxInferenceProgram(deps: OnnxInferenceDeps): OnnxInferen
       );
       try {
         const params = inferenceParamsOf(input.params);
-        const datasetBytes = await inspecting('dataset', `dataset ${input.datasetBlobId}`, () => store.get(input.datasetBlobId));
-        const dataset = await inspecting(
-          params.datasetFormat ? 'datasetFormat' : 'dataset',
-          `dataset ${input.datasetBlobId} cannot be read`,
-          () => readDataset(datasetBytes, params.datasetFormat, { source: `dataset ${input.datasetBlobId}` }),
+        const datasetBytes = await inspecting('dataset', `dataset ${input.datasetBlobId}`, () =>
+          store.get(input.datasetBlobId),
         );
-        const rows = await inspecting('dataset', `dataset ${input.datasetBlobId}`, () => datasetRows(dataset.tensors));
+        let dataset: Dataset;
+        try {
+          dataset = await readDataset(datasetBytes, params.datasetFormat, {
+            source: `dataset ${input.datasetBlobId}`,
+          });
+        } catch (err) {
+          throw new InspectionError(
+            params.datasetFormat ? 'datasetFormat' : 'dataset',
+            (err as Error).message,
+          );
+        }
+        const rows = await inspecting('dataset', `dataset ${input.datasetBlobId}`, () =>
+          datasetRows(dataset.tensors),
+        );
         if (rows === 0) throw new InspectionError('dataset', `dataset ${input.datasetBlobId} has no rows`);
         let feeds: Record<string, Tensor>;
         try {
@@ -206,10 +243,17 @@ export function createOnnxInferenceProgram(deps: OnnxInferenceDeps): OnnxInferen
         }
         // One row through the model and its cost probe: a model that cannot run on these rows is refused here.
         const one = Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, sliceRows(t, 0, 1)]));
-        await inspecting('dataset', `model ${input.modelBlobId} cannot run on dataset ${input.datasetBlobId}`, async () => {
-          await session.costFor(rowShapesOf(feeds));
-          await session.run(one, selectOutputs(model, params.outputs).map((o) => o.name));
-        });
+        await inspecting(
+          'dataset',
+          `model ${input.modelBlobId} cannot run on dataset ${input.datasetBlobId}`,
+          async () => {
+            await session.costFor(rowShapesOf(feeds));
+            await session.run(
+              one,
+              selectOutputs(model, params.outputs).map((o) => o.name),
+            );
+          },
+        );
         return { rows, cols: valuesPerRow(dataset.tensors) };
       } finally {
         await session.release();
@@ -220,16 +264,28 @@ export function createOnnxInferenceProgram(deps: OnnxInferenceDeps): OnnxInferen
       assertSplits(spec, input.programId);
       const started = Date.now();
       const session = await sessionFor(input.modelBlobId);
-      const prepared = await prepare(session.model, session, await store.get(input.datasetBlobId), inferenceParamsOf(input.params), `dataset ${input.datasetBlobId}`).catch((err) => {
+      const prepared = await prepare(
+        session.model,
+        session,
+        await store.get(input.datasetBlobId),
+        inferenceParamsOf(input.params),
+        `dataset ${input.datasetBlobId}`,
+      ).catch((err) => {
         throw new EmethError('SHAPE_MISMATCH', (err as Error).message);
       });
       const { dataset, rows, cost } = prepared;
       const ranges = splitRows(rows, input.numParallel);
-      const limits = splitFuelLimit(input.fuelLimit, ranges.map((r) => r.rowEnd - r.rowStart));
+      const limits = splitFuelLimit(
+        input.fuelLimit,
+        ranges.map((r) => r.rowEnd - r.rowStart),
+      );
       const cols = valuesPerRow(dataset.tensors);
       const shards: SplitShard[] = [];
       for (const [index, range] of ranges.entries()) {
-        const bytes = writeDataset(dataset.format, sliceDataset(dataset, range.rowStart, range.rowEnd).tensors);
+        const bytes = writeDataset(
+          dataset.format,
+          sliceDataset(dataset, range.rowStart, range.rowEnd).tensors,
+        );
         const shardRows = range.rowEnd - range.rowStart;
         shards.push({
           index,
@@ -243,7 +299,14 @@ export function createOnnxInferenceProgram(deps: OnnxInferenceDeps): OnnxInferen
         });
       }
       log().info(
-        { datasetBlobId: input.datasetBlobId, format: dataset.format, rows, shards: shards.length, workPerRow: cost.workPerRow, ms: Date.now() - started },
+        {
+          datasetBlobId: input.datasetBlobId,
+          format: dataset.format,
+          rows,
+          shards: shards.length,
+          workPerRow: cost.workPerRow,
+          ms: Date.now() - started,
+        },
         'dataset split',
       );
       return {
@@ -269,7 +332,9 @@ export function createOnnxInferenceProgram(deps: OnnxInferenceDeps): OnnxInferen
       let fuelUsed: string;
       // The streaming path: an EMTX shard of one float32 matrix, one float32 matrix out.
       const stream =
-        store.putStream && only?.dtype === 'float32' && (params.datasetFormat ?? 'emtx') === 'emtx' &&
+        store.putStream &&
+        only?.dtype === 'float32' &&
+        (params.datasetFormat ?? 'emtx') === 'emtx' &&
         resultFormatOf('emtx', outputs) === 'emtx'
           ? await emtxStream(store, input.shard)
           : null;
@@ -293,7 +358,11 @@ export function createOnnxInferenceProgram(deps: OnnxInferenceDeps): OnnxInferen
         const prepared = await prepareShard(session, input.shard, input.params);
         const fuel = meterFuel(input.shard.rows, prepared.cost, input.fuelLimit);
         assertFuelWithinLimit(input.shard, fuel, input.fuelLimit);
-        const result = await session.runInBatches(prepared.feeds, outputs.map((o) => o.name), batchSize);
+        const result = await session.runInBatches(
+          prepared.feeds,
+          outputs.map((o) => o.name),
+          batchSize,
+        );
         outputBlobId = await store.put(encodeOutputs(prepared.resultFormat, result));
         cols = valuesPerRow(result);
         fuelUsed = fuel.fuelUsed;
@@ -349,7 +418,11 @@ export function createOnnxInferenceProgram(deps: OnnxInferenceDeps): OnnxInferen
       }
       let claimed: Tensor[];
       try {
-        claimed = await decodeOutputs(await store.get(input.claimed.outputBlobId), prepared.resultFormat, prepared.outputs);
+        claimed = await decodeOutputs(
+          await store.get(input.claimed.outputBlobId),
+          prepared.resultFormat,
+          prepared.outputs,
+        );
       } catch (err) {
         // The node's output is missing, damaged or not in the result format: that is the node's failure.
         return reject(`output blob ${input.claimed.outputBlobId} is unusable: ${firstLine(err)}`);
@@ -357,20 +430,28 @@ export function createOnnxInferenceProgram(deps: OnnxInferenceDeps): OnnxInferen
       const names = prepared.outputs.map((o) => o.name);
       const byName = new Map(claimed.map((t) => [prepared.resultFormat === 'emtx' ? names[0]! : t.name, t]));
       if (claimed.length !== names.length || names.some((n) => !byName.has(n))) {
-        return reject(`output holds ${claimed.map((t) => `'${t.name}'`).join(', ')}; the Job returns ${names.map((n) => `'${n}'`).join(', ')}`);
+        return reject(
+          `output holds ${claimed.map((t) => `'${t.name}'`).join(', ')}; the Job returns ${names.map((n) => `'${n}'`).join(', ')}`,
+        );
       }
       for (const t of claimed) {
         if (t.shape[0] !== prepared.rows) {
-          return reject(`output '${t.name}' has ${t.shape[0]} rows, the shard has ${prepared.rows} (rows missing or added)`);
+          return reject(
+            `output '${t.name}' has ${t.shape[0]} rows, the shard has ${prepared.rows} (rows missing or added)`,
+          );
         }
       }
 
       const sample = sampleRows(prepared.rows, input.options.sampleRate, input.options.seed);
       if (sample.length === 0) {
-        log(input.context).info({ shardIndex: input.shard.index }, 'sample rate 0: only shape and fuel checked');
+        log(input.context).info(
+          { shardIndex: input.shard.index },
+          'sample rate 0: only shape and fuel checked',
+        );
         return { ...verdict, ok: true };
       }
-      const pick = (t: Tensor) => (sample.length === prepared.rows ? t : concatRows(sample.map((r) => sliceRows(t, r, r + 1))));
+      const pick = (t: Tensor) =>
+        sample.length === prepared.rows ? t : concatRows(sample.map((r) => sliceRows(t, r, r + 1)));
       const feeds = Object.fromEntries(Object.entries(prepared.feeds).map(([k, t]) => [k, pick(t)]));
       const recomputed = await session.runInBatches(feeds, names, batchSize);
       const rowDiff = new Float64Array(sample.length);
@@ -390,7 +471,8 @@ export function createOnnxInferenceProgram(deps: OnnxInferenceDeps): OnnxInferen
           for (let j = r * per; j < (r + 1) * per; j++) {
             const x = a[j]!;
             const y = b[j]!;
-            const diff = Number.isNaN(x) && Number.isNaN(y) ? 0 : exact ? (x === y ? 0 : Infinity) : Math.abs(x - y);
+            const diff =
+              Number.isNaN(x) && Number.isNaN(y) ? 0 : exact ? (x === y ? 0 : Infinity) : Math.abs(x - y);
             const d = Number.isNaN(diff) ? Infinity : diff;
             if (d > rowDiff[r]!) rowDiff[r] = d;
           }
@@ -438,11 +520,17 @@ export function createOnnxInferenceProgram(deps: OnnxInferenceDeps): OnnxInferen
         }
       });
       const parts: Dataset[] = [];
-      for (const o of ordered) parts.push(await readDataset(await store.get(o.outputBlobId), undefined, { source: `output ${o.index}` }));
+      for (const o of ordered)
+        parts.push(
+          await readDataset(await store.get(o.outputBlobId), undefined, { source: `output ${o.index}` }),
+        );
       const result = concatDatasets(parts);
       const resultBlobId = await store.put(writeDataset(result.format, result.tensors));
       const rows = datasetRows(result.tensors);
-      log(input.context).info({ resultBlobId, rows, parts: parts.length, format: result.format }, 'outputs aggregated');
+      log(input.context).info(
+        { resultBlobId, rows, parts: parts.length, format: result.format },
+        'outputs aggregated',
+      );
       return { resultBlobId, rows, cols: valuesPerRow(result.tensors) };
     },
 

@@ -96,7 +96,7 @@ export function readModel(bytes: Uint8Array): ModelInfo {
     throw new ModelFormatError(`not an ONNX model: ${(err as Error).message}`);
   }
   const graph = model.graph;
-  if (!graph || (graph.node ?? []).length === 0 && (graph.output ?? []).length === 0) {
+  if (!graph || ((graph.node ?? []).length === 0 && (graph.output ?? []).length === 0)) {
     throw new ModelFormatError('not an ONNX model: no graph (ModelProto field 7) with nodes and outputs');
   }
   const initializers = new Map<string, number[]>();
@@ -107,18 +107,17 @@ export function readModel(bytes: Uint8Array): ModelInfo {
   }
   const inputs = (graph.input ?? []).filter((i) => !initializers.has(i.name ?? '')).map(tensorInfo);
   const outputs = (graph.output ?? []).map(tensorInfo);
-  if (inputs.length === 0) throw new ModelFormatError('the ONNX graph has no data input (every input is an initializer)');
+  if (inputs.length === 0)
+    throw new ModelFormatError('the ONNX graph has no data input (every input is an initializer)');
   if (outputs.length === 0) throw new ModelFormatError('the ONNX graph has no output');
-  const nodes = (graph.node ?? []).map(
-    (n): ModelNode => ({
-      opType: n.opType ?? '',
-      domain: n.domain === 'ai.onnx' ? '' : (n.domain ?? ''),
-      name: n.name ?? '',
-      inputs: n.input ?? [],
-      outputs: n.output ?? [],
-      attributes: new Map((n.attribute ?? []).map((a) => [a.name ?? '', a])),
-    }),
-  );
+  const nodes = (graph.node ?? []).map((n): ModelNode => ({
+    opType: n.opType ?? '',
+    domain: n.domain === 'ai.onnx' ? '' : (n.domain ?? ''),
+    name: n.name ?? '',
+    inputs: n.input ?? [],
+    outputs: n.output ?? [],
+    attributes: new Map((n.attribute ?? []).map((a) => [a.name ?? '', a])),
+  }));
   return { inputs, outputs, nodes, initializers, externalData };
 }
 
@@ -133,7 +132,9 @@ function tensorInfo(v: onnx.IValueInfoProto): TensorInfo {
   const known = ELEM_TYPES[code] ?? { name: `element type ${code}`, dtype: null };
   const shape = t.tensorType.shape;
   const dims = shape
-    ? (shape.dim ?? []).map((d) => (d.dimValue !== null && d.dimValue !== undefined && num(d.dimValue) > 0 ? num(d.dimValue) : null))
+    ? (shape.dim ?? []).map((d) =>
+        d.dimValue !== null && d.dimValue !== undefined && num(d.dimValue) > 0 ? num(d.dimValue) : null,
+      )
     : null;
   return { name, dtype: known.dtype, elemType: known.name, dims, isTensor: true };
 }

@@ -42,7 +42,11 @@ export interface OnnxSession {
   /** One onnxruntime call: the named feeds in, the named outputs (all by default) out, in that order. */
   run(feeds: Record<string, Tensor>, outputs?: readonly string[]): Promise<Tensor[]>;
   /** Every row of the feeds through the model, `batchSize` rows per call, each output in row order. */
-  runInBatches(feeds: Record<string, Tensor>, outputs?: readonly string[], batchSize?: number): Promise<Tensor[]>;
+  runInBatches(
+    feeds: Record<string, Tensor>,
+    outputs?: readonly string[],
+    batchSize?: number,
+  ): Promise<Tensor[]>;
   /** Work units per row for rows of these shapes (the fuel table over the model's own shapes); cached. */
   costFor(rows: RowShapes): Promise<ModelCost>;
   /** A one-input float32 model: every row of `input`, `batchSize` rows per call, its first output as a matrix. */
@@ -124,7 +128,8 @@ export async function createOnnxSession(
     const ortFeeds: Record<string, ort.Tensor> = {};
     for (const input of info.inputs) {
       const t = feeds[input.name];
-      if (!t) throw new EmethError('UNBOUND_INPUT', `the model's input "${input.name}" has no data bound to it`);
+      if (!t)
+        throw new EmethError('UNBOUND_INPUT', `the model's input "${input.name}" has no data bound to it`);
       ortFeeds[input.name] = toOrt(t);
     }
     let result: ort.InferenceSession.OnnxValueMapType;
@@ -258,7 +263,9 @@ function fromOrt(name: string, t: ort.Tensor): Tensor {
   }
   let data = t.data as Tensor['data'];
   // Newer runtimes may hand float16 as a Float16Array and bool as a plain array; keep EMETH's layout.
-  if (dtype === 'float16' && !(data instanceof Uint16Array)) data = float32ToFloat16Bits(data as ArrayLike<number>);
-  if (dtype === 'bool' && !(data instanceof Uint8Array)) data = Uint8Array.from(data as ArrayLike<number>, (v) => (v ? 1 : 0));
+  if (dtype === 'float16' && !(data instanceof Uint16Array))
+    data = float32ToFloat16Bits(data as ArrayLike<number>);
+  if (dtype === 'bool' && !(data instanceof Uint8Array))
+    data = Uint8Array.from(data as ArrayLike<number>, (v) => (v ? 1 : 0));
   return createTensor(name, dtype, t.dims.map(Number), data as never);
 }

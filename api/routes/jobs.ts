@@ -24,7 +24,14 @@ import { HttpError, badRequest, conflict, forbidden, notFound } from '../errors'
 import { authenticated, callerOf, jsonBody, queryObject } from '../http';
 import { canReadBlob } from '../blob-access';
 import { JOB_ID_PATTERN } from '../schemas/common';
-import { JobPath, ListJobsQuery, MAX_DEADLINE_SECONDS, parseCreateJob } from '../schemas/jobs';
+import {
+  JobPath,
+  JobResultQuery,
+  ListJobsQuery,
+  MAX_DEADLINE_SECONDS,
+  parseCreateJob,
+} from '../schemas/jobs';
+import { resultAs } from '../result-formats';
 import { parsePath, parseQuery } from '../schemas/parse';
 import {
   jobSummaryView,
@@ -414,11 +421,21 @@ export function jobsRouter(ctx: ApiContext, auth: Authenticator): Router {
   router.get('/:id/result', authenticated(auth), async (req, res) => {
     const job = await ownJob(req, callerOf(res).address);
     res.locals.jobId = job.id;
+    const { format } = parseQuery(JobResultQuery, queryObject(req));
     if (job.status !== 'completed' || !job.result) {
       throw conflict(
         'job_not_completed',
         `Job ${job.id} is ${job.status}; its result exists once it is completed`,
       );
+    }
+    if (format) {
+      const bytes = await resultAs(ctx.store, job, format);
+      res
+        .status(200)
+        .type('application/octet-stream')
+        .set('Content-Disposition', `attachment; filename="${job.id}.${format}"`)
+        .send(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+      return;
     }
     const rows = await ctx.prisma.subJob.aggregate({ where: { jobId: job.id }, _sum: { rows: true } });
     const size = (await ctx.store.has(job.result)) ? await ctx.store.size(job.result) : null;

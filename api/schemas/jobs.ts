@@ -231,6 +231,18 @@ export const ListJobsQuery = z.strictObject({
 
 export const JobPath = z.object({ id: JobIdParam });
 
+export const RESULT_FORMATS = ['npy', 'npz', 'csv'] as const;
+
+export const JobResultQuery = z.strictObject({
+  format: z
+    .enum(RESULT_FORMATS, `one of ${RESULT_FORMATS.join(', ')}`)
+    .optional()
+    .openapi({
+      description:
+        'the result converted: npy (one output), npz (every output, by name), csv (1-D and 2-D outputs as columns); absent: this JSON description',
+    }),
+});
+
 // ---------------------------------------------------------------------------------------------
 // Operations
 
@@ -290,11 +302,18 @@ export const jobOperations = {
     path: '/v1/jobs/{id}/result',
     summary: 'The result blob of a completed Job',
     security: SIGNED_OR_KEY,
-    request: { params: JobPath },
+    request: { params: JobPath, query: JobResultQuery },
     responses: {
-      '200': ok('the result', JobResult),
+      '200': {
+        description: 'the result: its description, or with `format` its bytes in that format',
+        content: {
+          'application/json': { schema: JobResult },
+          'application/octet-stream': { schema: z.string().openapi({ format: 'binary' }) },
+        },
+      },
+      '400': error('the result cannot be written in that format (e.g. several outputs as .npy)'),
       ...OWN_JOB_ERRORS,
-      '409': error('not completed yet'),
+      '409': error('not completed yet, or (with format) the stored result is not a tensor file'),
     },
   },
   getJobCheckpoints: {

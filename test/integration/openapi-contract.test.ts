@@ -11,6 +11,7 @@
  * - the four requests an earlier fuzzer found (allowed by the document, refused by the gateway) are
  *   now consistent on both sides.
  */
+import { createTensor, writeDataset } from '../../lib/tensors';
 import fc from 'fast-check';
 import { Wallet, type HDNodeWallet } from 'ethers';
 import { SHAPE_ERROR_CODES } from '../../api/schemas/common';
@@ -108,6 +109,9 @@ beforeAll(async () => {
       putBlob(Buffer.from(`${what} bytes for the contract test`)),
     ),
   );
+  const resultBlob = await putBlob(
+    Buffer.from(writeDataset('npz', [createTensor('y', 'float32', [2, 2], Float32Array.of(1, 2, 3, 4))])),
+  );
   const submit = () =>
     send('POST', '/v1/jobs', {
       signer: requester,
@@ -130,7 +134,8 @@ beforeAll(async () => {
   const doneId = (done.body as { id: string }).id;
   await stack.db.prisma.job.update({
     where: { id: doneId },
-    data: { status: 'completed', result: blobs[0] },
+    // A result as onnx-inference stores it (.npz), so that its downloads in every format answer 2xx.
+    data: { status: 'completed', result: resultBlob },
   });
   const key = await send('POST', '/v1/api-keys', { signer: requester });
   expect(key.status).toBe(201);

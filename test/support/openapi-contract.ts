@@ -192,6 +192,9 @@ export class OpenApiContract {
       'allOf',
       'description',
       'default',
+      'minItems',
+      'maxItems',
+      'propertyNames',
     ]);
     for (const k of Object.keys(s))
       if (!known.has(k)) throw new Error(`generator: keyword "${k}" unsupported`);
@@ -233,9 +236,22 @@ export class OpenApiContract {
       case 'boolean':
         return fc.boolean();
       case 'array':
-        return fc.array(this.arbitrary((s.items as Schema) ?? {}, pools), { maxLength: 3 });
+        return fc.array(this.arbitrary((s.items as Schema) ?? {}, pools), {
+          minLength: (s.minItems as number | undefined) ?? 0,
+          maxLength: Math.max(3, (s.minItems as number | undefined) ?? 0),
+        });
       case 'object': {
         const props = (s.properties ?? {}) as Record<string, Schema>;
+        const extra = s.additionalProperties;
+        if (Object.keys(props).length === 0 && extra && typeof extra === 'object') {
+          // A map (a zod record): a few keys of the key schema, each with a value of the value schema.
+          const key = s.propertyNames
+            ? this.arbitrary(s.propertyNames as Schema, pools)
+            : fc.string({ minLength: 1, maxLength: 8 });
+          return fc.dictionary(key as fc.Arbitrary<string>, this.arbitrary(extra as Schema, pools), {
+            maxKeys: 2,
+          });
+        }
         const arbs = Object.fromEntries(
           Object.entries(props).map(([k, v]) => [k, this.arbitrary(v, pools, k)]),
         );
