@@ -113,7 +113,8 @@ export function decodeMatrix(bytes: Uint8Array): Matrix {
   if (HOST_IS_LITTLE_ENDIAN && start % 4 === 0) {
     data = new Float32Array(bytes.buffer, start, rows * cols);
   } else if (HOST_IS_LITTLE_ENDIAN) {
-    data = new Float32Array(bytes.slice(MATRIX_HEADER_BYTES).buffer);
+    // An aligned copy of its own (a Node Buffer's slice would be a view into a shared pool).
+    data = new Float32Array(Uint8Array.prototype.slice.call(bytes, MATRIX_HEADER_BYTES).buffer);
   } else {
     const view = new DataView(bytes.buffer, start, rows * cols * 4);
     data = new Float32Array(rows * cols);

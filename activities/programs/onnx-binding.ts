@@ -4,7 +4,8 @@
  * a column pattern (`"pixel_*"`); without a binding, an array named like the input is taken, and
  * a one-input model takes a dataset's only array, or the one array whose rows fit it. Values are
  * converted to the input's dtype only where nothing is lost in meaning (integers and floats to
- * floats, integers to wider integers, booleans to numbers); a float to an integer is refused.
+ * floats, integers to integers that hold them, booleans to numbers, 0/1 integers to booleans); a
+ * float to an integer is refused.
  *
  * The binding is resolved the same way on the L2, the node and the verifier from the same model,
  * dataset and request, so all three feed the model the same tensors.
@@ -238,6 +239,7 @@ function stack(columns: readonly Tensor[], name: string): Tensor {
 export function convert(t: Tensor, dtype: DType, what: string): Tensor {
   if (t.dtype === dtype) return t;
   const from = t.dtype;
+  if (dtype === 'bool' && INTS.includes(from)) return intsAsBool(t, what);
   const allowed =
     FLOATS.includes(dtype) || (INTS.includes(dtype) && (INTS.includes(from) || from === 'bool'));
   if (!allowed) {
@@ -273,6 +275,22 @@ export function convert(t: Tensor, dtype: DType, what: string): Tensor {
     }
   }
   return createTensor(t.name, dtype, t.shape, out as never);
+}
+
+/** 0/1 integers (CSV has no boolean column) as bool; any other value is refused. */
+function intsAsBool(t: Tensor, what: string): Tensor {
+  const out = new Uint8Array(t.data.length);
+  for (let i = 0; i < out.length; i++) {
+    const v = Number((t.data as ArrayLike<number | bigint>)[i]!);
+    if (v !== 0 && v !== 1) {
+      throw new BindingError(
+        'dataset',
+        `${what}: value ${v} at element ${i} is not 0 or 1, so it is no boolean; the model takes bool`,
+      );
+    }
+    out[i] = v;
+  }
+  return createTensor(t.name, 'bool', t.shape, out);
 }
 
 /** The outputs a Job returns: those the requester chose, in the model's order; all by default. */

@@ -471,8 +471,9 @@ export function createOnnxInferenceProgram(deps: OnnxInferenceDeps): OnnxInferen
           for (let j = r * per; j < (r + 1) * per; j++) {
             const x = a[j]!;
             const y = b[j]!;
+            // Equal values (±Infinity included) and NaN against NaN agree; any other NaN or Infinity does not.
             const diff =
-              Number.isNaN(x) && Number.isNaN(y) ? 0 : exact ? (x === y ? 0 : Infinity) : Math.abs(x - y);
+              x === y || (Number.isNaN(x) && Number.isNaN(y)) ? 0 : exact ? Infinity : Math.abs(x - y);
             const d = Number.isNaN(diff) ? Infinity : diff;
             if (d > rowDiff[r]!) rowDiff[r] = d;
           }

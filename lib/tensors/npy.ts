@@ -143,7 +143,8 @@ export function readNpy(bytes: Uint8Array, options: NpyReadOptions = {}): Tensor
   if (size === 1 || (!bigEndian && HOST_IS_LITTLE_ENDIAN && start % size === 0)) {
     data = viewOf(dtype, bytes.buffer, start, n);
   } else {
-    const copy = bytes.slice(header.dataOffset, expected);
+    // A copy of its own (a Node Buffer's slice is a view into a shared pool, not a copy).
+    const copy = Uint8Array.prototype.slice.call(bytes, header.dataOffset, expected);
     if (bigEndian === HOST_IS_LITTLE_ENDIAN) swapBytes(copy, size);
     data = viewOf(dtype, copy.buffer, 0, n);
   }
