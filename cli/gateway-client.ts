@@ -96,4 +96,115 @@ export class GatewayClient {
       throw new EmethError('GATEWAY', `GET ${path} failed with HTTP ${res.status}: ${await res.text()}`);
     return new Uint8Array(await res.arrayBuffer());
   }
+
+  /**
+   * The signed request's raw answer, whatever its status (the caller reads the body). Throws only
+   * when the gateway cannot be reached, naming its URL.
+   */
+  async send(method: string, route: string, body?: unknown): Promise<Response> {
+    const path = withNonce(route);
+    const raw = body === undefined ? '' : body instanceof Uint8Array ? body : JSON.stringify(body);
+    const headers: Record<string, string> = await signRequest(
+      this.signer,
+      method,
+      path,
+      raw,
+      undefined,
+      this.scope,
+    );
+    if (body !== undefined)
+      headers['content-type'] = body instanceof Uint8Array ? 'application/octet-stream' : 'application/json';
+    try {
+      return await fetch(this.baseUrl.replace(/\/$/, '') + path, {
+        method,
+        headers,
+        body: raw === '' ? undefined : typeof raw === 'string' ? raw : Buffer.from(raw),
+      });
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+      throw new EmethError(
+        'GATEWAY_UNREACHABLE',
+        `could not reach the gateway at ${this.baseUrl} (${cause?.code ?? cause?.message ?? (err as Error).message}); start it with \`emeth up\` or set EMETH_GATEWAY_URL`,
+        { cause: err },
+      );
+    }
+  }
+
+  /**
+   * Like `request`, but a refusal throws the gateway's own sentence as an EmethError whose code is
+   * the gateway's error code (`job_ended`, `node_not_found`, …), for commands that print it as is.
+   */
+  async call<T>(method: string, route: string, body?: unknown): Promise<T> {
+    const res = await this.send(method, route, body);
+    const text = await res.text();
+    if (!res.ok) throw gatewayRefusal(method, route, res.status, text);
+    return (text ? JSON.parse(text) : undefined) as T;
+  }
+
+  /** GET /v1/jobs: the caller's Jobs, newest first, one page. */
+  listJobs<T>(query: { status?: string; limit?: number; cursor?: string } = {}): Promise<T> {
+    const q = new URLSearchParams();
+    if (query.status) q.set('status', query.status);
+    if (query.limit !== undefined) q.set('limit', String(query.limit));
+    if (query.cursor) q.set('cursor', query.cursor);
+    const s = q.toString();
+    return this.call<T>('GET', `/v1/jobs${s ? `?${s}` : ''}`);
+  }
+
+  /** POST /v1/jobs/:id/cancel. */
+  cancelJob<T>(id: string): Promise<T> {
+    return this.call<T>('POST', `/v1/jobs/${encodeURIComponent(id)}/cancel`);
+  }
+
+  /**
+   * GET /v1/jobs/:id/result: with `format`, the result converted by the gateway (bytes); without,
+   * its metadata (JSON, naming the blob to download). `contentType` tells which came back.
+   */
+  async jobResult(id: string, format?: string): Promise<{ contentType: string; bytes: Uint8Array }> {
+    const route = `/v1/jobs/${encodeURIComponent(id)}/result${format ? `?format=${encodeURIComponent(format)}` : ''}`;
+    const res = await this.send('GET', route);
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    if (!res.ok) throw gatewayRefusal('GET', route, res.status, Buffer.from(bytes).toString('utf8'));
+    return { contentType: res.headers.get('content-type') ?? '', bytes };
+  }
+
+  /** GET of a path the gateway named (e.g. a result's `download: /v1/blobs/<id>`), as bytes. */
+  async download(route: string): Promise<Uint8Array> {
+    const res = await this.send('GET', route);
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    if (!res.ok) throw gatewayRefusal('GET', route, res.status, Buffer.from(bytes).toString('utf8'));
+    return bytes;
+  }
+
+  /** GET /v1/nodes/:address: the node's record at the gateway and its stake. */
+  getNode<T>(address: string): Promise<T> {
+    return this.call<T>('GET', `/v1/nodes/${address.toLowerCase()}`);
+  }
+
+  /** GET /v1/nodes/:address/tickets (the node's own only). */
+  nodeTickets<T>(address: string, redeemed?: boolean): Promise<T> {
+    return this.call<T>(
+      'GET',
+      `/v1/nodes/${address.toLowerCase()}/tickets${redeemed === undefined ? '' : `?redeemed=${redeemed}`}`,
+    );
+  }
+
+  /** GET /v1/nodes/:address/redemptions (the node's own only): batched tickets not yet redeemed. */
+  nodeRedemptions<T>(address: string): Promise<T> {
+    return this.call<T>('GET', `/v1/nodes/${address.toLowerCase()}/redemptions`);
+  }
+}
+
+/** A gateway's refusal as one sentence: its own message (which says what to do), its code as the error's. */
+function gatewayRefusal(method: string, route: string, status: number, text: string): EmethError {
+  let body: { error?: string; message?: string } = {};
+  try {
+    body = JSON.parse(text) as typeof body;
+  } catch {
+    /* not JSON */
+  }
+  const message =
+    body.message ??
+    `${method} ${route.split('?')[0]} failed with HTTP ${status}${text ? `: ${text.slice(0, 200)}` : ''}`;
+  return new EmethError(body.error ?? `HTTP_${status}`, message);
 }

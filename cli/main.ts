@@ -3,6 +3,7 @@ import { loadConfig } from '../lib/config';
 import { EmethError } from '../lib/errors';
 import { up } from './up';
 import { demo } from './demo';
+import { processIo } from './requester/io';
 
 const USAGE = `usage: emeth <command> [options]
 
@@ -21,17 +22,46 @@ commands:
                      training aggregates
   keyholder open-stats [--key-file <file>] [--dir <keys dir>] <jobId>
                      decrypt a finished encrypted-stats Job's result and print it as JSON
-  submit [--key-file <file>] --dataset <file> --model <file> [--parallel 6] [--fuel-limit N] [--fuel-price holon]
+  submit [--keystore <file> | --key-file <file>] --dataset <file> --model <file> [--parallel 6] [--fuel-limit N] [--fuel-price holon]
                      submit an onnx-inference Job through the gateway and follow it
-  status [--key-file <file>] <jobId>
+  status [--keystore <file> | --key-file <file>] <jobId>
                      a Job's status with a live progress bar
+
+the requester's and node's money and Jobs (each takes --keystore <file> or --key-file <file>, and --help):
+  keys new --keystore <file>
+                     create a key in an encrypted keystore (0600) and print its address
+  keys address       the address of the key the commands would use
+  deposit <EMETH>    approve and deposit EMETH on EmethCore (decimal, like 12.5)
+  withdraw [<EMETH>] request a withdrawal (default: the whole free deposit); once the delay has
+                     passed, \`emeth withdraw\` pays it
+  balance [--address <a>]
+                     wallet, deposit, committed, pending withdrawal and free, in EMETH
+  jobs [--status <s>] [--limit N]
+                     your Jobs: id, program, status, created, fee
+  result <jobId> -o <file> [--format npy|npz|csv]
+                     download a Job's result (format from --format or the file's extension)
+  cancel <jobId>     cancel a Job
+  node status [--address <a>]
+                     stake, locked, unstaking, earned, penalties, tickets pending
+  node unstake [<EMETH>]
+                     request to unstake (default: all free stake); after the cooldown it pays
   help               this text
 
-Private keys come from EMETH_KEY or a --key-file only its owner can read (chmod 600), never from the
-command line (ps shows every process's arguments).
+Private keys come from an encrypted --keystore (password in EMETH_KEYSTORE_PASSWORD or typed at a
+hidden prompt), from EMETH_KEY, or from a --key-file only its owner can read (chmod 600), never from
+the command line (ps shows every process's arguments): --key and --password are refused.
 Configuration comes from EMETH_* environment variables; see the README's table.`;
 
 const out = (line: string) => process.stdout.write(line + '\n');
+
+/** The lines of USAGE about one command (its line and the indented lines under it). */
+function usageOf(command: string): string {
+  const lines = USAGE.split('\n');
+  const start = lines.findIndex((l) => l.startsWith(`  ${command} `));
+  let end = start + 1;
+  while (end < lines.length && lines[end]!.startsWith('       ')) end++;
+  return `usage: emeth ${lines.slice(start, end).join('\n').trimStart()}`;
+}
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -54,6 +84,10 @@ async function main(argv: string[]): Promise<number> {
         await (await import('../workers/node/main')).runNode(args);
         return 0;
       }
+      if (sub === 'status')
+        return (await import('./requester/node')).nodeStatus(args, loadConfig(), processIo());
+      if (sub === 'unstake')
+        return (await import('./requester/node')).nodeUnstake(args, loadConfig(), processIo());
       if (sub === 'setup-gpu') {
         const { spawnSync } = await import('node:child_process');
         return (
@@ -63,7 +97,7 @@ async function main(argv: string[]): Promise<number> {
         );
       }
       process.stderr.write(
-        'emeth: usage: emeth node start [--key-file <file>] [--class cpu] | emeth node setup-gpu\n',
+        'emeth: usage: emeth node start [--key-file <file>] [--class cpu] | emeth node status | emeth node unstake [<EMETH>] | emeth node setup-gpu\n',
       );
       return 2;
     }
@@ -89,9 +123,32 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'submit':
-      return (await import('./submit')).submit(loadConfig(), rest, out);
-    case 'status':
-      return (await import('./submit')).status(loadConfig(), rest, out);
+    case 'status': {
+      if (rest.includes('--help') || rest.includes('-h')) {
+        out(usageOf(command));
+        return 0;
+      }
+      // A --keystore stands in for --key-file/EMETH_KEY here too.
+      const keyed = await (
+        await import('./requester/keys')
+      ).keystoreAsParticipantKey(rest, loadConfig(), processIo());
+      const run = (await import('./submit'))[command];
+      return run(keyed.config, keyed.argv, out);
+    }
+    case 'keys':
+      return (await import('./requester/keys')).keysCommand(rest, loadConfig(), processIo());
+    case 'deposit':
+      return (await import('./requester/money')).deposit(rest, loadConfig(), processIo());
+    case 'withdraw':
+      return (await import('./requester/money')).withdraw(rest, loadConfig(), processIo());
+    case 'balance':
+      return (await import('./requester/money')).balance(rest, loadConfig(), processIo());
+    case 'jobs':
+      return (await import('./requester/jobs')).jobs(rest, loadConfig(), processIo());
+    case 'result':
+      return (await import('./requester/jobs')).result(rest, loadConfig(), processIo());
+    case 'cancel':
+      return (await import('./requester/jobs')).cancel(rest, loadConfig(), processIo());
     case undefined:
     case 'help':
     case '--help':
