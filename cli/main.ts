@@ -23,7 +23,9 @@ commands:
   keyholder open-stats [--key-file <file>] [--dir <keys dir>] <jobId>
                      decrypt a finished encrypted-stats Job's result and print it as JSON
   submit [--keystore <file> | --key-file <file>] --dataset <file> --model <file> [--parallel 6] [--fuel-limit N] [--fuel-price holon]
-                     submit an onnx-inference Job through the gateway and follow it
+         [--inputs '{"X": "pixel_*"}'] [--outputs label,probabilities] [--format npy|npz|csv|parquet|emtx] [--detach]
+                     submit an onnx-inference Job through the gateway and follow it (any ONNX export; data
+                     as .npy, .npz, CSV, Parquet or EMTX: see the README's "Bring your model")
   status [--keystore <file> | --key-file <file>] <jobId>
                      a Job's status with a live progress bar
 

@@ -34,10 +34,24 @@ export async function submit(config: EmethConfig, argv: string[], out: (l: strin
       'fuel-price': { type: 'string', default: (120n * GHOLON).toString() },
       deadline: { type: 'string', default: '600' },
       detach: { type: 'boolean', default: false },
+      inputs: { type: 'string' },
+      outputs: { type: 'string' },
+      format: { type: 'string' },
     },
     strict: true,
   });
   const client = requesterClient(config, values);
+  let inputs: unknown;
+  if (values.inputs !== undefined) {
+    try {
+      inputs = JSON.parse(values.inputs);
+    } catch {
+      throw new EmethError(
+        'USAGE',
+        `--inputs must be JSON mapping model inputs to an array, a column pattern or columns, e.g. '{"X": "pixel_*"}'; got ${values.inputs.slice(0, 80)}`,
+      );
+    }
+  }
   for (const f of ['dataset', 'model'] as const) {
     if (!values[f] || !fs.existsSync(values[f]!))
       throw new EmethError('USAGE', `--${f} must name an existing file`);
@@ -54,6 +68,10 @@ export async function submit(config: EmethConfig, argv: string[], out: (l: strin
       fuelLimit: values['fuel-limit']!,
       fuelPrice: values['fuel-price']!,
       deadlineSeconds: Number(values.deadline),
+      // Bring-your-model parameters: the gateway checks them and names what is wrong.
+      ...(inputs !== undefined ? { inputs } : {}),
+      ...(values.outputs ? { outputs: values.outputs.split(',').map((o) => o.trim()) } : {}),
+      ...(values.format ? { datasetFormat: values.format } : {}),
     },
     readDeployment(config.chain.deploymentFile).core,
   );
