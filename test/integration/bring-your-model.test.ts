@@ -26,9 +26,7 @@ beforeAll(async () => {
   p = await TestPipeline.start();
   await p.deposit(100n * EMETH);
   await Promise.all([p.startVerifier(), p.startNode(), p.startNode(), p.startNode()]);
-  cases = (await fixtureCases()).filter(
-    (c) => !process.env.ONLY_CASE || c.label.startsWith(process.env.ONLY_CASE),
-  );
+  cases = await fixtureCases();
 });
 afterAll(() => p?.stop());
 
