@@ -53,23 +53,7 @@ export class GatewayClient {
   }
 
   async request<T>(method: string, route: string, body?: unknown): Promise<T> {
-    const path = withNonce(route);
-    const raw = body === undefined ? '' : body instanceof Uint8Array ? body : JSON.stringify(body);
-    const headers: Record<string, string> = await signRequest(
-      this.signer,
-      method,
-      path,
-      raw,
-      undefined,
-      this.scope,
-    );
-    if (body !== undefined)
-      headers['content-type'] = body instanceof Uint8Array ? 'application/octet-stream' : 'application/json';
-    const res = await fetch(this.baseUrl.replace(/\/$/, '') + path, {
-      method,
-      headers,
-      body: raw === '' ? undefined : typeof raw === 'string' ? raw : Buffer.from(raw),
-    });
+    const res = await this.send(method, route, body);
     const text = await res.text();
     if (!res.ok) {
       let message = text;

@@ -13,9 +13,9 @@ import {
   concatRows,
   createTensor,
   float32ToFloat16Bits,
+  isDType,
   rowCount,
   sliceRows as sliceTensorRows,
-  type DType,
   type Tensor,
 } from '../../lib/tensors';
 import { inspectModel, type ModelInfo } from './onnx-model';
@@ -242,19 +242,9 @@ function toOrt(t: Tensor): ort.Tensor {
   return new ort.Tensor(t.dtype, t.data as never, t.shape);
 }
 
-const ORT_DTYPES: Record<string, DType> = {
-  float32: 'float32',
-  float64: 'float64',
-  float16: 'float16',
-  int32: 'int32',
-  int64: 'int64',
-  bool: 'bool',
-  uint8: 'uint8',
-  int8: 'int8',
-};
-
 function fromOrt(name: string, t: ort.Tensor): Tensor {
-  const dtype = ORT_DTYPES[t.type];
+  // onnxruntime names its tensor types as EMETH names dtypes; the ones EMETH cannot hold are refused.
+  const dtype = isDType(t.type) ? t.type : undefined;
   if (!dtype) {
     throw new EmethError(
       'UNSUPPORTED_OUTPUT',

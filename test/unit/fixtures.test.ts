@@ -96,19 +96,9 @@ function compare(actual: Tensor, expected: Tensor): { maxAbsDiff: number; intMis
   return { maxAbsDiff: worst, intMismatches: 0 };
 }
 
-const ORT_TO_DTYPE: Record<string, DType> = {
-  float32: 'float32',
-  float64: 'float64',
-  float16: 'float16',
-  int32: 'int32',
-  int64: 'int64',
-  bool: 'bool',
-  uint8: 'uint8',
-  int8: 'int8',
-};
 function fromOrt(name: string, t: ort.Tensor): Tensor {
-  const dtype = ORT_TO_DTYPE[t.type];
-  if (!dtype) throw new Error(`output ${name} is ${t.type}`);
+  if (!isDType(t.type)) throw new Error(`output ${name} is ${t.type}`);
+  const dtype: DType = t.type;
   return createTensor(name, dtype, t.dims.map(Number), t.data as never);
 }
 
