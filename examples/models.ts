@@ -80,15 +80,16 @@ function valueInfo(name: string, width: number): onnx.IValueInfoProto {
 }
 
 /**
- * A model that loads and inspects like any other but fails at run time on most inputs: its
- * Reshape to [-1, 7] fits only batches whose element count divides by 7. It stands for a
- * requester's model that no executor can run (tests of who pays when it goes wrong).
+ * A model that loads, inspects and runs one row like any other but fails on a batch: its Reshape
+ * to the fixed shape [1, inputs] fits one row only (an export traced with batch 1, as happens).
+ * Submit-time inspection runs one row, so it passes; every executor then fails on a shard. It
+ * stands for a requester's model that no executor can run (tests of who pays when it goes wrong).
  */
 export function buildBatchTrapModel(inputs = 32): Uint8Array {
   const shape = new Uint8Array(16);
   const view = new DataView(shape.buffer);
-  view.setBigInt64(0, -1n, true);
-  view.setBigInt64(8, 7n, true);
+  view.setBigInt64(0, 1n, true);
+  view.setBigInt64(8, BigInt(inputs), true);
   const model = onnx.ModelProto.create({
     irVersion: ONNX_IR_VERSION,
     opsetImport: [{ domain: '', version: ONNX_OPSET }],
@@ -98,7 +99,7 @@ export function buildBatchTrapModel(inputs = 32): Uint8Array {
       node: [node('Reshape', ['rows', 'shape'], ['out'])],
       initializer: [{ name: 'shape', dims: [2], dataType: onnx.TensorProto.DataType.INT64, rawData: shape }],
       input: [valueInfo('rows', inputs)],
-      output: [valueInfo('out', 7)],
+      output: [valueInfo('out', inputs)],
     },
   });
   return onnx.ModelProto.encode(model).finish();

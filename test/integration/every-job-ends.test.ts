@@ -65,7 +65,7 @@ it("a model that fails on every executor is the requester's fault: Job failed, n
   const stakes = await Promise.all(nodes.map((n) => p.stakeOf(n.address)));
   const burned = await p.totalBurned();
   const { job } = await p.submit({
-    rows: 100, // 100 × 32 values do not reshape to [-1, 7]
+    rows: 100, // shards of 50 rows do not reshape to [1, 32]; the one row inspected at submit does
     numParallel: 2,
     capabilityClass: 'trap',
     model: buildBatchTrapModel(32),
