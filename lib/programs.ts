@@ -10,6 +10,7 @@
  * survive JSON).
  */
 import { EmethError } from './errors';
+import { DEFAULT_VERIFICATION_POLICY, type VerificationPolicy } from './verification-policy';
 
 // ---------------------------------------------------------------------------------------------
 // Ids
@@ -49,10 +50,11 @@ export interface ProgramSpec {
   defaultFuelLimit: string;
   /** Largest absolute difference per output value the verifier accepts (float re-execution). */
   tolerance: number;
-  /** Share of rows the verifier re-executes for a node with a track record (0..1). */
-  spotCheckRate: number;
-  /** A node's first SubJobs of this program are re-executed in full (SPEC §2: 100% without a track record). */
-  fullCheckFirstSubJobs: number;
+  /**
+   * How a node's results of this program are checked and what a proven mismatch costs it
+   * (lib/verification-policy.ts): probation, audits, spot-checked rows, the fine.
+   */
+  verification: VerificationPolicy;
   /** False for programs declared for later issues: their modules do not exist yet. */
   implemented: boolean;
   /**
@@ -76,8 +78,7 @@ export const ONNX_INFERENCE_SPEC: ProgramSpec = {
   // CPU and CUDA kernels of the same graph differ around 1e-6 on softmax outputs; 1e-4 leaves room
   // for that while a lying node (any real change of an output) is far above it.
   tolerance: 1e-4,
-  spotCheckRate: 0.1,
-  fullCheckFirstSubJobs: 3,
+  verification: DEFAULT_VERIFICATION_POLICY,
   implemented: true,
   needsKeyholder: false,
   modelParam: 'model',
@@ -91,8 +92,9 @@ export const FEDAVG_TRAIN_SPEC: ProgramSpec = {
   minFuelPrice: '1000000000',
   defaultFuelLimit: '1000000',
   tolerance: 1e-3,
-  spotCheckRate: 0.1,
-  fullCheckFirstSubJobs: 3,
+  // An update is one value per parameter, so there are no rows to spot-check: an unaudited update
+  // gets a shape check only, hence the higher floor of audited updates.
+  verification: { ...DEFAULT_VERIFICATION_POLICY, auditRate: 0.25, spotRowRate: 0 },
   implemented: true,
   needsKeyholder: true,
   modelParam: 'initialModel',
@@ -106,8 +108,7 @@ export const ENCRYPTED_STATS_SPEC: ProgramSpec = {
   minFuelPrice: '1000000000',
   defaultFuelLimit: '100000',
   tolerance: 1e-6,
-  spotCheckRate: 0.1,
-  fullCheckFirstSubJobs: 3,
+  verification: DEFAULT_VERIFICATION_POLICY,
   implemented: true,
   // The result is the requester's to open (emeth keyholder open-stats), but no keyholder takes part
   // in the run: there is no model to update between epochs.
@@ -312,11 +313,6 @@ export function sampleRows(rows: number, rate: number, seed: string | number): n
     chosen.add(chosen.has(t) ? j : t);
   }
   return [...chosen].sort((x, y) => x - y);
-}
-
-/** SPEC §2: every row of a node's first SubJobs of a program, the program's rate after that. */
-export function spotCheckRateFor(spec: ProgramSpec, nodeVerifiedSubJobs: number): number {
-  return nodeVerifiedSubJobs < spec.fullCheckFirstSubJobs ? 1 : spec.spotCheckRate;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -69,9 +69,12 @@ export function createDispatcherActivities(deps: DispatcherDeps): DispatcherActi
       if (candidates.length === 0) return null;
       const online = await deps.nodesOnline(candidates.map((c) => c.id));
       const sub = await subJobWithJob(subJobId);
-      // A node must be able to pay the worst penalty for this SubJob out of its stake.
-      const worstPenalty =
-        (big(sub.fuelLimit) * big(sub.job.fuelPrice) * feeParams.timeoutPenaltyRate) / 10_000n;
+      // A node must be able to pay the worst penalty for this SubJob (a lie's fine) out of its stake.
+      const worstPenalty = worstPenaltyOf(
+        big(sub.fuelLimit) * big(sub.job.fuelPrice),
+        feeParams,
+        getProgramSpec(sub.job.programId).verification,
+      );
       const eligible = [];
       for (const c of candidates) {
         if (!online.has(c.id)) continue;
@@ -98,7 +101,11 @@ export function createDispatcherActivities(deps: DispatcherDeps): DispatcherActi
       const node = await prisma.node.findUniqueOrThrow({ where: { id: assigned } });
       if (!node.encryptionKey) refuse(`node ${assigned} registered no X25519 key to seal its task to`);
       // The attempt holds back its worst penalty on EmethCore: an unstake request cannot take it.
-      const worst = worstPenaltyOf(big(sub.fuelLimit) * big(sub.job.fuelPrice), feeParams);
+      const worst = worstPenaltyOf(
+        big(sub.fuelLimit) * big(sub.job.fuelPrice),
+        feeParams,
+        getProgramSpec(sub.job.programId).verification,
+      );
       await chain.lockStake(assigned, attemptStakeKey(attemptId(subJobId, attempt)), worst);
       return { task: await taskOf(sub, attempt), nodeKey: node.encryptionKey, nodeId: assigned };
     },
@@ -134,6 +141,7 @@ export function createDispatcherActivities(deps: DispatcherDeps): DispatcherActi
           node,
           feeLimit: big(sub.fuelLimit) * big(sub.job.fuelPrice),
           reason: attemptStakeKey(id),
+          policy: getProgramSpec(sub.job.programId).verification,
         });
         logger.warn(
           { jobId: sub.jobId, subJobId, nodeId: node, outcome, penalty: burned.penalty.toString(), reason },

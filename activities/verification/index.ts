@@ -8,7 +8,9 @@ import { randomBytes, randomInt } from 'node:crypto';
 import type { PrismaClient } from '../../prisma/client';
 import type { Logger } from '../../lib/logger';
 import type { CheckPlan, VerificationActivities } from '../../lib/pipeline';
-import { getProgramSpec, spotCheckRateFor } from '../../lib/programs';
+import { getProgramSpec } from '../../lib/programs';
+import { decideCheck } from '../../lib/verification-policy';
+import { reputationOf } from './reputation';
 
 export interface VerificationDeps {
   prisma: PrismaClient;
@@ -27,19 +29,33 @@ export function createVerificationActivities(deps: VerificationDeps): Verificati
     async planCheck({ subJobId, attempt, nodeId }): Promise<CheckPlan> {
       const sub = await prisma.subJob.findUniqueOrThrow({ where: { id: subJobId } });
       const spec = getProgramSpec(sub.programId);
-      // The node's record with this program: verified attempts of SubJobs of the same program.
-      const record = await prisma.attempt.count({
-        where: { nodeId: nodeId.toLowerCase(), outcome: 'verified', subJob: { programId: sub.programId } },
-      });
-      const sampleRate = spotCheckRateFor(spec, record);
+      const node = nodeId.toLowerCase();
+      const reputation = await reputationOf(prisma, node, sub.programId);
+      // Drawn here, after the node answered, from this process's CSPRNG: the node cannot know
+      // whether this SubJob is audited.
+      const decision = decideCheck(
+        spec.verification,
+        reputation,
+        randomInt(DRAW_RESOLUTION) / DRAW_RESOLUTION,
+      );
       const plan: CheckPlan = {
-        sampleRate,
+        sampleRate: decision.sampleRate,
+        why: decision.why,
         seed: `${subJobId}:${attempt}:${randomBytes(16).toString('hex')}`,
-        // An encrypted output can be compared value by value only once the keyholder opens it.
-        openWithKeyholder: spec.needsKeyholder && randomInt(DRAW_RESOLUTION) < sampleRate * DRAW_RESOLUTION,
+        // An encrypted output can be compared value by value only once the keyholder opens it: audits do.
+        openWithKeyholder: spec.needsKeyholder && decision.why !== 'spot',
       };
       logger.info(
-        { jobId: sub.jobId, subJobId, nodeId, attempt, record, sampleRate, opened: plan.openWithKeyholder },
+        {
+          jobId: sub.jobId,
+          subJobId,
+          nodeId,
+          attempt,
+          reputation,
+          why: decision.why,
+          sampleRate: plan.sampleRate,
+          opened: plan.openWithKeyholder,
+        },
         'check planned',
       );
       return plan;

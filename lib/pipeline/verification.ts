@@ -6,6 +6,8 @@ import type { NodeTask } from './dispatcher';
 export interface CheckPlan {
   /** Share of the SubJob the verifier re-executes (0..1); 1 re-executes every row. */
   sampleRate: number;
+  /** Why this much: the node is on probation, this SubJob was drawn for an audit, or a spot check. */
+  why: 'probation' | 'audit' | 'spot';
   /** Seeds the verifier's sample; drawn by the L2 from a CSPRNG after the node answered. */
   seed: string;
   /**

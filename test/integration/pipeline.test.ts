@@ -1,3 +1,5 @@
+import { fineOf } from '../../lib/verification-policy';
+import { ONNX_INFERENCE_SPEC } from '../../lib/programs';
 import fs from 'node:fs';
 import { decodeMatrix, encodeMatrix, maxAbsDiff } from '../../lib/matrix';
 import { markersIn, rawHistoriesOfJob, storageFilesContaining } from '../support/confidentiality';
@@ -107,9 +109,13 @@ describe('an inference Job through the gateway', () => {
       where: { jobId: job.id },
       include: { job: true },
     });
-    // SPEC §4: reject penalty = 25% of the SubJob's fee limit, burned.
+    // A proven mismatch costs the program's fine (lib/verification-policy.ts: 13.5 × the SubJob's
+    // fee limit at a 10% audit rate), burned: more than any cheat could save at that check rate.
     expect(penalty).toBe(
-      (BigInt(sub.fuelLimit.toFixed(0)) * BigInt(sub.job.fuelPrice.toFixed(0)) * 2_500n) / 10_000n,
+      fineOf(
+        ONNX_INFERENCE_SPEC.verification,
+        BigInt(sub.fuelLimit.toFixed(0)) * BigInt(sub.job.fuelPrice.toFixed(0)),
+      ),
     );
     expect(await p.stakeOf(liar.address)).toBe(stake - penalty);
     expect(await p.totalBurned()).toBe(burned + penalty);

@@ -21,11 +21,11 @@ import {
   sampleRows,
   splitFuelLimit,
   splitRows,
-  spotCheckRateFor,
   type RunOutput,
   type SplitOutput,
 } from '../../lib/programs';
 import { generateExamples } from '../../examples/generate';
+import { decideCheck } from '../../lib/verification-policy';
 
 const ROWS = 2_000;
 const logger = createLogger('silent');
@@ -80,10 +80,15 @@ describe('program rules (lib/programs)', () => {
     expect(sampleRows(5, 0, 's')).toEqual([]);
   });
 
-  it('checks every row of a node’s first 3 SubJobs, then the program’s rate', () => {
-    expect([0, 1, 2, 3, 50].map((n) => spotCheckRateFor(ONNX_INFERENCE_SPEC, n))).toEqual([
-      1, 1, 1, 0.1, 0.1,
+  it('checks every row while a node is on probation, then audits some SubJobs in full and spot-checks the rest', () => {
+    const policy = ONNX_INFERENCE_SPEC.verification;
+    expect([0, 5, 9].map((r) => decideCheck(policy, r, 0.99).why)).toEqual([
+      'probation',
+      'probation',
+      'probation',
     ]);
+    expect(decideCheck(policy, 10, 0.05)).toEqual({ sampleRate: 1, why: 'audit' });
+    expect(decideCheck(policy, 10, 0.5)).toEqual({ sampleRate: 0.02, why: 'spot' });
   });
 });
 
@@ -143,7 +148,9 @@ describe('onnx-inference on the example MLP (real onnxruntime-node)', () => {
     expect(dataset.rows).toBe(ROWS);
     expect(dataset.cols).toBe(32);
     const model = inspectModel(modelBytes);
-    expect(model.inputs).toEqual([{ name: 'rows', dtype: 'float32', elemType: 'float', dims: [null, 32], isTensor: true }]);
+    expect(model.inputs).toEqual([
+      { name: 'rows', dtype: 'float32', elemType: 'float', dims: [null, 32], isTensor: true },
+    ]);
     expect(model.outputs.map((o) => [o.name, o.dtype, o.dims])).toEqual([['probs', 'float32', [null, 10]]]);
     // The fuel table over one row's shapes: MatMul 32×64 + Add 64 + Relu 64 + MatMul 64×10 + Add 10 + Softmax 5×10.
     expect(await modelCostOf(modelBytes, { rows: { dtype: 'float32', inner: [32] } })).toEqual({

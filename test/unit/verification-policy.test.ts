@@ -1,0 +1,70 @@
+// The verification policy's arithmetic: what is checked, what a lie costs, and that no cheating
+// strategy has a positive expected profit at the default fees and fines.
+import {
+  DEFAULT_VERIFICATION_POLICY as P,
+  caughtWithin,
+  cheatProfit,
+  decideCheck,
+  detectionProbability,
+  establishedOverhead,
+  fineMultipleOf,
+  fineOf,
+} from '../../lib/verification-policy';
+import { FEDAVG_TRAIN_SPEC, ONNX_INFERENCE_SPEC, ENCRYPTED_STATS_SPEC } from '../../lib/programs';
+import { penaltyAmount, worstPenaltyOf } from '../../activities/dispatcher/penalties';
+import { DEFAULT_FEE_PARAMS } from '../../lib/fees';
+
+test('a node on probation is checked in full; an established one is audited at the audit rate, spot-checked otherwise', () => {
+  for (const r of [0, 1, P.probationSubJobs - 1])
+    expect(decideCheck(P, r, 0.999)).toEqual({ sampleRate: 1, why: 'probation' });
+  let audits = 0;
+  const draws = 100_000;
+  for (let i = 0; i < draws; i++)
+    if (decideCheck(P, P.probationSubJobs, (i + 0.5) / draws).why === 'audit') audits++;
+  expect(audits / draws).toBeCloseTo(P.auditRate, 3);
+  expect(decideCheck(P, 1_000, 0.5)).toEqual({ sampleRate: P.spotRowRate, why: 'spot' });
+});
+
+test('the fine is the break-even bound at the audit rate times the margin: 13.5 × the fee limit by default', () => {
+  expect(fineMultipleOf(P)).toBeCloseTo(13.5, 10);
+  expect(fineOf(P, 1_000_000n)).toBe(13_500_000n);
+  expect(fineOf(P, 1n)).toBe(14n); // rounded up: the bound must hold
+  expect(() => fineMultipleOf({ ...P, auditRate: 0 })).toThrow(/auditRate must be in \(0, 1\]/);
+});
+
+test('a lie costs the fine (capped by the stake), which is what opening an attempt locks', () => {
+  const fee = 10n ** 15n;
+  expect(penaltyAmount('reject', fee, 10n ** 18n, DEFAULT_FEE_PARAMS, P)).toBe(fineOf(P, fee));
+  expect(penaltyAmount('reject', fee, 5n, DEFAULT_FEE_PARAMS, P)).toBe(5n);
+  expect(penaltyAmount('timeout', fee, 10n ** 18n, DEFAULT_FEE_PARAMS, P)).toBe(fee / 4n);
+  expect(worstPenaltyOf(fee, DEFAULT_FEE_PARAMS, P)).toBe(fineOf(P, fee));
+});
+
+describe('no strategy has a positive expected profit at the default policy, even when compute costs the whole fee', () => {
+  const rows = 100;
+  const strategies = [
+    { name: 'lazy (every row wrong)', corrupt: rows },
+    { name: 'partial, 10% of rows', corrupt: 10 },
+    { name: 'partial, one row', corrupt: 1 },
+  ];
+  for (const spec of [ONNX_INFERENCE_SPEC, ENCRYPTED_STATS_SPEC, FEDAVG_TRAIN_SPEC]) {
+    test.each(strategies)(`${spec.name}: %s`, ({ corrupt }) => {
+      const policy = spec.verification;
+      const d = detectionProbability(policy, rows, corrupt);
+      expect(d).toBeGreaterThanOrEqual(policy.auditRate);
+      for (const costShare of [0.1, 0.5, 1]) {
+        expect(cheatProfit(d, corrupt / rows, costShare, fineMultipleOf(policy))).toBeLessThan(0);
+      }
+    });
+  }
+});
+
+test('detection: a lazy node is caught on every SubJob; a one-row liar at the audit rate plus its spot-check odds', () => {
+  expect(detectionProbability(P, 100, 100)).toBe(1);
+  expect(detectionProbability(P, 100, 0)).toBe(0);
+  const oneRow = detectionProbability(P, 100, 1);
+  expect(oneRow).toBeCloseTo(0.1 + 0.9 * 0.02, 6);
+  expect(caughtWithin(oneRow, 20)).toBeCloseTo(1 - (1 - oneRow) ** 20, 12);
+  expect(establishedOverhead(P)).toBeCloseTo(0.1 + 0.9 * 0.02, 12);
+  expect(establishedOverhead(P)).toBeLessThanOrEqual(0.15);
+});
