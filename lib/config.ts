@@ -1,3 +1,4 @@
+import type { VerificationPolicy } from './verification-policy';
 import path from 'node:path';
 import { ConfigError } from './errors';
 
@@ -69,6 +70,8 @@ export interface EmethConfig {
     nodePickupTimeoutMs: number;
     /** A running node that sends no heartbeat for this many ms counts as dead. */
     nodeHeartbeatTimeoutMs: number;
+    /** EMETH_VERIFY_*: overrides of every program's verification policy (lib/verification-policy.ts). */
+    verification: Partial<VerificationPolicy>;
   };
   gateway: {
     host: string;
@@ -147,6 +150,42 @@ function port(env: Env, name: string, fallback: number): number {
     throw new ConfigError(name, `${name} must be a TCP port between 0 and 65535, got "${raw}"`);
   }
   return n;
+}
+
+/** A number in [min, max] from the environment, or undefined when unset. */
+function numberIn(env: Env, name: string, min: number, max: number, what: string): number | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < min || n > max)
+    throw new ConfigError(name, `${name} must be ${what}, got "${raw}"`);
+  return n;
+}
+
+function verificationOverrides(env: Env): Partial<VerificationPolicy> {
+  const o: Partial<VerificationPolicy> = {};
+  const probation = numberIn(
+    env,
+    'EMETH_VERIFY_PROBATION',
+    0,
+    1_000_000,
+    'an integer ≥ 0 (verified SubJobs before a node is established)',
+  );
+  if (probation !== undefined) {
+    if (!Number.isInteger(probation))
+      throw new ConfigError(
+        'EMETH_VERIFY_PROBATION',
+        `EMETH_VERIFY_PROBATION must be an integer, got "${probation}"`,
+      );
+    o.probationSubJobs = probation;
+  }
+  const audit = numberIn(env, 'EMETH_VERIFY_AUDIT_RATE', 0.001, 1, 'a share in (0, 1], e.g. 0.1');
+  if (audit !== undefined) o.auditRate = audit;
+  const spot = numberIn(env, 'EMETH_VERIFY_SPOT_ROW_RATE', 0, 1, 'a share in [0, 1], e.g. 0.02');
+  if (spot !== undefined) o.spotRowRate = spot;
+  const margin = numberIn(env, 'EMETH_VERIFY_FINE_MARGIN', 1, 1000, 'a factor ≥ 1, e.g. 1.5');
+  if (margin !== undefined) o.fineMargin = margin;
+  return o;
 }
 
 function positiveInt(env: Env, name: string, fallback: number): number {
@@ -257,6 +296,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
       reconcileGraceMs: positiveInt(env, 'EMETH_RECONCILE_GRACE_MS', 60_000),
       nodePickupTimeoutMs: positiveInt(env, 'EMETH_NODE_PICKUP_TIMEOUT_MS', 30_000),
       nodeHeartbeatTimeoutMs: positiveInt(env, 'EMETH_NODE_HEARTBEAT_TIMEOUT_MS', 15_000),
+      verification: verificationOverrides(env),
     },
     gateway: {
       host: gatewayHost,

@@ -34,6 +34,14 @@ export const DEFAULT_VERIFICATION_POLICY: Readonly<VerificationPolicy> = Object.
   fineMargin: 1.5,
 });
 
+/** A program's policy with the deployment's overrides (EMETH_VERIFY_*) applied. */
+export function withOverrides(
+  policy: VerificationPolicy,
+  overrides: Partial<VerificationPolicy> = {},
+): VerificationPolicy {
+  return { ...policy, ...overrides };
+}
+
 export interface CheckDecision {
   /** Share of the SubJob's rows the verifier re-executes (1 = every row). */
   sampleRate: number;

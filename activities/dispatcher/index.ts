@@ -2,6 +2,7 @@
  * The Dispatcher (DESIGN §3): chooses the node that runs a SubJob, opens the attempt it is handed
  * and closes it with its outcome, burning the penalty of a timeout, decline or rejection once.
  */
+import { withOverrides, type VerificationPolicy } from '../../lib/verification-policy';
 import type { TypedDataDomain } from 'ethers';
 import type { PrismaClient } from '../../prisma/client';
 import type { Logger } from '../../lib/logger';
@@ -31,6 +32,8 @@ export interface DispatcherDeps {
    * edge lives in the L2), so its timeout is not held against the node.
    */
   startedAt?: Date;
+  /** The deployment's overrides of the programs' verification policies (fines, check rates). */
+  verification?: Partial<VerificationPolicy>;
   /** Told of every attempt closed here (operator metrics). */
   onAttemptClosed?: (outcome: AttemptOutcome, seconds: number) => void;
   logger: Logger;
@@ -39,6 +42,8 @@ export interface DispatcherDeps {
 export function createDispatcherActivities(deps: DispatcherDeps): DispatcherActivities {
   const { prisma, chain, logger } = deps;
   const feeParams = deps.feeParams ?? DEFAULT_FEE_PARAMS;
+  const policyOf = (programId: number) =>
+    withOverrides(getProgramSpec(programId).verification, deps.verification);
 
   const subJobWithJob = (subJobId: string) =>
     prisma.subJob.findUniqueOrThrow({ where: { id: subJobId }, include: { job: true } });
@@ -73,7 +78,7 @@ export function createDispatcherActivities(deps: DispatcherDeps): DispatcherActi
       const worstPenalty = worstPenaltyOf(
         big(sub.fuelLimit) * big(sub.job.fuelPrice),
         feeParams,
-        getProgramSpec(sub.job.programId).verification,
+        policyOf(sub.job.programId),
       );
       const eligible = [];
       for (const c of candidates) {
@@ -104,7 +109,7 @@ export function createDispatcherActivities(deps: DispatcherDeps): DispatcherActi
       const worst = worstPenaltyOf(
         big(sub.fuelLimit) * big(sub.job.fuelPrice),
         feeParams,
-        getProgramSpec(sub.job.programId).verification,
+        policyOf(sub.job.programId),
       );
       await chain.lockStake(assigned, attemptStakeKey(attemptId(subJobId, attempt)), worst);
       return { task: await taskOf(sub, attempt), nodeKey: node.encryptionKey, nodeId: assigned };
@@ -141,7 +146,7 @@ export function createDispatcherActivities(deps: DispatcherDeps): DispatcherActi
           node,
           feeLimit: big(sub.fuelLimit) * big(sub.job.fuelPrice),
           reason: attemptStakeKey(id),
-          policy: getProgramSpec(sub.job.programId).verification,
+          policy: policyOf(sub.job.programId),
         });
         logger.warn(
           { jobId: sub.jobId, subJobId, nodeId: node, outcome, penalty: burned.penalty.toString(), reason },

@@ -9,7 +9,7 @@ import type { PrismaClient } from '../../prisma/client';
 import type { Logger } from '../../lib/logger';
 import type { CheckPlan, VerificationActivities } from '../../lib/pipeline';
 import { getProgramSpec } from '../../lib/programs';
-import { decideCheck } from '../../lib/verification-policy';
+import { decideCheck, withOverrides, type VerificationPolicy } from '../../lib/verification-policy';
 import { reputationOf } from './reputation';
 
 export interface VerificationDeps {
@@ -18,6 +18,8 @@ export interface VerificationDeps {
   verifiers: readonly string[];
   /** The X25519 key a participant vouched for in its node-edge token, if it has connected. */
   participantKey(role: 'verifier' | 'keyholder', address: string): string | undefined;
+  /** The deployment's overrides of the programs' verification policies (check rates). */
+  verification?: Partial<VerificationPolicy>;
   logger: Logger;
 }
 
@@ -34,7 +36,7 @@ export function createVerificationActivities(deps: VerificationDeps): Verificati
       // Drawn here, after the node answered, from this process's CSPRNG: the node cannot know
       // whether this SubJob is audited.
       const decision = decideCheck(
-        spec.verification,
+        withOverrides(spec.verification, deps.verification),
         reputation,
         randomInt(DRAW_RESOLUTION) / DRAW_RESOLUTION,
       );

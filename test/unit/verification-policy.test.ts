@@ -68,3 +68,23 @@ test('detection: a lazy node is caught on every SubJob; a one-row liar at the au
   expect(establishedOverhead(P)).toBeCloseTo(0.1 + 0.9 * 0.02, 12);
   expect(establishedOverhead(P)).toBeLessThanOrEqual(0.15);
 });
+
+test('the deployment overrides the policy through EMETH_VERIFY_*, and a bad value is refused naming the variable', async () => {
+  const { loadConfig } = await import('../../lib/config');
+  const { withOverrides } = await import('../../lib/verification-policy');
+  const config = loadConfig({
+    EMETH_VERIFY_AUDIT_RATE: '0.2',
+    EMETH_VERIFY_PROBATION: '3',
+    EMETH_VERIFY_FINE_MARGIN: '2',
+  });
+  expect(config.l2.verification).toEqual({ auditRate: 0.2, probationSubJobs: 3, fineMargin: 2 });
+  const policy = withOverrides(ONNX_INFERENCE_SPEC.verification, config.l2.verification);
+  expect(fineMultipleOf(policy)).toBeCloseTo(8, 10); // (1 − 0.2)/0.2 × 2
+  expect(loadConfig({}).l2.verification).toEqual({});
+  expect(() => loadConfig({ EMETH_VERIFY_AUDIT_RATE: '1.5' })).toThrow(
+    /EMETH_VERIFY_AUDIT_RATE must be a share in \(0, 1\]/,
+  );
+  expect(() => loadConfig({ EMETH_VERIFY_PROBATION: '2.5' })).toThrow(
+    /EMETH_VERIFY_PROBATION must be an integer/,
+  );
+});

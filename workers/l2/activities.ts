@@ -2,6 +2,7 @@
  * Everything the L2 worker serves on `emeth-l2`: one factory per paper component (activities/…),
  * each over only the dependencies it needs.
  */
+import type { VerificationPolicy } from '../../lib/verification-policy';
 import type { TypedDataDomain } from 'ethers';
 import type { PrismaClient } from '../../prisma/client';
 import type { Logger } from '../../lib/logger';
@@ -41,6 +42,8 @@ export interface L2Deps {
   workflowState(workflowId: string): Promise<string>;
   /** Rows younger than this are left to their workflow by the reconciler. */
   reconcileGraceMs?: number;
+  /** EMETH_VERIFY_* overrides of the verification policies. */
+  verification?: Partial<VerificationPolicy>;
   metrics?: L2Metrics;
   /** The X25519 key a participant vouched for in its node-edge token, if it has connected. */
   participantKey(role: 'verifier' | 'keyholder', address: string): string | undefined;

@@ -147,6 +147,7 @@ export async function startL2Server(config: EmethConfig, logger: Logger): Promis
           logger: logger.child({ component: 'l2-activities' }),
           workflowState: (workflowId) => workflowState(client, workflowId),
           reconcileGraceMs: config.l2.reconcileGraceMs,
+          verification: config.l2.verification,
           participantKey: (role, address) => participantKeys.of(role, address),
           metrics,
           chainCache: createChainCache({
