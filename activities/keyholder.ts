@@ -6,6 +6,8 @@ import type { KeyholderActivities } from '../lib/pipeline';
 import { decodeMatrix } from '../lib/matrix';
 import type { BlobStore } from './storage';
 import { decryptUpdate, finishEpoch } from './programs/fedavg-train';
+import { decryptStatsBundle } from './programs/encrypted-stats';
+import { ProgramId } from '../lib/programs';
 import { createFedAvgTrainer, type FedAvgTrainer } from './programs/fedavg-trainer';
 
 export interface KeyholderDeps {
@@ -45,10 +47,12 @@ export function createKeyholderActivities(deps: KeyholderDeps): KeyholderActivit
       deps.logger.info({ jobId, epoch, checkpoint: done.checkpointBlobId, ...done.metrics }, 'epoch applied');
       return { checkpoint: done.checkpointBlobId, ...(done.metrics ?? {}) };
     },
-    async decryptUpdate({ jobId, subJobId, update, sealValuesTo }) {
+    async decryptUpdate({ jobId, subJobId, programId, update, sealValuesTo }) {
       const bytes = await deps.store.get(update); // storage checks the bytes hash to the id the node signed
       try {
-        const values = decryptUpdate({ ckks: deps.ckks, secretKey: deps.secretKey, updateBlob: bytes });
+        const values = isStats(programId)
+          ? decryptStatsBundle(deps.ckks, deps.secretKey, bytes)
+          : decryptUpdate({ ckks: deps.ckks, secretKey: deps.secretKey, updateBlob: bytes });
         deps.logger.info({ jobId, subJobId, values: values.length }, 'one update decrypted for the verifier');
         return { sealedValues: sealValuesFor(values, sealValuesTo) };
       } catch (err) {
@@ -65,6 +69,9 @@ export function createKeyholderActivities(deps: KeyholderDeps): KeyholderActivit
     },
   };
 }
+
+const isStats = (programId: number | undefined) =>
+  programId === ProgramId.ENCRYPTED_STATS || programId === ProgramId.ENCRYPTED_STATS_SUBJOB;
 
 /** Error codes that mean the update's bytes are bad (see crypto/ckks-format.ts, programs/fedavg-format.ts). */
 const NODE_FAULTS = new Set([

@@ -63,6 +63,11 @@ export interface ProgramSpec {
    * epoch e − 1's checkpoint.
    */
   needsKeyholder: boolean;
+  /**
+   * The node's output is encrypted to the requester: an audited output is opened by the
+   * requester's keyholder and sealed to the verifiers, who compare it with their recomputation.
+   */
+  keyholderOpensOutputs: boolean;
   /** The Job parameter naming the model blob the Splitter splits against and nodes run. */
   modelParam: string;
   /** The Job parameters handed to the program's nodes and verifier, under the same names. */
@@ -81,6 +86,7 @@ export const ONNX_INFERENCE_SPEC: ProgramSpec = {
   verification: DEFAULT_VERIFICATION_POLICY,
   implemented: true,
   needsKeyholder: false,
+  keyholderOpensOutputs: false,
   modelParam: 'model',
   runParams: ['inputs', 'outputs', 'datasetFormat'],
 };
@@ -97,6 +103,7 @@ export const FEDAVG_TRAIN_SPEC: ProgramSpec = {
   verification: { ...DEFAULT_VERIFICATION_POLICY, auditRate: 0.25, spotRowRate: 0 },
   implemented: true,
   needsKeyholder: true,
+  keyholderOpensOutputs: true,
   modelParam: 'initialModel',
   runParams: ['trainGraph', 'publicKey', 'localSteps', 'learningRate', 'batchSize', 'modelKind'],
 };
@@ -108,11 +115,14 @@ export const ENCRYPTED_STATS_SPEC: ProgramSpec = {
   minFuelPrice: '1000000000',
   defaultFuelLimit: '100000',
   tolerance: 1e-6,
-  verification: DEFAULT_VERIFICATION_POLICY,
+  // A shard's output is one encrypted vector of statistics: no rows to spot-check, so an
+  // unaudited output gets the structural checks and audits carry the value check.
+  verification: { ...DEFAULT_VERIFICATION_POLICY, auditRate: 0.25, spotRowRate: 0 },
   implemented: true,
   // The result is the requester's to open (emeth keyholder open-stats), but no keyholder takes part
   // in the run: there is no model to update between epochs.
   needsKeyholder: false,
+  keyholderOpensOutputs: true,
   modelParam: 'model',
   runParams: ['publicKey', 'bins', 'min', 'max'],
 };

@@ -112,7 +112,7 @@ export async function jobWorkflow({ jobId, resume }: JobWorkflowInput): Promise<
     }
     if (!stopped() && allVerified(subJobs, outcomes)) {
       await setStatus('aggregating');
-      if (plan.keyholderQueue) {
+      if (plan.keyholderQueue && plan.aggregateAtKeyholder) {
         // Training: the aggregate stays encrypted; only the requester's keyholder can open it.
         result = await finishEpoch(jobId, plan.requester, epoch, plan.keyholderQueue, plan.deadline);
         nextEpoch = epoch + 1 < plan.numEpoch && !cancelRequested;

@@ -347,7 +347,7 @@ async function judgeFailure(
   };
 }
 
-/** Training: the requester's keyholder opens this one update for the verifier (the requester owns the data). */
+/** An encrypted output (a training update, a shard's statistics): the requester's keyholder opens this one for the verifier (the requester owns the data). */
 async function openWithKeyholder(
   input: SubJobWorkflowInput,
   keyholderQueue: string,
@@ -366,6 +366,7 @@ async function openWithKeyholder(
     sealTo([await l2.keyholderKey(input.requester)], {
       jobId: input.jobId,
       subJobId: input.plan.subJobId,
+      programId: input.plan.programId,
       update: result.output,
       sealValuesTo: verifierKeys,
     }),

@@ -150,6 +150,10 @@ export function statsVectorLength(cols: number, bins: number): number {
   return cols * statsStride(bins);
 }
 
+/** Relative tolerance of a value check (see statsMismatch). */
+const statsTolerance = 1e-5;
+const STAT_NAMES = ['sum', 'sum of squares', 'count'];
+
 /** The shard's statistics as one vector (statsStride per column), in float64. */
 export function computeStats(m: Matrix, p: Pick<StatsParams, 'bins' | 'min' | 'max'>): Float64Array {
   const stride = statsStride(p.bins);
@@ -354,11 +358,41 @@ export function createEncryptedStatsProgram(deps: EncryptedStatsDeps): ProgramMo
           `output blob ${input.claimed.outputBlobId} is not a valid ciphertext: ${(err as Error).message}`,
         );
       }
+      if (input.claimedValues) {
+        // Audited: the keyholder opened the node's vector for us; recompute it from the shard in the
+        // clear (the verifier may read the shard) and compare value by value.
+        const shard = decodeMatrix(await store.get(input.shard.blobId));
+        const recomputed = computeStats(shard, params);
+        const { worst, worstAt, ok } = statsMismatch(input.claimedValues, recomputed, statsTolerance);
+        const stride = statsStride(params.bins);
+        const checked = { ...verdict, rowsChecked: shard.rows, worstDiff: worst, worstRow: null };
+        if (!ok) {
+          const what =
+            worstAt < 0
+              ? 'length'
+              : `column ${Math.floor(worstAt / stride)} ${STAT_NAMES[worstAt % stride] ?? `bin ${(worstAt % stride) - 3}`}`;
+          log(input.context).warn({ shardIndex: input.shard.index, worst, what }, 'result rejected');
+          return {
+            ...checked,
+            ok: false,
+            reason: `the statistics differ from the shard's: ${what} is ${input.claimedValues[worstAt]} where the shard gives ${recomputed[worstAt]} (relative difference ${worst}, tolerance ${statsTolerance})`,
+          };
+        }
+        log(input.context).info(
+          { shardIndex: input.shard.index, worst },
+          'result verified: values recomputed and compared',
+        );
+        return {
+          ...checked,
+          ok: true,
+          reason: `verified: the keyholder opened the output and every one of its ${recomputed.length} values matches the shard's statistics recomputed here (worst relative difference ${worst})`,
+        };
+      }
       const reason =
         `checked: fuel re-derived exactly (${fuelExpected}); output blob exists, is intact, was encrypted for the ` +
         `Job's key, and deserializes to ${Math.ceil(expectedLength / he.params.slots)} ciphertext(s) of ` +
         `${expectedLength} values. Not checked: the values — CKKS encryption is randomized, so they can only be ` +
-        `verified by re-execution plus decryption at the requester's keyholder (not implemented yet)`;
+        `verified when the SubJob is audited: the requester's keyholder opens it for the verifier`;
       log(input.context).info(
         { shardIndex: input.shard.index },
         'result checked (values not verifiable without the key)',
@@ -401,6 +435,30 @@ export const ENCRYPTED_STATS_PROGRAM_IDS = [
   ProgramId.ENCRYPTED_STATS,
   ProgramId.ENCRYPTED_STATS_SUBJOB,
 ] as const;
+
+/** Keyholder, for verification only: one shard's statistics vector in the clear (the requester owns the data). */
+export function decryptStatsBundle(ckks: Ckks, secretKey: Uint8Array, bundle: Uint8Array): Float64Array {
+  return ckks.decrypt(secretKey, bundle, parseBundle(bundle, ckks.params.slots, 'the statistics').length);
+}
+
+/**
+ * Values agree when |a − b| ≤ tolerance × max(1, |b|): CKKS decryption is exact to about 2^-30
+ * relative at scale 2^40 and the keyholder rounds to 2^-20, so sums over many rows need a relative
+ * bound; a wrong count, sum or bin is off by at least one unit of the value's own size.
+ */
+export function statsMismatch(claimed: ArrayLike<number>, recomputed: ArrayLike<number>, tolerance: number) {
+  let worst = 0;
+  let worstAt = -1;
+  for (let i = 0; i < recomputed.length; i++) {
+    const diff = Math.abs(claimed[i]! - recomputed[i]!) / Math.max(1, Math.abs(recomputed[i]!));
+    const d = Number.isNaN(diff) ? Infinity : diff;
+    if (d > worst) {
+      worst = d;
+      worstAt = i;
+    }
+  }
+  return { worst, worstAt, ok: claimed.length === recomputed.length && worst <= tolerance };
+}
 
 /**
  * The requester's side of a finished Job: its encrypted total opened with the CKKS secret key (only

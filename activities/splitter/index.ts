@@ -74,9 +74,10 @@ export function createSplitterActivities(deps: SplitterDeps): SplitterActivities
         maxAttempts: deps.maxAttempts ?? 3,
         window: Math.max(1, Math.min(j.numParallel, deps.window ?? 8)),
         numEpoch: j.numEpoch,
-        ...(getProgramSpec(j.programId).needsKeyholder
+        ...(getProgramSpec(j.programId).keyholderOpensOutputs
           ? { keyholderQueue: `${deps.dispatch.keyholderQueuePrefix}${j.requester.toLowerCase()}` }
           : {}),
+        ...(getProgramSpec(j.programId).needsKeyholder ? { aggregateAtKeyholder: true } : {}),
       };
     },
 

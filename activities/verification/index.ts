@@ -45,7 +45,7 @@ export function createVerificationActivities(deps: VerificationDeps): Verificati
         why: decision.why,
         seed: `${subJobId}:${attempt}:${randomBytes(16).toString('hex')}`,
         // An encrypted output can be compared value by value only once the keyholder opens it: audits do.
-        openWithKeyholder: spec.needsKeyholder && decision.why !== 'spot',
+        openWithKeyholder: spec.keyholderOpensOutputs && decision.why !== 'spot',
       };
       logger.info(
         {

@@ -46,6 +46,8 @@ export interface KeyholderActivities {
   decryptUpdate(input: {
     jobId: string;
     subJobId: string;
+    /** Which program's output it is: a fedavg update envelope or an encrypted-stats bundle. */
+    programId?: number;
     update: BlobId;
     /** The verifiers' X25519 keys: the values are sealed to them alone (base64 envelope), rounded. */
     sealValuesTo: string[];

@@ -44,15 +44,20 @@ export interface JobPlan {
   window: number;
   /** Training rounds (fedavg-train); 1 for everything else. */
   numEpoch: number;
-  /** The requester's keyholder queue, for programs whose aggregate only the requester can decrypt. */
+  /**
+   * The requester's keyholder queue, for programs whose outputs are encrypted to the requester:
+   * it opens audited outputs for the verifier, and (with `aggregateAtKeyholder`) each epoch's aggregate.
+   */
   keyholderQueue?: string;
+  /** Training: the aggregate stays encrypted and only the keyholder can finish the epoch. */
+  aggregateAtKeyholder?: boolean;
   subJobs: SubJobPlan[];
 }
 
 export interface SubJobWorkflowInput {
   jobId: string;
   dispatch: DispatchSettings;
-  /** Training: where a checked node update is decrypted for the verifier. */
+  /** Where an audited, encrypted output is decrypted for the verifier (fedavg-train, encrypted-stats). */
   keyholderQueue?: string;
   requester: Address;
   plan: SubJobPlan;

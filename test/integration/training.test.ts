@@ -178,6 +178,17 @@ it('an encrypted-stats Job through the gateway: sums, means and histograms summe
   const done = await p.waitForEnd(job.id, 120_000);
   expect(done.status).toBe('completed');
   expect(done.subJobs.map((s) => s.status)).toEqual(['verified', 'verified', 'verified']);
+  // The nodes are on probation for encrypted-stats, so every output was audited: the keyholder
+  // opened it for the verifier, which recomputed the shard's statistics and compared every value.
+  const statsSubJobs = await p.db.prisma.subJob.findMany({ where: { jobId: job.id } });
+  const verdicts = await p.db.prisma.verification.findMany({
+    where: { subJobId: { in: statsSubJobs.map((s) => s.id) } },
+  });
+  expect(verdicts).toHaveLength(3);
+  for (const v of verdicts) {
+    expect(v.rowsChecked).toBe(200);
+    expect(v.maxDiff).toBeLessThan(1e-5);
+  }
 
   // The result is a CKKS ciphertext: the gateway hands out bytes that hold no plaintext statistics.
   const expected = decodeStats(computeStats({ rows, cols, data }, params), cols, params.bins);

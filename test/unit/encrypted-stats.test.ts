@@ -5,6 +5,7 @@ import { createCkks } from '../../activities/crypto/ckks';
 import { programFor } from '../../activities/programs';
 import {
   computeStats,
+  decryptStatsBundle,
   createEncryptedStatsProgram,
   decodeStats,
   parseStatsParams,
@@ -118,6 +119,45 @@ describe('encrypted-stats (ProgramId 3 → 31)', () => {
     });
   });
 
+  it('an audited output: the keyholder opens it, the verifier recomputes the shard and compares every value', async () => {
+    const shard = split.shards[2]!;
+    const base = {
+      shard,
+      modelBlobId: shard.blobId,
+      fuelLimit: shard.fuelLimit,
+      params,
+      options: { sampleRate: 1, seed: 's' },
+    };
+    // What the keyholder hands the verifier: the node's vector decrypted (and rounded to 2^-20).
+    const opened = decryptStatsBundle(ckks, keys.secretKey, await store.get(outputs[2]!.outputBlobId));
+    const rounded = Float64Array.from(opened, (v) => Math.round(v * 2 ** 20) / 2 ** 20);
+    const honest = await program.verify({ ...base, claimed: outputs[2]!, claimedValues: rounded });
+    expect(honest.ok).toBe(true);
+    expect(honest.rowsChecked).toBe(shard.rows);
+    expect(honest.reason).toMatch(
+      /every one of its 44 values matches the shard's statistics recomputed here/,
+    );
+
+    // A node that encrypted plausible but wrong statistics (a count off by one, a sum scaled): caught.
+    for (const [i, change] of [
+      [2, (v: number) => v + 1], // column 0's count
+      [0, (v: number) => v * 1.01], // column 0's sum
+      [3 + 11 * 3, (v: number) => v + 1], // a bin of column 3
+    ] as const) {
+      const lie = Float64Array.from(rounded);
+      lie[i] = change(lie[i]!);
+      const caught = await program.verify({ ...base, claimed: outputs[2]!, claimedValues: lie });
+      expect(caught.ok).toBe(false);
+      expect(caught.reason).toMatch(/the statistics differ from the shard's: column \d (sum|count|bin \d)/);
+    }
+    const zeros = await program.verify({
+      ...base,
+      claimed: outputs[2]!,
+      claimedValues: new Float64Array(44),
+    });
+    expect(zeros.ok).toBe(false);
+  });
+
   it('verify re-derives fuel and checks the ciphertext, and says the values are not checked', async () => {
     const shard = split.shards[1]!;
     const base = {
@@ -130,7 +170,7 @@ describe('encrypted-stats (ProgramId 3 → 31)', () => {
     const ok = await program.verify({ ...base, claimed: outputs[1]! });
     expect(ok.ok).toBe(true);
     expect(ok.reason).toMatch(
-      /fuel re-derived exactly .* deserializes to 1 ciphertext\(s\) of 44 values\. Not checked: the values/,
+      /fuel re-derived exactly .* deserializes to 1 ciphertext\(s\) of 44 values\. Not checked: the values .* when the SubJob is audited/,
     );
 
     const fuel = await program.verify({ ...base, claimed: { ...outputs[1]!, fuelUsed: '999' } });
