@@ -13,14 +13,14 @@ export async function freeToCommit(
 ): Promise<bigint> {
   const { prisma } = deps;
   const who = requester.toLowerCase();
-  const [onChain, committed, submitted] = await Promise.all([
-    deps.chain.freeDeposit(requester),
-    committedDeposit(prisma, who, exceptJob),
-    prisma.job.findMany({
-      where: { requester: who, status: 'submitted', ...(exceptJob ? { NOT: { id: exceptJob } } : {}) },
-      select: { id: true, fuelLimit: true, fuelPrice: true, verifierFee: true },
-    }),
-  ]);
+  // Read in the order a Job moves (submitted → reserved in the ledger → committed on chain), one
+  // after the other: a Job that moves on between two reads is then counted twice (a refusal at
+  // worst), never zero times (two Jobs spending one deposit). Reading them at once let a Job
+  // reserved, or committed, between the reads escape every term.
+  const submitted = await prisma.job.findMany({
+    where: { requester: who, status: 'submitted', ...(exceptJob ? { NOT: { id: exceptJob } } : {}) },
+    select: { id: true, fuelLimit: true, fuelPrice: true, verifierFee: true },
+  });
   const reserved = new Set(
     (
       await prisma.ledgerEntry.findMany({
@@ -32,5 +32,7 @@ export async function freeToCommit(
   const unreserved = submitted
     .filter((j) => !reserved.has(j.id))
     .reduce((sum, j) => sum + big(j.fuelLimit) * big(j.fuelPrice) + big(j.verifierFee), 0n);
+  const committed = await committedDeposit(prisma, who, exceptJob);
+  const onChain = await deps.chain.freeDeposit(requester);
   return onChain - committed - unreserved;
 }

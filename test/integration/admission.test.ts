@@ -115,16 +115,18 @@ it('ten parallel submissions that each need the whole free deposit: exactly one 
   const fuelPrice = (free * 20n) / (21n * fuelLimit);
   const outcomes = await Promise.all(
     Array.from({ length: 10 }, (_, i) =>
+      // Each with its Commit, so the accepted Job reserves and keeps holding the deposit while the
+      // others arrive (a Job without one fails at reservation and frees the deposit again, which
+      // would rightly let a later submission in: submit-time inspection spreads the ten over time).
       p.gateway
-        .request(
-          'POST',
-          '/v1/jobs',
+        .submitJob(
           job({
             fuelLimit: fuelLimit.toString(),
             fuelPrice: fuelPrice.toString(),
             deadlineSeconds: 300 + i,
             capabilityClass: 'nobody',
           }),
+          p.chain.deployment.core,
         )
         .then(() => 201)
         .catch((err: Error) => Number(/HTTP (\d{3})/.exec(err.message)?.[1] ?? 0)),
