@@ -222,7 +222,9 @@ describe('requests generated from the served document', () => {
         .map((o) => `${o.method.toUpperCase()} ${o.template}`)
         .filter((o) => !succeeded.has(o)),
     ).toEqual([]);
-  });
+    // 630 requests, each POST /v1/jobs inspected with onnxruntime: about a minute alone, longer
+    // beside other suites on two cores.
+  }, 400_000);
 });
 
 describe('methods a path does not serve', () => {
