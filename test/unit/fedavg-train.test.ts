@@ -392,6 +392,32 @@ describe.each(['softmax', 'mlp'] as const)('fedavg-train program, %s, encrypted 
     // A lazy node returns half its update (e.g. half the steps' worth): caught.
     const lazy = Float64Array.from(claimed, (v) => v / 2);
     expect(compareUpdates(expected, lazy, FEDAVG_TRAIN_SPEC.tolerance)).toMatchObject({ ok: false });
+    // Every cheating update of the verification issue, caught whenever the update is audited (the
+    // policy's probability: 1 on probation, auditRate = 25% after): zero, scaled, random, stale
+    // (the update of the previous epoch's model, trained on the same shard).
+    const stale = await recomputeUpdate({
+      trainer,
+      globalModel: await loadModel(store, epochs[0]!.globalBlobId),
+      shard: decodeMatrix(await store.get(shard.blobId)),
+      local: { steps: LOCAL[kind].steps, lr: LOCAL[kind].lr },
+    });
+    let seed = 7;
+    const random = Float64Array.from(
+      claimed,
+      () => ((seed = (seed * 48271) % 2147483647) / 2147483647 - 0.5) * 0.1,
+    );
+    for (const [what, update] of [
+      ['zero', new Float64Array(claimed.length)],
+      ['scaled ×1.5', Float64Array.from(claimed, (v) => v * 1.5)],
+      ['random', random],
+      ['stale', stale],
+    ] as const) {
+      expect({ what, ok: compareUpdates(expected, update, FEDAVG_TRAIN_SPEC.tolerance).ok }).toEqual({
+        what,
+        ok: false,
+      });
+    }
+    expect(FEDAVG_TRAIN_SPEC.verification.auditRate).toBeGreaterThanOrEqual(0.25);
 
     const verifyInput = {
       shard,
@@ -467,8 +493,6 @@ describe('fedavg-train registration and parameters', () => {
       /localSteps must be an integer/,
     );
     expect(() => parseFedAvgParams({ trainGraph: id, learningRate: 'fast' })).toThrow(/learningRate/);
-    expect(() => parseFedAvgParams({ trainGraph: id, lr: '0.1' })).toThrow(
-      /unknown fedavg-train params: lr/,
-    );
+    expect(() => parseFedAvgParams({ trainGraph: id, lr: '0.1' })).toThrow(/unknown fedavg-train params: lr/);
   });
 });
