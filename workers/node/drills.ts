@@ -2,7 +2,18 @@
  * Fault drills: a node that misbehaves on purpose, to exercise the L2's failure paths in tests and
  * the demo. Each drill wraps the honest node (activities/node.ts) or its program modules from the
  * outside; the honest code knows nothing of them, and a node runs one only with `--behaviour`.
+ *
+ * The cheating strategies (bench/cheat.ts, test/attacks/cheats.test.ts), each after its first
+ * `--honest-first N` SubJobs (default 0; farmer: the probation length):
+ *   lazy     every output value zero, in the right names, dtypes and shapes, claiming the full fuel
+ *   partial  the correct output with `--corrupt-rows k` rows (default 1) changed, chosen at random
+ *   farmer   honest for its first N SubJobs (earning reputation, if they are other requesters'),
+ *            then lazy
+ * A real lazy node would read the output's shape and fuel off the model's graph and compute
+ * nothing; these drills run the honest program for them (what is measured is the verifier's
+ * answer, not the compute the cheat saves, which the bench accounts for).
  */
+import { randomInt } from 'node:crypto';
 import { Context } from '@temporalio/activity';
 import type { TypedDataDomain } from 'ethers';
 import type { NodeActivities, NodeResult, NodeTask } from '../../lib/pipeline';
@@ -14,6 +25,9 @@ import { DeclineRequest } from '../../activities/node';
 import type { ProgramModule, RunInput, RunOutput } from '../../lib/programs';
 import { decodeMatrix, encodeMatrix } from '../../lib/matrix';
 import type { BlobStore } from '../../activities/storage';
+import { readDataset, writeDataset, type Tensor } from '../../lib/tensors';
+import { DEFAULT_VERIFICATION_POLICY } from '../../lib/verification-policy';
+import type { Logger } from '../../lib/logger';
 
 export const NODE_BEHAVIOURS = [
   'honest',
@@ -24,6 +38,9 @@ export const NODE_BEHAVIOURS = [
   'forge-sibling',
   'forge-attempt',
   'fake-failure',
+  'lazy',
+  'partial',
+  'farmer',
 ] as const;
 export type NodeBehaviour = (typeof NODE_BEHAVIOURS)[number];
 
@@ -44,6 +61,12 @@ export interface DrillOptions {
   /** The node's own key and domain: a forging node signs its forgeries properly. */
   signer: TypedDataSigner;
   domain: TypedDataDomain;
+  /** partial: rows changed per SubJob (default 1). */
+  corruptRows?: number;
+  /** lazy, partial, farmer: SubJobs answered honestly before cheating (default 0; farmer: the probation length). */
+  honestFirst?: number;
+  /** Where a cheating drill says which SubJobs it lied on (the bench reads it). */
+  logger?: Logger;
 }
 
 export function drillFor(behaviour: NodeBehaviour, opts: DrillOptions): Drill {
@@ -111,6 +134,38 @@ export function drillFor(behaviour: NodeBehaviour, opts: DrillOptions): Drill {
             reSigned(opts, await inner.runSubJob(task), { ...task, attempt: task.attempt + 1 }),
         }),
       };
+    case 'lazy':
+    case 'partial':
+    case 'farmer': {
+      const honestFirst =
+        opts.honestFirst ?? (behaviour === 'farmer' ? DEFAULT_VERIFICATION_POLICY.probationSubJobs : 0);
+      const rows = opts.corruptRows ?? 1;
+      let answered = 0;
+      return {
+        ...HONEST,
+        program: withRun(async (input, run) => {
+          const out = await run(input);
+          const n = ++answered;
+          const lie = n > honestFirst;
+          opts.logger?.info(
+            {
+              drill: behaviour,
+              subJobId: input.context?.subJobId,
+              jobId: input.context?.jobId,
+              n,
+              lied: lie,
+            },
+            lie ? 'drill: cheated' : 'drill: answered honestly',
+          );
+          if (!lie) return out;
+          const outputBlobId =
+            behaviour === 'partial'
+              ? await rewrite(opts.store(), out.outputBlobId, (t) => corruptRows(t, rows))
+              : await rewrite(opts.store(), out.outputBlobId, zeros);
+          return { ...out, outputBlobId, outputDigest: outputBlobId };
+        }),
+      };
+    }
     case 'tamper-shard': {
       const shards = new Set<string>();
       return {
@@ -169,4 +224,57 @@ async function corrupt(store: BlobStore, blobId: string): Promise<string> {
   }
   const data = Float32Array.from(m.data, (v, i) => (i % 7 === 0 ? v + 0.5 : v));
   return store.put(encodeMatrix({ ...m, data }));
+}
+
+/**
+ * The output re-encoded in its own format with `change` applied to its tensors (every tensor keeps
+ * its name, dtype and shape); an output that is no dataset (a CKKS ciphertext) gets one flipped byte.
+ */
+async function rewrite(
+  store: BlobStore,
+  blobId: string,
+  change: (ts: Tensor[]) => Tensor[],
+): Promise<string> {
+  const bytes = await store.get(blobId);
+  let ds;
+  try {
+    ds = await readDataset(bytes);
+  } catch {
+    const tampered = Uint8Array.from(bytes);
+    const mid = tampered.length >> 1;
+    tampered[mid] = (tampered[mid] ?? 0) ^ 0x5a;
+    return store.put(tampered);
+  }
+  return store.put(writeDataset(ds.format, change(ds.tensors)));
+}
+
+/** lazy: every value zero (float16 zero is the all-zero bit pattern too). */
+const zeros = (ts: Tensor[]): Tensor[] =>
+  ts.map((t) => {
+    const Ctor = t.data.constructor as new (n: number) => Tensor['data'];
+    return { ...t, data: new Ctor(t.data.length) } as Tensor;
+  });
+
+/** partial: `k` distinct rows, drawn at random (the verifier cannot know them), each value changed. */
+function corruptRows(ts: Tensor[], k: number): Tensor[] {
+  const rows = ts[0]?.shape[0] ?? 0;
+  const chosen = new Set<number>();
+  while (chosen.size < Math.min(k, rows)) chosen.add(randomInt(rows));
+  return ts.map((t) => {
+    const data = t.data.slice() as Tensor['data'];
+    const d = data as unknown as (number | bigint)[];
+    const per = rows === 0 ? 0 : data.length / rows;
+    for (const r of chosen)
+      for (let j = r * per; j < (r + 1) * per; j++) {
+        const v = d[j]!;
+        if (typeof v === 'bigint') d[j] = v + 1n;
+        else if (t.dtype === 'bool') d[j] = v ? 0 : 1;
+        // float16 bits: 1.0 (0x3c00), or 2.0 where the value was 1.0.
+        else if (t.dtype === 'float16') d[j] = v === 0x3c00 ? 0x4000 : 0x3c00;
+        else if (t.dtype === 'float32' || t.dtype === 'float64') d[j] = Number.isFinite(v) ? v + 0.5 : 0;
+        // Integers: one more (the typed array wraps at its range).
+        else d[j] = v + 1;
+      }
+    return { ...t, data } as Tensor;
+  });
 }

@@ -33,6 +33,9 @@ export async function runNode(argv: string[]): Promise<void> {
       'redeem-max-wait': { type: 'string', default: '3600' },
       behaviour: { type: 'string', default: 'honest' },
       'slow-ms': { type: 'string', default: '60000' },
+      // Cheating drills (lazy, partial, farmer): rows a partial liar changes; SubJobs answered honestly first.
+      'corrupt-rows': { type: 'string', default: '1' },
+      'honest-first': { type: 'string' },
     },
     strict: true,
   });
@@ -74,6 +77,11 @@ export async function runNode(argv: string[]): Promise<void> {
     slowMs: Number(values['slow-ms']),
     signer: wallet,
     domain,
+    corruptRows: count('--corrupt-rows', values['corrupt-rows']!),
+    ...(values['honest-first'] !== undefined
+      ? { honestFirst: count('--honest-first', values['honest-first']) }
+      : {}),
+    logger,
   });
   const store = createGatewayBlobStore(config.gateway.url, wallet, keys, { onEnvelope: drill.onEnvelope });
   const programs = programRegistry(store, logger);
@@ -126,6 +134,13 @@ export async function runNode(argv: string[]): Promise<void> {
   await programs.close();
   await close();
   provider.destroy();
+}
+
+/** A non-negative integer option, or a sentence saying what to give. */
+function count(flag: string, text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${flag} must be a whole number ≥ 0, got '${text}'`);
+  return n;
 }
 
 if (require.main === module) {
