@@ -2,7 +2,9 @@
  * Gas of EmethCore's hot paths on a fresh anvil: ticket redemption (redeem, redeemMany with 1, 10
  * and 100 tickets, each ticket of its own Job, and 100 tickets of one Job; every Job committed
  * first, as the L2 does) and the L1 cycle request → registerSubJobs → process → submit → verify
- * (through EmethCore's fallback into EmethL1).
+ * (through EmethCore's fallback into EmethL1). Tickets have the L2's shape (lib/tickets
+ * `subJobTickets`): a verified SubJob earns a node ticket (its fuel) and a verifier ticket (its fee),
+ * each redeemed by its payee; the node's rows redeem node tickets, the verifier's rows verifier ones.
  * Run: `npx tsx bench/gas.ts` (compiles nothing: run `npm run contracts:compile` first).
  * Prints a markdown table. Figures are receipt gasUsed, so they include the 21,000 base cost and
  * calldata; recipients already hold tokens (a first-ever transfer to an empty account costs ~17k more).
@@ -14,7 +16,7 @@ import { OPTIMIZER_RUNS } from '../contracts/compile';
 import { SerialSigner } from '../contracts/serial-signer';
 import { emethCore, emethToken } from '../contracts/typed';
 import { EMETH, GHOLON } from '../lib/fees';
-import { TicketTree, emethDomain, signBatch, type Ticket } from '../lib/tickets';
+import { TicketTree, emethDomain, signBatch, subJobTickets, type Ticket } from '../lib/tickets';
 import { signCommit } from '../activities/chain/commitments';
 
 const MNEMONIC = 'test test test test test test test test test test test junk';
@@ -29,7 +31,8 @@ async function gasOf(tx: Promise<ContractTransactionResponse>): Promise<bigint> 
 
 async function main(): Promise<void> {
   const anvil = await startAnvil();
-  const provider = new JsonRpcProvider(anvil.rpcUrl, undefined, { batchStallTime: 0 });
+  // No response cache: with it, a receipt wait can miss its block and hang (seen under load).
+  const provider = new JsonRpcProvider(anvil.rpcUrl, undefined, { batchStallTime: 0, cacheTimeout: -1 });
   provider.pollingInterval = 50; // receipts of a thousand setup transactions; ethers' default is 4 s
   try {
     const wallets = [0, 1, 2, 3, 4].map((i) =>
@@ -58,17 +61,26 @@ async function main(): Promise<void> {
     const domain = emethDomain(deployment.chainId, deployment.core);
     let batchId = 0n;
     let seq = 0;
-    /** `n` tickets, each of its own Job (the worst case: one commitment per ticket), or all of one Job. */
-    const tickets = (n: number, oneJob = false): Ticket[] =>
-      Array.from({ length: n }, () => ({
-        jobId: oneJob ? id(`job-of-${n}-${batchId}`) : id(`job-${seq}`),
-        subJobId: id(`sub-${seq++}`),
-        node: wallets[2]!.address,
-        requester: wallets[1]!.address,
-        amount: 12_000_000n * GHOLON,
-        verifier: wallets[3]!.address,
-        verifierFee: 720_000n * GHOLON,
-      }));
+    /**
+     * The `role` tickets of `n` verified SubJobs, each of its own Job (the worst case: one commitment
+     * per ticket) or all of one Job; `nodes` distinct nodes ran them (the node's own rows: 1).
+     */
+    const tickets = (n: number, oneJob = false, role: 'node' | 'verifier' = 'node', nodes = 1): Ticket[] =>
+      Array.from({ length: n }, (_, i) => {
+        const sub = seq++;
+        return subJobTickets({
+          jobId: oneJob ? id(`job-of-${n}-${batchId}`) : id(`job-${sub}`),
+          subJobId: id(`sub-${sub}`),
+          node:
+            nodes === 1
+              ? wallets[2]!.address
+              : `0x${((i % nodes) + 1).toString(16).padStart(4, '0').repeat(10)}`,
+          requester: wallets[1]!.address,
+          amount: 12_000_000n * GHOLON,
+          verifier: wallets[3]!.address,
+          verifierFee: 720_000n * GHOLON,
+        }).find((t) => t.role === role)!.ticket;
+      });
     /** The L2 commits what each Job's tickets spend (the requester signs; admin holds L2_SERVER_ROLE). */
     const commitJobs = async (ts: Ticket[]) => {
       const perJob = new Map<string, bigint>();
@@ -101,23 +113,32 @@ async function main(): Promise<void> {
       rows.push({ what: '`redeem`, first ticket of a batch of 100', tickets: 1, gas: first });
       rows.push({ what: '`redeem`, another ticket of the same batch', tickets: 1, gas: second });
     }
-    for (const n of [1, 10, 100]) {
-      const { tree, args, signature } = await signed(tickets(n));
+    /** One `redeemMany` of a whole batch of `ts`, sent by `by`. */
+    const redeemAll = async (ts: Ticket[], by: SerialSigner) => {
+      const { tree, args, signature } = await signed(ts);
       const mp = tree.multiProof(tree.tickets.map((_, i) => i));
-      const gas = await gasOf(
-        core(node).redeemMany(args, signature, mp.tickets, mp.indices, mp.proof, mp.proofFlags),
-      );
+      return gasOf(core(by).redeemMany(args, signature, mp.tickets, mp.indices, mp.proof, mp.proofFlags));
+    };
+    for (const n of [1, 10, 100]) {
+      const gas = await redeemAll(tickets(n), node);
       rows.push({ what: `\`redeemMany\`, ${n} ticket${n > 1 ? 's' : ''} (whole batch)`, tickets: n, gas });
     }
-    {
-      // The common shape: a batch holds many SubJobs' tickets of few Jobs (one commitment each).
-      const { tree, args, signature } = await signed(tickets(100, true));
-      const mp = tree.multiProof(tree.tickets.map((_, i) => i));
-      const gas = await gasOf(
-        core(node).redeemMany(args, signature, mp.tickets, mp.indices, mp.proof, mp.proofFlags),
-      );
-      rows.push({ what: '`redeemMany`, 100 tickets of one Job (whole batch)', tickets: 100, gas });
-    }
+    // The common shape: a batch holds many SubJobs' tickets of few Jobs (one commitment each).
+    const oneJobNode = await redeemAll(tickets(100, true), node);
+    rows.push({ what: '`redeemMany`, 100 tickets of one Job (whole batch)', tickets: 100, gas: oneJobNode });
+    // The verifier redeems its fee tickets itself: SubJobs of one Job run by 10 nodes, and the worst
+    // case, each of its own Job and node.
+    const oneJobVerifier = await redeemAll(tickets(100, true, 'verifier', 10), verifier);
+    rows.push({
+      what: 'verifier: `redeemMany`, 100 fee tickets of one Job, 10 nodes',
+      tickets: 100,
+      gas: oneJobVerifier,
+    });
+    rows.push({
+      what: 'verifier: `redeemMany`, 100 fee tickets, each its own Job and node',
+      tickets: 100,
+      gas: await redeemAll(tickets(100, false, 'verifier', 100), verifier),
+    });
     {
       // 100 tickets out of a batch of 1,000: the multiproof carries sibling hashes.
       const chosen = Array.from({ length: 100 }, (_, i) => i * 10);
@@ -161,6 +182,9 @@ async function main(): Promise<void> {
     for (const [step, g] of l1) out.push(`| ${step} | ${fmt(g)} |`);
     out.push(`| **total** | **${fmt(l1.reduce((a, [, g]) => a + g, 0n))}** |`);
     console.log(out.join('\n'));
+    console.log(
+      `\nPer verified SubJob (its node's ticket + its verifier's, batches of 100 of one Job): ${fmt(Math.round(Number(oneJobNode + oneJobVerifier) / 100))} gas.`,
+    );
     const at100 = rows.find((r) => r.what.startsWith('`redeemMany`, 100 tickets (whole'))!;
     const goal = Number(at100.gas) / 100 <= 30_000;
     console.log(

@@ -119,8 +119,11 @@ export async function runInferenceDemo(
     if (result.rows !== ROWS || diff > 1e-4)
       throw new Error(`the Job's result differs from the local run (max diff ${diff})`);
 
-    out('\n── Tickets: signed in batches by the Signer, redeemed on EmethCore by the nodes ──');
-    const tickets = await waitForRedemptions(config, stack.deployment.chainId, nodes, core, job.id, out);
+    out(
+      '\n── Tickets: signed in batches by the Signer, each redeemed on EmethCore by the node or verifier it pays ──',
+    );
+    const payees = [...nodes.map((n, i) => [`node-${i + 1}`, n] as const), ['verifier', verifier] as const];
+    const tickets = await waitForRedemptions(config, stack.deployment.chainId, payees, core, job.id, out);
     const after = await balancesAt(await provider.getBlockNumber());
 
     out('\n── Balances (EMETH) ──');
@@ -141,7 +144,7 @@ export async function runInferenceDemo(
       throw new Error(`payments (${paid}) differ from the deposit drawn (${before.deposit - after.deposit})`);
     if (tickets.paid !== BigInt(final.fees.charged))
       throw new Error(`this Job's tickets pay ${tickets.paid}, not its charge (${final.fees.charged})`);
-    // On a resumed stack the nodes also redeem tickets earlier runs left behind, in the same window.
+    // On a resumed stack the payees also redeem tickets earlier runs left behind, in the same window.
     const earlier = paid - tickets.paid;
     out(
       `  ${tickets.count} tickets redeemed; they pay exactly the Job's charge, and payments equal the deposit drawn, to the holon.`,
@@ -155,11 +158,14 @@ export async function runInferenceDemo(
   }
 }
 
-/** Waits until every ticket of the Job is redeemed, lists them, and returns their count and total. */
+/**
+ * Waits until every ticket of the Job is redeemed (each payee reads its own: the nodes their fuel,
+ * the verifier its fees), lists them, and returns their count and total.
+ */
 async function waitForRedemptions(
   config: EmethConfig,
   chainId: number,
-  nodes: Wallet[],
+  payees: readonly (readonly [name: string, wallet: Wallet])[],
   core: EmethCore,
   jobId: string,
   out: (l: string) => void,
@@ -169,9 +175,10 @@ async function waitForRedemptions(
     let pending = 0;
     let paid = 0n;
     const lines: string[] = [];
-    for (const [i, n] of nodes.entries()) {
+    for (const [name, n] of payees) {
       const { tickets } = await new GatewayClient(config.gateway.url, n, chainId).request<{
         tickets: {
+          role: string;
           ticket: { jobId: string; subJobId: string; amount: string; verifierFee: string };
           batch: { batchId: number | string; root: string } | null;
           leafIndex: number | null;
@@ -182,8 +189,9 @@ async function waitForRedemptions(
         const redeemed =
           t.batch && t.leafIndex !== null ? await core.isRedeemed(t.batch.root, t.leafIndex) : false;
         if (!redeemed) pending += 1;
+        const pays = t.role === 'verifier' ? t.ticket.verifierFee : t.ticket.amount;
         lines.push(
-          `  node-${i + 1}  subJob ${t.ticket.subJobId.slice(0, 10)}…  ${formatEmeth(BigInt(t.ticket.amount)).padStart(10)} EMETH + verifier ${formatEmeth(BigInt(t.ticket.verifierFee))}  batch ${t.batch?.batchId ?? '-'}  ${redeemed ? 'redeemed' : 'pending'}`,
+          `  ${name.padEnd(8)}  subJob ${t.ticket.subJobId.slice(0, 10)}…  ${formatEmeth(BigInt(pays)).padStart(10)} EMETH  batch ${t.batch?.batchId ?? '-'}  ${redeemed ? 'redeemed' : 'pending'}`,
         );
       }
     }

@@ -372,8 +372,10 @@ contract EmethCore is EmethBase, EIP712 {
         if (n == 0 || indices.length != n) revert LengthMismatch();
         _checkBatch(batch, signature);
         bytes32[] memory leaves = new bytes32[](n);
-        // Distinct payees/requesters are few (a node redeems its own tickets), so linear scans
-        // over small memory arrays beat any storage-backed aggregation.
+        // Distinct payees/requesters are few (a node or a verifier redeems its own tickets), so
+        // linear scans over small memory arrays beat any storage-backed aggregation. A zero part is
+        // not a payee: an L2 ticket pays its node or its verifier, and a verifier's fee tickets name
+        // many nodes that they pay nothing.
         address[] memory payees = new address[](2 * n);
         uint256[] memory owed = new uint256[](2 * n);
         uint256 payeeCount;
@@ -388,8 +390,8 @@ contract EmethCore is EmethBase, EIP712 {
             uint256 cost = t.amount + t.verifierFee;
             leaves[i] = _leaf(t, index);
             _markRedeemed(root, index);
-            payeeCount = _accumulate(payees, owed, payeeCount, t.node, t.amount);
-            payeeCount = _accumulate(payees, owed, payeeCount, t.verifier, t.verifierFee);
+            if (t.amount > 0) payeeCount = _accumulate(payees, owed, payeeCount, t.node, t.amount);
+            if (t.verifierFee > 0) payeeCount = _accumulate(payees, owed, payeeCount, t.verifier, t.verifierFee);
             requesterCount = _accumulate(requesters, debits, requesterCount, t.requester, cost);
             // Spent ticket by ticket: after a Job's first ticket its commitment slot is warm and dirty
             // (~200 gas a ticket), cheaper than aggregating over many Jobs in memory.
@@ -400,9 +402,7 @@ contract EmethCore is EmethBase, EIP712 {
         if (!MerkleProof.multiProofVerifyCalldata(proof, proofFlags, root, leaves)) revert InvalidMerkleProof(root, indices[0]);
         _addToBatch(batch, total);
         for (uint256 i = 0; i < requesterCount; ++i) _debit(requesters[i], debits[i]);
-        for (uint256 i = 0; i < payeeCount; ++i) {
-            if (owed[i] > 0) token.safeTransfer(payees[i], owed[i]);
-        }
+        for (uint256 i = 0; i < payeeCount; ++i) token.safeTransfer(payees[i], owed[i]);
     }
 
     /// @notice Burns `amount` of a node's stake for an L2 SubJob attempt it declined, let time out or

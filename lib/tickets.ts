@@ -1,6 +1,8 @@
 /**
  * L2 settlement tickets (SPEC.md §5): the EIP-712 `Ticket` and `Batch`, their hashes, and the
- * Merkle tree a Signer builds over a batch. The tree is OpenZeppelin's StandardMerkleTree with leaf
+ * Merkle tree a Signer builds over a batch. A verified SubJob earns two tickets, each paying one
+ * party that redeems it itself (`subJobTickets`): the node its fuel, the verifier its fee. The tree
+ * is OpenZeppelin's StandardMerkleTree with leaf
  * encoding `["bytes32","uint256"]` = (EIP-712 struct hash of the ticket, index in the batch), i.e.
  * leaf = keccak256(keccak256(abi.encode(hashTicket(t), index))) — exactly EmethCore's `_leaf`.
  * The index is part of the leaf so each leaf owns one bit of the contract's redeemed bitmap.
@@ -25,6 +27,39 @@ export interface Ticket {
   verifier: string;
   /** holon paid to `verifier`. */
   verifierFee: bigint;
+}
+
+/** Whom a ticket pays: its node (`amount`) or its verifier (`verifierFee`); the other part is 0. */
+export type TicketRole = 'node' | 'verifier';
+
+/** What a verified SubJob earns, before it is split into tickets. */
+export interface SubJobEarnings {
+  jobId: string;
+  subJobId: string;
+  node: string;
+  requester: string;
+  /** fuelUsed × fuelPrice, for the node. */
+  amount: bigint;
+  verifier: string;
+  /** The SubJob's verifier-fee share, for the verifier. */
+  verifierFee: bigint;
+}
+
+/**
+ * The tickets of one verified SubJob: the node's (`amount`, verifierFee 0) and, when the fee is not
+ * 0, the verifier's (amount 0, `verifierFee`). Both name the SubJob's node and verifier, so each
+ * still says who ran and who checked; each pays one party, which redeems it without the other.
+ * Their sum is the SubJob's charge, as one combined ticket's was.
+ */
+export function subJobTickets(e: SubJobEarnings): { role: TicketRole; ticket: Ticket }[] {
+  const node = { role: 'node' as const, ticket: { ...e, verifierFee: 0n } };
+  return e.verifierFee > 0n ? [node, { role: 'verifier', ticket: { ...e, amount: 0n } }] : [node];
+}
+
+/** Holon a ticket pays `address` (as its node, its verifier, or both). */
+export function paidTo(t: Ticket, address: string): bigint {
+  const a = address.toLowerCase();
+  return (t.node.toLowerCase() === a ? t.amount : 0n) + (t.verifier.toLowerCase() === a ? t.verifierFee : 0n);
 }
 
 export interface Batch {

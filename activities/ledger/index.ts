@@ -1,13 +1,14 @@
 /**
- * The Ledger: a Job's reservation of its requester's deposit, and its settlement — one ticket per
- * verified SubJob (fuel × price to the node, the fee share to its verifier), the rest released.
- * Every entry is keyed by the Job, so a retried activity never reserves or charges twice.
+ * The Ledger: a Job's reservation of its requester's deposit, and its settlement — per verified
+ * SubJob a ticket to its node (fuel × price) and one to its verifier (the fee share), each redeemed
+ * by the party it pays, the rest released. Every entry is keyed by the Job (a ticket by its SubJob
+ * and payee), so a retried activity never reserves or charges twice.
  */
 import type { Prisma, PrismaClient } from '../../prisma/client';
 import type { Logger } from '../../lib/logger';
 import type { LedgerActivities } from '../../lib/pipeline';
-import { hashTicket, type Ticket } from '../../lib/tickets';
-import { big, withRequesterLock } from '../../prisma/ledger';
+import { hashTicket, subJobTickets, type Ticket, type TicketRole } from '../../lib/tickets';
+import { big, ticketOfRow, withRequesterLock } from '../../prisma/ledger';
 import type { L2Chain } from '../chain';
 import { loadJob, refuse } from '../shared/job-rows';
 import { freeToCommit } from './free-deposit';
@@ -21,11 +22,14 @@ export interface LedgerDeps {
 export function createLedgerActivities(deps: LedgerDeps): LedgerActivities {
   const { prisma, logger } = deps;
 
-  /** The tickets a Job's verified SubJobs earned, each paying its node and the verifier that passed it. */
+  /**
+   * The tickets a Job's verified SubJobs earned: per SubJob one to its node and one to the verifier
+   * that passed it (none for a zero fee), in SubJob order.
+   */
   async function ticketsOf(
     j: { id: string; requester: string; fuelPrice: Prisma.Decimal },
     subJobId?: string,
-  ): Promise<Ticket[]> {
+  ): Promise<IssuedTicket[]> {
     // Verified: its result and a valid verdict are recorded (the row's status follows a step later).
     const ticketed = subJobId
       ? []
@@ -38,21 +42,37 @@ export function createLedgerActivities(deps: LedgerDeps): LedgerActivities {
         : { jobId: j.id, OR: [{ status: 'verified' }, { id: { in: ticketed } }] },
       orderBy: { index: 'asc' },
     });
-    const tickets: Ticket[] = [];
+    // A SubJob ticketed before tickets were split holds one combined ticket (role 'node', paying the
+    // verifier too): that stays its only ticket, so its verifier is not paid twice.
+    const combined = new Map(
+      (
+        await prisma.ticket.findMany({
+          where: { subJobId: { in: verified.map((s) => s.id) }, role: 'node', verifierFee: { gt: 0 } },
+        })
+      ).map((t) => [t.subJobId, t]),
+    );
+    const tickets: IssuedTicket[] = [];
     for (const s of verified) {
+      const old = combined.get(s.id);
+      if (old) {
+        tickets.push({ role: 'node', ticket: ticketOfRow(old) });
+        continue;
+      }
       const verdict = await prisma.verification.findFirstOrThrow({
         where: { subJobId: s.id, valid: true },
         orderBy: { createdAt: 'desc' },
       });
-      tickets.push({
-        jobId: j.id,
-        subJobId: s.id,
-        node: s.nodeId!,
-        requester: j.requester,
-        amount: big(s.fuelUsed) * big(j.fuelPrice),
-        verifier: verdict.verifier,
-        verifierFee: big(s.verifierFee),
-      });
+      tickets.push(
+        ...subJobTickets({
+          jobId: j.id,
+          subJobId: s.id,
+          node: s.nodeId!,
+          requester: j.requester,
+          amount: big(s.fuelUsed) * big(j.fuelPrice),
+          verifier: verdict.verifier,
+          verifierFee: big(s.verifierFee),
+        }),
+      );
     }
     return tickets;
   }
@@ -127,14 +147,12 @@ export function createLedgerActivities(deps: LedgerDeps): LedgerActivities {
       }
       const reserved = big(j.reserved);
       const tickets = await ticketsOf(j);
-      const charged = tickets.reduce((a, t) => a + t.amount + t.verifierFee, 0n);
+      const charged = tickets.reduce((a, { ticket: t }) => a + t.amount + t.verifierFee, 0n);
       const released = reserved - charged;
       if (released < 0n)
         throw new Error(`Job ${jobId} would charge ${charged} holon but reserved only ${reserved}`);
       await prisma.$transaction([
-        ...tickets.map((t) =>
-          prisma.ticket.upsert({ where: { subJobId: t.subJobId }, create: ticketRow(t), update: {} }),
-        ),
+        ...tickets.map((t) => upsertTicket(t)),
         entry(j, 'charge', charged),
         entry(j, 'release', released),
         prisma.subJob.updateMany({
@@ -167,15 +185,31 @@ export function createLedgerActivities(deps: LedgerDeps): LedgerActivities {
 
     async issueTicket({ subJobId }) {
       const sub = await prisma.subJob.findUniqueOrThrow({ where: { id: subJobId }, include: { job: true } });
-      const [ticket] = await ticketsOf(sub.job, subJobId);
-      if (!ticket) refuse(`SubJob ${subJobId} has no verified result to issue a ticket for`);
-      await prisma.ticket.upsert({ where: { subJobId }, create: ticketRow(ticket), update: {} });
+      const tickets = await ticketsOf(sub.job, subJobId);
+      if (tickets.length === 0) refuse(`SubJob ${subJobId} has no verified result to issue a ticket for`);
+      await prisma.$transaction(tickets.map((t) => upsertTicket(t)));
+      const [node, verifier] = tickets.map((t) => t.ticket);
       logger.info(
-        { jobId: sub.jobId, subJobId, nodeId: ticket.node, amount: ticket.amount.toString() },
-        'ticket issued',
+        {
+          jobId: sub.jobId,
+          subJobId,
+          nodeId: node!.node,
+          amount: node!.amount.toString(),
+          ...(verifier ? { verifier: verifier.verifier, verifierFee: verifier.verifierFee.toString() } : {}),
+        },
+        'tickets issued',
       );
     },
   };
+
+  /** A ticket's row, once per (SubJob, payee): a retried issue or settlement finds it there. */
+  function upsertTicket({ role, ticket }: IssuedTicket) {
+    return prisma.ticket.upsert({
+      where: { subJobId_role: { subJobId: ticket.subJobId, role } },
+      create: ticketRow(role, ticket),
+      update: {},
+    });
+  }
 
   /** The Job's commitment on EmethCore lowered to what its tickets charge (the rest is free again). */
   async function settleOnChain(j: { id: string; requester: string }, charged: bigint): Promise<void> {
@@ -184,12 +218,15 @@ export function createLedgerActivities(deps: LedgerDeps): LedgerActivities {
   }
 }
 
+type IssuedTicket = { role: TicketRole; ticket: Ticket };
+
 /** A ticket as its database row (the id is its EIP-712 struct hash). */
-function ticketRow(t: Ticket) {
+function ticketRow(role: TicketRole, t: Ticket) {
   return {
     id: hashTicket(t),
     jobId: t.jobId,
     subJobId: t.subJobId,
+    role,
     node: t.node,
     requester: t.requester,
     amount: t.amount.toString(),

@@ -2,7 +2,8 @@
  * Nodes: a node registers (or refreshes) itself with a request signed by its own key, after it
  * has registered and staked on EmethCore (the stake is what its penalties burn). Anyone
  * authenticated can list nodes; only the node itself reads its tickets, which it needs (with
- * their batch signature and Merkle proof) to redeem on EmethCore.
+ * their batch signature and Merkle proof) to redeem on EmethCore. A verifier reads and redeems
+ * its own tickets (its fees) on the same routes under its own address: `:address` is the payee.
  */
 import { TicketTree, serializeTicket } from '../../lib/tickets';
 import { ticketOfRow } from '../../prisma/ledger';
@@ -16,6 +17,8 @@ import { parseObject, parsePath, parseQuery } from '../schemas/parse';
 import { holon, nodeView } from '../views';
 
 export interface TicketView {
+  /** Whom the ticket pays: 'node' (amount) or 'verifier' (verifierFee). */
+  role: string;
   ticket: {
     jobId: string;
     subJobId: string;
@@ -39,6 +42,16 @@ function thisNodeOnly(req: Request, res: Response, what: string): string {
     throw forbidden('not_this_node', `only node ${address} itself may read its ${what} (you are ${caller})`);
   }
   return address;
+}
+
+/** The tickets that pay `address`: as the node of their SubJob or as its verifier. */
+function paying(address: string) {
+  return {
+    OR: [
+      { role: 'node', node: address },
+      { role: 'verifier', verifier: address },
+    ],
+  };
 }
 
 export function nodesRouter(ctx: ApiContext, auth: Authenticator): Router {
@@ -120,7 +133,7 @@ export function nodesRouter(ctx: ApiContext, auth: Authenticator): Router {
   router.get('/:address/redemptions', authenticated(auth), async (req, res) => {
     const address = thisNodeOnly(req, res, 'redemptions');
     const mine = await ctx.prisma.ticket.findMany({
-      where: { node: address, redeemedAt: null, batchId: { not: null } },
+      where: { ...paying(address), redeemedAt: null, batchId: { not: null } },
       select: { batchId: true, leafIndex: true },
     });
     const byBatch = new Map<number, number[]>();
@@ -147,7 +160,7 @@ export function nodesRouter(ctx: ApiContext, auth: Authenticator): Router {
     const q = parseQuery(TicketsQuery, queryObject(req));
     const tickets = await ctx.prisma.ticket.findMany({
       where: {
-        node: address,
+        ...paying(address),
         ...(q.redeemed === undefined ? {} : { redeemedAt: q.redeemed === 'true' ? { not: null } : null }),
       },
       orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
@@ -160,6 +173,7 @@ export function nodesRouter(ctx: ApiContext, auth: Authenticator): Router {
     const views: TicketView[] = tickets.map((t) => {
       const b = t.batchId !== null ? batches.get(t.batchId) : undefined;
       return {
+        role: t.role,
         ticket: {
           jobId: t.jobId,
           subJobId: t.subJobId,

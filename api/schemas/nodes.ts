@@ -1,6 +1,6 @@
 /**
  * Nodes: register or refresh (wallet-signed, after staking on EmethCore), list, read one, and the
- * node's own tickets and redemptions.
+ * tickets and redemptions of the address they pay (a node its fuel, a verifier its fees).
  */
 import { textField } from '../../lib/schema-fields';
 import {
@@ -69,6 +69,10 @@ const NodeList = z.object({ nodes: z.array(Node) }).openapi('NodeList');
 
 const Ticket = z
   .object({
+    role: z.enum(['node', 'verifier']).openapi({
+      description:
+        'whom the ticket pays: its node (amount) or its verifier (verifierFee); the other part is 0',
+    }),
     ticket: z.object({
       jobId: JOB_ID,
       subJobId: JOB_ID,
@@ -142,7 +146,8 @@ export const nodeOperations = {
   getNodeTickets: {
     method: 'get',
     path: '/v1/nodes/{address}/tickets',
-    summary: "The node's tickets with batch signature and Merkle proof (the node itself only)",
+    summary:
+      'The tickets paying this address (a node its fuel, a verifier its fees) with batch signature and Merkle proof (that address itself only)',
     security: SIGNED_OR_KEY,
     request: { params: NodePath, query: TicketsQuery },
     responses: { '200': ok('the tickets', TicketList), ...AUTH_ERRORS, '403': error('not this node') },
@@ -151,7 +156,7 @@ export const nodeOperations = {
     method: 'get',
     path: '/v1/nodes/{address}/redemptions',
     summary:
-      'The node’s unredeemed tickets as EmethCore.redeemMany arguments, one multiproof per batch (the node itself only)',
+      'The unredeemed tickets paying this address (a node or a verifier) as EmethCore.redeemMany arguments, one multiproof per batch (that address itself only)',
     security: SIGNED_OR_KEY,
     request: { params: NodePath },
     responses: {

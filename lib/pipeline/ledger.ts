@@ -9,8 +9,9 @@ export interface LedgerActivities {
    * Job terminal with `status` (and `reason` when it failed). Idempotent: a second call changes nothing.
    */
   /**
-   * The ticket of one verified SubJob, issued at once (not at the Job's end): the Signer batches it
-   * at its next interval and the node may redeem it while the Job still runs. Idempotent.
+   * The tickets of one verified SubJob, issued at once (not at the Job's end): its node's (fuel) and
+   * its verifier's (fee). The Signer batches them at its next interval and each payee may redeem its
+   * own while the Job still runs, independently of the other. Idempotent.
    */
   issueTicket(input: { subJobId: string }): Promise<void>;
   settleJob(

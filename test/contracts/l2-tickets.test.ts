@@ -23,6 +23,7 @@ import {
   hashTicket,
   recoverBatchSigner,
   signBatch,
+  subJobTickets,
   ticketLeaf,
   type Batch,
   type Ticket,
@@ -219,6 +220,135 @@ describe('redeem', () => {
     );
     const per = tickets[0]!.amount + tickets[0]!.verifierFee;
     expect((await admin.core.getDeposit(requester.address)).balance).toBe(DEPOSIT - 9n * per);
+  });
+});
+
+describe('one ticket per payee: a verified SubJob pays its node and its verifier apart', () => {
+  /** The L2's tickets for `n` SubJobs of one Job (lib/tickets subJobTickets), run by `nodes` in turn. */
+  function subJobs(jobId: string, nodes: string[], n: number) {
+    return Array.from({ length: n }, (_, i) => {
+      seq++;
+      return subJobTickets({
+        jobId,
+        subJobId: id32(`sub-${seq}`),
+        node: nodes[i % nodes.length]!,
+        requester: requester.address,
+        amount: BigInt(i + 1) * 1_000_000n * GHOLON,
+        verifier: verifier.address,
+        verifierFee: BigInt(i + 1) * 60_000n * GHOLON,
+      });
+    });
+  }
+  const indicesOf = (tickets: { role: string }[], role: string) =>
+    tickets.flatMap((t, i) => (t.role === role ? [i] : []));
+
+  it('the verifier redeems its fee tickets alone, before any node; each node ticket then pays its node only', async () => {
+    const jobId = id32('split-job');
+    const issued = subJobs(jobId, [node.address, node2.address], 3).flat();
+    expect(issued.map((t) => t.role)).toEqual(['node', 'verifier', 'node', 'verifier', 'node', 'verifier']);
+    const fees = issued.reduce((a, { ticket: t }) => a + t.verifierFee, 0n);
+    const amounts = issued.reduce((a, { ticket: t }) => a + t.amount, 0n);
+    // The Job's commitment is exactly what its tickets charge: fuel + fee per SubJob, as one ticket was.
+    await commitFor(h, requester, jobId, amounts + fees);
+    const { tree, batch, signature } = await signed(
+      issued.map((t) => t.ticket),
+      signer,
+      domain(),
+      false,
+    );
+    const t = await trackBalances(h, {
+      node: node.address,
+      node2: node2.address,
+      verifier: verifier.address,
+    });
+
+    const mine = tree.multiProof(indicesOf(issued, 'verifier'));
+    await mined(
+      verifier.core.redeemMany(
+        asArgs(batch),
+        signature,
+        mine.tickets,
+        mine.indices,
+        mine.proof,
+        mine.proofFlags,
+      ),
+    );
+    expect(await t.deltas()).toEqual({ node: 0n, node2: 0n, verifier: fees });
+    expect((await admin.core.getCommitment(requester.address, jobId)).spent).toBe(fees);
+
+    // node2 never redeems; node redeems its own two: it gets its fuel and the verifier nothing more.
+    const nodeTickets = indicesOf(issued, 'node').filter((i) => tree.tickets[i]!.node === node.address);
+    const theirs = tree.multiProof(nodeTickets);
+    await mined(
+      node.core.redeemMany(
+        asArgs(batch),
+        signature,
+        theirs.tickets,
+        theirs.indices,
+        theirs.proof,
+        theirs.proofFlags,
+      ),
+    );
+    const nodeFuel = nodeTickets.reduce((a, i) => a + tree.tickets[i]!.amount, 0n);
+    expect(await t.deltas()).toEqual({ node: nodeFuel, node2: 0n, verifier: fees });
+    const m = await admin.core.getCommitment(requester.address, jobId);
+    expect(m.spent).toBe(fees + nodeFuel);
+    expect(m.amount - m.spent).toBe(amounts - nodeFuel); // exactly node2's unredeemed ticket
+    expect((await admin.core.getDeposit(requester.address)).balance).toBe(DEPOSIT - fees - nodeFuel);
+    // A fee ticket cannot be redeemed again, by anyone.
+    await expectRevert(
+      node.core.redeem(asArgs(batch), signature, tree.tickets[1]!, 1, tree.proof(1)),
+      'TicketAlreadyRedeemed',
+      [batch.root, 1n],
+    );
+  });
+
+  it("the two tickets share the SubJob's commitment: whichever redeems second cannot go beyond it", async () => {
+    const jobId = id32('split-short');
+    const [pair] = subJobs(jobId, [node.address], 1) as [ReturnType<typeof subJobTickets>];
+    const [nodeTicket, feeTicket] = pair.map((x) => x.ticket) as [Ticket, Ticket];
+    await commitFor(h, requester, jobId, nodeTicket.amount + feeTicket.verifierFee - 1n);
+    const { tree, batch, signature } = await signed([nodeTicket, feeTicket], signer, domain(), false);
+    await mined(verifier.core.redeem(asArgs(batch), signature, feeTicket, 1, tree.proof(1)));
+    await expectRevert(
+      node.core.redeem(asArgs(batch), signature, nodeTicket, 0, tree.proof(0)),
+      'TicketExceedsCommitment',
+      [requester.address, jobId, nodeTicket.amount, nodeTicket.amount - 1n],
+    );
+    expect(await admin.core.isRedeemed(batch.root, 0)).toBe(false);
+  });
+
+  it('a verifier batch naming 20 nodes makes one transfer, to the verifier, and costs no more than one naming a single node', async () => {
+    const feeBatch = async (label: string, nodes: string[]) => {
+      const fees = subJobs(id32(label), nodes, 20).map(
+        (pair) => pair.find((x) => x.role === 'verifier')!.ticket,
+      );
+      const { tree, batch, signature } = await signed(fees);
+      const mp = tree.multiProof(fees.map((_, i) => i));
+      return {
+        fees,
+        redeem: () =>
+          verifier.core.redeemMany(asArgs(batch), signature, mp.tickets, mp.indices, mp.proof, mp.proofFlags),
+      };
+    };
+    const single = await feeBatch('one-node', [node.address]);
+    const { gasUsed: singleGas } = await mined(single.redeem());
+    const nodes = Array.from({ length: 20 }, (_, i) => `0x${(i + 1).toString(16).padStart(40, '0')}`);
+    const { fees, redeem } = await feeBatch('many-nodes', nodes);
+    const t = await trackBalances(h, { verifier: verifier.address, core: h.deployment.core });
+    const { blockNumber, gasUsed } = await mined(redeem());
+    // Nodes a ticket pays nothing are no payees: no per-node bookkeeping grows with their number.
+    expect(gasUsed).toBeLessThan(singleGas + 1_000n);
+    const total = fees.reduce((a, f) => a + f.verifierFee, 0n);
+    expect(await t.deltas()).toEqual({ verifier: total, core: -total });
+    const transfers = (
+      await h.provider.getLogs({ address: h.deployment.token, fromBlock: blockNumber, toBlock: blockNumber })
+    )
+      .map((l) => verifier.token.interface.parseLog(l))
+      .filter((e) => e?.name === 'Transfer');
+    expect(transfers.map((e) => [String(e!.args.to), BigInt(e!.args.value)])).toEqual([
+      [verifier.address, total],
+    ]);
   });
 });
 

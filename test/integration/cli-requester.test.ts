@@ -319,7 +319,7 @@ describe('the requester and node CLI', () => {
     expect(s.registered).toBe('yes');
     expect(s.gateway).toMatch(/^online \(class cpu\), last seen \S+, [12] SubJobs verified, 0 failed$/);
     // What its tickets for the Job paid it, all redeemed.
-    const mine = tickets.filter((t) => t.node === node.address);
+    const mine = tickets.filter((t) => t.role === 'node' && t.node === node.address);
     const earned = mine.reduce((a, t) => a + BigInt(t.amount.toFixed(0)), 0n);
     expect(earned).toBeGreaterThan(0n);
     expect(s.earned).toBe(`${formatAmount(earned)} EMETH redeemed (${mine.length} tickets)`);

@@ -636,6 +636,42 @@ describe('nodes', () => {
     expect(open.body.tickets.find((t: Json) => t.ticket.amount === '50').batch).toBeNull();
     const done = await call('GET', `/v1/nodes/${node.address}/tickets?redeemed=true`, signed(node));
     expect(done.body.tickets.map((t: Json) => t.ticket.amount)).toEqual(['200']);
+
+    // A SubJob's fee ticket names its node too, but pays the verifier: only the verifier reads and
+    // redeems it, under its own address; the node's lists leave it out.
+    const v = verifier.address.toLowerCase();
+    await db.prisma.ticket.create({
+      data: {
+        id: '0x' + '9'.repeat(64),
+        jobId: '0x' + 'e'.repeat(64),
+        subJobId: '0x' + 'f'.repeat(64),
+        role: 'verifier',
+        node: n,
+        requester: requester.address.toLowerCase(),
+        amount: '0',
+        verifier: v,
+        verifierFee: '5',
+        batchId: 1,
+        leafIndex: 2,
+        proof: ['0x' + 'a'.repeat(64)],
+      },
+    });
+    const nodeView = await call('GET', `/v1/nodes/${node.address}/tickets`, signed(node));
+    expect(nodeView.body.tickets.map((t: Json) => t.role)).toEqual(['node', 'node', 'node']);
+    const fees = await call('GET', `/v1/nodes/${verifier.address}/tickets`, signed(verifier));
+    expect(fees.status).toBe(200);
+    expect(fees.body.tickets).toEqual([
+      expect.objectContaining({
+        role: 'verifier',
+        ticket: expect.objectContaining({ node: n, amount: '0', verifier: v, verifierFee: '5' }),
+        leafIndex: 2,
+      }),
+    ]);
+    const theirs = await call('GET', `/v1/nodes/${verifier.address}/redemptions`, signed(verifier));
+    expect(theirs.body.redemptions.map((r: Json) => [r.batch.batchId, r.indices])).toEqual([[1, [2]]]);
+    expect(theirs.body.redemptions[0].tickets).toEqual([expect.objectContaining({ verifierFee: '5' })]);
+    const nodes = await call('GET', `/v1/nodes/${node.address}/redemptions`, signed(node));
+    expect(nodes.body.redemptions.map((r: Json) => r.indices)).toEqual([[0]]);
   });
 });
 

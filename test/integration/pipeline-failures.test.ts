@@ -76,8 +76,12 @@ it('a node killed mid-SubJob is penalised once; the SubJob is re-offered; nobody
   expect(await p.totalBurned()).toBe(burned + penalty);
   expect(await p.totalSupply()).toBe(supply - penalty + NODE_FUNDING); // the rescuer's funding was minted meanwhile
 
-  const tickets = await p.db.prisma.ticket.findMany({ where: { jobId: job.id } });
-  expect(tickets.map((t) => t.node)).toEqual([rescuer.address]);
+  // The rescuer's ticket and the verifier's fee ticket for the same SubJob: the doomed node has none.
+  const tickets = await p.db.prisma.ticket.findMany({ where: { jobId: job.id }, orderBy: { role: 'asc' } });
+  expect(tickets.map((t) => [t.role, t.node])).toEqual([
+    ['node', rescuer.address],
+    ['verifier', rescuer.address],
+  ]);
   await p.waitForRedemptions(job.id);
   expect((await p.balanceOf(rescuer.address)) - rescuerBefore).toBe(big(tickets[0]!.amount));
 });
@@ -114,9 +118,11 @@ it('cancel during processing stops pending work, pays the verified SubJob, relea
   expect(done.status).toBe('cancelled');
   expect(done.subJobs.map((s) => s.status).sort()).toEqual(['cancelled', 'verified']);
 
+  // The verified SubJob's two tickets (its node's and its verifier's), nothing for the cancelled one.
   const tickets = await p.db.prisma.ticket.findMany({ where: { jobId: job.id } });
-  expect(tickets).toHaveLength(1);
-  const charged = big(tickets[0]!.amount) + big(tickets[0]!.verifierFee);
+  expect(tickets.map((t) => t.role).sort()).toEqual(['node', 'verifier']);
+  expect(new Set(tickets.map((t) => t.subJobId)).size).toBe(1);
+  const charged = tickets.reduce((a, t) => a + big(t.amount) + big(t.verifierFee), 0n);
   expect(BigInt(done.fees.charged)).toBe(charged);
   expect(BigInt(done.fees.refunded)).toBe(BigInt(done.fees.reserved) - charged);
   // The slow node paid for the offer it never picked up, not for the one cancelled under it.

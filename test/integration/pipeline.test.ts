@@ -42,15 +42,22 @@ describe('an inference Job through the gateway', () => {
     expect(result.rows).toBe(900);
     expect(maxAbsDiff(result, await localRun(modelBytes, datasetBytes))).toBeLessThanOrEqual(1e-5);
 
-    // Tickets: one per SubJob, fuel the verifier derived × price, the SubJob's verifier-fee share.
+    // Tickets: two per SubJob, each paying one party: its node fuel the verifier derived × price,
+    // its verifier the SubJob's verifier-fee share.
     const subs = await p.db.prisma.subJob.findMany({ where: { jobId: job.id }, orderBy: { index: 'asc' } });
     const tickets = await p.db.prisma.ticket.findMany({ where: { jobId: job.id } });
-    expect(tickets).toHaveLength(3);
+    expect(tickets).toHaveLength(6);
     for (const s of subs) {
-      const t = tickets.find((x) => x.subJobId === s.id)!;
-      expect(BigInt(t.amount.toFixed(0))).toBe(BigInt(s.fuelUsed!.toFixed(0)) * fuelPrice);
-      expect(t.verifierFee.toFixed(0)).toBe(s.verifierFee.toFixed(0));
-      expect(t.node).toBe(s.nodeId);
+      const mine = tickets.filter((x) => x.subJobId === s.id);
+      const n = mine.find((x) => x.role === 'node')!;
+      const v = mine.find((x) => x.role === 'verifier')!;
+      expect(mine).toHaveLength(2);
+      expect([BigInt(n.amount.toFixed(0)), n.verifierFee.toFixed(0)]).toEqual([
+        BigInt(s.fuelUsed!.toFixed(0)) * fuelPrice,
+        '0',
+      ]);
+      expect([v.amount.toFixed(0), v.verifierFee.toFixed(0)]).toEqual(['0', s.verifierFee.toFixed(0)]);
+      expect([n.node, v.node, n.verifier, v.verifier]).toEqual([s.nodeId, s.nodeId, verifier, verifier]);
     }
     const charged = tickets.reduce(
       (a, t) => a + BigInt(t.amount.toFixed(0)) + BigInt(t.verifierFee.toFixed(0)),
@@ -72,7 +79,7 @@ describe('an inference Job through the gateway', () => {
       await new Promise((r) => setTimeout(r, 500));
     }
     expect(await p.db.prisma.ticket.count({ where: { jobId: job.id, redeemedAt: null } })).toBe(0);
-    expect(await p.db.prisma.chainTicketRedemption.count({ where: { jobId: job.id } })).toBe(3);
+    expect(await p.db.prisma.chainTicketRedemption.count({ where: { jobId: job.id } })).toBe(6);
     const paidTo = (addr: string) =>
       tickets.filter((t) => t.node === addr).reduce((a, t) => a + BigInt(t.amount.toFixed(0)), 0n);
     for (const [i, n] of nodes.entries())
@@ -147,10 +154,12 @@ describe('an inference Job through the gateway', () => {
     expect((await p.waitForEnd(job.id)).status).toBe('completed');
     // Wait until the Signer batched the ticket and the node's redeemer has looked at it twice.
     const deadline = Date.now() + 30_000;
-    let ticket = await p.db.prisma.ticket.findFirstOrThrow({ where: { jobId: job.id } });
+    // Its own ticket (the verifier redeems the fee ticket of the same SubJob by itself).
+    const mine = { jobId: job.id, role: 'node' };
+    let ticket = await p.db.prisma.ticket.findFirstOrThrow({ where: mine });
     while (ticket.batchId === null && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 300));
-      ticket = await p.db.prisma.ticket.findFirstOrThrow({ where: { jobId: job.id } });
+      ticket = await p.db.prisma.ticket.findFirstOrThrow({ where: mine });
     }
     expect(ticket.node).toBe(frugal.address);
     expect(ticket.batchId).not.toBeNull();

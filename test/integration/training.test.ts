@@ -80,7 +80,8 @@ it('trains over 3 epochs with the secret key only at the keyholder, accuracy ris
     [2, 'verified'],
     [2, 'verified'],
   ]);
-  expect(await p.db.prisma.ticket.count({ where: { jobId: job.id } })).toBe(6);
+  expect(await p.db.prisma.ticket.count({ where: { jobId: job.id, role: 'node' } })).toBe(6);
+  expect(await p.db.prisma.ticket.count({ where: { jobId: job.id, role: 'verifier' } })).toBe(6);
   // New nodes are fully checked: the verifier recomputed their updates and compared the values the
   // keyholder decrypted (a shape-only check would report 0 rows).
   const verdicts = await p.db.prisma.verification.findMany({

@@ -1,4 +1,5 @@
 import { ZeroAddress, type Log, type LogDescription, type Provider } from 'ethers';
+import { hashTicket, type Ticket } from '../../lib/tickets';
 import { emethCore, emethToken } from '../../contracts/typed';
 import type { PrismaClient } from '../../prisma/client';
 import { TERMINAL_JOB_STATUSES } from '../../lib/types';
@@ -15,13 +16,15 @@ import { TERMINAL_JOB_STATUSES } from '../../lib/types';
  *    `Node.unstaking` (requested, still held until `unstake`); escrow is what each L1 Job still holds.
  *  - totalSupply == minted − burned, from Transfer events from/to the zero address; the contract's
  *    `totalBurned` == what EmethCore itself sent to the zero address (penalties are its only burns).
- *  - No ticket redeemed twice: TicketRedeemed unique per (root, leaf index) and per SubJob.
+ *  - No ticket redeemed twice: TicketRedeemed unique per (root, leaf index); per SubJob, its node
+ *    paid by one redemption at most and its verifier by one at most (each has its own ticket).
  *  - No penalty burned twice: L2PenaltyBurned unique per reason id.
  * In the database (when `prisma` is given):
  *  - every Job row terminal (and every id in `jobIds` has a row: no Job lost), none of its attempts open;
  *  - every SubJob of a completed Job verified;
  *  - Σ tickets (amount + verifier fee) of each Job == its charged amount;
- *  - every redemption on chain matches a ticket the L2 issued, for the same node and amount.
+ *  - every redemption on chain is a ticket the L2 issued (its EIP-712 hash is a row's id): same
+ *    payees, same amounts.
  */
 export interface ConservationInput {
   provider: Provider;
@@ -111,20 +114,21 @@ export async function checkConservation(input: ConservationInput): Promise<Conse
       `EmethCore.totalBurned is ${totalBurned} but EmethCore sent ${burnedByCore} to the zero address`,
     );
 
-  // Redemptions: each leaf and each SubJob paid once.
+  // Redemptions: each leaf paid once; each SubJob's node and verifier paid once each.
   const redeemedEvents = eventsNamed('TicketRedeemed');
   const leaves = new Map<string, number>();
-  const subJobs = new Map<string, number>();
+  const payments = new Map<string, number>();
+  const count = (m: Map<string, number>, k: string) => m.set(k, (m.get(k) ?? 0) + 1);
   let redeemed = 0n;
   for (const e of redeemedEvents) {
-    const leaf = `${String(e.args.root)}#${String(e.args.index)}`;
-    leaves.set(leaf, (leaves.get(leaf) ?? 0) + 1);
+    count(leaves, `${String(e.args.root)}#${String(e.args.index)}`);
     const sub = String(e.args.subJobId);
-    subJobs.set(sub, (subJobs.get(sub) ?? 0) + 1);
+    if (BigInt(e.args.amount) > 0n) count(payments, `SubJob ${sub}'s node`);
+    if (BigInt(e.args.verifierFee) > 0n) count(payments, `SubJob ${sub}'s verifier`);
     redeemed += BigInt(e.args.amount) + BigInt(e.args.verifierFee);
   }
   for (const [leaf, n] of leaves) if (n > 1) violations.push(`ticket leaf ${leaf} redeemed ${n} times`);
-  for (const [sub, n] of subJobs) if (n > 1) violations.push(`SubJob ${sub} paid ${n} times`);
+  for (const [who, n] of payments) if (n > 1) violations.push(`${who} paid ${n} times`);
   const penalties = new Map<string, number>();
   for (const e of eventsNamed('L2PenaltyBurned')) {
     const id = String(e.args.reasonId);
@@ -184,15 +188,22 @@ async function checkRows(
         `Job ${job.id}: tickets sum to ${ticketed} holon but the Job charged ${big(job.charged)}`,
       );
   }
-  const ticketOf = new Map(tickets.map((t) => [t.subJobId.toLowerCase(), t]));
+  // A row's id is its ticket's EIP-712 struct hash: a redeemed ticket that differs from every issued
+  // one in any field (payee, amount) hashes to no row.
+  const issued = new Set(tickets.map((t) => t.id.toLowerCase()));
   for (const r of redemptions) {
-    const sub = String(r.args.subJobId).toLowerCase();
-    const t = ticketOf.get(sub);
-    const paid = BigInt(r.args.amount);
-    if (!t) violations.push(`a ticket for SubJob ${sub} was redeemed on chain but the L2 issued none`);
-    else if (big(t.amount) !== paid || t.node.toLowerCase() !== String(r.args.node).toLowerCase())
+    const t: Ticket = {
+      jobId: String(r.args.jobId),
+      subJobId: String(r.args.subJobId),
+      node: String(r.args.node),
+      requester: String(r.args.requester),
+      amount: BigInt(r.args.amount),
+      verifier: String(r.args.verifier),
+      verifierFee: BigInt(r.args.verifierFee),
+    };
+    if (!issued.has(hashTicket(t).toLowerCase()))
       violations.push(
-        `SubJob ${sub}: redeemed ${paid} holon to ${String(r.args.node)}, the L2's ticket says ${big(t.amount)} to ${t.node}`,
+        `SubJob ${t.subJobId}: redeemed ${t.amount} holon to node ${t.node} and ${t.verifierFee} to verifier ${t.verifier}, a ticket the L2 never issued`,
       );
   }
   return rows.length;

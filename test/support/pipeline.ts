@@ -205,6 +205,8 @@ export class TestPipeline {
       slowMs?: number;
       capabilityClass?: string;
       minHolonPerGas?: bigint;
+      /** --redeem-max-wait (s): with a high minHolonPerGas, how long it holds its tickets back. */
+      redeemMaxWaitSeconds?: number;
     } = {},
   ): Promise<TestNode> {
     // A fresh key per node: gas from anvil, EMETH from the owner.
@@ -228,15 +230,27 @@ export class TestPipeline {
       String(opts.slowMs ?? 60_000),
       '--min-holon-per-gas',
       String(opts.minHolonPerGas ?? 0n),
+      ...(opts.redeemMaxWaitSeconds === undefined
+        ? []
+        : ['--redeem-max-wait', String(opts.redeemMaxWaitSeconds)]),
     ]);
     const node = { address: wallet.address.toLowerCase(), wallet, process: proc, logFile };
     this.nodes.push(node);
     return node;
   }
 
-  startVerifier(): Promise<ManagedProcess> {
+  /** Starts the verifier (the suite's EMETH_VERIFIERS key), which also redeems its own fee tickets. */
+  startVerifier(
+    opts: { minHolonPerGas?: bigint; redeemMaxWaitSeconds?: number } = {},
+  ): Promise<ManagedProcess> {
+    const args = [
+      ...(opts.minHolonPerGas === undefined ? [] : ['--min-holon-per-gas', String(opts.minHolonPerGas)]),
+      ...(opts.redeemMaxWaitSeconds === undefined
+        ? []
+        : ['--redeem-max-wait', String(opts.redeemMaxWaitSeconds)]),
+    ];
     // The key in the environment (EMETH_KEY), the other way a participant takes it.
-    return this.spawn('verifier', path.join(this.home, 'verifier.log'), [], devKey(DEV_ROLES.verifier));
+    return this.spawn('verifier', path.join(this.home, 'verifier.log'), args, devKey(DEV_ROLES.verifier));
   }
 
   /** Starts the requester's keyholder; resolves with its CKKS public key blob id and key directory. */
@@ -333,12 +347,19 @@ export class TestPipeline {
     );
   }
 
-  /** Waits until every ticket of the Job is batched and redeemed on EmethCore (nodes redeem on their own). */
-  async waitForRedemptions(jobId: string, timeoutMs = 60_000): Promise<number> {
+  /**
+   * Waits until every ticket of the Job (only its node's or its verifier's with `role`) is batched
+   * and redeemed on EmethCore: nodes and the verifier each redeem their own.
+   */
+  async waitForRedemptions(
+    jobId: string,
+    timeoutMs = 60_000,
+    role?: 'node' | 'verifier',
+  ): Promise<number> {
     const deadline = Date.now() + timeoutMs;
     const core = this.core();
     for (;;) {
-      const tickets = await this.db.prisma.ticket.findMany({ where: { jobId } });
+      const tickets = await this.db.prisma.ticket.findMany({ where: { jobId, ...(role ? { role } : {}) } });
       const batches = new Map((await this.db.prisma.batch.findMany()).map((b) => [b.id, b.root]));
       let redeemed = 0;
       for (const t of tickets) {

@@ -7,9 +7,11 @@ import {
   deserializeTicket,
   emethDomain,
   hashTicket,
+  paidTo,
   recoverBatchSigner,
   serializeTicket,
   signBatch,
+  subJobTickets,
   ticketLeaf,
   type Ticket,
 } from '../../lib/tickets';
@@ -93,6 +95,30 @@ describe('lib/tickets', () => {
       wallet.address,
     );
     expect(batchDigest(domain, batch)).not.toBe(batchDigest(domain, { ...batch, total: batch.total + 1n }));
+  });
+
+  it("subJobTickets: the node's ticket pays its fuel, the verifier's its fee; together the SubJob's charge", () => {
+    const earnings = { ...ticket(9, 1_200n), verifierFee: 60n };
+    const [n, v] = subJobTickets(earnings);
+    expect(n).toEqual({ role: 'node', ticket: { ...earnings, verifierFee: 0n } });
+    expect(v).toEqual({ role: 'verifier', ticket: { ...earnings, amount: 0n } });
+    // Both still name who ran and who checked; they are distinct leaves of any batch.
+    expect([n!.ticket.node, n!.ticket.verifier, v!.ticket.node, v!.ticket.verifier]).toEqual([
+      node,
+      verifier,
+      node,
+      verifier,
+    ]);
+    expect(hashTicket(n!.ticket)).not.toBe(hashTicket(v!.ticket));
+    expect(new TicketTree([n!.ticket, v!.ticket]).total).toBe(1_260n);
+    // Each pays exactly one party: the node nothing of the fee, the verifier nothing of the fuel.
+    expect([paidTo(n!.ticket, node), paidTo(n!.ticket, verifier)]).toEqual([1_200n, 0n]);
+    expect([paidTo(v!.ticket, node), paidTo(v!.ticket, verifier.toUpperCase().replace('0X', '0x'))]).toEqual([
+      0n,
+      60n,
+    ]);
+    // A zero fee earns no verifier ticket.
+    expect(subJobTickets({ ...earnings, verifierFee: 0n }).map((t) => t.role)).toEqual(['node']);
   });
 
   it('serializes through JSON and loads back to the same tree', () => {

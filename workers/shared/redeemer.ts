@@ -1,9 +1,15 @@
+/**
+ * The redeemer every payee runs: a node for its fuel tickets, a verifier for its fee tickets. It
+ * fetches the signed, unredeemed tickets that pay its own address from the gateway
+ * (`GET /v1/nodes/:address/redemptions`, `:address` being the payee) and redeems them on EmethCore,
+ * one `redeemMany` per batch. Each ticket pays one party, so neither waits for the other to redeem.
+ */
 import type { Signer } from 'ethers';
 import { emethCore } from '../../contracts/typed';
 import type { Deployment } from '../../lib/types-chain';
 import type { Logger } from '../../lib/logger';
 import { signRequest, withNonce } from '../../lib/request-auth';
-import { deserializeTicket, type SerializedTicket } from '../../lib/tickets';
+import { deserializeTicket, paidTo, type SerializedTicket } from '../../lib/tickets';
 
 interface Redemption {
   batch: { batchId: number; root: string; total: string; signature: string };
@@ -21,7 +27,7 @@ export interface RedeemerOptions {
   intervalMs?: number;
   /**
    * The gas threshold: redeem a batch's tickets only when they pay at least this many holon per unit
-   * of gas the redemption costs (0 = always), so a node does not spend more on gas than it earns.
+   * of gas the redemption costs (0 = always), so a payee does not spend more on gas than it earns.
    */
   minHolonPerGas?: bigint;
   /** ... unless tickets have waited this long (ms): small earners get paid eventually. */
@@ -29,7 +35,7 @@ export interface RedeemerOptions {
 }
 
 /**
- * Fetches the node's signed, unredeemed tickets as `redeemMany` arguments (one multiproof per
+ * Fetches the signer's signed, unredeemed tickets as `redeemMany` arguments (one multiproof per
  * batch) and redeems each batch in one transaction when it clears the gas threshold.
  */
 export function createRedeemer(opts: RedeemerOptions): {
@@ -54,7 +60,8 @@ export function createRedeemer(opts: RedeemerOptions): {
         const done = await Promise.all(r.indices.map((i) => core.isRedeemed(r.batch.root, i)));
         if (done.some(Boolean)) continue;
         const tickets = r.tickets.map(deserializeTicket);
-        const value = tickets.reduce((a, t) => a + t.amount, 0n);
+        // What the tickets pay this signer (a node's tickets pay it `amount`, a verifier's `verifierFee`).
+        const value = tickets.reduce((a, t) => a + paidTo(t, address), 0n);
         const batch = { batchId: BigInt(r.batch.batchId), root: r.batch.root, total: BigInt(r.batch.total) };
         const args = [batch, r.batch.signature, tickets, r.indices, r.proof, r.proofFlags] as const;
         const gas = await core.redeemMany.estimateGas(...args);
