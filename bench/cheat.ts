@@ -326,7 +326,7 @@ async function measure(p: TestPipeline, s: Strategy, index: number): Promise<Mea
     include: { subJob: { include: { job: true } } },
     orderBy: { startedAt: 'asc' },
   });
-  const tickets = await p.db.prisma.ticket.findMany({ where: { node: cheater.address } });
+  const tickets = await p.db.prisma.ticket.findMany({ where: { node: cheater.address, role: 'node' } });
   const paidFor = new Map(tickets.map((t) => [t.subJobId, n(t.amount)]));
   const plans = new Map(checksPlanned(p).map((c) => [`${c.subJobId}:${c.attempt}`, c]));
   const lying = attempts.filter((a) => lied.has(a.subJobId));

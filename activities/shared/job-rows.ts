@@ -35,9 +35,9 @@ export async function shareBlob(
   reader: string,
 ): Promise<void> {
   const size = await deps.store.size(blob);
-  await deps.prisma.blob.upsert({
-    where: { id_uploader: { id: blob, uploader: reader.toLowerCase() } },
-    create: { id: blob, uploader: reader.toLowerCase(), size },
-    update: {},
+  // Insert-or-nothing in one statement: two uploads of the same bytes at once must not collide.
+  await deps.prisma.blob.createMany({
+    data: [{ id: blob, uploader: reader.toLowerCase(), size }],
+    skipDuplicates: true,
   });
 }

@@ -76,10 +76,10 @@ export function blobsRouter(ctx: ApiContext, auth: Authenticator): Router {
     }
     const size = sealed ? bytes.length : await ctx.store.size(id); // bytes at rest: the envelope
     // Every uploader may read back what it stored: it already holds the bytes.
-    await ctx.prisma.blob.upsert({
-      where: { id_uploader: { id: id, uploader: caller.address } },
-      create: { id, uploader: caller.address, size },
-      update: {},
+    // Insert-or-nothing in one statement: two uploads of the same bytes at once must not collide.
+    await ctx.prisma.blob.createMany({
+      data: [{ id, uploader: caller.address, size }],
+      skipDuplicates: true,
     });
     req.log.info(
       { blobId: id, size, sealedBy: sealed ? 'uploader' : 'gateway', uploader: caller.address },

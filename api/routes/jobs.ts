@@ -235,10 +235,10 @@ export function jobsRouter(ctx: ApiContext, auth: Authenticator): Router {
     let dataset = body.dataset!;
     if (datasetBytes) {
       dataset = await ctx.store.put(datasetBytes);
-      await ctx.prisma.blob.upsert({
-        where: { id_uploader: { id: dataset, uploader: requester } },
-        create: { id: dataset, uploader: requester, size: datasetBytes.length },
-        update: {},
+      // Insert-or-nothing in one statement: two uploads of the same bytes at once must not collide.
+      await ctx.prisma.blob.createMany({
+        data: [{ id: dataset, uploader: requester, size: datasetBytes.length }],
+        skipDuplicates: true,
       });
     }
 
