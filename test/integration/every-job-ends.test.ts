@@ -53,7 +53,12 @@ it('the reconciliation settles a row left non-terminal behind a closed workflow'
   expect(db.reason).toMatch(/reconciled: the Job's workflow ended \(terminated\)/);
   expect(await reservedOf(job.id)).toBe(0n);
   expect(db.refunded.toFixed(0)).toBe(db.reserved.toFixed(0));
-  expect(fs.readFileSync(path.join(p.home, 'l2.log'), 'utf8')).toMatch(/Job reconciled/);
+  // The L2 logs asynchronously (pino): the line may reach the file a moment after the row changed.
+  const log = path.join(p.home, 'l2.log');
+  for (let i = 0; i < 50 && !/Job reconciled/.test(fs.readFileSync(log, 'utf8')); i++) {
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  expect(fs.readFileSync(log, 'utf8')).toMatch(/Job reconciled/);
 });
 
 it("a model that fails on every executor is the requester's fault: Job failed, no penalty, reservation released", async () => {
