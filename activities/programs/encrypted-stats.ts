@@ -52,6 +52,7 @@ import {
   definedOnly,
   lazyShared,
   loadShard as loadShardFrom,
+  matrixShards,
   splitDataset,
   inspecting,
 } from './shared';
@@ -253,7 +254,7 @@ export function createEncryptedStatsProgram(deps: EncryptedStatsDeps): ProgramMo
         store,
         spec,
         input,
-        dataset,
+        dataset: matrixShards(dataset),
         modelCost: cost,
         fuelRequired: (rows, limit) => meterFuel(rows, cost, limit).required,
         log: log(),

@@ -22,8 +22,6 @@ import {
   ProgramId,
   meterFuel,
   sampleRows,
-  splitFuelLimit,
-  splitRows,
   type AggregateInput,
   type AggregateOutput,
   type BlobId,
@@ -36,7 +34,6 @@ import {
   type ShardRef,
   type SplitInput,
   type SplitOutput,
-  type SplitShard,
   type VerifyInput,
   type VerifyVerdict,
   InspectionError,
@@ -70,7 +67,14 @@ import {
 } from './onnx-binding';
 import { firstLine } from './onnx-fuel';
 import { DEFAULT_BATCH_SIZE, createOnnxSession, type OnnxSession } from './onnx-runtime';
-import { assertFuelWithinLimit, assertSplits, definedOnly, lruResources, inspecting } from './shared';
+import {
+  assertFuelWithinLimit,
+  assertSplits,
+  definedOnly,
+  lruResources,
+  inspecting,
+  splitDataset,
+} from './shared';
 import { inferShardStream, type StreamResult } from './stream-infer';
 
 export interface OnnxInferenceDeps {
@@ -274,51 +278,22 @@ export function createOnnxInferenceProgram(deps: OnnxInferenceDeps): OnnxInferen
         throw new EmethError('SHAPE_MISMATCH', (err as Error).message);
       });
       const { dataset, rows, cost } = prepared;
-      const ranges = splitRows(rows, input.numParallel);
-      const limits = splitFuelLimit(
-        input.fuelLimit,
-        ranges.map((r) => r.rowEnd - r.rowStart),
-      );
-      const cols = valuesPerRow(dataset.tensors);
-      const shards: SplitShard[] = [];
-      for (const [index, range] of ranges.entries()) {
-        const bytes = writeDataset(
-          dataset.format,
-          sliceDataset(dataset, range.rowStart, range.rowEnd).tensors,
-        );
-        const shardRows = range.rowEnd - range.rowStart;
-        shards.push({
-          index,
-          blobId: await store.put(bytes),
-          ...range,
-          rows: shardRows,
-          cols,
-          bytes: bytes.byteLength,
-          fuelLimit: limits[index]!,
-          fuelRequired: meterFuel(shardRows, cost, limits[index]!).required,
-        });
-      }
-      log().info(
-        {
-          datasetBlobId: input.datasetBlobId,
-          format: dataset.format,
+      // Shards keep the dataset's format: a CSV shard is a CSV with the same header.
+      return splitDataset({
+        store,
+        spec,
+        input,
+        dataset: {
           rows,
-          shards: shards.length,
-          workPerRow: cost.workPerRow,
-          ms: Date.now() - started,
+          cols: valuesPerRow(dataset.tensors),
+          shardBytes: (start, end) => writeDataset(dataset.format, sliceDataset(dataset, start, end).tensors),
         },
-        'dataset split',
-      );
-      return {
-        programId: spec.programId,
-        subProgramId: spec.subProgramId,
-        datasetBlobId: input.datasetBlobId,
-        modelBlobId: input.modelBlobId,
-        totalRows: rows,
-        cols,
         modelCost: cost,
-        shards,
-      };
+        fuelRequired: (shardRows, limit) => meterFuel(shardRows, cost, limit).required,
+        log: log(),
+        started,
+        logFields: { format: dataset.format, workPerRow: cost.workPerRow },
+      });
     },
 
     async run(input: RunInput): Promise<RunOutput> {

@@ -101,6 +101,20 @@ export function definedOnly(o: RunContext): RunContext {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
 }
 
+/** What a split cuts: its rows, values per row, and the stored bytes of any row range (in its own format). */
+export interface ShardSource {
+  rows: number;
+  cols: number;
+  shardBytes(rowStart: number, rowEnd: number): Uint8Array;
+}
+
+/** A matrix as a ShardSource: each shard an EMTX matrix of its rows. */
+export const matrixShards = (m: Matrix): ShardSource => ({
+  rows: m.rows,
+  cols: m.cols,
+  shardBytes: (start, end) => encodeMatrix(sliceRows(m, start, end)),
+});
+
 /**
  * The even split every program starts from: rows in order over at most `numParallel` shards, each
  * stored as its own blob, with its share of the fuel limit and the fuel its rows need. Logs the
@@ -110,7 +124,7 @@ export async function splitDataset(args: {
   store: BlobStore;
   spec: ProgramSpec;
   input: SplitInput;
-  dataset: Matrix;
+  dataset: ShardSource;
   modelCost: ModelCost;
   fuelRequired: (rows: number, limit: string) => string;
   log: Logger;
@@ -126,7 +140,7 @@ export async function splitDataset(args: {
   );
   const shards: SplitShard[] = [];
   for (const [index, range] of ranges.entries()) {
-    const bytes = encodeMatrix(sliceRows(dataset, range.rowStart, range.rowEnd));
+    const bytes = dataset.shardBytes(range.rowStart, range.rowEnd);
     const rows = range.rowEnd - range.rowStart;
     shards.push({
       index,
