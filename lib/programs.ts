@@ -105,7 +105,7 @@ export const FEDAVG_TRAIN_SPEC: ProgramSpec = {
   needsKeyholder: true,
   keyholderOpensOutputs: true,
   modelParam: 'initialModel',
-  runParams: ['trainGraph', 'publicKey', 'localSteps', 'learningRate', 'batchSize', 'modelKind'],
+  runParams: ['trainGraph', 'publicKey', 'localSteps', 'learningRate', 'batchSize', 'modelKind', 'clipNorm'],
 };
 
 export const ENCRYPTED_STATS_SPEC: ProgramSpec = {

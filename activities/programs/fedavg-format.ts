@@ -37,6 +37,12 @@ export interface FedAvgParams {
   batchSize: number;
   /** A label for logs ('softmax', 'mlp', …); the graph alone defines the model. */
   modelKind?: string;
+  /**
+   * Robust aggregation: the L2 norm each update (local − global) is scaled down to before it is
+   * encrypted, and the most an opened update may have (fedavg-trainer.ts clipUpdate, fedavg-train.ts
+   * verify). Absent: no clipping.
+   */
+  clipNorm?: number;
 }
 
 export const FEDAVG_PARAM_KEYS = [
@@ -46,6 +52,7 @@ export const FEDAVG_PARAM_KEYS = [
   'learningRate',
   'batchSize',
   'modelKind',
+  'clipNorm',
 ] as const;
 
 export const DEFAULT_LOCAL_STEPS = 5;
@@ -69,6 +76,7 @@ export function fedAvgParamsToRecord(p: FedAvgParams): Record<string, string> {
   };
   if (p.publicKey) out.publicKey = p.publicKey;
   if (p.modelKind) out.modelKind = p.modelKind;
+  if (p.clipNorm !== undefined) out.clipNorm = String(p.clipNorm);
   return out;
 }
 
@@ -112,6 +120,13 @@ export function parseFedAvgParams(
   if (!(Number.isFinite(lr) && lr > 0 && lr <= 100) || (lrRaw !== undefined && lrRaw.trim() === '')) {
     throw new FedAvgParamsError(`params.learningRate must be a number in (0, 100], got "${lrRaw}"`);
   }
+  const clipRaw = params.clipNorm;
+  const clipNorm = clipRaw === undefined ? undefined : Number(clipRaw);
+  if (clipRaw !== undefined && (!(Number.isFinite(clipNorm) && clipNorm! > 0) || clipRaw.trim() === '')) {
+    throw new FedAvgParamsError(
+      `params.clipNorm must be a positive number (the L2 norm each update is clipped to), got "${clipRaw}"`,
+    );
+  }
   return {
     trainGraph: blob('trainGraph', true)!,
     publicKey: blob('publicKey', options.needKey === true),
@@ -119,6 +134,7 @@ export function parseFedAvgParams(
     learningRate: lr,
     batchSize: int('batchSize', 0, 0, 2 ** 31),
     modelKind: params.modelKind,
+    ...(clipNorm !== undefined ? { clipNorm } : {}),
   };
 }
 

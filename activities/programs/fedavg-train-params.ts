@@ -1,11 +1,13 @@
 /**
  * The Job parameters of fedavg-train, under their REST names (POST /v1/jobs): the train-step
  * graph, the requester's CKKS public key (node updates are encrypted to it), the initial model,
- * an optional held-out set the keyholder measures each epoch on, the local training settings and
- * the number of epochs. Pure: zod and lib/ only.
+ * an optional held-out set the keyholder measures each epoch on, the local training settings, the
+ * number of epochs and the optional norm clip of each update. Pure: zod and lib/ only.
  */
 import { z } from 'zod';
 import { blobIdField, intField, textField } from '../../lib/schema-fields';
+
+const CLIP_NORM_EXPECT = 'a positive number such as 1.0';
 
 export const MAX_EPOCHS = 100;
 
@@ -23,6 +25,18 @@ export const fedAvgTrainParams = z.strictObject({
     description: 'gradient-descent step size as a decimal string, e.g. 0.1 (default 0.1)',
   }).optional(),
   batchSize: intField(0, 1_000_000, 'rows per step; 0: the whole shard').optional(),
+  // A JSON number (z.number refuses NaN and ±Infinity); the Job row keeps it as its decimal text.
+  // "> 0" as `minimum: Number.MIN_VALUE` (the least positive double), the inclusive keyword every
+  // other field of the document uses, rather than exclusiveMinimum.
+  clipNorm: z
+    .number(CLIP_NORM_EXPECT)
+    .min(Number.MIN_VALUE, CLIP_NORM_EXPECT)
+    .meta({
+      description:
+        'robust aggregation (> 0): each node scales its update (local − global) down to this L2 norm before ' +
+        'encrypting it, and an opened update above it is rejected; absent: no clipping',
+    })
+    .optional(),
   numEpoch: intField(1, MAX_EPOCHS, 'training rounds').default(1),
 });
 

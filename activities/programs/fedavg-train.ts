@@ -66,7 +66,10 @@ import {
 } from './fedavg-format';
 import {
   applyMeanUpdate,
+  clipBound,
+  clipUpdate,
   createFedAvgTrainer,
+  l2Norm,
   modelDelta,
   type FedAvgTrainer,
   type LocalTrainOptions,
@@ -184,15 +187,33 @@ export function compareUpdates(
 // ---------------------------------------------------------------------------------------------
 // Verifier and keyholder side (plain functions: they need a trainer or a secret key, not a module)
 
-/** What an honest node sends for this shard and global model, before encryption. */
+/**
+ * What an honest node sends for this shard and global model, before encryption: local − global,
+ * scaled down to the Job's clipNorm when it is above it (clipUpdate).
+ */
 export async function recomputeUpdate(input: {
   trainer: FedAvgTrainer;
   globalModel: Float32Array;
   shard: Matrix;
   local: LocalTrainOptions;
+  clipNorm?: number;
 }): Promise<Float64Array> {
   const local = await input.trainer.train(input.globalModel, input.shard, input.local);
-  return modelDelta(local, input.globalModel);
+  return clipUpdate(modelDelta(local, input.globalModel), input.clipNorm);
+}
+
+/**
+ * Why an opened update breaks the Job's norm clip, or undefined when it keeps it (or there is none).
+ * Only an opened update can be measured: unaudited updates stay encrypted, so clipping bounds an
+ * honest node's influence on the model and a checked liar's, not an unchecked liar's (that one is
+ * bounded only by the chance it is audited and the fine it then pays).
+ */
+export function clipViolation(values: ArrayLike<number>, clipNorm: number | undefined): string | undefined {
+  if (clipNorm === undefined) return undefined;
+  const norm = l2Norm(values);
+  const bound = clipBound(clipNorm);
+  if (norm <= bound) return undefined;
+  return `the update's L2 norm ${norm} exceeds the bound ${bound} (clipNorm ${clipNorm}); an honest node clips its update to clipNorm`;
 }
 
 /**
@@ -388,6 +409,7 @@ export function createFedAvgTrainProgram(deps: FedAvgTrainDeps): FedAvgTrainProg
         globalModel: global,
         shard,
         local: localOptions(params),
+        clipNorm: params.clipNorm,
       });
       const envelope = encodeEnvelope({
         kind: EnvelopeKind.UPDATE,
@@ -402,6 +424,7 @@ export function createFedAvgTrainProgram(deps: FedAvgTrainDeps): FedAvgTrainProg
           rows: input.shard.rows,
           steps: params.localSteps,
           parameters: update.length,
+          ...(params.clipNorm !== undefined ? { clipNorm: params.clipNorm, norm: l2Norm(update) } : {}),
           fuelUsed: fuel.fuelUsed,
           outputBlobId,
           ms: Date.now() - started,
@@ -490,12 +513,17 @@ export function createFedAvgTrainProgram(deps: FedAvgTrainDeps): FedAvgTrainProg
             'decrypts it (recomputeUpdate + compareUpdates)',
         };
       }
+      // Robust aggregation: an opened update above the Job's clip is refused before any re-execution.
+      // (Unopened updates are summed as they are: see clipViolation for what this does not bound.)
+      const overNorm = clipViolation(claimed, params.clipNorm);
+      if (overNorm) return { ...reject(overNorm), rowsChecked: input.shard.rows };
       const trainer = await trainerFor(params.trainGraph);
       const expected = await recomputeUpdate({
         trainer,
         globalModel: global,
         shard: await loadShard(input.shard),
         local: localOptions(params),
+        clipNorm: params.clipNorm,
       });
       const cmp = compareUpdates(expected, claimed, tolerance);
       const checked = { ...verdict, rowsChecked: input.shard.rows, worstDiff: cmp.worstDiff };

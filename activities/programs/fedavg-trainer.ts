@@ -143,3 +143,36 @@ export function applyMeanUpdate(
   }
   return Float32Array.from(global, (v, i) => v + weightedSum[i]! / totalWeight);
 }
+
+/** The Euclidean (L2) norm of an update, summed in float64; NaN when any value is NaN. */
+export function l2Norm(values: ArrayLike<number>): number {
+  let sum = 0;
+  for (let i = 0; i < values.length; i++) sum += values[i]! * values[i]!;
+  return Math.sqrt(sum);
+}
+
+/**
+ * Norm clipping (robust aggregation): `update` scaled by clipNorm / ‖update‖ when its L2 norm is
+ * above clipNorm, else unchanged (the same array), and unchanged when clipNorm is absent. The
+ * node runs this before it encrypts and the verifier in its re-execution, so both clip alike.
+ */
+export function clipUpdate(update: Float64Array, clipNorm: number | undefined): Float64Array {
+  if (clipNorm === undefined) return update;
+  const norm = l2Norm(update);
+  if (!(norm > clipNorm)) return update;
+  const factor = clipNorm / norm;
+  return Float64Array.from(update, (v) => v * factor);
+}
+
+/** Relative headroom of the verifier's norm bound over clipNorm (float rounding of the clip). */
+export const CLIP_RELATIVE_SLACK = 1e-6;
+/**
+ * Absolute headroom for CKKS noise: an opened update's norm is its encrypted norm ± a few 1e-9
+ * (scale 2^40, measured), which alone exceeds clipNorm × 1e-6 once clipNorm is below ~0.003.
+ */
+export const CLIP_CKKS_SLACK = 1e-7;
+
+/** The largest L2 norm the verifier accepts of an opened update under `clipNorm`. */
+export function clipBound(clipNorm: number): number {
+  return clipNorm * (1 + CLIP_RELATIVE_SLACK) + CLIP_CKKS_SLACK;
+}

@@ -486,6 +486,7 @@ function jobParams(body: {
   localSteps?: number;
   learningRate?: string;
   batchSize?: number;
+  clipNorm?: number;
   bins?: number;
   min?: number;
   max?: number;
@@ -503,6 +504,7 @@ function jobParams(body: {
     localSteps: body.localSteps?.toString(),
     learningRate: body.learningRate,
     batchSize: body.batchSize?.toString(),
+    clipNorm: body.clipNorm?.toString(),
     bins: body.bins?.toString(),
     min: body.min?.toString(),
     max: body.max?.toString(),
