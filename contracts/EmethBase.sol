@@ -46,7 +46,8 @@ abstract contract EmethBase is AccessControl, Pausable, ReentrancyGuardTransient
         SignerInterval,
         ProcessingTimeLimit,
         MinNodeStake,
-        TimeoutGrace
+        TimeoutGrace,
+        ProverShare
     }
 
     struct Program {
@@ -182,6 +183,9 @@ abstract contract EmethBase is AccessControl, Pausable, ReentrancyGuardTransient
     uint256 public minNodeStake = 1 ether;
     /// @notice After a SubJob's deadline plus this, anyone may time it out (no verifier needed).
     uint256 public timeoutGrace = 1 days;
+    /// @notice Share of an L2 fine paid to whoever proved the lie (the verifier or the honest
+    /// replica); the rest is burned.
+    uint256 public proverShare = 5_000;
 
     /// @notice Sum of every penalty burned, in holon.
     uint256 public totalBurned;
@@ -249,6 +253,7 @@ abstract contract EmethBase is AccessControl, Pausable, ReentrancyGuardTransient
     event WithdrawalCancelled(address indexed requester, uint256 amount);
     event Withdrawn(address indexed requester, uint256 amount, uint256 balance);
     event L2PenaltyBurned(address indexed node, bytes32 indexed reasonId, uint256 amount);
+    event L2FineRewarded(address indexed node, bytes32 indexed reasonId, address indexed prover, uint256 reward);
     event Committed(address indexed requester, bytes32 indexed jobId, uint256 amount, uint256 deadline);
     event CommitmentSettled(address indexed requester, bytes32 indexed jobId, uint256 total, uint256 released);
     event CommitmentReclaimed(address indexed requester, bytes32 indexed jobId, uint256 released);
@@ -320,6 +325,7 @@ abstract contract EmethBase is AccessControl, Pausable, ReentrancyGuardTransient
     error TicketExceedsCommitment(address requester, bytes32 jobId, uint256 needed, uint256 available);
     error StakeLockExists(bytes32 attemptId);
     error UnknownStakeLock(bytes32 attemptId);
+    error InvalidProver(address prover);
 
     constructor(IERC20 token_) {
         token = token_;

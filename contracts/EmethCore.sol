@@ -88,7 +88,8 @@ contract EmethCore is EmethBase, EIP712 {
             if (value == 0) revert InvalidParameter(parameter, value);
             (old, processingTimeLimit) = (processingTimeLimit, value);
         } else if (parameter == Parameter.MinNodeStake) (old, minNodeStake) = (minNodeStake, value);
-        else (old, timeoutGrace) = (timeoutGrace, value);
+        else if (parameter == Parameter.TimeoutGrace) (old, timeoutGrace) = (timeoutGrace, value);
+        else (old, proverShare) = (proverShare, _rate(parameter, value));
         emit ParameterChanged(parameter, old, value);
     }
 
@@ -415,17 +416,30 @@ contract EmethCore is EmethBase, EIP712 {
         nonReentrant
         onlyRole(L2_SERVER_ROLE)
     {
-        if (penaltyApplied[reasonId]) revert PenaltyAlreadyApplied(reasonId);
-        Node storage n = _registeredNode(node);
-        StakeLock storage l = _stakeLocks[reasonId];
-        if (l.node == node && !l.closed) _closeLock(reasonId, l);
-        uint256 free = n.stake - n.locked;
-        if (amount > free) revert InsufficientFreeStake(node, amount, free);
-        penaltyApplied[reasonId] = true;
-        n.stake -= uint128(amount);
-        totalBurned += amount;
-        ERC20Burnable(address(token)).burn(amount);
+        _takeStake(node, amount, reasonId);
+        _burn(amount);
         emit L2PenaltyBurned(node, reasonId, amount);
+    }
+
+    /// @notice Fines `node` (a node, or a verifier with stake) `amount` of its stake for a lie
+    /// proven on an L2 SubJob, as {penalize} does, but adds {proverShare} of it to the stake of
+    /// `prover`, the registered verifier or honest replica that proved the lie, and burns the rest.
+    /// The reward makes checking worth a prover's while (it leaves like any stake, through
+    /// {requestUnstake}); the burned rest means a liar and a prover it colludes with still lose
+    /// money on every fine.
+    function fine(address node, uint256 amount, bytes32 reasonId, address prover)
+        external
+        whenNotPaused
+        nonReentrant
+        onlyRole(L2_SERVER_ROLE)
+    {
+        if (prover == node) revert InvalidProver(prover);
+        _takeStake(node, amount, reasonId);
+        uint256 reward = _reward(prover, amount);
+        uint256 burned = amount - reward;
+        _burn(burned);
+        emit L2PenaltyBurned(node, reasonId, burned);
+        emit L2FineRewarded(node, reasonId, prover, reward);
     }
 
     function isRedeemed(bytes32 root, uint256 index) external view returns (bool) {
@@ -484,6 +498,30 @@ contract EmethCore is EmethBase, EIP712 {
         uint256 redeemed = batchRedeemed[batch.root] + cost;
         if (redeemed > batch.total) revert BatchTotalExceeded(batch.root, redeemed, batch.total);
         batchRedeemed[batch.root] = redeemed;
+    }
+
+    /// @dev Takes `amount` of `node`'s stake once per `reasonId`, its attempt's lock paying first.
+    function _takeStake(address node, uint256 amount, bytes32 reasonId) private {
+        if (penaltyApplied[reasonId]) revert PenaltyAlreadyApplied(reasonId);
+        Node storage n = _registeredNode(node);
+        StakeLock storage l = _stakeLocks[reasonId];
+        if (l.node == node && !l.closed) _closeLock(reasonId, l);
+        uint256 free = n.stake - n.locked;
+        if (amount > free) revert InsufficientFreeStake(node, amount, free);
+        penaltyApplied[reasonId] = true;
+        n.stake -= uint128(amount);
+    }
+
+    function _burn(uint256 amount) private {
+        totalBurned += amount;
+        if (amount > 0) ERC20Burnable(address(token)).burn(amount);
+    }
+
+    /// @dev Adds the prover's share of a fine of `amount` to its stake.
+    function _reward(address prover, uint256 amount) private returns (uint256 reward) {
+        Node storage p = _registeredNode(prover);
+        reward = (amount * proverShare) / 10_000;
+        p.stake += uint128(reward);
     }
 
     function _closeLock(bytes32 attemptId, StakeLock storage l) private {

@@ -51,6 +51,7 @@ export enum ChainParameter {
   ProcessingTimeLimit = 9,
   MinNodeStake = 10,
   TimeoutGrace = 11,
+  ProverShare = 12,
 }
 
 /** EmethCore.PenaltyReason. */

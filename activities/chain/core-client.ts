@@ -45,6 +45,12 @@ export interface EmethCoreClient {
   stakeOf(node: string, attempt?: string): Promise<bigint>;
   /** Burns `amount` of the node's stake once per `reason` (a retried call is a no-op). Returns the tx hash. */
   penalize(node: string, amount: bigint, reason: string): Promise<string | undefined>;
+  /**
+   * Fines `node` `amount` of its stake once per `reason` for a proven lie, adding EmethCore's
+   * `proverShare` of it to the stake of `prover` (the verifier or honest replica that proved it)
+   * and burning the rest. Returns the tx hash; a retried call is a no-op.
+   */
+  fine(node: string, amount: bigint, reason: string, prover: string): Promise<string | undefined>;
   isRedeemed(root: string, index: number): Promise<boolean>;
 
   /** Commits a requester's deposit to a Job with the requester's signed `Commit`. */
@@ -113,6 +119,12 @@ export function createEmethCoreClient(coreAddress: string, runner: ContractRunne
       const reasonId = attemptKeyId(reason);
       if (await core.penaltyApplied(reasonId)) return undefined;
       return sent('penalize', () => core.penalize(node, amount, reasonId));
+    },
+    async fine(node, amount, reason, prover) {
+      if (amount === 0n) return undefined;
+      const reasonId = attemptKeyId(reason);
+      if (await core.penaltyApplied(reasonId)) return undefined;
+      return sent('fine', () => core.fine(node, amount, reasonId, prover));
     },
     isRedeemed: (root, index) => core.isRedeemed(root, index),
 

@@ -139,3 +139,69 @@ describe('stake locked per attempt (issue 10 item 6)', () => {
     expect(await client.releaseStake('emeth:penalty:never-opened')).toBeUndefined();
   });
 });
+
+describe('fines pay the prover (issue 12 item 2)', () => {
+  let snap: string;
+  let prover: Actor;
+  beforeAll(async () => {
+    prover = h.actor('verifier');
+    await mined(prover.core.registerNode(STAKE, id32('prover-key'), 0));
+  });
+  beforeEach(async () => {
+    snap = await h.snapshot();
+  });
+  afterEach(() => h.revert(snap));
+
+  it("adds proverShare (50%) of the fine to the prover's stake and burns the rest, once per reason", async () => {
+    const before = (await h.admin.core.getNode(node.address)).stake;
+    const proverBefore = (await h.admin.core.getNode(prover.address)).stake;
+    const supply = await h.admin.token.totalSupply();
+    const burned = await h.admin.core.totalBurned();
+    const fine = 3n * EMETH + 1n; // odd: the rounding goes to the burn, never to the prover
+    const reason = id32('emeth:penalty:sub-9:1');
+    expect(await h.admin.core.proverShare()).toBe(5_000n);
+    await mined(server.core.fine(node.address, fine, reason, prover.address));
+    const reward = fine / 2n;
+    expect((await h.admin.core.getNode(node.address)).stake).toBe(before - fine);
+    expect((await h.admin.core.getNode(prover.address)).stake).toBe(proverBefore + reward);
+    expect(await h.admin.token.totalSupply()).toBe(supply - (fine - reward));
+    expect(await h.admin.core.totalBurned()).toBe(burned + (fine - reward));
+    await expectRevert(server.core.fine(node.address, fine, reason, prover.address), 'PenaltyAlreadyApplied', [
+      reason,
+    ]);
+    // A penalty under the same reason is the same one: it cannot be burned again either.
+    await expectRevert(server.core.penalize(node.address, 1n, reason), 'PenaltyAlreadyApplied', [reason]);
+  });
+
+  it('refuses a liar proving itself, an unregistered prover and a caller without the L2 server role', async () => {
+    await expectRevert(
+      server.core.fine(node.address, EMETH, id32('self'), node.address),
+      'InvalidProver',
+      [node.address],
+    );
+    await expectRevert(
+      server.core.fine(node.address, EMETH, id32('nobody'), outsider.address),
+      'NodeNotRegistered',
+      [outsider.address],
+    );
+    await expectRevert(
+      outsider.core.fine(node.address, EMETH, id32('outsider'), prover.address),
+      'AccessControlUnauthorizedAccount',
+    );
+  });
+
+  it('proverShare is a governance rate (0 burns every fine, 100% pays it all)', async () => {
+    const { ChainParameter } = await import('../../lib/types-chain');
+    await expectRevert(
+      outsider.core.setParameter(ChainParameter.ProverShare, 0),
+      'AccessControlUnauthorizedAccount',
+    );
+    await expectRevert(h.admin.core.setParameter(ChainParameter.ProverShare, 10_001), 'InvalidParameter');
+    await mined(h.admin.core.setParameter(ChainParameter.ProverShare, 10_000));
+    const proverBefore = (await h.admin.core.getNode(prover.address)).stake;
+    const client = createEmethCoreClient(h.deployment.core, server.wallet);
+    expect(await client.fine(node.address, EMETH, 'emeth:penalty:sub-10:1', prover.address)).toMatch(/^0x/);
+    expect(await client.fine(node.address, EMETH, 'emeth:penalty:sub-10:1', prover.address)).toBeUndefined();
+    expect((await h.admin.core.getNode(prover.address)).stake).toBe(proverBefore + EMETH);
+  });
+});
