@@ -15,8 +15,9 @@ commands:
   node start [--key-file <file>] [--class cpu] [--stake 100] [--min-holon-per-gas 0] [--redeem-max-wait 3600]
                      run a GPU node worker: stake, take SubJobs, redeem tickets
   node setup-gpu     fetch onnxruntime-node's CUDA execution provider (GPU hosts with network access)
-  verifier start [--key-file <file>] [--min-holon-per-gas 0] [--redeem-max-wait 3600]
-                     run a verifier worker on emeth-verifier; it redeems its own fee tickets
+  verifier start [--key-file <file>] [--stake 100] [--audit-only] [--min-holon-per-gas 0] [--redeem-max-wait 3600]
+                     run a verifier worker on emeth-verifier and its own queue (audits, disputes);
+                     it stakes (a wrong verdict is fined) and redeems its own fee tickets
   keyholder start [--key-file <file>] [--dir <keys dir>]
                      run a requester's keyholder: creates and keeps the CKKS secret key, opens
                      training aggregates

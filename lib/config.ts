@@ -185,6 +185,8 @@ function verificationOverrides(env: Env): Partial<VerificationPolicy> {
   if (spot !== undefined) o.spotRowRate = spot;
   const margin = numberIn(env, 'EMETH_VERIFY_FINE_MARGIN', 1, 1000, 'a factor ≥ 1, e.g. 1.5');
   if (margin !== undefined) o.fineMargin = margin;
+  const verdicts = numberIn(env, 'EMETH_VERIFY_VERDICT_AUDIT_RATE', 0.001, 1, 'a share in (0, 1], e.g. 0.1');
+  if (verdicts !== undefined) o.verdictAuditRate = verdicts;
   return o;
 }
 

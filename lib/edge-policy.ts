@@ -40,12 +40,13 @@ const TASK_ANSWERS = new Set([
 
 /** The activity task queues a participant may poll. */
 export function ownQueues(claims: Pick<EdgeTokenClaims, 'role' | 'address'>, queues: TaskQueues): string[] {
-  const byRole: Record<EdgeRole, () => string> = {
-    node: () => queues.node(claims.address),
-    verifier: () => queues.verifier,
-    keyholder: () => queues.keyholder(claims.address),
+  const byRole: Record<EdgeRole, () => string[]> = {
+    node: () => [queues.node(claims.address)],
+    // The shared queue of first verdicts, and its own, where the L2 sends it audits and disputes.
+    verifier: () => [queues.verifier, queues.verifierOf(claims.address)],
+    keyholder: () => [queues.keyholder(claims.address)],
   };
-  return [byRole[claims.role]()];
+  return byRole[claims.role]();
 }
 
 function refuse(claims: EdgeTokenClaims, what: string): EdgeDecision {

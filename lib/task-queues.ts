@@ -6,6 +6,8 @@
 export interface TaskQueues {
   l2: string;
   verifier: string;
+  /** One verifier's own queue: the audits and disputes the L2 addresses to that verifier. */
+  verifierOf(address: string): string;
   /** Shared by all nodes of a capability class. */
   gpuClass(cls: string): string;
   /** One node's own queue. */
@@ -17,6 +19,7 @@ export function taskQueues(prefix = 'emeth'): TaskQueues {
   return {
     l2: `${prefix}-l2`,
     verifier: `${prefix}-verifier`,
+    verifierOf: (address) => `${prefix}-verifier-${address.toLowerCase()}`,
     gpuClass: (cls) => `${prefix}-gpu-${cls}`,
     node: (nodeId) => `${prefix}-node-${nodeId.toLowerCase()}`,
     keyholder: (requester) => `${prefix}-keyholder-${requester.toLowerCase()}`,

@@ -25,6 +25,12 @@ export interface VerificationPolicy {
   spotRowRate: number;
   /** Safety margin on the break-even fine (≥ 1). */
   fineMargin: number;
+  /**
+   * Share of accepting verdicts re-checked by a second verifier (every rejecting verdict is, since
+   * it fines the node and rewards its verifier). A disagreement goes to a third verifier, and the
+   * verifier it overrules pays `verdictFineOf`.
+   */
+  verdictAuditRate: number;
 }
 
 export const DEFAULT_VERIFICATION_POLICY: Readonly<VerificationPolicy> = Object.freeze({
@@ -32,6 +38,7 @@ export const DEFAULT_VERIFICATION_POLICY: Readonly<VerificationPolicy> = Object.
   auditRate: 0.1,
   spotRowRate: 0.02,
   fineMargin: 1.5,
+  verdictAuditRate: 0.1,
 });
 
 /** A program's policy with the deployment's overrides (EMETH_VERIFY_*) applied. */
@@ -71,6 +78,24 @@ export function fineOf(policy: VerificationPolicy, feeLimit: bigint): bigint {
   const millionths = BigInt(Math.ceil(fineMultipleOf(policy) * 1_000_000));
   return (feeLimit * millionths + 999_999n) / 1_000_000n;
 }
+
+/**
+ * What a wrong verdict costs its verifier: the break-even fine at d = verdictAuditRate, for a
+ * verifier that waves a lie through (and so saves its colluding node the SubJob's work, worth at
+ * most its fee F), times the margin. A false rejection, always audited, would earn the verifier
+ * proverShare × fineOf(F) ≤ fineOf(F); this is at least that whenever verdictAuditRate ≤ auditRate.
+ */
+export function verdictFineOf(policy: VerificationPolicy, feeLimit: bigint): bigint {
+  const r = policy.verdictAuditRate;
+  if (!(r > 0 && r <= 1)) throw new RangeError(`verdictAuditRate must be in (0, 1], got ${r}`);
+  const multiple = Math.max(((1 - r) / r) * policy.fineMargin, fineMultipleOf(policy));
+  const millionths = BigInt(Math.ceil(multiple * 1_000_000));
+  return (feeLimit * millionths + 999_999n) / 1_000_000n;
+}
+
+/** Whether a verdict is re-checked by a second verifier, given a uniform draw in [0, 1) made after it came. */
+export const auditsVerdict = (policy: VerificationPolicy, valid: boolean, draw: number): boolean =>
+  !valid || draw < policy.verdictAuditRate;
 
 /**
  * Probability that an established node's SubJob of `rows` rows with `corruptRows` wrong rows is

@@ -22,6 +22,7 @@ import type {
   SubJobWorkflowInput,
   Verdict,
   VerifierActivities,
+  VerifyTask,
 } from '../lib/pipeline';
 import type { AttemptOutcome, SubJobStatus } from '../lib/types';
 import { reasonOf } from './failures';
@@ -38,10 +39,14 @@ const l2 = proxyLocalActivities<L2Activities>({
 type AttemptEnd =
   | { outcome: 'verified'; result: NodeResult; verdict: Verdict }
   | { outcome: 'input-fault'; reason: string }
+  /** Verifiers disagreed and no referee came: nobody is proven wrong, the SubJob goes elsewhere. */
+  | { outcome: 'undecided'; reason: string }
   | {
       outcome: Exclude<AttemptOutcome, 'verified' | 'cancelled' | 'input-fault'>;
       reason: string;
       declineSignature?: string;
+      /** A rejection's prover: the verifier whose upheld verdict proved the lie. */
+      prover?: string;
     };
 
 /** The program failed on the node; whose fault that is, the verifier's re-run decides. */
@@ -134,6 +139,18 @@ export async function subJobWorkflow(input: SubJobWorkflowInput): Promise<SubJob
         });
         await setStatus('failed', node.nodeId);
         return outcome('failed', attempt, { reason: end.reason, fault: 'input' });
+      }
+
+      if (end.outcome === 'undecided') {
+        await l2.closeAttempt({
+          subJobId: plan.subJobId,
+          nodeId: node.nodeId,
+          attempt,
+          outcome: 'cancelled',
+          reason: end.reason,
+        });
+        exclude.push(node.nodeId);
+        continue;
       }
 
       if (end.outcome === 'verified') {
@@ -293,26 +310,92 @@ async function verify(
     }
     sealedUpdate = opened.sealedValues;
   }
-  const verifier = proxyActivities<VerifierActivities>({
-    taskQueue: input.dispatch.verifierQueue,
-    // A verifier that never comes fails the SubJob at the Job's deadline instead of holding it.
-    scheduleToStartTimeout: Math.max(1000, input.deadline - Date.now()),
-    startToCloseTimeout: '10 minutes',
-    // A verifier's failure is not the node's fault: try again, the result waits.
-    retry: { maximumAttempts: 5, initialInterval: '1 second' },
-  });
-  const verdict = await verifier.verifySubJob(
+  const sealed = (sampleRate: number, seed: string) =>
     sealTo(verifierKeys, {
       ...task,
       node: node.nodeId,
       ...(sealedUpdate ? { sealedUpdate } : {}),
       result,
-      sampleRate: check.sampleRate,
-      seed: check.seed,
-    }),
+      sampleRate,
+      seed,
+    });
+  const first = await verifierOn(input, input.dispatch.verifierQueue).verifySubJob(
+    sealed(check.sampleRate, check.seed),
   );
+  const verdict = await auditVerdict(input, task, result, first, check.sampleRate, sealed);
+  if (verdict === 'undecided') {
+    return { outcome: 'undecided', reason: 'the verifiers disagreed and no referee came' };
+  }
   if (verdict.valid) return { outcome: 'verified', result, verdict };
-  return { outcome: 'rejected', reason: verdict.reason ?? 'the verifier rejected the result' };
+  return {
+    outcome: 'rejected',
+    reason: verdict.reason ?? 'the verifier rejected the result',
+    prover: verdict.verifier,
+  };
+}
+
+/** The verifier activities on `taskQueue`: the shared queue of first verdicts, or one verifier's own. */
+function verifierOn(input: SubJobWorkflowInput, taskQueue: string, pickupMs?: number) {
+  const untilDeadline = Math.max(1000, input.deadline - Date.now());
+  return proxyActivities<VerifierActivities>({
+    taskQueue,
+    // A verifier that never comes fails the SubJob at the Job's deadline instead of holding it.
+    scheduleToStartTimeout: pickupMs ? Math.min(pickupMs, untilDeadline) : untilDeadline,
+    startToCloseTimeout: '10 minutes',
+    // A verifier's failure is not the node's fault: try again, the result waits.
+    retry: { maximumAttempts: pickupMs ? 2 : 5, initialInterval: '1 second' },
+  });
+}
+
+/** How long an auditor or referee, asked on its own queue, has to pick its task up before another is asked. */
+const AUDIT_PICKUP_MS = 60_000;
+const MAX_AUDITOR_TRIES = 3;
+
+/**
+ * Step 3a: the verdict itself may be a lie. The L2 draws whether a second verifier re-checks it
+ * (every rejection, a sample of acceptances); a disagreement goes to a third, whose side stands,
+ * and the verifier it overrules is fined. An auditor that does not come leaves the verdict
+ * unaudited; a referee that does not come leaves the attempt undecided (no one is proven wrong).
+ */
+async function auditVerdict(
+  input: SubJobWorkflowInput,
+  task: NodeTask,
+  result: NodeResult,
+  first: Verdict,
+  sampleRate: number,
+  sealed: (sampleRate: number, seed: string) => VerifyTask,
+): Promise<Verdict | 'undecided'> {
+  const audit = await l2.planVerdictAudit({ verdict: first, sampleRate });
+  if (!audit) return first;
+  const asked: string[] = [first.verifier];
+  /** A verdict from another online verifier; one that does not pick the task up is passed over. */
+  const another = async (rate: number, seed?: string): Promise<Verdict | undefined> => {
+    for (let tries = 0; tries < MAX_AUDITOR_TRIES; tries++) {
+      const chosen = await l2.chooseVerifier({ subJobId: task.subJobId, attempt: task.attempt, exclude: asked });
+      if (!chosen) return undefined;
+      asked.push(chosen.verifier);
+      const queue = `${input.dispatch.verifierQueuePrefix ?? `${input.dispatch.verifierQueue}-`}${chosen.verifier.toLowerCase()}`;
+      try {
+        return await verifierOn(input, queue, AUDIT_PICKUP_MS).verifySubJob(
+          sealed(rate, seed ?? chosen.seed),
+        );
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+      }
+    }
+    return undefined;
+  };
+  const second = await another(audit.sampleRate, audit.seed);
+  if (!second) return first; // no auditor came: the verdict stands unaudited
+  let referee: Verdict | undefined;
+  if (second.valid !== first.valid) {
+    referee = await another(1);
+    if (!referee) return 'undecided';
+  }
+  return l2.settleVerdictAudit({
+    output: result.output,
+    verdicts: { first, audit: second, ...(referee ? { referee } : {}) },
+  });
 }
 
 /**
@@ -389,7 +472,7 @@ async function penalise(
   subJobId: string,
   nodeId: string,
   attempt: number,
-  end: Exclude<AttemptEnd, { outcome: 'verified' | 'input-fault' }>,
+  end: Exclude<AttemptEnd, { outcome: 'verified' | 'input-fault' | 'undecided' }>,
 ): Promise<void> {
   await l2.closeAttempt({
     subJobId,
@@ -398,5 +481,6 @@ async function penalise(
     outcome: end.outcome,
     reason: end.reason,
     declineSignature: end.declineSignature,
+    ...(end.prover ? { prover: end.prover } : {}),
   });
 }

@@ -21,7 +21,7 @@ import { attemptStakeKey, penaltyKindOf, penaltyFor, worstPenaltyOf } from './pe
 
 export interface DispatcherDeps {
   prisma: PrismaClient;
-  chain: Pick<L2Chain, 'stakeOf' | 'penalize' | 'lockStake' | 'releaseStake'>;
+  chain: Pick<L2Chain, 'stakeOf' | 'penalize' | 'fine' | 'lockStake' | 'releaseStake'>;
   /** Which of these nodes have a worker polling their queue right now. */
   nodesOnline(nodeIds: string[]): Promise<Set<string>>;
   feeParams?: FeeParams;
@@ -147,9 +147,18 @@ export function createDispatcherActivities(deps: DispatcherDeps): DispatcherActi
           feeLimit: big(sub.fuelLimit) * big(sub.job.fuelPrice),
           reason: attemptStakeKey(id),
           policy: policyOf(sub.job.programId),
+          ...(input.prover ? { prover: input.prover } : {}),
         });
         logger.warn(
-          { jobId: sub.jobId, subJobId, nodeId: node, outcome, penalty: burned.penalty.toString(), reason },
+          {
+            jobId: sub.jobId,
+            subJobId,
+            nodeId: node,
+            outcome,
+            penalty: burned.penalty.toString(),
+            prover: input.prover,
+            reason,
+          },
           'node penalised',
         );
       }

@@ -31,14 +31,29 @@ export function penaltyAmount(
 
 /** Burns the attempt's penalty from the node's stake on EmethCore, once per `reason`. */
 export async function penaltyFor(
-  chain: Pick<L2Chain, 'stakeOf' | 'penalize'>,
+  chain: Pick<L2Chain, 'stakeOf' | 'penalize' | 'fine'>,
   feeParams: FeeParams,
-  p: { kind: PenaltyKind; node: string; feeLimit: bigint; reason: string; policy: VerificationPolicy },
+  p: {
+    kind: PenaltyKind;
+    node: string;
+    feeLimit: bigint;
+    reason: string;
+    policy: VerificationPolicy;
+    /** A rejection's prover (its verifier, or the honest replica): paid EmethCore's proverShare of the fine. */
+    prover?: string;
+  },
 ): Promise<{ penalty: bigint; penaltyTx?: string }> {
   // The attempt's own lock counts: it was held back for exactly this penalty.
   const stake = await chain.stakeOf(p.node, p.reason);
   const penalty = penaltyAmount(p.kind, p.feeLimit, stake, feeParams, p.policy);
-  const penaltyTx = await chain.penalize(p.node, penalty, p.reason);
+  // A prover without stake on EmethCore has nowhere to be paid: then the whole fine is burned.
+  const paid =
+    p.kind === 'reject' && p.prover && p.prover.toLowerCase() !== p.node.toLowerCase()
+      ? (await chain.stakeOf(p.prover)) > 0n
+      : false;
+  const penaltyTx = paid
+    ? await chain.fine(p.node, penalty, p.reason, p.prover!.toLowerCase())
+    : await chain.penalize(p.node, penalty, p.reason);
   return { penalty, penaltyTx };
 }
 

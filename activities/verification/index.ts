@@ -11,8 +11,9 @@ import type { CheckPlan, VerificationActivities } from '../../lib/pipeline';
 import { getProgramSpec } from '../../lib/programs';
 import { decideCheck, withOverrides, type VerificationPolicy } from '../../lib/verification-policy';
 import { reputationOf } from './reputation';
+import { createVerdictAuditActivities, type VerdictAuditDeps } from './verdict-audits';
 
-export interface VerificationDeps {
+export interface VerificationDeps extends VerdictAuditDeps {
   prisma: PrismaClient;
   /** Addresses allowed to sign verdicts. */
   verifiers: readonly string[];
@@ -28,6 +29,7 @@ const DRAW_RESOLUTION = 1_000_000;
 export function createVerificationActivities(deps: VerificationDeps): VerificationActivities {
   const { prisma, logger } = deps;
   return {
+    ...createVerdictAuditActivities(deps),
     async planCheck({ subJobId, attempt, nodeId }): Promise<CheckPlan> {
       const sub = await prisma.subJob.findUniqueOrThrow({ where: { id: subJobId } });
       const spec = getProgramSpec(sub.programId);

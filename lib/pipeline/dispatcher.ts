@@ -50,6 +50,11 @@ export interface DispatcherActivities {
     outcome: AttemptOutcome;
     reason?: string;
     declineSignature?: string;
+    /**
+     * A rejection: the verifier whose upheld verdict proved the lie (or, under replication, the
+     * honest replica). It receives EmethCore's proverShare of the fine; without one it is all burned.
+     */
+    prover?: Address;
   }): Promise<void>;
 }
 

@@ -1,4 +1,4 @@
-import type { Address } from '../types';
+import type { Address, BlobId } from '../types';
 import type { NodeResult } from './results';
 import type { NodeTask } from './dispatcher';
 
@@ -47,9 +47,43 @@ export interface Verdict {
   signature: string;
 }
 
+/** A second verifier's re-check of a verdict, decided after the verdict came (so no verifier knows which). */
+export interface VerdictAuditPlan {
+  /** The first check's share for an accepting verdict; every row for a rejecting one. */
+  sampleRate: number;
+  seed: string;
+}
+
+/** The verdicts of one audited attempt: the first, the auditor's, and a referee's if they disagreed. */
+export interface AuditedVerdicts {
+  first: Verdict;
+  audit: Verdict;
+  referee?: Verdict;
+}
+
 /** Verification on `emeth-l2`: which attempts are checked and how, per the program's policy. */
 export interface VerificationActivities {
   planCheck(input: { subJobId: string; attempt: number; nodeId: Address }): Promise<CheckPlan>;
+  /**
+   * Whether `verdict` is re-checked by a second verifier (every rejection; a sample of acceptances);
+   * null also when fewer than two other verifiers are online to audit and referee.
+   */
+  planVerdictAudit(input: { verdict: Verdict; sampleRate: number }): Promise<VerdictAuditPlan | null>;
+  /**
+   * An online verifier outside `exclude`, with stake to cover a wrong verdict's fine, at random:
+   * an auditor, or the referee of a disagreement (every row, with this fresh seed). Null if none.
+   */
+  chooseVerifier(input: {
+    subJobId: string;
+    attempt: number;
+    exclude: Address[];
+  }): Promise<{ verifier: Address; seed: string } | null>;
+  /**
+   * Records an audit and, when the referee overruled a verifier, fines that verifier's stake
+   * (prover: the verifier it overruled in favour of). Each verdict's signature must be its
+   * verifier's over this attempt's output; returns the verdict the result is taken by. Idempotent.
+   */
+  settleVerdictAudit(input: { output: BlobId; verdicts: AuditedVerdicts }): Promise<Verdict>;
   /** The X25519 keys of the deployment's verifiers that have connected (what verifier tasks are sealed to). */
   verifierKeys(): Promise<string[]>;
   /** The requester's keyholder's X25519 key, once it has connected (what keyholder tasks are sealed to). */

@@ -23,6 +23,8 @@ export interface SubJobPlan {
 /** Queue names and node timeouts the L2 server chose; workflows cannot read config themselves. */
 export interface DispatchSettings {
   verifierQueue: string;
+  /** One verifier's own queue (its audits and disputes) is `${verifierQueuePrefix}${address}`. */
+  verifierQueuePrefix?: string;
   /** The node's queue is `${nodeQueuePrefix}${nodeId}`. */
   nodeQueuePrefix: string;
   nodePickupTimeoutMs: number;

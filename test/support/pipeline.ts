@@ -99,7 +99,8 @@ export class TestPipeline {
     private readonly temporalConnection: Connection,
   ) {}
 
-  static async start(): Promise<TestPipeline> {
+  /** `env` overrides the suite's environment (e.g. EMETH_VERIFIERS, EMETH_VERIFY_*). */
+  static async start(opts: { env?: NodeJS.ProcessEnv } = {}): Promise<TestPipeline> {
     const [chain, db] = await Promise.all([startTestChain(), createTestDatabase()]);
     const home = fs.mkdtempSync(path.join(os.tmpdir(), 'emeth-pipeline-'));
     const deploymentFile = path.join(home, 'deployment.json');
@@ -126,6 +127,7 @@ export class TestPipeline {
       EMETH_L2_KEY: l2Keys.l2,
       EMETH_SIGNER_KEY: l2Keys.signer,
       EMETH_STORAGE_KEY: l2Keys.storage,
+      ...opts.env,
     };
     const config = loadConfig(env);
     const requester = new NonceManager(new Wallet(devKey(DEV_ROLES.requester), chain.provider));
@@ -239,18 +241,36 @@ export class TestPipeline {
     return node;
   }
 
-  /** Starts the verifier (the suite's EMETH_VERIFIERS key), which also redeems its own fee tickets. */
-  startVerifier(
-    opts: { minHolonPerGas?: bigint; redeemMaxWaitSeconds?: number } = {},
+  /**
+   * Starts a verifier, which also redeems its own fee tickets: by default the suite's EMETH_VERIFIERS
+   * key (unfunded, so unstaked); with `wallet` (one of the addresses the suite was started with in
+   * EMETH_VERIFIERS) a funded one that stakes 100 EMETH, with a `behaviour` drill and `auditOnly`.
+   */
+  async startVerifier(
+    opts: {
+      minHolonPerGas?: bigint;
+      redeemMaxWaitSeconds?: number;
+      wallet?: { address: string; privateKey: string };
+      behaviour?: 'honest' | 'approve-all' | 'reject-all';
+      auditOnly?: boolean;
+    } = {},
   ): Promise<ManagedProcess> {
+    if (opts.wallet) {
+      await this.chain.provider.send('anvil_setBalance', [opts.wallet.address, '0x56BC75E2D63100000']);
+      if ((await this.balanceOf(opts.wallet.address)) === 0n) await this.mint(opts.wallet.address, NODE_FUNDING);
+    }
     const args = [
+      ...(opts.behaviour ? ['--behaviour', opts.behaviour] : []),
+      ...(opts.auditOnly ? ['--audit-only'] : []),
       ...(opts.minHolonPerGas === undefined ? [] : ['--min-holon-per-gas', String(opts.minHolonPerGas)]),
       ...(opts.redeemMaxWaitSeconds === undefined
         ? []
         : ['--redeem-max-wait', String(opts.redeemMaxWaitSeconds)]),
     ];
     // The key in the environment (EMETH_KEY), the other way a participant takes it.
-    return this.spawn('verifier', path.join(this.home, 'verifier.log'), args, devKey(DEV_ROLES.verifier));
+    const key = opts.wallet?.privateKey ?? devKey(DEV_ROLES.verifier);
+    const name = opts.wallet ? `verifier-${opts.wallet.address.slice(2, 8).toLowerCase()}` : 'verifier';
+    return this.spawn('verifier', path.join(this.home, `${name}.log`), args, key);
   }
 
   /** Starts the requester's keyholder; resolves with its CKKS public key blob id and key directory. */

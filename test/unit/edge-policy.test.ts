@@ -50,6 +50,12 @@ describe('node edge policy', () => {
     }
   });
 
+  it("lets a verifier poll its own audit queue too, never another verifier's", () => {
+    expect(allowed(who('verifier'), 'PollActivityTaskQueue', poll(`emeth-verifier-${A}`))).toBe(true);
+    expect(allowed(who('verifier'), 'PollActivityTaskQueue', poll(`emeth-verifier-${B}`))).toBe(false);
+    expect(allowed(who('node'), 'PollActivityTaskQueue', poll(`emeth-verifier-${A}`))).toBe(false);
+  });
+
   it('refuses a poll of its own queue in another namespace', () => {
     expect(
       allowed(who('node'), 'PollActivityTaskQueue', {

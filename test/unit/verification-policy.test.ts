@@ -9,6 +9,8 @@ import {
   establishedOverhead,
   fineMultipleOf,
   fineOf,
+  auditsVerdict,
+  verdictFineOf,
 } from '../../lib/verification-policy';
 import { FEDAVG_TRAIN_SPEC, ONNX_INFERENCE_SPEC, ENCRYPTED_STATS_SPEC } from '../../lib/programs';
 import { penaltyAmount, worstPenaltyOf } from '../../activities/dispatcher/penalties';
@@ -87,4 +89,24 @@ test('the deployment overrides the policy through EMETH_VERIFY_*, and a bad valu
   expect(() => loadConfig({ EMETH_VERIFY_PROBATION: '2.5' })).toThrow(
     /EMETH_VERIFY_PROBATION must be an integer/,
   );
+});
+
+describe('verdict audits (issue 12 item 5)', () => {
+  it('re-checks every rejection and a verdictAuditRate share of acceptances', () => {
+    expect(auditsVerdict(P, false, 0.999)).toBe(true);
+    let audited = 0;
+    for (let i = 0; i < 1000; i++) if (auditsVerdict(P, true, i / 1000)) audited++;
+    expect(audited).toBe(Math.round(P.verdictAuditRate * 1000));
+  });
+
+  it("a wrong verdict costs more than waving a lie through saves and more than a false rejection's reward", () => {
+    const F = 1_000_000n;
+    const verdictFine = verdictFineOf(P, F);
+    // Waving a lie through saves a colluding node at most F; caught at verdictAuditRate, it pays the fine.
+    const r = P.verdictAuditRate;
+    expect(r * Number(verdictFine) - (1 - r) * Number(F)).toBeGreaterThan(0);
+    // A false rejection is always audited; it would earn the prover's half of the node's fine.
+    expect(verdictFine).toBeGreaterThanOrEqual(fineOf(P, F) / 2n);
+    expect(() => verdictFineOf({ ...P, verdictAuditRate: 0 }, F)).toThrow(/verdictAuditRate/);
+  });
 });

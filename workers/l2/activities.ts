@@ -32,6 +32,8 @@ export interface L2Deps {
   domain: TypedDataDomain;
   verifiers: readonly string[];
   nodesOnline(nodeIds: string[]): Promise<Set<string>>;
+  /** Which of these verifiers have a worker polling their own queue (auditors and referees). */
+  verifiersOnline(addresses: string[]): Promise<Set<string>>;
   logger: Logger;
   feeParams?: FeeParams;
   maxAttempts?: number;

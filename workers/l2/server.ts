@@ -137,8 +137,15 @@ export async function startL2Server(config: EmethConfig, logger: Logger): Promis
               config.temporal.namespace,
               ids.map((id) => queues.node(id)),
             ),
+          verifiersOnline: (addresses) =>
+            nodesPolling(
+              client,
+              config.temporal.namespace,
+              addresses.map((a) => queues.verifierOf(a)),
+            ),
           dispatch: {
             verifierQueue: queues.verifier,
+            verifierQueuePrefix: queues.verifierOf(''),
             nodeQueuePrefix: queues.node(''),
             nodePickupTimeoutMs: config.l2.nodePickupTimeoutMs,
             nodeHeartbeatTimeoutMs: config.l2.nodeHeartbeatTimeoutMs,
@@ -300,7 +307,7 @@ async function seedPrograms(prisma: PrismaClient): Promise<void> {
 const POLLER_FRESH_MS = 90_000;
 const TASK_QUEUE_TYPE_ACTIVITY = 2;
 
-/** Which of these node queues a worker polled recently; returns the node ids (the queue suffixes). */
+/** Which of these node (or verifier) queues a worker polled recently; returns the ids (the queue suffixes). */
 async function nodesPolling(client: Client, namespace: string, nodeQueues: string[]): Promise<Set<string>> {
   const online = new Set<string>();
   await Promise.all(

@@ -1,5 +1,7 @@
 // The verifier worker binary: `emeth verifier start --key-file <0600 file>` (or EMETH_KEY), consuming
-// `emeth-verifier`, and redeeming its own fee tickets on EmethCore (no node redeems them for it).
+// `emeth-verifier` (first verdicts) and its own queue (the audits and disputes the L2 sends it),
+// staking on EmethCore (what a verdict an audit overrules costs it) and redeeming its own fee
+// tickets (no node redeems them for it).
 import { participantIdentity } from '../shared/identity';
 import { parseArgs } from 'node:util';
 import { Worker } from '@temporalio/worker';
@@ -15,6 +17,33 @@ import { chainSigner, participantTemporal } from '../shared/connect';
 import { startRedeemer } from '../shared/redeemer';
 import { bindRequestScope, requestScope } from '../../lib/request-auth';
 import { emethDomain } from '../../lib/tickets';
+import { parseEmeth } from '../../lib/fees';
+import { ensureStake } from '../shared/stake';
+import { verifierBehaviourOf, verifierDrill } from './drills';
+import type { Signer } from 'ethers';
+import type { Logger } from '../../lib/logger';
+import type { Deployment } from '../../lib/types-chain';
+
+/** The capability class a verifier's stake is registered under on EmethCore: no node's, so no SubJob's. */
+const VERIFIER_CLASS = 'verifier';
+
+/** Stakes `amount` if the verifier has none yet and holds enough EMETH; otherwise says why it runs unstaked. */
+async function stakeIfFunded(
+  signer: Signer,
+  deployment: Deployment,
+  amount: bigint,
+  key: string,
+  logger: Logger,
+): Promise<bigint> {
+  if (amount === 0n) return 0n;
+  try {
+    return await ensureStake(signer, deployment, amount, VERIFIER_CLASS, sealingKeysOf(key).x25519.publicKey);
+  } catch (err) {
+    // Unstaked, it still gives first verdicts, but is never chosen to audit or referee.
+    logger.warn({ err: (err as Error).message }, 'verifier runs without stake: it will not be asked to audit');
+    return 0n;
+  }
+}
 
 export async function runVerifier(argv: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -26,6 +55,12 @@ export async function runVerifier(argv: string[]): Promise<void> {
       // As a node's: redeem only batches paying this many holon per unit of gas, unless they waited this long (s).
       'min-holon-per-gas': { type: 'string', default: '0' },
       'redeem-max-wait': { type: 'string', default: '3600' },
+      // EMETH staked at start when the verifier has none: a wrong verdict is fined from it.
+      stake: { type: 'string', default: '100' },
+      // Serve only audits and disputes addressed to this verifier, no first verdicts.
+      'audit-only': { type: 'boolean', default: false },
+      // A fault drill for tests: approve-all / reject-all sign verdicts without checking.
+      behaviour: { type: 'string', default: 'honest' },
     },
     strict: true,
   });
@@ -52,23 +87,36 @@ export async function runVerifier(argv: string[]): Promise<void> {
     deployment.chainId,
     key,
   );
-  const worker = await Worker.create({
-    connection,
-    namespace: config.temporal.namespace,
-    dataConverter,
-    taskQueue: taskQueues(config.temporal.taskQueuePrefix).verifier,
-    activities: createVerifierActivities({
+  const behaviour = verifierBehaviourOf(values.behaviour!);
+  const chain = chainSigner(config, key);
+  bindRequestScope(chain.signer, requestScope(config.gateway.url, deployment.chainId));
+  const stake = await stakeIfFunded(chain.signer, deployment, parseEmeth(values.stake!), key, logger);
+  const activities = verifierDrill(
+    behaviour,
+    createVerifierActivities({
       signer: wallet,
       domain: emethDomain(deployment.chainId, deployment.core),
       keys: sealingKeysOf(key).x25519,
       program: programs.program,
       logger,
     }),
-    maxConcurrentActivityTaskExecutions: 2,
-  });
+    { signer: wallet, domain: emethDomain(deployment.chainId, deployment.core) },
+  );
+  const queues = taskQueues(config.temporal.taskQueuePrefix);
+  const own = queues.verifierOf(wallet.address);
+  const workers = await Promise.all(
+    [...(values['audit-only'] ? [] : [queues.verifier]), own].map((taskQueue) =>
+      Worker.create({
+        connection,
+        namespace: config.temporal.namespace,
+        dataConverter,
+        taskQueue,
+        activities,
+        maxConcurrentActivityTaskExecutions: 2,
+      }),
+    ),
+  );
   // Its fee tickets pay it alone: it redeems them itself, whether or not the SubJobs' nodes redeem theirs.
-  const chain = chainSigner(config, key);
-  bindRequestScope(chain.signer, requestScope(config.gateway.url, deployment.chainId));
   const redeemer = startRedeemer({
     gatewayUrl: config.gateway.url,
     signer: chain.signer,
@@ -77,12 +125,17 @@ export async function runVerifier(argv: string[]): Promise<void> {
     minHolonPerGas: BigInt(values['min-holon-per-gas']!),
     maxWaitMs: Number(values['redeem-max-wait']) * 1000,
   });
-  logger.info({ taskQueue: taskQueues(config.temporal.taskQueuePrefix).verifier }, 'verifier ready');
+  logger.info(
+    { taskQueues: workers.map((w) => w.options.taskQueue), stake: stake.toString(), behaviour },
+    'verifier ready',
+  );
   announceReady(`verifier ${wallet.address.toLowerCase()}`);
-  const stop = () => worker.shutdown();
+  const stop = () => {
+    for (const w of workers) w.shutdown();
+  };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
-  await worker.run();
+  await Promise.all(workers.map((w) => w.run()));
   await redeemer.stop();
   await programs.close();
   await close();
