@@ -211,7 +211,7 @@ export async function recomputeUpdate(input: {
 export function clipViolation(values: ArrayLike<number>, clipNorm: number | undefined): string | undefined {
   if (clipNorm === undefined) return undefined;
   const norm = l2Norm(values);
-  const bound = clipBound(clipNorm);
+  const bound = clipBound(clipNorm, values.length);
   if (norm <= bound) return undefined;
   return `the update's L2 norm ${norm} exceeds the bound ${bound} (clipNorm ${clipNorm}); an honest node clips its update to clipNorm`;
 }

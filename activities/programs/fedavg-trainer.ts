@@ -167,12 +167,24 @@ export function clipUpdate(update: Float64Array, clipNorm: number | undefined): 
 /** Relative headroom of the verifier's norm bound over clipNorm (float rounding of the clip). */
 export const CLIP_RELATIVE_SLACK = 1e-6;
 /**
+ * The grid the keyholder rounds each decrypted value to before it is sealed to the verifier
+ * (activities/keyholder.ts DECRYPTION_GRID, 2^-20; test/unit/fedavg-clip.test.ts checks they
+ * agree): the rounding moves each value by at most half of it, so an opened update's norm by at
+ * most half of it × √P, which alone exceeds clipNorm × 1e-6 (seen in the real stack: 0.0500004 for
+ * a clip of 0.05 on 84 parameters).
+ */
+export const KEYHOLDER_GRID = 2 ** -20;
+/**
  * Absolute headroom for CKKS noise: an opened update's norm is its encrypted norm ± a few 1e-9
  * (scale 2^40, measured), which alone exceeds clipNorm × 1e-6 once clipNorm is below ~0.003.
  */
 export const CLIP_CKKS_SLACK = 1e-7;
 
-/** The largest L2 norm the verifier accepts of an opened update under `clipNorm`. */
-export function clipBound(clipNorm: number): number {
-  return clipNorm * (1 + CLIP_RELATIVE_SLACK) + CLIP_CKKS_SLACK;
+/**
+ * The largest L2 norm the verifier accepts of an opened update of `length` values under
+ * `clipNorm`: clipNorm × (1 + 1e-6), plus what the keyholder's rounding and CKKS noise can add to
+ * an honest update's norm (a liar gains no more than that: ≈ 4.4e-6 on 84 parameters).
+ */
+export function clipBound(clipNorm: number, length: number): number {
+  return clipNorm * (1 + CLIP_RELATIVE_SLACK) + (KEYHOLDER_GRID / 2) * Math.sqrt(length) + CLIP_CKKS_SLACK;
 }

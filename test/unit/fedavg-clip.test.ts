@@ -18,6 +18,7 @@ import {
 } from '../../activities/programs/fedavg-train';
 import {
   CLIP_CKKS_SLACK,
+  KEYHOLDER_GRID,
   clipBound,
   clipUpdate,
   createFedAvgTrainer,
@@ -28,6 +29,7 @@ import { fedAvgTrainParams } from '../../activities/programs/fedavg-train-params
 import { createLocalBlobStore, type BlobStore } from '../../activities/storage';
 import { parseCreateJob } from '../../api/schemas/jobs';
 import { HttpError } from '../../api/errors';
+import { DECRYPTION_GRID } from '../../activities/keyholder';
 import type { Ckks, CkksKeyPair } from '../../lib/ckks';
 import { createLogger } from '../../lib/logger';
 import { decodeMatrix, encodeMatrix } from '../../lib/matrix';
@@ -119,8 +121,11 @@ describe('the clip', () => {
     expect(clipUpdate(new Float64Array(4), 1)).toEqual(new Float64Array(4));
   });
 
-  it('bounds an opened update at clipNorm × (1 + 1e-6) plus CKKS noise headroom', () => {
-    expect(clipBound(2)).toBeCloseTo(2 * (1 + 1e-6) + CLIP_CKKS_SLACK, 15);
+  it('bounds an opened update at clipNorm × (1 + 1e-6) plus the keyholder’s rounding and CKKS noise', () => {
+    // The keyholder rounds what it opens to this grid: the bound allows half a step per value.
+    expect(KEYHOLDER_GRID).toBe(DECRYPTION_GRID);
+    expect(clipBound(2, 4)).toBeCloseTo(2 * (1 + 1e-6) + (KEYHOLDER_GRID / 2) * 2 + CLIP_CKKS_SLACK, 15);
+    expect(clipBound(0.05, 84) - 0.05).toBeLessThan(5e-6); // what a liar can add: next to nothing
     const u = Float64Array.of(3, -4); // norm 5
     expect(clipViolation(u, undefined)).toBeUndefined();
     expect(clipViolation(u, 5)).toBeUndefined();
@@ -259,6 +264,21 @@ describe('a clipped Job through node, keyholder and verifier', () => {
     for (let i = 0; i < 4; i++) {
       const out = await run(params);
       expect(await verify(params, out)).toMatchObject({ ok: true });
+    }
+  });
+
+  it('an honest update as the keyholder hands it to the verifier (rounded to its grid) still verifies', async () => {
+    const clipNorm = rawNorm / 4;
+    const params = paramsOf(clipNorm);
+    const out = await run(params);
+    const opened = open(await store.get(out.outputBlobId));
+    // What activities/keyholder.ts sealValuesFor sends, and the worst such rounding for the norm:
+    // every value half a grid step further from zero.
+    const rounded = Float64Array.from(opened, (v) => Math.round(v / DECRYPTION_GRID) * DECRYPTION_GRID);
+    const outward = Float64Array.from(opened, (v) => v + (Math.sign(v) * DECRYPTION_GRID) / 2);
+    expect(l2Norm(outward)).toBeGreaterThan(clipNorm * (1 + 1e-6));
+    for (const values of [rounded, outward]) {
+      expect(await verify(params, out, values)).toMatchObject({ ok: true, rowsChecked: shard.rows });
     }
   });
 
