@@ -9,6 +9,12 @@
  *   partial  the correct output with `--corrupt-rows k` rows (default 1) changed, chosen at random
  *   farmer   honest for its first N SubJobs (earning reputation, if they are other requesters'),
  *            then lazy
+ * and two against training (fedavg-train), whose output is a CKKS-encrypted update:
+ *   stale    trains from the first model a Job handed it instead of the one it is handed now (a
+ *            node that never fetches the newer checkpoint): a real update, of an earlier epoch's
+ *            model. Honest until a Job hands it a second model (epoch 0 has no earlier one).
+ *   scaled   the honest update multiplied by `--scale k` (default 10), under encryption: a node
+ *            boosting its influence on the model (the norm clip's target, fedavg-train.ts)
  * A real lazy node would read the output's shape and fuel off the model's graph and compute
  * nothing; these drills run the honest program for them (what is measured is the verifier's
  * answer, not the compute the cheat saves, which the bench accounts for).
@@ -28,6 +34,9 @@ import type { BlobStore } from '../../activities/storage';
 import { readDataset, writeDataset, type Tensor } from '../../lib/tensors';
 import { DEFAULT_VERIFICATION_POLICY } from '../../lib/verification-policy';
 import type { Logger } from '../../lib/logger';
+import type { Ckks } from '../../lib/ckks';
+import { createCkks } from '../../activities/crypto/ckks';
+import { EnvelopeKind, decodeEnvelope, encodeEnvelope } from '../../activities/programs/fedavg-format';
 
 export const NODE_BEHAVIOURS = [
   'honest',
@@ -41,6 +50,8 @@ export const NODE_BEHAVIOURS = [
   'lazy',
   'partial',
   'farmer',
+  'stale',
+  'scaled',
 ] as const;
 export type NodeBehaviour = (typeof NODE_BEHAVIOURS)[number];
 
@@ -63,8 +74,10 @@ export interface DrillOptions {
   domain: TypedDataDomain;
   /** partial: rows changed per SubJob (default 1). */
   corruptRows?: number;
-  /** lazy, partial, farmer: SubJobs answered honestly before cheating (default 0; farmer: the probation length). */
+  /** lazy, partial, farmer, stale, scaled: SubJobs answered honestly before cheating (default 0; farmer: the probation length). */
   honestFirst?: number;
+  /** scaled: the factor the honest update is multiplied by, a whole number ≥ 2 (default 10). */
+  scale?: number;
   /** Where a cheating drill says which SubJobs it lied on (the bench reads it). */
   logger?: Logger;
 }
@@ -147,21 +160,66 @@ export function drillFor(behaviour: NodeBehaviour, opts: DrillOptions): Drill {
           const out = await run(input);
           const n = ++answered;
           const lie = n > honestFirst;
-          opts.logger?.info(
-            {
-              drill: behaviour,
-              subJobId: input.context?.subJobId,
-              jobId: input.context?.jobId,
-              n,
-              lied: lie,
-            },
-            lie ? 'drill: cheated' : 'drill: answered honestly',
-          );
+          logAnswer(opts, behaviour, input, n, lie);
           if (!lie) return out;
           const outputBlobId =
             behaviour === 'partial'
               ? await rewrite(opts.store(), out.outputBlobId, (t) => corruptRows(t, rows))
               : await rewrite(opts.store(), out.outputBlobId, zeros);
+          return { ...out, outputBlobId, outputDigest: outputBlobId };
+        }),
+      };
+    }
+    case 'stale': {
+      const honestFirst = opts.honestFirst ?? 0;
+      // The first model each Job handed this node (a few Jobs back at most): it never looks further.
+      const firstModel = new Map<string, string>();
+      let answered = 0;
+      return {
+        ...HONEST,
+        program: withRun(async (input, run) => {
+          const job = input.context?.jobId ?? '';
+          const earlier = firstModel.get(job);
+          if (earlier === undefined) {
+            firstModel.set(job, input.modelBlobId);
+            if (firstModel.size > 16) firstModel.delete(firstModel.keys().next().value!);
+          }
+          const n = ++answered;
+          // A stale update needs an earlier model than the one handed now; until then it is honest.
+          const lie = n > honestFirst && earlier !== undefined && earlier !== input.modelBlobId;
+          // The honest program, started from the earlier model: local − earlier on this shard,
+          // encrypted to the Job's key with this shard's rows, the full fuel claimed.
+          const out = await run(lie ? { ...input, modelBlobId: earlier } : input);
+          logAnswer(opts, behaviour, input, n, lie);
+          return out;
+        }),
+      };
+    }
+    case 'scaled': {
+      const honestFirst = opts.honestFirst ?? 0;
+      const k = opts.scale ?? DEFAULT_SCALE;
+      if (!(Number.isInteger(k) && k >= 2 && k <= 2 ** 31)) {
+        // Whole: CKKS multiplies by an integer without using a level, so the aggregator can still
+        // sum the scaled update with fresh ones (a fractional factor would leave it unsummable).
+        throw new Error(`--scale must be a whole number between 2 and 2^31, got ${k}`);
+      }
+      // Opened on the first lie, kept for the process's life (it holds no key: it only multiplies).
+      let he: Promise<Ckks> | undefined;
+      let answered = 0;
+      return {
+        ...HONEST,
+        program: withRun(async (input, run) => {
+          const out = await run(input);
+          const n = ++answered;
+          const lie = n > honestFirst;
+          logAnswer(opts, behaviour, input, n, lie);
+          if (!lie) return out;
+          const outputBlobId = await scaleOutput(
+            opts.store(),
+            out.outputBlobId,
+            k,
+            () => (he ??= createCkks()),
+          );
           return { ...out, outputBlobId, outputDigest: outputBlobId };
         }),
       };
@@ -185,6 +243,29 @@ export function drillFor(behaviour: NodeBehaviour, opts: DrillOptions): Drill {
       };
     }
   }
+}
+
+/** scaled: the factor when `--scale` is not given. */
+export const DEFAULT_SCALE = 10;
+
+/** Where a cheating drill says whether it lied on a SubJob (the bench and the attack tests read it). */
+function logAnswer(
+  opts: DrillOptions,
+  behaviour: NodeBehaviour,
+  input: RunInput,
+  n: number,
+  lie: boolean,
+): void {
+  opts.logger?.info(
+    {
+      drill: behaviour,
+      subJobId: input.context?.subJobId,
+      jobId: input.context?.jobId,
+      n,
+      lied: lie,
+    },
+    lie ? 'drill: cheated' : 'drill: answered honestly',
+  );
 }
 
 /** Wraps every program's `run` in `run2`, which may call the honest one. */
@@ -246,6 +327,34 @@ async function rewrite(
     return store.put(tampered);
   }
   return store.put(writeDataset(ds.format, change(ds.tensors)));
+}
+
+/**
+ * scaled: an encrypted update (fedavg-train) multiplied by `k` under encryption, its header (rows,
+ * length) kept; any other output re-encoded with its float values multiplied by `k`.
+ */
+async function scaleOutput(
+  store: BlobStore,
+  blobId: string,
+  k: number,
+  ckks: () => Promise<Ckks>,
+): Promise<string> {
+  const bytes = await store.get(blobId);
+  let update;
+  try {
+    update = decodeEnvelope(bytes, EnvelopeKind.UPDATE);
+  } catch {
+    return rewrite(store, blobId, (ts) =>
+      ts.map((t) =>
+        t.dtype === 'float32' || t.dtype === 'float64'
+          ? ({ ...t, data: (t.data as Float32Array).map((v) => v * k) } as Tensor)
+          : t,
+      ),
+    );
+  }
+  // The weighted sum of one part: k × the ciphertext, without any key.
+  const ciphertext = (await ckks()).weightedSum([{ ciphertext: update.ciphertext, weight: k }]);
+  return store.put(encodeEnvelope({ ...update, ciphertext }));
 }
 
 /** lazy: every value zero (float16 zero is the all-zero bit pattern too). */

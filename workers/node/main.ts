@@ -36,6 +36,8 @@ export async function runNode(argv: string[]): Promise<void> {
       // Cheating drills (lazy, partial, farmer): rows a partial liar changes; SubJobs answered honestly first.
       'corrupt-rows': { type: 'string', default: '1' },
       'honest-first': { type: 'string' },
+      // scaled: the factor the honest training update is multiplied by.
+      scale: { type: 'string', default: '10' },
     },
     strict: true,
   });
@@ -78,6 +80,7 @@ export async function runNode(argv: string[]): Promise<void> {
     signer: wallet,
     domain,
     corruptRows: count('--corrupt-rows', values['corrupt-rows']!),
+    scale: count('--scale', values.scale!),
     ...(values['honest-first'] !== undefined
       ? { honestFirst: count('--honest-first', values['honest-first']) }
       : {}),
