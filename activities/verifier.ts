@@ -6,6 +6,7 @@ import { blobDigest, resultBindingProblem, signVerdict } from '../lib/attestatio
 import { errorCodeOf } from '../lib/errors';
 import type { X25519KeyPair } from '../lib/envelope';
 import { openSealedValues } from './keyholder';
+import type { BlobStore } from './storage';
 
 export interface VerifierDeps {
   signer: Signer;
@@ -14,6 +15,8 @@ export interface VerifierDeps {
   /** The verifier's X25519 keys: a training update the keyholder opened is sealed to them. */
   keys: X25519KeyPair;
   program(programId: number): ProgramModule;
+  /** The blob store the verifier reads outputs through (opening what is sealed to it). */
+  store: Pick<BlobStore, 'get'>;
   logger: Logger;
 }
 
@@ -67,6 +70,13 @@ export function createVerifierActivities(deps: VerifierDeps): VerifierActivities
       const signature = await signVerdict(deps.signer, deps.domain, claim);
       log.info({ valid, rowsChecked, maxDiff, sampleRate: task.sampleRate, reason }, 'verdict');
       return { ...claim, maxDiff, reason, signature };
+    },
+
+    async compareReplicas({ jobId, subJobId, outputs }) {
+      const [a, b] = await Promise.all(outputs.map((o) => deps.store.get(o)));
+      const identical = Buffer.from(a!).equals(Buffer.from(b!));
+      deps.logger.info({ jobId, subJobId, identical, bytes: a!.length }, 'replicas compared');
+      return { identical };
     },
 
     async reproduceFailure({ task, node, code, message }) {

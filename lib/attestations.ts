@@ -75,6 +75,23 @@ export function inputDigestOf(
   );
 }
 
+/**
+ * A replica's commitment to its result (replication, phase 1): keccak256 over the node's signed
+ * result statement and a 32-byte secret salt. It binds the node to one output and fuel figure
+ * before it can see its twin's, and reveals nothing of them until the salt is shown.
+ */
+export function replicaCommitment(
+  r: { subJobId: string; attempt: number; nodeId: string; output: BlobId; fuelUsed: string; signature: string },
+  salt: string,
+): string {
+  return keccak256(
+    AbiCoder.defaultAbiCoder().encode(
+      ['string', 'uint256', 'address', 'bytes32', 'uint256', 'bytes', 'bytes32'],
+      [r.subJobId, r.attempt, r.nodeId, blobDigest(r.output), BigInt(r.fuelUsed), r.signature, salt],
+    ),
+  );
+}
+
 /** A content id (sha-256 hex) as the bytes32 the statements carry. */
 export const blobDigest = (id: BlobId): string => `0x${id}`;
 

@@ -376,6 +376,8 @@ export interface RunContext {
   jobId?: string;
   subJobId?: string;
   nodeId?: string;
+  /** The run is one of a replicated SubJob's (committed before revealed); programs ignore it, drills may not. */
+  replica?: boolean;
 }
 
 export interface RunInput {

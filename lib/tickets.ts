@@ -29,8 +29,11 @@ export interface Ticket {
   verifierFee: bigint;
 }
 
-/** Whom a ticket pays: its node (`amount`) or its verifier (`verifierFee`); the other part is 0. */
-export type TicketRole = 'node' | 'verifier';
+/**
+ * Whom a ticket pays: its node (`amount`), a replicated SubJob's second node (`amount`, role
+ * 'replica'), or its verifier (`verifierFee`); the other part is 0.
+ */
+export type TicketRole = 'node' | 'replica' | 'verifier';
 
 /** What a verified SubJob earns, before it is split into tickets. */
 export interface SubJobEarnings {

@@ -244,6 +244,7 @@ async function runSubJob(
             capabilityClass: plan.capabilityClass,
             deadline: plan.deadline,
             maxAttempts: plan.maxAttempts,
+            ...(plan.replicas && plan.replicas > 1 ? { replicas: plan.replicas } : {}),
           },
         ],
         // Wait for the child to close its attempt (no penalty on cancel) before settling.

@@ -84,6 +84,25 @@ export async function subJobWorkflow(input: SubJobWorkflowInput): Promise<SubJob
   let attempt = 0;
   try {
     while (attempt < input.maxAttempts) {
+      if ((input.replicas ?? 1) > 1) {
+        const round = await replicatedRound(input, exclude, attempt, tracker, () => status, setStatus);
+        if (round === null) {
+          await setStatus('failed');
+          return outcome('failed', attempt, {
+            reason: 'two nodes of this class did not come online before the deadline',
+          });
+        }
+        attempt = round.attempts;
+        if ('inputFault' in round) {
+          await setStatus('failed');
+          return outcome('failed', attempt, { reason: round.inputFault, fault: 'input' });
+        }
+        if (round.verified) {
+          await setStatus('verified', round.verified.nodeId);
+          return outcome('verified', attempt, round.verified);
+        }
+        continue;
+      }
       const chosen = await chooseNode(input, exclude, () => status, setStatus);
       if (!chosen) {
         await setStatus('failed');
@@ -171,8 +190,7 @@ export async function subJobWorkflow(input: SubJobWorkflowInput): Promise<SubJob
     if (!isCancellation(err)) throw err;
     // Cancelled by the Job: close the open attempt without a penalty, then report.
     await CancellationScope.nonCancellable(async () => {
-      const open = tracker.current;
-      if (open) {
+      for (const open of tracker.open) {
         await l2.closeAttempt({
           subJobId: plan.subJobId,
           nodeId: open.nodeId,
@@ -186,16 +204,17 @@ export async function subJobWorkflow(input: SubJobWorkflowInput): Promise<SubJob
   }
 }
 
-/** The attempt in flight, so that a cancelled Job closes it (without a penalty). */
+/** The attempts in flight (two under replication), so that a cancelled Job closes them (without a penalty). */
 class AttemptTracker {
-  current: { nodeId: string; attempt: number } | undefined;
+  open: { nodeId: string; attempt: number }[] = [];
 
   start(nodeId: string, attempt: number): void {
-    this.current = { nodeId, attempt };
+    this.open.push({ nodeId, attempt });
   }
 
-  clear(): void {
-    this.current = undefined;
+  /** `attempt` is no longer in flight; without one, none is. */
+  clear(attempt?: number): void {
+    this.open = attempt === undefined ? [] : this.open.filter((o) => o.attempt !== attempt);
   }
 }
 
@@ -231,22 +250,39 @@ async function runOnNode(
   nodeKey: string,
   tracker: AttemptTracker,
 ): Promise<{ result: NodeResult } | ProgramFailure | Extract<AttemptEnd, { declineSignature?: string }>> {
+  return callNode(input, node, task, tracker, async (onNode) => ({
+    // Sealed to the node's registered key: only that node (and the L2) can read its task.
+    result: await onNode.runSubJob(sealTo([nodeKey], task)),
+  }));
+}
+
+/** The node's activities on its own queue, with the node timeouts the L2 chose. */
+function nodeOn(input: SubJobWorkflowInput, node: NodeChoice) {
   const remainingMs = input.deadline - Date.now();
-  const onNode = proxyActivities<NodeActivities>({
+  return proxyActivities<NodeActivities>({
     taskQueue: `${input.dispatch.nodeQueuePrefix}${node.nodeId.toLowerCase()}`,
     scheduleToStartTimeout: Math.max(1000, Math.min(input.dispatch.nodePickupTimeoutMs, remainingMs)),
     startToCloseTimeout: Math.max(1000, remainingMs),
     heartbeatTimeout: input.dispatch.nodeHeartbeatTimeoutMs,
     retry: { maximumAttempts: 1 }, // a failed attempt is re-offered to another node, not retried here
   });
+}
+
+/** One call to the node for this attempt; its silence, decline or program failure, classified. */
+async function callNode<T>(
+  input: SubJobWorkflowInput,
+  node: NodeChoice,
+  task: NodeTask,
+  tracker: AttemptTracker,
+  call: (onNode: ReturnType<typeof nodeOn>) => Promise<T>,
+): Promise<T | ProgramFailure | Extract<AttemptEnd, { declineSignature?: string }>> {
   tracker.start(node.nodeId, task.attempt);
   try {
-    // Sealed to the node's registered key: only that node (and the L2) can read its task.
-    return { result: await onNode.runSubJob(sealTo([nodeKey], task)) };
+    return await call(nodeOn(input, node));
   } catch (err) {
     // A cancelled Job closes this attempt in the workflow's cleanup, which needs the tracker.
     if (isCancellation(err)) throw err;
-    tracker.clear();
+    tracker.clear(task.attempt);
     const declined = nodeFailure(err, DECLINE_ERROR);
     if (declined) {
       // Counted as a decline only if the signature in it is the assigned node's (closeAttempt checks).
@@ -281,6 +317,165 @@ function nodeFailure(err: unknown, type: string): { message: string; detail?: st
   return { message: err.cause.message, ...(typeof detail === 'string' ? { detail } : {}) };
 }
 
+/** One replica's run: its node, its attempt's task, and how far it got. */
+interface ReplicaRun {
+  node: NodeChoice;
+  task: NodeTask;
+  /** The node's registered X25519 key its task is sealed to. */
+  nodeKey: string;
+  end?: AttemptEnd;
+  result?: NodeResult;
+}
+
+/**
+ * Replication (the requester's `replicate`): two independent nodes run the SubJob at once, each on
+ * its own attempt. Each first commits to its signed result; only when both have answered phase 1
+ * are they asked to reveal, so neither can copy the other. Results that agree bit for bit (same
+ * output, same fuel) are checked by the verifier for binding, shape and fuel only; results that
+ * differ, or a lone result, are re-executed in full, and a liar beside an honest twin pays its
+ * fine to that twin. Returns the attempts used and the verified outcome, if any; null when two
+ * nodes never came.
+ */
+async function replicatedRound(
+  input: SubJobWorkflowInput,
+  exclude: string[],
+  attempt: number,
+  tracker: AttemptTracker,
+  status: () => SubJobStatus,
+  setStatus: (s: SubJobStatus, nodeId?: string) => Promise<void>,
+): Promise<
+  | { attempts: number; verified?: Pick<SubJobOutcome, 'nodeId' | 'output' | 'fuelUsed'> }
+  | { attempts: number; inputFault: string }
+  | null
+> {
+  const { plan } = input;
+  const first = await chooseNode(input, exclude, status, setStatus);
+  const second = first ? await chooseNode(input, [...exclude, first.nodeId], status, setStatus) : null;
+  if (!first || !second) return null;
+  const runs: ReplicaRun[] = [];
+  for (const [i, chosen] of [first, second].entries()) {
+    const opened = await l2.openAttempt({
+      subJobId: plan.subJobId,
+      attempt: attempt + i + 1,
+      nodeId: chosen.nodeId,
+    });
+    runs.push({ node: { ...chosen, nodeId: opened.nodeId }, task: opened.task, nodeKey: opened.nodeKey });
+  }
+  await setStatus('running', runs[0]!.node.nodeId);
+
+  // Phase 1: both commit (or fail); phase 2 starts only once neither can still answer phase 1.
+  const commits = await Promise.all(
+    runs.map((r) =>
+      callNode(input, r.node, r.task, tracker, async (onNode) => ({
+        commitment: await onNode.commitSubJob(sealTo([r.nodeKey], r.task)),
+      })),
+    ),
+  );
+  await Promise.all(
+    runs.map(async (r, i) => {
+      const c = commits[i]!;
+      if ('programError' in c) r.end = await judgeFailure(input, r.node, r.task, c.programError);
+      else if (!('commitment' in c)) r.end = c;
+      else {
+        const revealed = await callNode(input, r.node, r.task, tracker, (onNode) =>
+          onNode.revealSubJob(sealTo([r.nodeKey], { subJobId: plan.subJobId, attempt: r.task.attempt })),
+        );
+        if (!('result' in revealed)) {
+          r.end =
+            'programError' in revealed
+              ? { outcome: 'timeout', reason: 'the replica failed to reveal' }
+              : revealed;
+          return;
+        }
+        const opened = await l2.checkReveal({ commitment: c.commitment.commitment, ...revealed });
+        if (!opened.opened) r.end = { outcome: 'timeout', reason: `no answer: ${opened.reason}` };
+        else r.result = revealed.result;
+      }
+    }),
+  );
+  tracker.clear();
+  const fault = runs.find((r) => r.end?.outcome === 'input-fault');
+  if (fault) {
+    for (const r of runs) {
+      await l2.closeAttempt({
+        subJobId: plan.subJobId,
+        nodeId: r.node.nodeId,
+        attempt: r.task.attempt,
+        outcome: r === fault ? 'input-fault' : 'cancelled',
+        reason: (fault.end as { reason: string }).reason,
+      });
+    }
+    return { attempts: attempt + 2, inputFault: (fault.end as { reason: string }).reason };
+  }
+
+  await setStatus('verifying', runs[0]!.node.nodeId);
+  const [a, b] = runs as [ReplicaRun, ReplicaRun];
+  // Agreement is the same bytes and the same fuel: read and compared by the verifier, not re-run.
+  const agree =
+    a.result !== undefined &&
+    b.result !== undefined &&
+    a.result.fuelUsed === b.result.fuelUsed &&
+    (a.result.output === b.result.output ||
+      (
+        await verifierOn(input, input.dispatch.verifierQueue).compareReplicas(
+          sealTo(await l2.verifierKeys(), {
+            jobId: input.jobId,
+            subJobId: plan.subJobId,
+            outputs: [a.result.output, b.result.output] as [string, string],
+          }),
+        )
+      ).identical);
+  for (const r of runs) {
+    if (!r.result) continue;
+    r.end = await verify(input, r.node, r.task, r.result, agree ? 0 : 1);
+  }
+  // A liar beside an honest, verified twin: the twin proved the lie, and is paid its share of the fine.
+  const honest = runs.find((r) => r.end?.outcome === 'verified');
+  for (const r of runs) {
+    if (r.end?.outcome === 'rejected' && honest) r.end = { ...r.end, prover: honest.node.nodeId };
+  }
+
+  let verified: ReplicaRun | undefined;
+  for (const r of runs) {
+    const end = r.end!;
+    if (end.outcome === 'verified') {
+      await l2.acceptResult({
+        task: r.task,
+        nodeId: r.node.nodeId,
+        result: end.result,
+        verdict: end.verdict,
+        ...(verified ? { replica: true } : {}),
+      });
+      await l2.closeAttempt({
+        subJobId: plan.subJobId,
+        nodeId: r.node.nodeId,
+        attempt: r.task.attempt,
+        outcome: 'verified',
+      });
+      verified ??= r;
+    } else if (end.outcome === 'undecided') {
+      await l2.closeAttempt({
+        subJobId: plan.subJobId,
+        nodeId: r.node.nodeId,
+        attempt: r.task.attempt,
+        outcome: 'cancelled',
+        reason: end.reason,
+      });
+      exclude.push(r.node.nodeId);
+    } else if (end.outcome !== 'input-fault') {
+      await penalise(plan.subJobId, r.node.nodeId, r.task.attempt, end);
+      exclude.push(r.node.nodeId);
+    }
+  }
+  if (!verified) return { attempts: attempt + 2 };
+  await l2.issueTicket({ subJobId: plan.subJobId });
+  const end = verified.end as Extract<AttemptEnd, { outcome: 'verified' }>;
+  return {
+    attempts: attempt + 2,
+    verified: { nodeId: verified.node.nodeId, output: end.result.output, fuelUsed: end.verdict.fuelUsed },
+  };
+}
+
 /**
  * Step 3: the check the program's policy plans for this attempt, by the verifier (and, for results
  * encrypted to the requester, the keyholder). From here on nothing is the node's fault but a
@@ -292,12 +487,15 @@ async function verify(
   node: NodeChoice,
   task: NodeTask,
   result: NodeResult,
+  /** Replication fixes the share itself: 0 when the replicas agree, 1 to settle a disagreement. */
+  forcedSampleRate?: number,
 ): Promise<AttemptEnd> {
   const { plan } = input;
   // A result that is not the assigned node's signed answer to this very task is no answer at all.
   const binding = await l2.checkResult({ task, nodeId: node.nodeId, result });
   if (!binding.bound) return { outcome: 'timeout', reason: `no answer: ${binding.reason}` };
-  const check = await l2.planCheck({ subJobId: plan.subJobId, attempt: task.attempt, nodeId: node.nodeId });
+  const planned = await l2.planCheck({ subJobId: plan.subJobId, attempt: task.attempt, nodeId: node.nodeId });
+  const check = forcedSampleRate === undefined ? planned : { ...planned, sampleRate: forcedSampleRate };
   const verifierKeys = await l2.verifierKeys();
   let sealedUpdate: string | undefined;
   if (check.openWithKeyholder && input.keyholderQueue) {
@@ -371,7 +569,11 @@ async function auditVerdict(
   /** A verdict from another online verifier; one that does not pick the task up is passed over. */
   const another = async (rate: number, seed?: string): Promise<Verdict | undefined> => {
     for (let tries = 0; tries < MAX_AUDITOR_TRIES; tries++) {
-      const chosen = await l2.chooseVerifier({ subJobId: task.subJobId, attempt: task.attempt, exclude: asked });
+      const chosen = await l2.chooseVerifier({
+        subJobId: task.subJobId,
+        attempt: task.attempt,
+        exclude: asked,
+      });
       if (!chosen) return undefined;
       asked.push(chosen.verifier);
       const queue = `${input.dispatch.verifierQueuePrefix ?? `${input.dispatch.verifierQueue}-`}${chosen.verifier.toLowerCase()}`;

@@ -73,8 +73,37 @@ export function createLedgerActivities(deps: LedgerDeps): LedgerActivities {
           verifierFee: big(s.verifierFee),
         }),
       );
+      // A replicated SubJob's second node is paid its own verified run (each run had half the budget).
+      for (const r of await replicaRunsOf(s.id, s.nodeId!)) {
+        tickets.push({
+          role: 'replica',
+          ticket: {
+            jobId: j.id,
+            subJobId: s.id,
+            node: r.nodeId,
+            requester: j.requester,
+            amount: big(r.fuelUsed) * big(j.fuelPrice),
+            verifier: r.verifier,
+            verifierFee: 0n,
+          },
+        });
+      }
     }
     return tickets;
+  }
+
+  /** The verified runs of a SubJob by nodes other than its node of record (its replica), with their verdict's fuel. */
+  async function replicaRunsOf(subJobId: string, nodeOfRecord: string) {
+    const runs = await prisma.attempt.findMany({
+      where: { subJobId, outcome: 'verified', nodeId: { not: nodeOfRecord } },
+      orderBy: { attempt: 'asc' },
+    });
+    const out: { nodeId: string; fuelUsed: Prisma.Decimal; verifier: string }[] = [];
+    for (const run of runs.slice(0, 1)) {
+      const v = await prisma.verification.findUnique({ where: { id: run.id } });
+      if (v?.valid) out.push({ nodeId: run.nodeId, fuelUsed: v.fuelUsed, verifier: v.verifier });
+    }
+    return out;
   }
 
   const entry = (j: { id: string; requester: string }, kind: string, amount: bigint) =>

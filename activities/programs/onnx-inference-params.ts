@@ -36,6 +36,14 @@ export const onnxInferenceParams = z.strictObject({
     .enum(DATASET_FORMATS, `one of ${DATASET_FORMATS.join(', ')}`)
     .optional()
     .meta({ description: "the dataset's format; default: detected from its bytes" }),
+  replicate: z
+    .boolean('true or false')
+    .optional()
+    .meta({
+      description:
+        'run every SubJob on two independent nodes that commit to their results before either reveals; ' +
+        'they are paid from the same fuelLimit (each run gets half), and the verifier re-executes only when they disagree',
+    }),
 });
 
 export type OnnxInferenceParams = z.infer<typeof onnxInferenceParams>;

@@ -8,7 +8,7 @@ import type { TypedDataDomain } from 'ethers';
 import type { PrismaClient } from '../../prisma/client';
 import type { Logger } from '../../lib/logger';
 import type { ResultsActivities } from '../../lib/pipeline';
-import { blobDigest, resultBindingProblem, verdictSigner } from '../../lib/attestations';
+import { blobDigest, replicaCommitment, resultBindingProblem, verdictSigner } from '../../lib/attestations';
 import { attemptId } from '../../lib/ids';
 import { refuse } from '../shared/job-rows';
 
@@ -35,7 +35,18 @@ export function createResultsActivities(deps: ResultsDeps): ResultsActivities {
       return { bound: false, reason: problem };
     },
 
-    async acceptResult({ task, nodeId, result, verdict }) {
+    async checkReveal({ commitment, result, salt }) {
+      if (!/^0x[0-9a-f]{64}$/i.test(salt)) return { opened: false, reason: 'the salt is not 32 bytes of hex' };
+      const opened = replicaCommitment(result, salt);
+      if (opened === commitment.toLowerCase()) return { opened: true };
+      deps.logger.warn(
+        { jobId: result.jobId, subJobId: result.subJobId, nodeId: result.nodeId, attempt: result.attempt },
+        'a replica revealed a result other than the one it committed to',
+      );
+      return { opened: false, reason: 'the revealed result does not open the commitment made before the reveal' };
+    },
+
+    async acceptResult({ task, nodeId, result, verdict, replica }) {
       const node = nodeId.toLowerCase();
       const problem = resultBindingProblem(domain, task, node, result);
       if (problem) refuse(`result of ${task.subJobId} attempt ${task.attempt}: ${problem}`);
@@ -88,10 +99,15 @@ export function createResultsActivities(deps: ResultsDeps): ResultsActivities {
           },
           update: {},
         }),
-        prisma.subJob.update({
-          where: { id: task.subJobId },
-          data: { output: result.output, fuelUsed: verdict.fuelUsed, nodeId: node },
-        }),
+        // The replica's result is kept as evidence and pays its node; the SubJob's output is its twin's.
+        ...(replica
+          ? []
+          : [
+              prisma.subJob.update({
+                where: { id: task.subJobId },
+                data: { output: result.output, fuelUsed: verdict.fuelUsed, nodeId: node },
+              }),
+            ]),
       ]);
       deps.logger.info(
         { jobId: task.jobId, subJobId: task.subJobId, nodeId: node, attempt: task.attempt },

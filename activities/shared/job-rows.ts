@@ -19,6 +19,12 @@ export async function loadJob(prisma: PrismaClient, jobId: string) {
 export const jobParams = (j: { params: unknown }): Record<string, string> =>
   (j.params ?? {}) as Record<string, string>;
 
+/** How many independent nodes run each SubJob: 2 when the requester asked for replication (`replicate`). */
+export const replicasOf = (j: { params: unknown }): 1 | 2 => {
+  const r = (jobParams(j) as Record<string, unknown>).replicate;
+  return r === true || r === 'true' ? 2 : 1;
+};
+
 /** The Job parameters a program hands its nodes and verifier (its spec's `runParams`), same names. */
 export function runParamsOf(
   names: readonly string[],

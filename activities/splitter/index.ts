@@ -10,7 +10,7 @@ import { getProgramSpec, type ProgramModule, type ShardRef } from '../../lib/pro
 import { subJobIdOf } from '../../lib/ids';
 import { EmethError } from '../../lib/errors';
 import { big } from '../../prisma/ledger';
-import { jobParams, loadJob, refuse, runParamsOf } from '../shared/job-rows';
+import { jobParams, loadJob, refuse, replicasOf, runParamsOf } from '../shared/job-rows';
 import { epochShare } from './epochs';
 
 export interface SplitterDeps {
@@ -74,6 +74,7 @@ export function createSplitterActivities(deps: SplitterDeps): SplitterActivities
         maxAttempts: deps.maxAttempts ?? 3,
         window: Math.max(1, Math.min(j.numParallel, deps.window ?? 8)),
         numEpoch: j.numEpoch,
+        ...(replicasOf(j) > 1 ? { replicas: replicasOf(j) } : {}),
         ...(getProgramSpec(j.programId).keyholderOpensOutputs
           ? { keyholderQueue: `${deps.dispatch.keyholderQueuePrefix}${j.requester.toLowerCase()}` }
           : {}),
@@ -88,8 +89,9 @@ export function createSplitterActivities(deps: SplitterDeps): SplitterActivities
         const shards = await shardsOf(j, epoch);
         // The same shares EmethCore computes for L1 SubJobs (in proportion to shard size); a
         // training Job's limits are divided over its epochs first.
+        // A replicated Job pays every run: each of a SubJob's runs gets its share of fuelLimit / replicas.
         const shares = splitShares(
-          epochShare(big(j.fuelLimit), epoch, j.numEpoch),
+          epochShare(big(j.fuelLimit) / BigInt(replicasOf(j)), epoch, j.numEpoch),
           epochShare(big(j.verifierFee), epoch, j.numEpoch),
           shards.map((s) => BigInt(s.rows)),
         );

@@ -479,6 +479,7 @@ function jobParams(body: {
   inputs?: Record<string, string | string[]>;
   outputs?: string[];
   datasetFormat?: string;
+  replicate?: boolean;
   trainGraph?: string;
   publicKey?: string;
   initialModel?: string;
@@ -497,6 +498,8 @@ function jobParams(body: {
     inputs: body.inputs ? JSON.stringify(body.inputs) : undefined,
     outputs: body.outputs ? JSON.stringify(body.outputs) : undefined,
     datasetFormat: body.datasetFormat,
+    // Read by the L2 alone (replicasOf), never handed to a node: a replica runs what its twin runs.
+    replicate: body.replicate ? 'true' : undefined,
     trainGraph: body.trainGraph,
     publicKey: body.publicKey,
     initialModel: body.initialModel,

@@ -44,11 +44,11 @@ function thisNodeOnly(req: Request, res: Response, what: string): string {
   return address;
 }
 
-/** The tickets that pay `address`: as the node of their SubJob or as its verifier. */
+/** The tickets that pay `address`: as the node of their SubJob, its replica, or its verifier. */
 function paying(address: string) {
   return {
     OR: [
-      { role: 'node', node: address },
+      { role: { in: ['node', 'replica'] }, node: address },
       { role: 'verifier', verifier: address },
     ],
   };

@@ -7,11 +7,34 @@ import type { Verdict, VerifyTask } from './verification';
 /** On `emeth-node-<id>`, served by the node worker. */
 export interface NodeActivities {
   runSubJob(task: NodeTask): Promise<NodeResult>;
+  /**
+   * Replication, phase 1: runs the SubJob as runSubJob does but answers only a commitment to its
+   * signed result (lib/attestations `replicaCommitment`), keeping the result until phase 2. Both
+   * replicas commit before either reveals, so neither can copy the other.
+   */
+  commitSubJob(task: NodeTask): Promise<NodeCommitment>;
+  /** Replication, phase 2: the result committed to, and the salt that opens the commitment. */
+  revealSubJob(input: { subJobId: string; attempt: number }): Promise<{ result: NodeResult; salt: string }>;
+}
+
+/** A replica's phase-1 answer: keccak256 of its signed result and a secret salt. */
+export interface NodeCommitment {
+  subJobId: string;
+  attempt: number;
+  nodeId: string;
+  commitment: string;
 }
 
 /** On `emeth-verifier`, served by the verifier worker. */
 export interface VerifierActivities {
   verifySubJob(task: VerifyTask): Promise<Verdict>;
+  /**
+   * Replication: whether two replicas' outputs hold the same bytes once opened (each is sealed
+   * apart, so their blob ids differ even when their contents do not). Reads, never re-executes.
+   */
+  compareReplicas(input: { jobId: string; subJobId: string; outputs: [BlobId, BlobId] }): Promise<{
+    identical: boolean;
+  }>;
   /**
    * Re-runs a SubJob whose program failed on its node: `reproduced` when the same input fails here
    * with the same program error code (the requester's input is at fault), not when it runs.

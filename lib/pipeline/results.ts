@@ -33,5 +33,18 @@ export interface ResultsActivities {
   checkResult(
     input: Assignment & { result: NodeResult },
   ): Promise<{ bound: true } | { bound: false; reason: string }>;
-  acceptResult(input: Assignment & { result: NodeResult; verdict: Verdict }): Promise<void>;
+  /**
+   * Records a verified result with its verdict. `replica`: the result of the SubJob's second,
+   * independent run; recorded (and later ticketed to its node) without becoming the SubJob's output.
+   */
+  acceptResult(input: Assignment & { result: NodeResult; verdict: Verdict; replica?: boolean }): Promise<void>;
+  /**
+   * Whether a replica's revealed result and salt open the commitment it made before its twin
+   * revealed; a reveal that does not is no answer.
+   */
+  checkReveal(input: {
+    commitment: string;
+    result: NodeResult;
+    salt: string;
+  }): Promise<{ opened: true } | { opened: false; reason: string }>;
 }

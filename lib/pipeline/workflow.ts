@@ -45,6 +45,8 @@ export interface JobPlan {
   /** Children running at once. */
   window: number;
   /** Training rounds (fedavg-train); 1 for everything else. */
+  /** 2 when every SubJob runs on two independent nodes (commit–reveal); absent: 1. */
+  replicas?: number;
   numEpoch: number;
   /**
    * The requester's keyholder queue, for programs whose outputs are encrypted to the requester:
@@ -66,6 +68,8 @@ export interface SubJobWorkflowInput {
   capabilityClass: string;
   deadline: number;
   maxAttempts: number;
+  /** 2: the SubJob runs on two independent nodes at once, which commit before either reveals. */
+  replicas?: number;
 }
 
 export interface SubJobOutcome {

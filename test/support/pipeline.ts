@@ -68,6 +68,8 @@ export interface SubmitOptions {
   dataset?: (rows: Uint8Array) => Uint8Array;
   /** The model to run instead of the example MLP (same 32-wide input). */
   model?: Uint8Array;
+  /** Run every SubJob on two nodes (onnx-inference's `replicate`); fuelLimit then covers both runs. */
+  replicate?: boolean;
   /** Called with the uploaded blob ids before the Job is submitted (e.g. to lose a blob). */
   beforeSubmit?: (ids: { dataset: string; model: string }) => void;
 }
@@ -302,8 +304,9 @@ export class TestPipeline {
         10n ** 30n,
       ).required);
     const numParallel = opts.numParallel ?? 3;
+    const runs = opts.replicate ? 2n : 1n;
     const fuelLimit =
-      (needed * BigInt(Math.round((opts.fuelHeadroom ?? 1.5) * 100))) / 100n + BigInt(numParallel);
+      runs * ((needed * BigInt(Math.round((opts.fuelHeadroom ?? 1.5) * 100))) / 100n + BigInt(numParallel));
     const job = await this.gateway.submitJob<JobView>(
       {
         programId: 1,
@@ -314,6 +317,7 @@ export class TestPipeline {
         fuelPrice: fuelPrice.toString(),
         deadlineSeconds: opts.deadlineSeconds ?? 300,
         capabilityClass: opts.capabilityClass ?? 'cpu',
+        ...(opts.replicate ? { replicate: true } : {}),
       },
       this.chain.deployment.core,
     );

@@ -3,6 +3,7 @@ import {
   declineClaimOf,
   declineSigner,
   inputDigestOf,
+  replicaCommitment,
   resultBindingProblem,
   resultClaimOf,
   signDecline,
@@ -92,5 +93,31 @@ describe('a decline counts only when the assigned node signed it for this attemp
     expect(declineSigner(domain, declineClaimOf(task, node.address), forged)).not.toBe(
       node.address.toLowerCase(),
     );
+  });
+});
+
+describe('replica commitments (commit–reveal)', () => {
+  const r = {
+    subJobId: '0x' + '11'.repeat(32),
+    attempt: 2,
+    nodeId: '0x' + '22'.repeat(20),
+    output: 'ab'.repeat(32),
+    fuelUsed: '288',
+    signature: '0x' + '33'.repeat(65),
+  };
+  const salt = '0x' + '44'.repeat(32);
+
+  it('opens only with the same result and salt', () => {
+    const c = replicaCommitment(r, salt);
+    expect(replicaCommitment({ ...r }, salt)).toBe(c);
+    for (const other of [
+      { ...r, output: 'cd'.repeat(32) },
+      { ...r, fuelUsed: '289' },
+      { ...r, attempt: 3 },
+      { ...r, nodeId: '0x' + '55'.repeat(20) },
+      { ...r, signature: '0x' + '66'.repeat(65) },
+    ])
+      expect(replicaCommitment(other, salt)).not.toBe(c);
+    expect(replicaCommitment(r, '0x' + '45'.repeat(32))).not.toBe(c);
   });
 });

@@ -9,6 +9,8 @@
  *   partial  the correct output with `--corrupt-rows k` rows (default 1) changed, chosen at random
  *   farmer   honest for its first N SubJobs (earning reputation, if they are other requesters'),
  *            then lazy
+ *   copycat  honest alone; as one of a replicated SubJob's two nodes, would copy its twin, but has
+ *            nothing to copy before it commits, so commits zeros
  * and two against training (fedavg-train), whose output is a CKKS-encrypted update:
  *   stale    trains from the first model a Job handed it instead of the one it is handed now (a
  *            node that never fetches the newer checkpoint): a real update, of an earlier epoch's
@@ -50,6 +52,7 @@ export const NODE_BEHAVIOURS = [
   'lazy',
   'partial',
   'farmer',
+  'copycat',
   'stale',
   'scaled',
 ] as const;
@@ -97,6 +100,7 @@ export function drillFor(behaviour: NodeBehaviour, opts: DrillOptions): Drill {
       return {
         ...HONEST,
         activities: (inner) => ({
+          ...inner,
           async runSubJob(task) {
             // Stalls while heartbeating: the node looks alive but never answers in time.
             const ctx = Context.current();
@@ -131,6 +135,7 @@ export function drillFor(behaviour: NodeBehaviour, opts: DrillOptions): Drill {
       return {
         ...HONEST,
         activities: (inner) => ({
+          ...inner,
           runSubJob: async (task) =>
             reSigned(opts, await inner.runSubJob(task), {
               ...task,
@@ -143,10 +148,29 @@ export function drillFor(behaviour: NodeBehaviour, opts: DrillOptions): Drill {
       return {
         ...HONEST,
         activities: (inner) => ({
+          ...inner,
           runSubJob: async (task) =>
             reSigned(opts, await inner.runSubJob(task), { ...task, attempt: task.attempt + 1 }),
         }),
       };
+    case 'copycat': {
+      // Honest where it runs alone; as a replica it would copy its twin's answer, but commit–reveal
+      // shows it nothing of its twin before it must commit. A copier without a source commits what
+      // it can make without the work: the right shape, zeros.
+      let answered = 0;
+      return {
+        ...HONEST,
+        program: withRun(async (input, run) => {
+          const out = await run(input);
+          const n = ++answered;
+          const lie = input.context?.replica === true && n > (opts.honestFirst ?? 0);
+          logAnswer(opts, behaviour, input, n, lie);
+          if (!lie) return out;
+          const outputBlobId = await rewrite(opts.store(), out.outputBlobId, zeros);
+          return { ...out, outputBlobId, outputDigest: outputBlobId };
+        }),
+      };
+    }
     case 'lazy':
     case 'partial':
     case 'farmer': {

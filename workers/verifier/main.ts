@@ -76,10 +76,8 @@ export async function runVerifier(argv: string[]): Promise<void> {
       'this key is not in EMETH_VERIFIERS: the L2 will refuse its verdicts',
     );
   }
-  const programs = programRegistry(
-    createGatewayBlobStore(config.gateway.url, wallet, sealingKeysOf(key)),
-    logger,
-  );
+  const store = createGatewayBlobStore(config.gateway.url, wallet, sealingKeysOf(key));
+  const programs = programRegistry(store, logger);
   const { connection, close, dataConverter } = await participantTemporal(
     config,
     wallet,
@@ -98,6 +96,7 @@ export async function runVerifier(argv: string[]): Promise<void> {
       domain: emethDomain(deployment.chainId, deployment.core),
       keys: sealingKeysOf(key).x25519,
       program: programs.program,
+      store,
       logger,
     }),
     { signer: wallet, domain: emethDomain(deployment.chainId, deployment.core) },
