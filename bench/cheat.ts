@@ -164,25 +164,15 @@ interface Measured {
   wall: number;
 }
 
-// ── The pipeline, seen as another caller would need it (TestPipeline's startNode passes no drill
-//    options and submit signs as its one requester). ──
+// ── The pipeline, seen as another caller would need it (submit signs as its one requester). ──
 
-/** TestPipeline.startNode with extra node options: spawned through a view whose spawn appends them (the pipeline still stops it). */
-function startDrillNode(
+/** A node running a cheating drill, with the drill's options. */
+const startDrillNode = (
   p: TestPipeline,
   behaviour: NodeBehaviour,
   capabilityClass: string,
-  extra: string[],
-): Promise<TestNode> {
-  type Spawn = (script: string, log: string, args: string[], key?: string) => Promise<unknown>;
-  const spawn = (p as unknown as { spawn: Spawn }).spawn.bind(p);
-  const view = Object.create(p) as TestPipeline;
-  Object.defineProperty(view, 'spawn', {
-    value: (script: string, log: string, args: string[], key?: string) =>
-      spawn(script, log, [...args, ...extra], key),
-  });
-  return view.startNode({ behaviour, capabilityClass });
-}
+  args: string[],
+): Promise<TestNode> => p.startNode({ behaviour, capabilityClass, args });
 
 /** The pipeline as another requester: its gateway client signs the uploads, the Jobs, their Commits and reads. */
 const asRequester = (p: TestPipeline, gateway: GatewayClient): TestPipeline =>

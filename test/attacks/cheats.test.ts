@@ -29,25 +29,12 @@ beforeAll(async () => {
 });
 afterAll(() => p?.stop());
 
-/**
- * TestPipeline.startNode with extra command-line options for the drill (`--corrupt-rows`,
- * `--honest-first`), which startNode does not pass: the node is spawned through a view of the
- * pipeline whose spawn appends them, so the pipeline still owns and stops the process.
- */
-function startDrillNode(
+/** A node running a cheating drill, with the drill's options. */
+const startDrillNode = (
   behaviour: NodeBehaviour,
   capabilityClass: string,
-  extra: string[] = [],
-): Promise<TestNode> {
-  type Spawn = (script: string, log: string, args: string[], key?: string) => Promise<unknown>;
-  const spawn = (p as unknown as { spawn: Spawn }).spawn.bind(p);
-  const view = Object.create(p) as TestPipeline;
-  Object.defineProperty(view, 'spawn', {
-    value: (script: string, log: string, args: string[], key?: string) =>
-      spawn(script, log, [...args, ...extra], key),
-  });
-  return view.startNode({ behaviour, capabilityClass });
-}
+  args: string[] = [],
+): Promise<TestNode> => p.startNode({ behaviour, capabilityClass, args });
 
 /** The pipeline as another requester: its gateway client signs the uploads, the Jobs, their Commits and reads. */
 const asRequester = (gateway: GatewayClient): TestPipeline =>

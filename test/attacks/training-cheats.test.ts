@@ -31,21 +31,12 @@ beforeAll(async () => {
 });
 afterAll(() => p?.stop());
 
-/** TestPipeline.startNode with extra drill options (`--scale`), as test/attacks/cheats.test.ts does. */
-function startDrillNode(
+/** A node running a cheating drill, with the drill's options (`--scale`). */
+const startDrillNode = (
   behaviour: NodeBehaviour,
   capabilityClass: string,
-  extra: string[] = [],
-): Promise<TestNode> {
-  type Spawn = (script: string, log: string, args: string[], key?: string) => Promise<unknown>;
-  const spawn = (p as unknown as { spawn: Spawn }).spawn.bind(p);
-  const view = Object.create(p) as TestPipeline;
-  Object.defineProperty(view, 'spawn', {
-    value: (script: string, log: string, args: string[], key?: string) =>
-      spawn(script, log, [...args, ...extra], key),
-  });
-  return view.startNode({ behaviour, capabilityClass });
-}
+  args: string[] = [],
+): Promise<TestNode> => p.startNode({ behaviour, capabilityClass, args });
 
 /** One shard of 400 rows per epoch, so every SubJob of the Job goes to the one node of its class. */
 async function submitTraining(opts: {

@@ -211,6 +211,8 @@ export class TestPipeline {
       minHolonPerGas?: bigint;
       /** --redeem-max-wait (s): with a high minHolonPerGas, how long it holds its tickets back. */
       redeemMaxWaitSeconds?: number;
+      /** More node options, e.g. a drill's `--corrupt-rows`, `--honest-first`, `--scale`. */
+      args?: string[];
     } = {},
   ): Promise<TestNode> {
     // A fresh key per node: gas from anvil, EMETH from the owner.
@@ -237,6 +239,7 @@ export class TestPipeline {
       ...(opts.redeemMaxWaitSeconds === undefined
         ? []
         : ['--redeem-max-wait', String(opts.redeemMaxWaitSeconds)]),
+      ...(opts.args ?? []),
     ]);
     const node = { address: wallet.address.toLowerCase(), wallet, process: proc, logFile };
     this.nodes.push(node);
@@ -259,7 +262,8 @@ export class TestPipeline {
   ): Promise<ManagedProcess> {
     if (opts.wallet) {
       await this.chain.provider.send('anvil_setBalance', [opts.wallet.address, '0x56BC75E2D63100000']);
-      if ((await this.balanceOf(opts.wallet.address)) === 0n) await this.mint(opts.wallet.address, NODE_FUNDING);
+      if ((await this.balanceOf(opts.wallet.address)) === 0n)
+        await this.mint(opts.wallet.address, NODE_FUNDING);
     }
     const args = [
       ...(opts.behaviour ? ['--behaviour', opts.behaviour] : []),
@@ -298,11 +302,15 @@ export class TestPipeline {
     const dataset = await this.gateway.putBlob(datasetBytes);
     opts.beforeSubmit?.({ dataset: dataset.id, model: model.id });
     const fuelPrice = 120n * GHOLON;
-    const needed = BigInt(meterFuel(
+    const needed = BigInt(
+      meterFuel(
         rows,
-        await modelCostOf(modelBytes, { rows: { dtype: 'float32', inner: [decodeMatrix(generated).cols] } }).catch(() => ({ workPerRow: 0, nodes: 1 })),
+        await modelCostOf(modelBytes, {
+          rows: { dtype: 'float32', inner: [decodeMatrix(generated).cols] },
+        }).catch(() => ({ workPerRow: 0, nodes: 1 })),
         10n ** 30n,
-      ).required);
+      ).required,
+    );
     const numParallel = opts.numParallel ?? 3;
     const runs = opts.replicate ? 2n : 1n;
     const fuelLimit =
@@ -375,11 +383,7 @@ export class TestPipeline {
    * Waits until every ticket of the Job (only its node's or its verifier's with `role`) is batched
    * and redeemed on EmethCore: nodes and the verifier each redeem their own.
    */
-  async waitForRedemptions(
-    jobId: string,
-    timeoutMs = 60_000,
-    role?: 'node' | 'verifier',
-  ): Promise<number> {
+  async waitForRedemptions(jobId: string, timeoutMs = 60_000, role?: 'node' | 'verifier'): Promise<number> {
     const deadline = Date.now() + timeoutMs;
     const core = this.core();
     for (;;) {
