@@ -187,6 +187,8 @@ function verificationOverrides(env: Env): Partial<VerificationPolicy> {
   if (margin !== undefined) o.fineMargin = margin;
   const verdicts = numberIn(env, 'EMETH_VERIFY_VERDICT_AUDIT_RATE', 0.001, 1, 'a share in (0, 1], e.g. 0.1');
   if (verdicts !== undefined) o.verdictAuditRate = verdicts;
+  const canaries = numberIn(env, 'EMETH_VERIFY_CANARY_RATE', 0, 1, 'a share in [0, 1], e.g. 0.05');
+  if (canaries !== undefined) o.canaryRate = canaries;
   return o;
 }
 

@@ -31,6 +31,12 @@ export interface VerificationPolicy {
    * verifier it overrules pays `verdictFineOf`.
    */
   verdictAuditRate: number;
+  /**
+   * Share of SubJobs verified in full that are re-issued as canaries: the same task, to another
+   * node of the class, whose answer is compared with the known one. 0 by default: a canary shows
+   * the requester's shard to one more node, which the operator must choose to allow.
+   */
+  canaryRate: number;
 }
 
 export const DEFAULT_VERIFICATION_POLICY: Readonly<VerificationPolicy> = Object.freeze({
@@ -39,6 +45,7 @@ export const DEFAULT_VERIFICATION_POLICY: Readonly<VerificationPolicy> = Object.
   spotRowRate: 0.02,
   fineMargin: 1.5,
   verdictAuditRate: 0.1,
+  canaryRate: 0,
 });
 
 /** A program's policy with the deployment's overrides (EMETH_VERIFY_*) applied. */

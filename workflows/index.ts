@@ -1,6 +1,6 @@
 // Every workflow the L2 worker runs. The worker bundles this file; keep it free of side effects.
 export { wiringWorkflow } from './wiring';
 export { jobWorkflow } from './job';
-export { subJobWorkflow } from './subjob';
+export { subJobWorkflow, canaryWorkflow } from './subjob';
 export { signerWorkflow } from './signer';
 export { reconcilerWorkflow } from './reconciler';

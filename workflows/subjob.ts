@@ -5,7 +5,10 @@ import {
   CancellationScope,
   TimeoutFailure,
   isCancellation,
+  ParentClosePolicy,
   proxyActivities,
+  startChild,
+  workflowInfo,
   proxyLocalActivities,
   sleep,
   upsertSearchAttributes,
@@ -26,7 +29,7 @@ import type {
 } from '../lib/pipeline';
 import type { AttemptOutcome, SubJobStatus } from '../lib/types';
 import { reasonOf } from './failures';
-import { EmethNode, EmethStatus } from '../lib/search-attributes';
+import { EmethJobId, EmethNode, EmethStatus } from '../lib/search-attributes';
 
 // The SubJob's control steps are short database (and, for penalties, chain) calls on the L2
 // worker that runs this workflow: local activities skip a server round trip each.
@@ -175,6 +178,7 @@ export async function subJobWorkflow(input: SubJobWorkflowInput): Promise<SubJob
       if (end.outcome === 'verified') {
         await accept(task, node.nodeId, end);
         await setStatus('verified', node.nodeId);
+        await mixInCanary(input, node.nodeId, end.verdict.rowsChecked);
         return outcome('verified', attempt, {
           nodeId: node.nodeId,
           output: end.result.output,
@@ -315,6 +319,96 @@ function nodeFailure(err: unknown, type: string): { message: string; detail?: st
   }
   const [detail] = (err.cause.details ?? []) as unknown[];
   return { message: err.cause.message, ...(typeof detail === 'string' ? { detail } : {}) };
+}
+
+/**
+ * Canaries (the policy's canaryRate, 0 unless the operator allows it): a SubJob just verified in
+ * full is, at the L2's draw, re-issued to another node of its class as an ordinary-looking task
+ * whose answer is already known. It runs in its own workflow, which this one does not wait for: the
+ * Job settles as it would have, and the canary's node is checked on its own time.
+ */
+async function mixInCanary(
+  input: SubJobWorkflowInput,
+  checkedBy: string,
+  rowsChecked: number,
+): Promise<void> {
+  const canary = await l2.planCanary({ subJobId: input.plan.subJobId, nodeId: checkedBy, rowsChecked });
+  if (!canary) return;
+  await startChild(canaryWorkflow, {
+    workflowId: `${workflowInfo().workflowId}/canary-${canary.attempt}`,
+    args: [{ subJob: input, ...canary }],
+    parentClosePolicy: ParentClosePolicy.ABANDON,
+    typedSearchAttributes: [
+      { key: EmethJobId, value: input.jobId },
+      { key: EmethNode, value: canary.nodeId },
+    ],
+  });
+}
+
+/** How long a canary's node has for it (the Job's own deadline may be close by then). */
+const CANARY_DEADLINE_MS = 10 * 60_000;
+
+export interface CanaryInput {
+  subJob: SubJobWorkflowInput;
+  nodeId: string;
+  attempt: number;
+  /** The SubJob's output, verified row by row: what an honest node answers. */
+  knownOutput: string;
+}
+
+/**
+ * A canary: the SubJob's task handed to `nodeId` on a new attempt, run like any other; an answer
+ * with the known output's bytes passes, another is re-executed in full and, if wrong, rejected and
+ * fined like any lie (half to the verifier). A canary earns its node reputation, never a ticket.
+ */
+export async function canaryWorkflow({
+  subJob,
+  nodeId,
+  attempt,
+  knownOutput,
+}: CanaryInput): Promise<AttemptOutcome> {
+  const input: SubJobWorkflowInput = { ...subJob, deadline: Date.now() + CANARY_DEADLINE_MS };
+  const { subJobId } = input.plan;
+  const opened = await l2.openAttempt({ subJobId, attempt, nodeId, canary: true });
+  const node: NodeChoice = { nodeId: opened.nodeId, trackRecord: 0 };
+  const ran = await runOnNode(input, node, opened.task, opened.nodeKey, new AttemptTracker());
+  let end: Exclude<AttemptEnd, { outcome: 'verified' }> | { outcome: 'verified' };
+  if ('result' in ran) {
+    const bound = await l2.checkResult({ task: opened.task, nodeId: node.nodeId, result: ran.result });
+    const same =
+      bound.bound &&
+      (ran.result.output === knownOutput ||
+        (
+          await verifierOn(input, input.dispatch.verifierQueue).compareReplicas(
+            sealTo(await l2.verifierKeys(), {
+              jobId: input.jobId,
+              subJobId,
+              outputs: [knownOutput, ran.result.output] as [string, string],
+            }),
+          )
+        ).identical);
+    end = !bound.bound
+      ? { outcome: 'timeout', reason: `no answer: ${bound.reason}` }
+      : same
+        ? { outcome: 'verified' }
+        : await verify(input, node, opened.task, ran.result, 1);
+  } else if ('programError' in ran) {
+    end = await judgeFailure(input, node, opened.task, ran.programError);
+  } else {
+    end = ran;
+  }
+  if (end.outcome === 'verified' || end.outcome === 'undecided' || end.outcome === 'input-fault') {
+    await l2.closeAttempt({
+      subJobId,
+      nodeId: node.nodeId,
+      attempt,
+      outcome: end.outcome === 'verified' ? 'verified' : 'cancelled',
+      ...('reason' in end ? { reason: end.reason } : {}),
+    });
+    return end.outcome === 'verified' ? 'verified' : 'cancelled';
+  }
+  await penalise(subJobId, node.nodeId, attempt, end);
+  return end.outcome;
 }
 
 /** One replica's run: its node, its attempt's task, and how far it got. */

@@ -92,17 +92,27 @@ export function createDispatcherActivities(deps: DispatcherDeps): DispatcherActi
       return { nodeId: pick.id, trackRecord: pick.completed };
     },
 
-    async openAttempt({ subJobId, attempt, nodeId }) {
+    async openAttempt({ subJobId, attempt, nodeId, canary }) {
       const sub = await subJobWithJob(subJobId);
       // The first opening of an attempt fixes its node: after an L2 crash the workflow may choose
       // again, but the attempt (and the stake it locked on chain) stays with the node of record.
       const row = await prisma.attempt.upsert({
         where: { id: attemptId(subJobId, attempt) },
-        create: { id: attemptId(subJobId, attempt), subJobId, nodeId: nodeId.toLowerCase(), attempt },
+        create: {
+          id: attemptId(subJobId, attempt),
+          subJobId,
+          nodeId: nodeId.toLowerCase(),
+          attempt,
+          ...(canary ? { canary } : {}),
+        },
         update: {},
       });
       const assigned = row.nodeId;
-      await prisma.subJob.update({ where: { id: subJobId }, data: { attempts: attempt, nodeId: assigned } });
+      if (!row.canary)
+        await prisma.subJob.update({
+          where: { id: subJobId },
+          data: { attempts: attempt, nodeId: assigned },
+        });
       const node = await prisma.node.findUniqueOrThrow({ where: { id: assigned } });
       if (!node.encryptionKey) refuse(`node ${assigned} registered no X25519 key to seal its task to`);
       // The attempt holds back its worst penalty on EmethCore: an unstake request cannot take it.

@@ -95,7 +95,8 @@ export function createLedgerActivities(deps: LedgerDeps): LedgerActivities {
   /** The verified runs of a SubJob by nodes other than its node of record (its replica), with their verdict's fuel. */
   async function replicaRunsOf(subJobId: string, nodeOfRecord: string) {
     const runs = await prisma.attempt.findMany({
-      where: { subJobId, outcome: 'verified', nodeId: { not: nodeOfRecord } },
+      // A canary's verified run is a check of its node, not work for the requester: never paid.
+      where: { subJobId, outcome: 'verified', nodeId: { not: nodeOfRecord }, canary: false },
       orderBy: { attempt: 'asc' },
     });
     const out: { nodeId: string; fuelUsed: Prisma.Decimal; verifier: string }[] = [];

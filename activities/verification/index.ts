@@ -11,10 +11,15 @@ import type { CheckPlan, VerificationActivities } from '../../lib/pipeline';
 import { getProgramSpec } from '../../lib/programs';
 import { decideCheck, withOverrides, type VerificationPolicy } from '../../lib/verification-policy';
 import { reputationOf } from './reputation';
+import { worstPenaltyOf } from '../dispatcher/penalties';
+import { DEFAULT_FEE_PARAMS } from '../../lib/fees';
+import { big } from '../../prisma/ledger';
 import { createVerdictAuditActivities, type VerdictAuditDeps } from './verdict-audits';
 
 export interface VerificationDeps extends VerdictAuditDeps {
   prisma: PrismaClient;
+  /** Which of these nodes have a worker polling their queue right now (a canary's node must). */
+  nodesOnline(nodeIds: string[]): Promise<Set<string>>;
   /** Addresses allowed to sign verdicts. */
   verifiers: readonly string[];
   /** The X25519 key a participant vouched for in its node-edge token, if it has connected. */
@@ -63,6 +68,40 @@ export function createVerificationActivities(deps: VerificationDeps): Verificati
         'check planned',
       );
       return plan;
+    },
+
+    async planCanary({ subJobId, nodeId, rowsChecked }) {
+      const sub = await prisma.subJob.findUniqueOrThrow({ where: { id: subJobId }, include: { job: true } });
+      const policy = withOverrides(getProgramSpec(sub.programId).verification, deps.verification);
+      // Known only when every row was re-executed and the result recorded as the SubJob's output.
+      if (!(policy.canaryRate > 0) || rowsChecked < sub.rows || sub.rows === 0 || !sub.output) return null;
+      if (randomInt(DRAW_RESOLUTION) / DRAW_RESOLUTION >= policy.canaryRate) return null;
+      const tried = await prisma.attempt.findMany({
+        where: { subJobId },
+        select: { nodeId: true, attempt: true },
+      });
+      const candidates = await prisma.node.findMany({
+        where: {
+          capabilityClass: sub.job.capabilityClass,
+          status: 'online',
+          encryptionKey: { not: null },
+          // Not its own node, nor one that already ran it (it would know the answer).
+          id: { notIn: [nodeId.toLowerCase(), ...tried.map((t) => t.nodeId)] },
+        },
+      });
+      const online = await deps.nodesOnline(candidates.map((c) => c.id));
+      const worst = worstPenaltyOf(big(sub.fuelLimit) * big(sub.job.fuelPrice), DEFAULT_FEE_PARAMS, policy);
+      const eligible: string[] = [];
+      for (const c of candidates)
+        if (online.has(c.id) && (await deps.chain.stakeOf(c.id)) >= worst) eligible.push(c.id);
+      if (eligible.length === 0) return null;
+      const canaryNode = eligible[randomInt(eligible.length)]!;
+      const attempt = Math.max(0, ...tried.map((t) => t.attempt)) + 1;
+      logger.info(
+        { jobId: sub.jobId, subJobId, nodeId: canaryNode, attempt, checkedBy: nodeId },
+        'canary planned',
+      );
+      return { nodeId: canaryNode, attempt, knownOutput: sub.output };
     },
 
     async verifierKeys() {

@@ -37,6 +37,8 @@ export interface DispatcherActivities {
     subJobId: string;
     attempt: number;
     nodeId: Address;
+    /** A canary's attempt: recorded and locked like any, but the SubJob's own row is left alone. */
+    canary?: boolean;
   }): Promise<{ task: NodeTask; nodeKey: string; nodeId: Address }>;
   /**
    * Closes an attempt; a penalised outcome burns the node's penalty once (keyed by subJobId+attempt).

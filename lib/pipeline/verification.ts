@@ -84,6 +84,16 @@ export interface VerificationActivities {
    * verifier's over this attempt's output; returns the verdict the result is taken by. Idempotent.
    */
   settleVerdictAudit(input: { output: BlobId; verdicts: AuditedVerdicts }): Promise<Verdict>;
+  /**
+   * Whether this SubJob, just verified by `nodeId` with `rowsChecked` rows re-executed, is re-issued
+   * as a canary (canaryRate, drawn here; only after a check of every row, so its answer is known),
+   * to which other online node of its class, on which attempt, and the known output. Null if not.
+   */
+  planCanary(input: {
+    subJobId: string;
+    nodeId: Address;
+    rowsChecked: number;
+  }): Promise<{ nodeId: Address; attempt: number; knownOutput: BlobId } | null>;
   /** The X25519 keys of the deployment's verifiers that have connected (what verifier tasks are sealed to). */
   verifierKeys(): Promise<string[]>;
   /** The requester's keyholder's X25519 key, once it has connected (what keyholder tasks are sealed to). */
