@@ -1,6 +1,7 @@
 // The verification policy's arithmetic: what is checked, what a lie costs, and that no cheating
 // strategy has a positive expected profit at the default fees and fines.
 import {
+  DEFAULT_VERIFICATION_POLICY,
   DEFAULT_VERIFICATION_POLICY as P,
   caughtWithin,
   cheatProfit,
@@ -89,6 +90,17 @@ test('the deployment overrides the policy through EMETH_VERIFY_*, and a bad valu
   expect(() => loadConfig({ EMETH_VERIFY_PROBATION: '2.5' })).toThrow(
     /EMETH_VERIFY_PROBATION must be an integer/,
   );
+  expect(
+    loadConfig({ EMETH_VERIFY_VERDICT_AUDIT_RATE: '0.5', EMETH_VERIFY_CANARY_RATE: '0.05' }).l2.verification,
+  ).toEqual({ verdictAuditRate: 0.5, canaryRate: 0.05 });
+  expect(() => loadConfig({ EMETH_VERIFY_CANARY_RATE: '2' })).toThrow(
+    /EMETH_VERIFY_CANARY_RATE must be a share/,
+  );
+  expect(() => loadConfig({ EMETH_VERIFY_VERDICT_AUDIT_RATE: '0' })).toThrow(
+    /EMETH_VERIFY_VERDICT_AUDIT_RATE must be a share/,
+  );
+  // Canaries are the operator's choice: off unless set.
+  expect(DEFAULT_VERIFICATION_POLICY.canaryRate).toBe(0);
 });
 
 describe('verdict audits (issue 12 item 5)', () => {
