@@ -157,19 +157,15 @@ export function drillFor(behaviour: NodeBehaviour, opts: DrillOptions): Drill {
       // Honest where it runs alone; as a replica it would copy its twin's answer, but commit–reveal
       // shows it nothing of its twin before it must commit. A copier without a source commits what
       // it can make without the work: the right shape, zeros.
-      let answered = 0;
-      return {
-        ...HONEST,
-        program: withRun(async (input, run) => {
-          const out = await run(input);
-          const n = ++answered;
-          const lie = input.context?.replica === true && n > (opts.honestFirst ?? 0);
-          logAnswer(opts, behaviour, input, n, lie);
-          if (!lie) return out;
-          const outputBlobId = await rewrite(opts.store(), out.outputBlobId, zeros);
-          return { ...out, outputBlobId, outputDigest: outputBlobId };
-        }),
-      };
+      return rewritingDrill(
+        opts,
+        behaviour,
+        opts.honestFirst ?? 0,
+        (blob) => rewrite(opts.store(), blob, zeros),
+        {
+          when: (input) => input.context?.replica === true,
+        },
+      );
     }
     case 'lazy':
     case 'partial':
@@ -177,22 +173,9 @@ export function drillFor(behaviour: NodeBehaviour, opts: DrillOptions): Drill {
       const honestFirst =
         opts.honestFirst ?? (behaviour === 'farmer' ? DEFAULT_VERIFICATION_POLICY.probationSubJobs : 0);
       const rows = opts.corruptRows ?? 1;
-      let answered = 0;
-      return {
-        ...HONEST,
-        program: withRun(async (input, run) => {
-          const out = await run(input);
-          const n = ++answered;
-          const lie = n > honestFirst;
-          logAnswer(opts, behaviour, input, n, lie);
-          if (!lie) return out;
-          const outputBlobId =
-            behaviour === 'partial'
-              ? await rewrite(opts.store(), out.outputBlobId, (t) => corruptRows(t, rows))
-              : await rewrite(opts.store(), out.outputBlobId, zeros);
-          return { ...out, outputBlobId, outputDigest: outputBlobId };
-        }),
-      };
+      return rewritingDrill(opts, behaviour, honestFirst, (blob) =>
+        rewrite(opts.store(), blob, behaviour === 'partial' ? (t) => corruptRows(t, rows) : zeros),
+      );
     }
     case 'stale': {
       const honestFirst = opts.honestFirst ?? 0;
@@ -229,24 +212,9 @@ export function drillFor(behaviour: NodeBehaviour, opts: DrillOptions): Drill {
       }
       // Opened on the first lie, kept for the process's life (it holds no key: it only multiplies).
       let he: Promise<Ckks> | undefined;
-      let answered = 0;
-      return {
-        ...HONEST,
-        program: withRun(async (input, run) => {
-          const out = await run(input);
-          const n = ++answered;
-          const lie = n > honestFirst;
-          logAnswer(opts, behaviour, input, n, lie);
-          if (!lie) return out;
-          const outputBlobId = await scaleOutput(
-            opts.store(),
-            out.outputBlobId,
-            k,
-            () => (he ??= createCkks()),
-          );
-          return { ...out, outputBlobId, outputDigest: outputBlobId };
-        }),
-      };
+      return rewritingDrill(opts, behaviour, honestFirst, (blob) =>
+        scaleOutput(opts.store(), blob, k, () => (he ??= createCkks())),
+      );
     }
     case 'tamper-shard': {
       const shards = new Set<string>();
@@ -290,6 +258,32 @@ function logAnswer(
     },
     lie ? 'drill: cheated' : 'drill: answered honestly',
   );
+}
+
+/**
+ * A cheat that runs the honest program, then, after `honestFirst` answers (and only where `when`
+ * holds), replaces its output with `lie(output)`; it logs every answer for the bench and the tests.
+ */
+function rewritingDrill(
+  opts: DrillOptions,
+  behaviour: NodeBehaviour,
+  honestFirst: number,
+  lie: (outputBlobId: string) => Promise<string>,
+  { when = () => true }: { when?: (input: RunInput) => boolean } = {},
+): Drill {
+  let answered = 0;
+  return {
+    ...HONEST,
+    program: withRun(async (input, run) => {
+      const out = await run(input);
+      const n = ++answered;
+      const lying = when(input) && n > honestFirst;
+      logAnswer(opts, behaviour, input, n, lying);
+      if (!lying) return out;
+      const outputBlobId = await lie(out.outputBlobId);
+      return { ...out, outputBlobId, outputDigest: outputBlobId };
+    }),
+  };
 }
 
 /** Wraps every program's `run` in `run2`, which may call the honest one. */
