@@ -7,7 +7,14 @@
 import { Interface, MaxUint256, type BigNumberish } from 'ethers';
 import { StandardMerkleTree } from '@openzeppelin/merkle-tree';
 import fc from 'fast-check';
-import { expectRevert as expectCoreRevert, id32, mined, startHarness, type Actor, type Harness } from './harness';
+import {
+  expectRevert as expectCoreRevert,
+  id32,
+  mined,
+  startHarness,
+  type Actor,
+  type Harness,
+} from './harness';
 import { revertData } from '../../contracts/errors';
 import { EmethMining__factory, type EmethMining } from '../../contracts/types';
 import { EMETH } from '../../lib/fees';
@@ -44,7 +51,11 @@ type Leaf = [string, bigint, bigint]; // (node, epoch, fuel)
 
 /** The L2's side: the standard tree over (node, epoch, fuel) and its total fuel. */
 function epochTree(epoch: bigint, shares: [Actor | string, bigint][]) {
-  const leaves: Leaf[] = shares.map(([who, fuel]) => [typeof who === 'string' ? who : who.address, epoch, fuel]);
+  const leaves: Leaf[] = shares.map(([who, fuel]) => [
+    typeof who === 'string' ? who : who.address,
+    epoch,
+    fuel,
+  ]);
   const tree = StandardMerkleTree.of(leaves, ['address', 'uint256', 'uint256']);
   const totalFuel = leaves.reduce((s, l) => s + l[2], 0n);
   const proof = (address: string): string[] => {
@@ -59,13 +70,15 @@ let admin: Actor, poster: Actor, node: Actor, node2: Actor, node3: Actor, weak: 
 let mining: EmethMining;
 
 /** Deploys an EmethMining for the harness's token and core; `server` posts epochs. */
-async function deployMining(opts: {
-  epochLength?: BigNumberish;
-  stepEpochs?: BigNumberish;
-  rewardStep?: BigNumberish;
-  genesis?: BigNumberish;
-  fund?: bigint;
-} = {}): Promise<EmethMining> {
+async function deployMining(
+  opts: {
+    epochLength?: BigNumberish;
+    stepEpochs?: BigNumberish;
+    rewardStep?: BigNumberish;
+    genesis?: BigNumberish;
+    fund?: bigint;
+  } = {},
+): Promise<EmethMining> {
   const factory = new EmethMining__factory(admin.signer);
   const contract = await factory.deploy(
     h.deployment.token,
@@ -111,7 +124,13 @@ async function post(epoch: bigint, shares: [Actor | string, bigint][], m: EmethM
   return t;
 }
 
-async function claim(m: EmethMining, who: Actor, epoch: bigint, fuel: bigint, proof: string[]): Promise<void> {
+async function claim(
+  m: EmethMining,
+  who: Actor,
+  epoch: bigint,
+  fuel: bigint,
+  proof: string[],
+): Promise<void> {
   await mined(as(m, who).claim(epoch, who.address, fuel, proof));
 }
 
@@ -124,7 +143,14 @@ beforeAll(async () => {
   node3 = h.actor('node3');
   weak = h.actor('requester2'); // registered, but below the mining minimum
   outsider = h.actor('outsider'); // never registered
-  for (const [a, i] of [[node, 1], [node2, 2], [node3, 3], [h.actor('verifier'), 4], [h.actor('signer'), 5], [h.actor('requester'), 6]] as const)
+  for (const [a, i] of [
+    [node, 1],
+    [node2, 2],
+    [node3, 3],
+    [h.actor('verifier'), 4],
+    [h.actor('signer'), 5],
+    [h.actor('requester'), 6],
+  ] as const)
     await mined(a.core.registerNode(NODE_STAKE, id32(`mining-node-${i}`), 1));
   await mined(weak.core.registerNode(MIN_STAKE - 1n, id32('mining-weak'), 1));
   mining = await deployMining({ fund: 200_000n * EMETH });
@@ -135,10 +161,18 @@ describe('pro rata shares', () => {
   it("pays the paper's example exactly: 100/70/30 units of a 12,000 EMETH hour → 6,000/4,200/1,800", async () => {
     const e = await finishEpoch();
     expect(e).toBe(0n);
-    const t = await post(e, [[node, 100n], [node2, 70n], [node3, 30n]]);
+    const t = await post(e, [
+      [node, 100n],
+      [node2, 70n],
+      [node3, 30n],
+    ]);
     expect((await mining.getEpoch(e)).pool).toBe(INITIAL);
     const before = await Promise.all([node, node2, node3].map((a) => h.balance(a.address)));
-    for (const [a, fuel] of [[node, 100n], [node2, 70n], [node3, 30n]] as const)
+    for (const [a, fuel] of [
+      [node, 100n],
+      [node2, 70n],
+      [node3, 30n],
+    ] as const)
       await claim(mining, a, e, fuel, t.proof(a.address));
     const after = await Promise.all([node, node2, node3].map((a) => h.balance(a.address)));
     expect(after.map((b, i) => b - before[i]!)).toEqual([6_000n * EMETH, 4_200n * EMETH, 1_800n * EMETH]);
@@ -149,7 +183,11 @@ describe('pro rata shares', () => {
   it('rounds every share down to the holon; the dust stays in the epoch', async () => {
     const e = await finishEpoch();
     const fuels = [7n, 11n, 13n];
-    const t = await post(e, [[node, fuels[0]!], [node2, fuels[1]!], [node3, fuels[2]!]]);
+    const t = await post(e, [
+      [node, fuels[0]!],
+      [node2, fuels[1]!],
+      [node3, fuels[2]!],
+    ]);
     const pool = (await mining.getEpoch(e)).pool;
     let paid = 0n;
     for (const [i, a] of [node, node2, node3].entries()) {
@@ -177,7 +215,7 @@ describe('decay schedule', () => {
     expect(await mining.scheduledReward(10n ** 30n)).toBe(0n);
   });
 
-  it("the production schedule: 12,000 an hour the first year, 11,400 the second, 600 the 20th, then 0", async () => {
+  it('the production schedule: 12,000 an hour the first year, 11,400 the second, 600 the 20th, then 0', async () => {
     const prod = await deployMining({ epochLength: 3_600, stepEpochs: 8_760 });
     expect(await prod.scheduledReward(0)).toBe(12_000n * EMETH);
     expect(await prod.scheduledReward(8_759)).toBe(12_000n * EMETH);
@@ -188,9 +226,15 @@ describe('decay schedule', () => {
   });
 
   it('a posted epoch k gets its step’s pool: epoch 3 pays 11,400 and epoch 6 10,800 against 12,000 for epoch 0', async () => {
-    for (const [k, want] of [[3n, 11_400n], [6n, 10_800n]] as const) {
+    for (const [k, want] of [
+      [3n, 11_400n],
+      [6n, 10_800n],
+    ] as const) {
       await advanceTo(await mining.epochEnd(k));
-      const t = await post(k, [[node, 1n], [node2, 1n]]);
+      const t = await post(k, [
+        [node, 1n],
+        [node2, 1n],
+      ]);
       expect((await mining.getEpoch(k)).pool).toBe(want * EMETH);
       const before = await h.balance(node.address);
       await claim(mining, node, k, 1n, t.proof(node.address));
@@ -224,53 +268,61 @@ describe('refusals', () => {
   let t: ReturnType<typeof epochTree>;
   beforeAll(async () => {
     e = await finishEpoch();
-    t = await post(e, [[node, 50n], [node2, 50n], [weak, 50n], [outsider, 50n]]);
+    t = await post(e, [
+      [node, 50n],
+      [node2, 50n],
+      [weak, 50n],
+      [outsider, 50n],
+    ]);
   });
 
   it('a second claim for the same epoch and node', async () => {
     await claim(mining, node, e, 50n, t.proof(node.address));
     expect(await mining.hasClaimed(e, node.address)).toBe(true);
-    await expectRevert(as(mining, node).claim(e, node.address, 50n, t.proof(node.address)), 'AlreadyClaimed', [
-      e,
-      node.address,
-    ]);
     await expectRevert(
-      as(mining, node).claimMany([e], [50n], [t.proof(node.address)]),
+      as(mining, node).claim(e, node.address, 50n, t.proof(node.address)),
       'AlreadyClaimed',
       [e, node.address],
     );
+    await expectRevert(as(mining, node).claimMany([e], [50n], [t.proof(node.address)]), 'AlreadyClaimed', [
+      e,
+      node.address,
+    ]);
   });
 
   it('a claim for another node, even with its valid proof', async () => {
-    await expectRevert(
-      as(mining, node3).claim(e, node2.address, 50n, t.proof(node2.address)),
-      'NotNode',
-      [node3.address, node2.address],
-    );
+    await expectRevert(as(mining, node3).claim(e, node2.address, 50n, t.proof(node2.address)), 'NotNode', [
+      node3.address,
+      node2.address,
+    ]);
     expect(await mining.hasClaimed(e, node2.address)).toBe(false);
   });
 
   it('a wrong fuel, and a proof replayed in another epoch', async () => {
-    await expectRevert(as(mining, node2).claim(e, node2.address, 51n, t.proof(node2.address)), 'InvalidProof', [
-      e,
-      node2.address,
-      51n,
-    ]);
+    await expectRevert(
+      as(mining, node2).claim(e, node2.address, 51n, t.proof(node2.address)),
+      'InvalidProof',
+      [e, node2.address, 51n],
+    );
     // Epoch 0's leaf for node3 (fuel 30) proves nothing in epoch e.
-    const old = epochTree(0n, [[node, 100n], [node2, 70n], [node3, 30n]]);
-    await expectRevert(as(mining, node3).claim(e, node3.address, 30n, old.proof(node3.address)), 'InvalidProof', [
-      e,
-      node3.address,
-      30n,
+    const old = epochTree(0n, [
+      [node, 100n],
+      [node2, 70n],
+      [node3, 30n],
     ]);
+    await expectRevert(
+      as(mining, node3).claim(e, node3.address, 30n, old.proof(node3.address)),
+      'InvalidProof',
+      [e, node3.address, 30n],
+    );
   });
 
   it('a node below the stake minimum, and an unregistered one', async () => {
-    await expectRevert(as(mining, weak).claim(e, weak.address, 50n, t.proof(weak.address)), 'MiningStakeTooLow', [
-      weak.address,
-      MIN_STAKE - 1n,
-      MIN_STAKE,
-    ]);
+    await expectRevert(
+      as(mining, weak).claim(e, weak.address, 50n, t.proof(weak.address)),
+      'MiningStakeTooLow',
+      [weak.address, MIN_STAKE - 1n, MIN_STAKE],
+    );
     await expectRevert(
       as(mining, outsider).claim(e, outsider.address, 50n, t.proof(outsider.address)),
       'NodeNotRegistered',
@@ -289,7 +341,10 @@ describe('refusals', () => {
     await expectRevert(as(mining, poster).postEpoch(current, t.root, 1n), 'EpochNotEnded', [current, end]);
     await expectRevert(as(mining, poster).postEpoch(current + 5n, t.root, 1n), 'EpochNotEnded');
     await expectRevert(as(mining, poster).postEpoch(e, t.root, t.totalFuel), 'EpochAlreadyPosted', [e]);
-    await expectCoreRevert(as(mining, outsider).postEpoch(0n, t.root, 1n), 'AccessControlUnauthorizedAccount');
+    await expectCoreRevert(
+      as(mining, outsider).postEpoch(0n, t.root, 1n),
+      'AccessControlUnauthorizedAccount',
+    );
   });
 
   it('a claim for an epoch never posted', async () => {
@@ -301,7 +356,10 @@ describe('refusals', () => {
 describe('unclaimed rewards', () => {
   it('after the claim window a sweep returns what was not claimed to the unallocated pool, once', async () => {
     const e = await finishEpoch();
-    const t = await post(e, [[node, 2n], [node2, 1n]]);
+    const t = await post(e, [
+      [node, 2n],
+      [node2, 1n],
+    ]);
     const { pool, claimDeadline } = await mining.getEpoch(e);
     expect(claimDeadline).toBe((await h.now()) + WINDOW * EPOCH);
     await claim(mining, node, e, 2n, t.proof(node.address));
@@ -309,10 +367,11 @@ describe('unclaimed rewards', () => {
     await expectRevert(mining.sweep(e), 'ClaimWindowOpen', [e, claimDeadline]);
 
     await advanceTo(claimDeadline);
-    await expectRevert(as(mining, node2).claim(e, node2.address, 1n, t.proof(node2.address)), 'ClaimWindowClosed', [
-      e,
-      claimDeadline,
-    ]);
+    await expectRevert(
+      as(mining, node2).claim(e, node2.address, 1n, t.proof(node2.address)),
+      'ClaimWindowClosed',
+      [e, claimDeadline],
+    );
     const unallocated = await mining.unallocated();
     const outstanding = await mining.outstanding();
     // Anyone may sweep.
@@ -327,12 +386,17 @@ describe('unclaimed rewards', () => {
 
 it('claimMany pays several epochs in one transfer', async () => {
   const e1 = await finishEpoch();
-  const t1 = await post(e1, [[node3, 1n], [node2, 3n]]);
+  const t1 = await post(e1, [
+    [node3, 1n],
+    [node2, 3n],
+  ]);
   const e2 = await finishEpoch();
   const t2 = await post(e2, [[node3, 5n]]);
   const want = (await mining.rewardOf(e1, 1n)) + (await mining.rewardOf(e2, 5n));
   const before = await h.balance(node3.address);
-  await mined(as(mining, node3).claimMany([e1, e2], [1n, 5n], [t1.proof(node3.address), t2.proof(node3.address)]));
+  await mined(
+    as(mining, node3).claimMany([e1, e2], [1n, 5n], [t1.proof(node3.address), t2.proof(node3.address)]),
+  );
   expect((await h.balance(node3.address)) - before).toBe(want);
   await expectRevert(as(mining, node3).claimMany([e1], [], []), 'LengthMismatch');
 });
@@ -382,7 +446,8 @@ describe('property', () => {
             expect(results.every((r) => r.status === 'fulfilled')).toBe(true);
             expect(pool - paid).toBeLessThan(BigInt(shares.length));
           }
-          for (const r of results) if (r.status === 'rejected') await expectRevert(Promise.reject(r.reason), 'PoolExceeded');
+          for (const r of results)
+            if (r.status === 'rejected') await expectRevert(Promise.reject(r.reason), 'PoolExceeded');
         },
       ),
       { numRuns: 50, seed: 13, endOnFailure: true },
