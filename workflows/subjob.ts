@@ -375,18 +375,7 @@ export async function canaryWorkflow({
   let end: Exclude<AttemptEnd, { outcome: 'verified' }> | { outcome: 'verified' };
   if ('result' in ran) {
     const bound = await l2.checkResult({ task: opened.task, nodeId: node.nodeId, result: ran.result });
-    const same =
-      bound.bound &&
-      (ran.result.output === knownOutput ||
-        (
-          await verifierOn(input, input.dispatch.verifierQueue).compareReplicas(
-            sealTo(await l2.verifierKeys(), {
-              jobId: input.jobId,
-              subJobId,
-              outputs: [knownOutput, ran.result.output] as [string, string],
-            }),
-          )
-        ).identical);
+    const same = bound.bound && (await sameBytes(input, knownOutput, ran.result.output));
     end = !bound.bound
       ? { outcome: 'timeout', reason: `no answer: ${bound.reason}` }
       : same
@@ -409,6 +398,18 @@ export async function canaryWorkflow({
   }
   await penalise(subJobId, node.nodeId, attempt, end);
   return end.outcome;
+}
+
+/**
+ * Whether two outputs of this SubJob hold the same bytes: equal ids, or, since each is sealed apart
+ * (so equal contents get different ids), the verifier's reading of both. Nothing is re-executed.
+ */
+async function sameBytes(input: SubJobWorkflowInput, a: string, b: string): Promise<boolean> {
+  if (a === b) return true;
+  const compared = await verifierOn(input, input.dispatch.verifierQueue).compareReplicas(
+    sealTo(await l2.verifierKeys(), { jobId: input.jobId, subJobId: input.plan.subJobId, outputs: [a, b] }),
+  );
+  return compared.identical;
 }
 
 /** One replica's run: its node, its attempt's task, and how far it got. */
@@ -509,16 +510,7 @@ async function replicatedRound(
     a.result !== undefined &&
     b.result !== undefined &&
     a.result.fuelUsed === b.result.fuelUsed &&
-    (a.result.output === b.result.output ||
-      (
-        await verifierOn(input, input.dispatch.verifierQueue).compareReplicas(
-          sealTo(await l2.verifierKeys(), {
-            jobId: input.jobId,
-            subJobId: plan.subJobId,
-            outputs: [a.result.output, b.result.output] as [string, string],
-          }),
-        )
-      ).identical);
+    (await sameBytes(input, a.result.output, b.result.output));
   for (const r of runs) {
     if (!r.result) continue;
     r.end = await verify(input, r.node, r.task, r.result, agree ? 0 : 1);

@@ -46,15 +46,28 @@ export async function penaltyFor(
   // The attempt's own lock counts: it was held back for exactly this penalty.
   const stake = await chain.stakeOf(p.node, p.reason);
   const penalty = penaltyAmount(p.kind, p.feeLimit, stake, feeParams, p.policy);
-  // A prover without stake on EmethCore has nowhere to be paid: then the whole fine is burned.
-  const paid =
-    p.kind === 'reject' && p.prover && p.prover.toLowerCase() !== p.node.toLowerCase()
-      ? (await chain.stakeOf(p.prover)) > 0n
-      : false;
-  const penaltyTx = paid
-    ? await chain.fine(p.node, penalty, p.reason, p.prover!.toLowerCase())
-    : await chain.penalize(p.node, penalty, p.reason);
+  const penaltyTx =
+    p.kind === 'reject'
+      ? await fineOrBurn(chain, p.node, penalty, p.reason, p.prover)
+      : await chain.penalize(p.node, penalty, p.reason);
   return { penalty, penaltyTx };
+}
+
+/**
+ * Takes a proven lie's fine from `liar`'s stake once per `reason`: EmethCore's `fine`, paying its
+ * proverShare to `prover`, when the prover is someone else with stake to be paid into; otherwise
+ * (no prover, or one without stake on EmethCore) `penalize`, burning it all.
+ */
+export async function fineOrBurn(
+  chain: Pick<L2Chain, 'stakeOf' | 'penalize' | 'fine'>,
+  liar: string,
+  amount: bigint,
+  reason: string,
+  prover?: string,
+): Promise<string | undefined> {
+  const payee = prover?.toLowerCase();
+  const paid = payee !== undefined && payee !== liar.toLowerCase() && (await chain.stakeOf(payee)) > 0n;
+  return paid ? chain.fine(liar, amount, reason, payee) : chain.penalize(liar, amount, reason);
 }
 
 /** The key EmethCore files an attempt's stake lock and its penalty under (one, so the lock pays it). */

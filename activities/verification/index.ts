@@ -12,7 +12,7 @@ import { getProgramSpec } from '../../lib/programs';
 import { decideCheck, withOverrides, type VerificationPolicy } from '../../lib/verification-policy';
 import { reputationOf } from './reputation';
 import { worstPenaltyOf } from '../dispatcher/penalties';
-import { DEFAULT_FEE_PARAMS } from '../../lib/fees';
+import { DEFAULT_FEE_PARAMS, type FeeParams } from '../../lib/fees';
 import { big } from '../../prisma/ledger';
 import { createVerdictAuditActivities, type VerdictAuditDeps } from './verdict-audits';
 
@@ -20,6 +20,8 @@ export interface VerificationDeps extends VerdictAuditDeps {
   prisma: PrismaClient;
   /** Which of these nodes have a worker polling their queue right now (a canary's node must). */
   nodesOnline(nodeIds: string[]): Promise<Set<string>>;
+  /** The deployment's fee rules: a canary's node must cover the same worst penalty the dispatcher locks. */
+  feeParams?: FeeParams;
   /** Addresses allowed to sign verdicts. */
   verifiers: readonly string[];
   /** The X25519 key a participant vouched for in its node-edge token, if it has connected. */
@@ -90,7 +92,11 @@ export function createVerificationActivities(deps: VerificationDeps): Verificati
         },
       });
       const online = await deps.nodesOnline(candidates.map((c) => c.id));
-      const worst = worstPenaltyOf(big(sub.fuelLimit) * big(sub.job.fuelPrice), DEFAULT_FEE_PARAMS, policy);
+      const worst = worstPenaltyOf(
+        big(sub.fuelLimit) * big(sub.job.fuelPrice),
+        deps.feeParams ?? DEFAULT_FEE_PARAMS,
+        policy,
+      );
       const eligible: string[] = [];
       for (const c of candidates)
         if (online.has(c.id) && (await deps.chain.stakeOf(c.id)) >= worst) eligible.push(c.id);

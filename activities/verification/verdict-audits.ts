@@ -25,6 +25,7 @@ import {
 import { big } from '../../prisma/ledger';
 import { refuse } from '../shared/job-rows';
 import type { L2Chain } from '../chain';
+import { fineOrBurn } from '../dispatcher/penalties';
 
 export interface VerdictAuditDeps {
   prisma: PrismaClient;
@@ -110,7 +111,15 @@ export function createVerdictAuditActivities(deps: VerdictAuditDeps) {
       return plan;
     },
 
-    async chooseVerifier({ subJobId, attempt, exclude }: { subJobId: string; attempt: number; exclude: string[] }) {
+    async chooseVerifier({
+      subJobId,
+      attempt,
+      exclude,
+    }: {
+      subJobId: string;
+      attempt: number;
+      exclude: string[];
+    }) {
       const { policy, feeLimit } = await subJobOf(subJobId);
       const pool = await candidates(exclude, verdictFineOf(policy, feeLimit));
       if (pool.length === 0) return null;
@@ -118,7 +127,13 @@ export function createVerdictAuditActivities(deps: VerdictAuditDeps) {
       return { verifier, seed: `${subJobId}:${attempt}:${verifier}:${randomBytes(16).toString('hex')}` };
     },
 
-    async settleVerdictAudit({ output, verdicts }: { output: string; verdicts: AuditedVerdicts }): Promise<Verdict> {
+    async settleVerdictAudit({
+      output,
+      verdicts,
+    }: {
+      output: string;
+      verdicts: AuditedVerdicts;
+    }): Promise<Verdict> {
       const outputDigest = blobDigest(output);
       const { first, audit, referee } = verdicts;
       const all = [first, audit, ...(referee ? [referee] : [])];
@@ -126,7 +141,9 @@ export function createVerdictAuditActivities(deps: VerdictAuditDeps) {
         if (v.subJobId !== first.subJobId || v.attempt !== first.attempt || v.node !== first.node)
           refuse(`verdicts of an audit must be on one attempt: ${v.subJobId}:${v.attempt} of ${v.node}`);
         if (!signerOf(v, outputDigest))
-          refuse(`a verdict on ${v.subJobId} attempt ${v.attempt} is not signed by its verifier ${v.verifier}`);
+          refuse(
+            `a verdict on ${v.subJobId} attempt ${v.attempt} is not signed by its verifier ${v.verifier}`,
+          );
       }
       if (new Set(all.map((v) => v.verifier.toLowerCase())).size !== all.length)
         refuse('an audit needs verdicts of distinct verifiers');
@@ -144,12 +161,7 @@ export function createVerdictAuditActivities(deps: VerdictAuditDeps) {
         const stake = await chain.stakeOf(wrong.verifier);
         const due = verdictFineOf(policy, feeLimit);
         const amount = due < stake ? due : stake;
-        const prover = upheld.verifier.toLowerCase();
-        // A prover without stake on EmethCore has nowhere to be paid: the whole fine is burned.
-        const tx =
-          (await chain.stakeOf(prover)) > 0n
-            ? await chain.fine(wrong.verifier.toLowerCase(), amount, key, prover)
-            : await chain.penalize(wrong.verifier.toLowerCase(), amount, key);
+        const tx = await fineOrBurn(chain, wrong.verifier.toLowerCase(), amount, key, upheld.verifier);
         fine = { amount, ...(tx ? { tx } : {}) };
         logger.warn(
           { ...ctx, verifier: wrong.verifier, upheld: upheld.verifier, fine: amount.toString(), fineTx: tx },

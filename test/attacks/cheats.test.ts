@@ -10,7 +10,6 @@ import { GatewayClient } from '../../cli/gateway-client';
 import { reputationOf } from '../../activities/verification/reputation';
 import { localRun } from '../support/local-run';
 import { TestPipeline, type Submitted, type TestNode } from '../support/pipeline';
-import type { NodeBehaviour } from '../../workers/node/drills';
 
 // Each cheating strategy of workers/node/drills.ts against a real stack: Temporal, PostgreSQL,
 // anvil, the L2 server, nodes and the verifier as real processes. Each is caught on its first lie:
@@ -28,13 +27,6 @@ beforeAll(async () => {
   await p.startVerifier();
 });
 afterAll(() => p?.stop());
-
-/** A node running a cheating drill, with the drill's options. */
-const startDrillNode = (
-  behaviour: NodeBehaviour,
-  capabilityClass: string,
-  args: string[] = [],
-): Promise<TestNode> => p.startNode({ behaviour, capabilityClass, args });
 
 /** The pipeline as another requester: its gateway client signs the uploads, the Jobs, their Commits and reads. */
 const asRequester = (gateway: GatewayClient): TestPipeline =>
@@ -92,13 +84,17 @@ async function expectCaught(cheater: TestNode, submitted: Submitted, capabilityC
 
 describe('a cheating node is caught on its first lie', () => {
   it('lazy (zeros of the right shape, full fuel claimed): rejected, fined, redone', async () => {
-    const cheater = await startDrillNode('lazy', 'lazy-drill');
+    const cheater = await p.startNode({ behaviour: 'lazy', capabilityClass: 'lazy-drill' });
     const submitted = await p.submit({ rows: 100, numParallel: 1, capabilityClass: 'lazy-drill' });
     await expectCaught(cheater, submitted, 'lazy-drill');
   });
 
   it('partial (one wrong row of 100) on a node on probation: every row is checked, so it is caught', async () => {
-    const cheater = await startDrillNode('partial', 'partial-drill', ['--corrupt-rows', '1']);
+    const cheater = await p.startNode({
+      behaviour: 'partial',
+      capabilityClass: 'partial-drill',
+      args: ['--corrupt-rows', '1'],
+    });
     expect(await reputationOf(p.db.prisma, cheater.address, PROGRAM)).toBe(0);
     const submitted = await p.submit({ rows: 100, numParallel: 1, capabilityClass: 'partial-drill' });
     await expectCaught(cheater, submitted, 'partial-drill');
@@ -108,7 +104,11 @@ describe('a cheating node is caught on its first lie', () => {
 
   it('farmer: honest on its own Jobs earns no reputation, so its first lazy SubJob is checked in full and caught', async () => {
     const cls = 'farmer-drill';
-    const farmer = await startDrillNode('farmer', cls, ['--honest-first', '2']);
+    const farmer = await p.startNode({
+      behaviour: 'farmer',
+      capabilityClass: cls,
+      args: ['--honest-first', '2'],
+    });
     // The farmer is its own requester: it deposits and submits with its own key.
     const own = new NonceManager(new Wallet(farmer.wallet.privateKey, p.chain.provider));
     const token = emethToken(p.chain.deployment.token, own);

@@ -9,7 +9,6 @@ import { encodeModel } from '../../activities/programs/fedavg-format';
 import { fedAvgFuel } from '../../activities/programs/fedavg-train';
 import type { JobView } from '../../cli/job-status';
 import { TestPipeline, type TestNode } from '../support/pipeline';
-import type { NodeBehaviour } from '../../workers/node/drills';
 
 // The training cheats of workers/node/drills.ts against a real stack (Temporal, PostgreSQL, anvil,
 // the L2 server, nodes, the verifier and the requester's keyholder as real processes). A new node
@@ -30,13 +29,6 @@ beforeAll(async () => {
   publicKey = (await p.startKeyholder()).publicKey;
 });
 afterAll(() => p?.stop());
-
-/** A node running a cheating drill, with the drill's options (`--scale`). */
-const startDrillNode = (
-  behaviour: NodeBehaviour,
-  capabilityClass: string,
-  args: string[] = [],
-): Promise<TestNode> => p.startNode({ behaviour, capabilityClass, args });
 
 /** One shard of 400 rows per epoch, so every SubJob of the Job goes to the one node of its class. */
 async function submitTraining(opts: {
@@ -121,7 +113,7 @@ const drillLines = (node: TestNode, msg: 'drill: cheated' | 'drill: answered hon
 
 it('scaled (the honest update × 10 under encryption) on a Job with clipNorm: opened, over the norm bound, rejected, fined, redone', async () => {
   const cls = 'scaled-drill';
-  const cheater = await startDrillNode('scaled', cls, ['--scale', '10']);
+  const cheater = await p.startNode({ behaviour: 'scaled', capabilityClass: cls, args: ['--scale', '10'] });
   const stake = await p.stakeOf(cheater.address);
   const burned = await p.totalBurned();
   // Well below the honest update's norm, so the honest nodes clip too (and still verify).
@@ -156,7 +148,7 @@ it('scaled (the honest update × 10 under encryption) on a Job with clipNorm: op
 
 it('stale (trains epoch 1 from the epoch-0 model): honest on epoch 0, its stale update rejected, fined, redone', async () => {
   const cls = 'stale-drill';
-  const cheater = await startDrillNode('stale', cls);
+  const cheater = await p.startNode({ behaviour: 'stale', capabilityClass: cls });
   const stake = await p.stakeOf(cheater.address);
   const burned = await p.totalBurned();
   // Two epochs: the drill has an earlier model to train from only once the Job hands it a second one.
