@@ -36,14 +36,18 @@ export function createResultsActivities(deps: ResultsDeps): ResultsActivities {
     },
 
     async checkReveal({ commitment, result, salt }) {
-      if (!/^0x[0-9a-f]{64}$/i.test(salt)) return { opened: false, reason: 'the salt is not 32 bytes of hex' };
+      if (!/^0x[0-9a-f]{64}$/i.test(salt))
+        return { opened: false, reason: 'the salt is not 32 bytes of hex' };
       const opened = replicaCommitment(result, salt);
       if (opened === commitment.toLowerCase()) return { opened: true };
       deps.logger.warn(
         { jobId: result.jobId, subJobId: result.subJobId, nodeId: result.nodeId, attempt: result.attempt },
         'a replica revealed a result other than the one it committed to',
       );
-      return { opened: false, reason: 'the revealed result does not open the commitment made before the reveal' };
+      return {
+        opened: false,
+        reason: 'the revealed result does not open the commitment made before the reveal',
+      };
     },
 
     async acceptResult({ task, nodeId, result, verdict, replica }) {
