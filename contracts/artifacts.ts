@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { InterfaceAbi } from 'ethers';
 
 /** The contracts `contracts/compile.ts` builds. */
-export type ContractName = 'EmethToken' | 'EmethCore' | 'EmethL1';
+export type ContractName = 'EmethToken' | 'EmethCore' | 'EmethL1' | 'EmethMining';
 
 export interface LoadedArtifact {
   contractName: ContractName;

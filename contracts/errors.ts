@@ -49,11 +49,21 @@ export function revertData(err: unknown): string | undefined {
   return walk(err, 0);
 }
 
-/** Decodes the custom error (or Error(string)) of a failed EMETH contract call; undefined if none. */
-export function decodeRevert(err: unknown): { contract: string; error: ErrorDescription } | undefined {
+/**
+ * Decodes the custom error (or Error(string)) of a failed EMETH contract call; undefined if none.
+ * Some errors exist in two contracts with one selector (EmethCore's and EmethMining's
+ * `NodeNotRegistered(address)`, `ZeroAmount()`, `LengthMismatch()`): `called` — the contract the
+ * call went to — is tried first, so the message names the contract that refused.
+ */
+export function decodeRevert(
+  err: unknown,
+  called?: ContractName,
+): { contract: string; error: ErrorDescription } | undefined {
   const data = revertData(err);
   if (!data) return undefined;
-  for (const name of ['EmethCore', 'EmethToken'] as const) {
+  const order: ContractName[] = ['EmethCore', 'EmethMining', 'EmethToken'];
+  if (called) order.unshift(called);
+  for (const name of order) {
     try {
       const error = iface(name).parseError(data);
       if (error) return { contract: name, error };
@@ -65,8 +75,8 @@ export function decodeRevert(err: unknown): { contract: string; error: ErrorDesc
 }
 
 /** Rethrows a failed call as a ContractRevertError naming the rule, or returns the original error. */
-export function explainRevert(err: unknown, action?: string): Error {
-  const decoded = decodeRevert(err);
+export function explainRevert(err: unknown, action?: string, called?: ContractName): Error {
+  const decoded = decodeRevert(err, called);
   if (!decoded) return err instanceof Error ? err : new Error(String(err));
   const args: Record<string, unknown> = {};
   decoded.error.fragment.inputs.forEach((input, i) => {

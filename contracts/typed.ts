@@ -8,16 +8,18 @@ import type { ContractRunner } from 'ethers';
 import {
   EmethCore__factory,
   EmethL1__factory,
+  EmethMining__factory,
   EmethToken__factory,
   type EmethCore,
   type EmethL1,
+  type EmethMining,
   type EmethToken,
 } from './types';
 
-export type { EmethCore, EmethL1, EmethToken } from './types';
+export type { EmethCore, EmethL1, EmethMining, EmethToken } from './types';
 /** The contracts' structs (declared in EmethBase.sol): `EmethBase.TicketStruct`, `EmethBase.NodeStructOutput`, … */
 export type { EmethBase } from './types/EmethCore';
-export { EmethCore__factory, EmethL1__factory, EmethToken__factory } from './types';
+export { EmethCore__factory, EmethL1__factory, EmethMining__factory, EmethToken__factory } from './types';
 
 export function emethToken(address: string, runner: ContractRunner): EmethToken {
   return EmethToken__factory.connect(address, runner);
@@ -30,4 +32,9 @@ export function emethCore(address: string, runner: ContractRunner): EmethCore {
 /** EmethCore's L1 extension. Its functions are called through EmethCore (`emethCore`), never here. */
 export function emethL1(address: string, runner: ContractRunner): EmethL1 {
   return EmethL1__factory.connect(address, runner);
+}
+
+/** The GPU Mining Program: hourly reward pools paid pro rata to posted verified fuel (contracts/EmethMining.sol). */
+export function emethMining(address: string, runner: ContractRunner): EmethMining {
+  return EmethMining__factory.connect(address, runner);
 }

@@ -98,6 +98,24 @@ export interface EmethConfig {
     /** Participant side: the CA that signed the edge's certificate (EMETH_EDGE_TLS_CA); set means TLS. */
     tlsCa?: string;
   };
+  /**
+   * The GPU Mining Program (contracts/EmethMining.sol). These only shape an EmethMining that
+   * `emeth up` deploys: the epoch length is a constructor parameter, fixed at deployment, and the L2
+   * reads it (and schedules its epoch poster) from the contract, never from here.
+   */
+  mining: {
+    /**
+     * EMETH_MINING_EPOCH_SECONDS: seconds per epoch. Default 3,600 (the paper's hour); 30 on the
+     * embedded dev chain, so `npm run demo` sees an epoch close within a minute.
+     */
+    epochSeconds: number;
+    /**
+     * EMETH_MINING_FUND (EMETH, an integer): minted by the deployer into the reward pool at
+     * deployment. Default 5,000,000 on the embedded dev chain (over 400 full 12,000-EMETH
+     * epochs), 0 elsewhere: a real pool is funded by a transfer from the treasury, not a mint.
+     */
+    fund: bigint;
+  };
   codec: {
     /** EMETH_CODEC_KEYS: `id1:base64key,id2:base64key`; unset on the embedded stack, which uses keyFile. */
     keys?: string;
@@ -199,6 +217,15 @@ function positiveInt(env: Env, name: string, fallback: number): number {
   if (!Number.isSafeInteger(n) || n <= 0)
     throw new ConfigError(name, `${name} must be a positive integer, got "${raw}"`);
   return n;
+}
+
+/** A whole number of EMETH from the environment, as holon (10^18 per EMETH). */
+function wholeEmeth(env: Env, name: string, fallbackEmeth: bigint): bigint {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallbackEmeth * 10n ** 18n;
+  if (!/^[0-9]{1,30}$/.test(raw))
+    throw new ConfigError(name, `${name} must be a whole number of EMETH (e.g. 100000), got "${raw}"`);
+  return BigInt(raw) * 10n ** 18n;
 }
 
 function url(env: Env, name: string): string | undefined {
@@ -315,6 +342,10 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
       tlsCert: env.EMETH_EDGE_TLS_CERT || undefined,
       tlsKey: env.EMETH_EDGE_TLS_KEY || undefined,
       tlsCa: env.EMETH_EDGE_TLS_CA || undefined,
+    },
+    mining: {
+      epochSeconds: positiveInt(env, 'EMETH_MINING_EPOCH_SECONDS', rpcUrl === undefined ? 30 : 3_600),
+      fund: wholeEmeth(env, 'EMETH_MINING_FUND', rpcUrl === undefined ? 5_000_000n : 0n),
     },
     codec: {
       keys: env.EMETH_CODEC_KEYS || undefined,

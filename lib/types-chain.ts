@@ -12,6 +12,11 @@ export interface Deployment {
   token: string;
   /** EmethCore address. */
   core: string;
+  /**
+   * EmethMining address (the GPU Mining Program). Absent in deployment files written before the
+   * program existed: the L2 then posts no epochs and GET /v1/nodes/:address/rewards says so.
+   */
+  mining?: string;
   /** Block of the deployment: the EMETH Cache starts following events here. */
   blockNumber: number;
   /** ISO-8601 time of the deployment. */

@@ -134,7 +134,13 @@ export async function startStack(config: EmethConfig, opts: StartStackOptions): 
     const l2Address = new Wallet(config.l2.key).address;
     const signerAddress = new Wallet(config.l2.signerKey).address;
     const { deployment, reused } = await ensureDeployment(config.chain.deploymentFile, provider, () =>
-      deployContracts(signer, { signers: [signerAddress], verifiers: [l2Address], l2Servers: [l2Address] }),
+      deployContracts(signer, {
+        signers: [signerAddress],
+        verifiers: [l2Address],
+        l2Servers: [l2Address],
+        miningEpochSeconds: config.mining.epochSeconds,
+        miningFund: config.mining.fund,
+      }),
     );
     // An embedded chain state from before the signer had its own key: give the signer key its role.
     if (config.chain.embedded) {
