@@ -4,3 +4,4 @@ export { jobWorkflow } from './job';
 export { subJobWorkflow, canaryWorkflow } from './subjob';
 export { signerWorkflow } from './signer';
 export { reconcilerWorkflow } from './reconciler';
+export { miningEpochWorkflow } from './mining';

@@ -4,17 +4,32 @@
  * authenticated can list nodes; only the node itself reads its tickets, which it needs (with
  * their batch signature and Merkle proof) to redeem on EmethCore. A verifier reads and redeems
  * its own tickets (its fees) on the same routes under its own address: `:address` is the payee.
+ * A node also reads its GPU Mining Program rewards, with the proofs EmethMining.claimMany takes.
  */
 import { TicketTree, serializeTicket } from '../../lib/tickets';
 import { ticketOfRow } from '../../prisma/ledger';
 import { Router, type Request, type Response } from 'express';
 import type { Authenticator } from '../auth';
-import type { ApiContext } from '../deps';
+import type { ApiContext, ChainView } from '../deps';
 import { HttpError, forbidden, notFound } from '../errors';
 import { authenticated, callerOf, jsonBody, queryObject } from '../http';
 import { ListNodesQuery, NodePath, RegisterNodeBody, TicketsQuery } from '../schemas/nodes';
 import { parseObject, parsePath, parseQuery } from '../schemas/parse';
 import { holon, nodeView } from '../views';
+
+/** What the rewards route reads from EmethMining. */
+export interface MiningView {
+  address: string;
+  hasClaimed(epoch: number, node: string): Promise<boolean>;
+}
+
+/**
+ * The chain view the L2 server hands the gateway: EmethCore's reads, and EmethMining's claim bits
+ * when the deployment has the contract (api/deps' ChainView does not name it; the L2 server sets it).
+ */
+export interface ChainViewWithMining extends ChainView {
+  mining?: MiningView;
+}
 
 export interface TicketView {
   /** Whom the ticket pays: 'node' (amount) or 'verifier' (verifierFee). */
@@ -190,6 +205,68 @@ export function nodesRouter(ctx: ApiContext, auth: Authenticator): Router {
       };
     });
     res.json({ tickets: views });
+  });
+
+  router.get('/:address/rewards', authenticated(auth), async (req, res) => {
+    const address = thisNodeOnly(req, res, 'mining rewards');
+    const mining = (ctx.chain as ChainViewWithMining).mining;
+    if (!mining) {
+      throw notFound(
+        'mining_not_deployed',
+        'this deployment has no EmethMining contract (its deployment file predates the GPU Mining Program), so no mining rewards are posted; redeploy the contracts to enable it',
+      );
+    }
+    const shares = await ctx.prisma.miningShare.findMany({
+      where: { node: address, miningEpoch: { postedAt: { not: null } } },
+      include: { miningEpoch: true },
+      orderBy: { epoch: 'asc' },
+      take: 5000,
+    });
+    let claimedBits: boolean[];
+    try {
+      claimedBits = await Promise.all(shares.map((s) => mining.hasClaimed(s.epoch, address)));
+    } catch (err) {
+      throw new HttpError(
+        503,
+        'chain_unavailable',
+        `could not read claims of ${address} from EmethMining (${(err as Error).message}); try again shortly`,
+      );
+    }
+    const nowMs = ctx.now();
+    const totals = { claimable: 0n, claimed: 0n, expired: 0n };
+    const rewards = shares.map((s, i) => {
+      const e = s.miningEpoch;
+      const fuel = BigInt(s.fuel.toFixed(0));
+      const total = BigInt(e.totalFuel.toFixed(0));
+      const pool = e.pool ? BigInt(e.pool.toFixed(0)) : 0n;
+      // As EmethMining.rewardOf pays it: rounded down, so the pool is never over-paid.
+      const amount = total === 0n ? 0n : (pool * fuel) / total;
+      const claimed = claimedBits[i]!;
+      if (claimed) totals.claimed += amount;
+      else if (e.claimDeadline && e.claimDeadline.getTime() <= nowMs) totals.expired += amount;
+      else totals.claimable += amount;
+      return {
+        epoch: s.epoch,
+        fuel: fuel.toString(),
+        totalFuel: total.toString(),
+        pool: pool.toString(),
+        amount: amount.toString(),
+        claimed,
+        claimDeadline: e.claimDeadline ? e.claimDeadline.toISOString() : null,
+        proof: Array.isArray(s.proof) ? (s.proof as string[]) : [],
+        txHash: e.txHash,
+      };
+    });
+    res.json({
+      node: address,
+      mining: mining.address.toLowerCase(),
+      rewards,
+      totals: {
+        claimable: totals.claimable.toString(),
+        claimed: totals.claimed.toString(),
+        expired: totals.expired.toString(),
+      },
+    });
   });
 
   return router;

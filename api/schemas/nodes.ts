@@ -1,6 +1,7 @@
 /**
- * Nodes: register or refresh (wallet-signed, after staking on EmethCore), list, read one, and the
- * tickets and redemptions of the address they pay (a node its fuel, a verifier its fees).
+ * Nodes: register or refresh (wallet-signed, after staking on EmethCore), list, read one, the
+ * tickets and redemptions of the address they pay (a node its fuel, a verifier its fees), and a
+ * node's GPU Mining Program rewards with the proofs EmethMining.claimMany takes.
  */
 import { textField } from '../../lib/schema-fields';
 import {
@@ -105,6 +106,41 @@ const Redemptions = z
   })
   .openapi('Redemptions', { description: 'EmethCore.redeemMany arguments, one multiproof per batch' });
 
+const FUEL = z
+  .string()
+  .regex(/^[0-9]+$/)
+  .openapi({ description: 'fuel units as a decimal string' });
+
+const MiningReward = z
+  .object({
+    epoch: z.int().min(0),
+    fuel: FUEL.openapi({ description: "the node's verified, ticketed fuel in the epoch" }),
+    totalFuel: FUEL.openapi({ description: "every node's verified fuel in the epoch, as posted" }),
+    pool: HOLON.openapi({ description: 'holon EmethMining allocated to the epoch when it was posted' }),
+    amount: HOLON.openapi({ description: 'floor(pool × fuel / totalFuel): what a claim pays, in holon' }),
+    claimed: z.boolean().openapi({ description: 'read from EmethMining (hasClaimed)' }),
+    claimDeadline: DATE_TIME.nullable().openapi({ description: 'claims are accepted before this time' }),
+    proof: z.array(z.string()).openapi({ description: 'bytes32 Merkle siblings for claim/claimMany' }),
+    txHash: z.string().nullable().openapi({ description: "the epoch's postEpoch transaction" }),
+  })
+  .openapi('MiningReward');
+
+const MiningRewards = z
+  .object({
+    node: ADDRESS,
+    mining: ADDRESS.openapi({ description: 'the EmethMining contract' }),
+    rewards: z.array(MiningReward),
+    totals: z.object({
+      claimable: HOLON.openapi({ description: 'unclaimed amounts of epochs still open for claims, holon' }),
+      claimed: HOLON.openapi({ description: 'amounts already claimed, holon' }),
+      expired: HOLON.openapi({ description: 'unclaimed amounts whose claim window has closed, holon' }),
+    }),
+  })
+  .openapi('MiningRewards', {
+    description:
+      "a node's share of each posted mining epoch it did verified work in, oldest first; claim with EmethMining.claimMany(epochs, fuels, proofs) from the node's own key",
+  });
+
 export const nodeOperations = {
   registerNode: {
     method: 'post',
@@ -163,6 +199,21 @@ export const nodeOperations = {
       '200': ok('one entry per batch', Redemptions),
       ...AUTH_ERRORS,
       '403': error('another node’s redemptions'),
+    },
+  },
+  getNodeRewards: {
+    method: 'get',
+    path: '/v1/nodes/{address}/rewards',
+    summary:
+      "The node's GPU Mining Program rewards: per posted epoch its verified fuel, the pool, what a claim pays, whether it claimed, and the Merkle proof (that node itself only)",
+    security: SIGNED_OR_KEY,
+    request: { params: NodePath },
+    responses: {
+      '200': ok('one entry per posted epoch the node has fuel in', MiningRewards),
+      ...AUTH_ERRORS,
+      '403': error('another node’s rewards'),
+      '404': error('this deployment has no EmethMining contract'),
+      '503': error('the chain could not be reached'),
     },
   },
 } satisfies Record<string, Operation>;

@@ -22,6 +22,7 @@ import { createAggregatorActivities } from '../../activities/aggregator';
 import { createLedgerActivities } from '../../activities/ledger';
 import { createSignerActivities } from '../../activities/signer';
 import { createReconcilerActivities } from '../../activities/reconciler';
+import { createMiningActivities, type MiningChain } from '../../activities/mining';
 
 export interface L2Deps {
   prisma: PrismaClient;
@@ -49,6 +50,8 @@ export interface L2Deps {
   metrics?: L2Metrics;
   /** The X25519 key a participant vouched for in its node-edge token, if it has connected. */
   participantKey(role: 'verifier' | 'keyholder', address: string): string | undefined;
+  /** EmethMining, sending with the L2 key (EPOCH_POSTER_ROLE); absent: the deployment has none. */
+  mining?: MiningChain;
 }
 
 /** When this process started: the dispatcher forgives timeouts of attempts opened before it. */
@@ -78,5 +81,6 @@ export function createL2Activities(deps: L2Deps): L2Activities {
       onFixed: deps.metrics?.reconciled,
       logger: logger('reconciler'),
     }),
+    ...createMiningActivities({ ...deps, logger: logger('mining') }),
   };
 }

@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { JsonRpcProvider, NonceManager, Wallet } from 'ethers';
+import { JsonRpcProvider, Wallet } from 'ethers';
 import {
   Client,
   Connection,
@@ -25,6 +25,9 @@ import { startNodeEdge } from '../edge/server';
 import { ParticipantKeys } from './participant-keys';
 import { chainRegistry } from '../edge/registry';
 import { createL2Chain } from '../../activities/chain';
+import { createMiningChain, type MiningChain } from '../../activities/mining';
+import { SerialSigner } from '../../contracts/serial-signer';
+import type { ChainViewWithMining } from '../../api/routes/nodes';
 import { createLocalBlobStore } from '../../activities/storage';
 import { sealedBlobStore } from '../../activities/storage-sealed';
 import { createChainCache } from '../../activities/chain-cache';
@@ -93,7 +96,10 @@ export async function startL2Server(config: EmethConfig, logger: Logger): Promis
     const l2Wallet = new Wallet(config.l2.key, provider);
     // Ticket batches are signed by their own key (SIGNER_ROLE), not the key that sends transactions.
     const ticketSigner = new Wallet(config.l2.signerKey);
-    const chain = createL2Chain(deployment.core, new NonceManager(l2Wallet));
+    // One sender for every transaction of the L2 key (EmethCore and EmethMining): one nonce count.
+    const l2Sender = new SerialSigner(l2Wallet);
+    const chain = createL2Chain(deployment.core, l2Sender);
+    const mining = await miningOf(deployment, l2Sender, l2Wallet.address, logger);
     // Blobs rest as ciphertext: sealed to the storage key, a key of its own (EMETH_STORAGE_KEY).
     // The storage key also opens what participants send through Temporal (lib/sealed-payloads).
     const storageKeys = sealingKeysOf(config.l2.storageKey);
@@ -156,6 +162,7 @@ export async function startL2Server(config: EmethConfig, logger: Logger): Promis
           reconcileGraceMs: config.l2.reconcileGraceMs,
           verification: config.l2.verification,
           participantKey: (role, address) => participantKeys.of(role, address),
+          mining: mining?.poster ? mining.chain : undefined,
           metrics,
           chainCache: createChainCache({
             prisma,
@@ -203,13 +210,24 @@ export async function startL2Server(config: EmethConfig, logger: Logger): Promis
 
     await ensureSchedule(client, 'signer', 'signerWorkflow', config.l2.signerInterval, queues.l2);
     await ensureSchedule(client, 'reconciler', 'reconcilerWorkflow', config.l2.reconcileInterval, queues.l2);
+    // The GPU Mining Program: one run per epoch, a tenth of an epoch (at most a minute) after its end.
+    if (mining?.poster)
+      await ensureSchedule(client, 'mining', 'miningEpochWorkflow', `${mining.epochLength}s`, queues.l2, {
+        offset: `${Math.min(60, Math.ceil(mining.epochLength / 10))}s`,
+      });
 
+    // The gateway reads the claim bits of GET /v1/nodes/:address/rewards through the chain view.
+    const gatewayChain: ChainViewWithMining = {
+      freeDeposit: chain.freeDeposit,
+      stakeOf: chain.stakeOf,
+      ...(mining ? { mining: { address: mining.chain.address, hasClaimed: mining.chain.hasClaimed } } : {}),
+    };
     const gatewayDeps = {
       prisma,
       requestScope: requestScope(config.gateway.url, deployment.chainId),
       store,
       temporal: client,
-      chain,
+      chain: gatewayChain,
       temporalUiUrl: config.temporalUiUrl,
       namespace: config.temporal.namespace,
       verifiers: config.l2.verifiers,
@@ -285,6 +303,43 @@ export async function startL2Server(config: EmethConfig, logger: Logger): Promis
   }
 }
 
+/**
+ * The deployment's EmethMining, if it has one, and whether the L2 key may post its epochs. Without
+ * the role (an L2 key the deployment did not name) the L2 serves rewards but posts nothing.
+ */
+async function miningOf(
+  deployment: { mining?: string; blockNumber: number },
+  sender: SerialSigner,
+  l2Address: string,
+  logger: Logger,
+): Promise<{ chain: MiningChain; poster: boolean; epochLength: number } | undefined> {
+  if (!deployment.mining) {
+    logger.warn(
+      'the deployment has no EmethMining (written before the GPU Mining Program): no epochs are posted',
+    );
+    return undefined;
+  }
+  const chain = createMiningChain(deployment.mining, sender, { fromBlock: deployment.blockNumber });
+  let poster: boolean, epochLength: number;
+  try {
+    [poster, { epochLength }] = await Promise.all([chain.isPoster(l2Address), chain.schedule()]);
+  } catch (err) {
+    logger.error(
+      { err, mining: deployment.mining },
+      'could not read EmethMining: mining epochs are not posted until the L2 server restarts',
+    );
+    return { chain, poster: false, epochLength: 0 };
+  }
+  if (!poster)
+    logger.warn(
+      { mining: deployment.mining, l2: l2Address },
+      'the L2 key lacks EPOCH_POSTER_ROLE on EmethMining: mining epochs are not posted',
+    );
+  else
+    logger.info({ mining: deployment.mining, epochLength }, 'GPU Mining Program: epochs posted every epoch');
+  return { chain, poster, epochLength };
+}
+
 /** The programs of lib/programs, mirrored into the database the gateway validates Jobs against. */
 async function seedPrograms(prisma: PrismaClient): Promise<void> {
   for (const spec of PROGRAM_SPECS) {
@@ -349,13 +404,14 @@ async function ensureSchedule(
   workflowType: string,
   every: string,
   taskQueue: string,
+  opts: { offset?: string } = {},
 ): Promise<void> {
   // lib/config checked the format (10s, 500ms, ...).
   const interval = every as Duration;
   const scheduleId = `${taskQueue}-${name}`;
   const options = {
     scheduleId,
-    spec: { intervals: [{ every: interval }] },
+    spec: { intervals: [{ every: interval, ...(opts.offset ? { offset: opts.offset as Duration } : {}) }] },
     action: { type: 'startWorkflow' as const, workflowType, taskQueue, args: [] },
     policies: { overlap: ScheduleOverlapPolicy.SKIP },
   };
