@@ -113,6 +113,18 @@ abstract contract EmethBase is AccessControl, Pausable, ReentrancyGuardTransient
         uint256 deadline;
     }
 
+    /// @notice EIP-712 `Request`: `requester` asks for an L1 job, its escrow taken from its deposit
+    /// (EmethL1.requestFor); the jobId is the nonce.
+    struct Request {
+        address requester;
+        bytes32 jobId;
+        uint256 programId;
+        uint256 fuelLimit;
+        uint256 fuelPrice;
+        uint256 deadline;
+        bytes32 dataset;
+    }
+
     /// @notice One Job's commitment: tickets of the Job are paid from it, up to `amount` in all.
     struct Commitment {
         uint128 amount; // what the Job may spend in all (lowered at settlement)
@@ -165,6 +177,9 @@ abstract contract EmethBase is AccessControl, Pausable, ReentrancyGuardTransient
     );
     bytes32 public constant COMMIT_TYPEHASH =
         keccak256("Commit(address requester,bytes32 jobId,uint256 amount,uint256 deadline)");
+    bytes32 public constant REQUEST_TYPEHASH = keccak256(
+        "Request(address requester,bytes32 jobId,uint256 programId,uint256 fuelLimit,uint256 fuelPrice,uint256 deadline,bytes32 dataset)"
+    );
 
     // ───────────────────────────────────────────────────────────── state
 
@@ -229,6 +244,7 @@ abstract contract EmethBase is AccessControl, Pausable, ReentrancyGuardTransient
         bytes32 dataset
     );
     event JobCancelled(bytes32 indexed jobId, uint256 refund);
+    event DepositEscrowed(address indexed requester, bytes32 indexed jobId, uint256 amount, uint256 balance);
     event SubJobsRegistered(bytes32 indexed jobId, uint256 count);
     event SubJobOffered(bytes32 indexed jobId, uint256 indexed index, uint256 fuelLimit, uint256 verifierFee, uint256 attempt);
     event SubJobProcessing(bytes32 indexed jobId, uint256 indexed index, address indexed node, uint256 deposit, uint256 deadline);
@@ -316,6 +332,7 @@ abstract contract EmethBase is AccessControl, Pausable, ReentrancyGuardTransient
     error BatchTotalExceeded(bytes32 root, uint256 redeemed, uint256 total);
 
     error InvalidCommitSignature(address requester, address recovered);
+    error InvalidRequestSignature(address requester, address recovered);
     error CommitExpired(bytes32 jobId, uint256 deadline);
     error CommitmentExists(address requester, bytes32 jobId);
     error UnknownCommitment(address requester, bytes32 jobId);

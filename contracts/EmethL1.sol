@@ -4,6 +4,8 @@ pragma solidity ^0.8.24;
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {ERC20Burnable} from "@openzeppelin/contracts/token/ERC20/extensions/ERC20Burnable.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EmethBase} from "./EmethBase.sol";
 
 /**
@@ -29,7 +31,7 @@ import {EmethBase} from "./EmethBase.sol";
  * Just over 300 lines: the L1 market is one state machine (its functions share the penalty,
  * re-offer and fail helpers below); splitting it further would add another delegation hop.
  */
-contract EmethL1 is EmethBase {
+contract EmethL1 is EmethBase, EIP712 {
     using SafeERC20 for IERC20;
 
     /// @dev This contract's own address: under delegation `address(this)` is EmethCore's.
@@ -43,7 +45,10 @@ contract EmethL1 is EmethBase {
         _;
     }
 
-    constructor(IERC20 token_) EmethBase(token_) {}
+    /// @dev EIP712 after EmethBase, as in EmethCore: the same storage layout (EIP712's fallback
+    /// strings). Under delegation the domain is rebuilt for EmethCore's address, so a signed
+    /// Request is checked under EmethCore's domain, the one the requester signed for.
+    constructor(IERC20 token_) EmethBase(token_) EIP712("EmethCore", "1") {}
 
     // ───────────────────────────────────────────────────────────── L1 jobs
 
@@ -58,29 +63,55 @@ contract EmethL1 is EmethBase {
         uint256 deadline,
         bytes32 dataset
     ) external onlyDelegated whenNotPaused nonReentrant {
-        Job storage job = _jobs[jobId];
-        if (job.status != JobStatus.None) revert JobExists(jobId);
-        Program memory p = _programs[programId];
-        if (!p.exists) revert UnknownProgram(programId);
-        if (!p.active) revert ProgramInactive(programId);
-        if (fuelPrice < p.minFuelPrice) revert FuelPriceTooLow(fuelPrice, p.minFuelPrice);
-        if (fuelLimit == 0) revert ZeroAmount();
-        if (deadline <= block.timestamp || deadline > type(uint64).max) revert InvalidDeadline(deadline);
-        uint256 feeLimit = fuelLimit * fuelPrice;
-        uint256 verifierFee = (feeLimit * verifierFeeRate) / BPS;
-        uint256 escrow = feeLimit + verifierFee;
+        uint256 escrow = _openJob(Request(msg.sender, jobId, programId, fuelLimit, fuelPrice, deadline, dataset));
+        token.safeTransferFrom(msg.sender, address(this), escrow);
+    }
 
-        job.requester = msg.sender;
-        job.deadline = uint64(deadline);
+    /// @notice Requests an L1 job on the requester's signed EIP-712 `Request`, relayed by anyone
+    /// (the gateway): the escrow moves from the requester's free deposit on EmethCore into the
+    /// job, so no relayer ever holds the requester's key or tokens. The jobId is the nonce: a
+    /// signed Request opens its job once (a replay reverts with {JobExists}).
+    function requestFor(Request calldata r, bytes calldata signature) external onlyDelegated whenNotPaused nonReentrant {
+        bytes32 digest = _hashTypedDataV4(
+            keccak256(
+                abi.encode(REQUEST_TYPEHASH, r.requester, r.jobId, r.programId, r.fuelLimit, r.fuelPrice, r.deadline, r.dataset)
+            )
+        );
+        address signer = ECDSA.recoverCalldata(digest, signature);
+        if (signer != r.requester) revert InvalidRequestSignature(r.requester, signer);
+        uint256 escrow = _openJob(r);
+        Deposit storage d = _deposits[r.requester];
+        // The same free deposit the L2 commits from: a pending withdrawal or a commitment cannot be escrowed twice.
+        uint256 free = d.balance - d.committed - d.pendingWithdrawal;
+        if (escrow > free) revert InsufficientFreeDeposit(r.requester, escrow, free);
+        d.balance -= uint128(escrow);
+        emit DepositEscrowed(r.requester, r.jobId, escrow, d.balance);
+    }
+
+    /// @dev Opens the job for `r.requester` and returns its escrow (feeLimit + verifierFee), which the caller takes.
+    function _openJob(Request memory r) internal returns (uint256 escrow) {
+        Job storage job = _jobs[r.jobId];
+        if (job.status != JobStatus.None) revert JobExists(r.jobId);
+        Program memory p = _programs[r.programId];
+        if (!p.exists) revert UnknownProgram(r.programId);
+        if (!p.active) revert ProgramInactive(r.programId);
+        if (r.fuelPrice < p.minFuelPrice) revert FuelPriceTooLow(r.fuelPrice, p.minFuelPrice);
+        if (r.fuelLimit == 0) revert ZeroAmount();
+        if (r.deadline <= block.timestamp || r.deadline > type(uint64).max) revert InvalidDeadline(r.deadline);
+        uint256 feeLimit = r.fuelLimit * r.fuelPrice;
+        uint256 verifierFee = (feeLimit * verifierFeeRate) / BPS;
+        escrow = feeLimit + verifierFee;
+
+        job.requester = r.requester;
+        job.deadline = uint64(r.deadline);
         job.status = JobStatus.Requested;
         job.maxRetries = uint8(maxRetries);
-        job.programId = uint64(programId);
-        job.fuelLimit = _u128(fuelLimit);
-        job.fuelPrice = _u128(fuelPrice);
+        job.programId = uint64(r.programId);
+        job.fuelLimit = _u128(r.fuelLimit);
+        job.fuelPrice = _u128(r.fuelPrice);
         job.verifierFee = _u128(verifierFee);
         job.escrow = _u128(escrow);
-        token.safeTransferFrom(msg.sender, address(this), escrow);
-        emit JobRequested(jobId, msg.sender, programId, fuelLimit, fuelPrice, verifierFee, deadline, dataset);
+        emit JobRequested(r.jobId, r.requester, r.programId, r.fuelLimit, r.fuelPrice, verifierFee, r.deadline, r.dataset);
     }
 
     /// @notice Cancels a job no node has processed yet; refunds the whole escrow to the requester.

@@ -26,6 +26,14 @@ export {
   type RedeemResult,
 } from './account';
 export { createL1Activities, type L1Activities, type RequestJobInput } from './l1';
+export {
+  datasetId32,
+  l1RequestDigest,
+  recoverL1RequestSigner,
+  REQUEST_TYPES,
+  signL1Request,
+  type L1Request,
+} from './l1-requests';
 export type { ChainDeposit, ChainJob, ChainNode, ChainSubJob } from './reads';
 export {
   ChainStateError,

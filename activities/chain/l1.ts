@@ -10,6 +10,7 @@
 import { JobStatus, SubJobStatus } from '../../lib/types-chain';
 import { readJob, readSubJob } from './reads';
 import { ChainStateError, type Amount, type ChainTx, type TxResult } from './tx';
+import type { L1Request } from './l1-requests';
 
 export interface RequestJobInput {
   jobId: string;
@@ -72,6 +73,22 @@ export function createL1Activities(tx: ChainTx) {
           input.deadline,
           input.dataset,
         ),
+      );
+    },
+
+    /**
+     * Relays a requester's signed `Request` (EmethL1.requestFor): the escrow leaves the requester's
+     * deposit for the Job. Anyone may relay; the L2 does. Already open for this requester: done.
+     */
+    async requestJobFor(request: L1Request, signature: string): Promise<TxResult> {
+      const existing = await getJob(request.jobId);
+      if (existing) {
+        if (!same(existing.requester, request.requester))
+          throw new ChainStateError(`jobId ${request.jobId} is already used by ${existing.requester}`);
+        return done('requestFor', { jobId: request.jobId });
+      }
+      return send('requestFor', { jobId: request.jobId, requester: request.requester }, () =>
+        core.requestFor(request, signature),
       );
     },
 

@@ -5,6 +5,8 @@ import { expectRevert, id32, mined, startHarness, trackBalances, type Actor, typ
 import { EMETH, GHOLON, quote, splitShares, penaltyOf, nodeDepositOf } from '../../lib/fees';
 import { ChainParameter, JobStatus, SubJobStatus } from '../../lib/types-chain';
 import { emethL1 } from '../../contracts/typed';
+import { signL1Request, type L1Request } from '../../activities/chain';
+import { emethDomain } from '../../lib/tickets';
 
 jest.setTimeout(120_000);
 
@@ -680,5 +682,69 @@ describe('staking', () => {
       stake: locked - quote(PAPER_FUEL_LIMIT, PAPER_FUEL_PRICE, 0n).declinePenalty,
       locked: 0n,
     });
+  });
+});
+
+describe('requestFor: a signed Request relayed by someone else, escrowed from the deposit', () => {
+  const DEPOSIT = 100n * EMETH;
+  async function signed(overrides: Partial<L1Request> = {}, by: Actor = requester) {
+    const r: L1Request = {
+      requester: requester.address,
+      jobId: id32(`relayed-${++seq}`),
+      programId: 1,
+      fuelLimit: PAPER_FUEL_LIMIT,
+      fuelPrice: PAPER_FUEL_PRICE,
+      deadline: (await h.now()) + 86_400n,
+      dataset: id32('dataset'),
+      ...overrides,
+    };
+    const signature = await signL1Request(by.wallet, emethDomain(h.deployment.chainId, h.deployment.core), r);
+    return { r, signature };
+  }
+
+  it('moves exactly the escrow from the requester’s free deposit; the relayer pays nothing but gas', async () => {
+    await mined(requester.core.deposit(DEPOSIT));
+    const t = await trackBalances(h, {
+      requester: requester.address,
+      server: server.address,
+      core: h.deployment.core,
+    });
+    const { r, signature } = await signed();
+    const escrow = quote(PAPER_FUEL_LIMIT, PAPER_FUEL_PRICE, 0n);
+    const total = escrow.feeLimit + escrow.verifierFee;
+    const tx = await server.core.requestFor(r, signature);
+    const receipt = await tx.wait();
+    expect(await t.deltas()).toEqual({ requester: 0n, server: 0n, core: 0n });
+    expect((await requester.core.getDeposit(requester.address)).balance).toBe(DEPOSIT - total);
+    const j = await job(r.jobId);
+    expect([j.requester, j.status, j.escrow]).toEqual([
+      requester.address,
+      BigInt(JobStatus.Requested),
+      total,
+    ]);
+    const names = receipt!.logs.map((l) => requester.core.interface.parseLog(l)?.name);
+    expect(names).toEqual(expect.arrayContaining(['JobRequested', 'DepositEscrowed']));
+  });
+
+  it('refuses a Request signed by anyone but its requester, a replay, and an escrow above the free deposit', async () => {
+    await mined(requester.core.deposit(DEPOSIT));
+    const forged = await signed({}, outsider);
+    await expectRevert(server.core.requestFor(forged.r, forged.signature), 'InvalidRequestSignature', [
+      requester.address,
+      outsider.address,
+    ]);
+    // The signature covers every field: a relayer that raises the price breaks it.
+    const honest = await signed();
+    await expectRevert(
+      server.core.requestFor({ ...honest.r, fuelPrice: honest.r.fuelPrice * 2n }, honest.signature),
+      'InvalidRequestSignature',
+    );
+    await mined(server.core.requestFor(honest.r, honest.signature));
+    await expectRevert(server.core.requestFor(honest.r, honest.signature), 'JobExists', [honest.r.jobId]);
+    // A pending withdrawal is not free: racing one against a Request cannot escrow it twice.
+    const left = (await requester.core.getDeposit(requester.address)).balance;
+    await mined(requester.core.requestWithdrawal(left));
+    const late = await signed();
+    await expectRevert(server.core.requestFor(late.r, late.signature), 'InsufficientFreeDeposit');
   });
 });
