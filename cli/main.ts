@@ -48,6 +48,9 @@ the requester's and node's money and Jobs (each takes --keystore <file> or --key
                      stake, locked, unstaking, earned, penalties, tickets pending
   node unstake [<EMETH>]
                      request to unstake (default: all free stake); after the cooldown it pays
+  node rewards [--claim]
+                     GPU Mining Program rewards per epoch (fuel, pool, amount, claimed); --claim claims
+                     every unclaimed epoch in one claimMany with the node's own key
   help               this text
 
 Private keys come from an encrypted --keystore (password in EMETH_KEYSTORE_PASSWORD or typed at a
@@ -91,6 +94,8 @@ async function main(argv: string[]): Promise<number> {
         return (await import('./requester/node')).nodeStatus(args, loadConfig(), processIo());
       if (sub === 'unstake')
         return (await import('./requester/node')).nodeUnstake(args, loadConfig(), processIo());
+      if (sub === 'rewards')
+        return (await import('./requester/node')).nodeRewards(args, loadConfig(), processIo());
       if (sub === 'setup-gpu') {
         const { spawnSync } = await import('node:child_process');
         return (
@@ -100,7 +105,7 @@ async function main(argv: string[]): Promise<number> {
         );
       }
       process.stderr.write(
-        'emeth: usage: emeth node start [--key-file <file>] [--class cpu] | emeth node status | emeth node unstake [<EMETH>] | emeth node setup-gpu\n',
+        'emeth: usage: emeth node start [--key-file <file>] [--class cpu] | emeth node status | emeth node unstake [<EMETH>] | emeth node rewards [--claim] | emeth node setup-gpu\n',
       );
       return 2;
     }

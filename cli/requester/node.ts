@@ -1,14 +1,26 @@
 /**
  * A node operator's view of its money: `emeth node status` (stake, locked, unstaking, earned,
- * penalties, tickets waiting) from EmethCore and the gateway, and `emeth node unstake` (EmethCore's
- * two steps: requestUnstake, then unstake once the cooldown has passed).
+ * penalties, tickets waiting) from EmethCore and the gateway, `emeth node unstake` (EmethCore's
+ * two steps: requestUnstake, then unstake once the cooldown has passed), and `emeth node rewards`
+ * (its GPU Mining Program epochs, and with --claim their claim on EmethMining).
  */
-import { getAddress, isAddress, type Wallet } from 'ethers';
+import { getAddress, isAddress, type TransactionReceipt, type Wallet } from 'ethers';
 import type { EmethConfig } from '../../lib/config';
 import { EmethError } from '../../lib/errors';
+import { decodeRevert } from '../../contracts/errors';
+import { emethMining, type EmethMining } from '../../contracts/typed';
 import { GatewayClient } from '../gateway-client';
-import { UsageError, parseAmount, runCommand, stringOption, when, type CommandSpec, type Io } from './args';
-import { chainContext, type ChainContext } from './chain';
+import {
+  UsageError,
+  emeth,
+  parseAmount,
+  runCommand,
+  stringOption,
+  when,
+  type CommandSpec,
+  type Io,
+} from './args';
+import { ChainRefusal, chainContext, chainFailure, type ChainContext } from './chain';
 import { KEY_OPTIONS, hasKeySource, loadSigner } from './keys';
 
 const STATUS: CommandSpec = {
@@ -29,6 +41,17 @@ const UNSTAKE: CommandSpec = {
     "Takes stake back to the wallet in EmethCore's two steps: a request (of <EMETH>, or of all free stake),\nthen the payment once the unstake cooldown has passed. Stake waiting to unlock is paid first when it is ready;\nwhile it is not, the time to run `emeth node unstake` again is printed.",
   options: KEY_OPTIONS,
   positionals: { min: 0, max: 1 },
+};
+
+const REWARDS: CommandSpec = {
+  name: 'node rewards',
+  summary:
+    "The node's GPU Mining Program rewards: per posted epoch its verified fuel, the epoch's pool, what a claim\npays (floor(pool × fuel / total fuel)) and whether it is claimed. With --claim, every unclaimed epoch still\nopen is claimed in one EmethMining.claimMany, from the node's own key (nobody can claim for another node).",
+  options: {
+    ...KEY_OPTIONS,
+    claim: { type: 'boolean', help: 'claim every unclaimed epoch whose claim window is open' },
+  },
+  positionals: { min: 0, max: 0 },
 };
 
 interface TicketView {
@@ -178,4 +201,181 @@ export function nodeUnstake(argv: string[], config: EmethConfig, io: Io): Promis
       ctx.close();
     }
   });
+}
+
+/** One posted epoch of GET /v1/nodes/:address/rewards. */
+export interface MiningRewardView {
+  epoch: number;
+  fuel: string;
+  totalFuel: string;
+  pool: string;
+  amount: string;
+  claimed: boolean;
+  claimDeadline: string | null;
+  proof: string[];
+  txHash: string | null;
+}
+
+export interface MiningRewardsView {
+  node: string;
+  mining: string;
+  rewards: MiningRewardView[];
+  totals: { claimable: string; claimed: string; expired: string };
+}
+
+/** GET /v1/nodes/:address/rewards, signed by the node itself. */
+export function fetchRewards(gateway: GatewayClient, node: string): Promise<MiningRewardsView> {
+  return gateway.call<MiningRewardsView>('GET', `/v1/nodes/${node.toLowerCase()}/rewards`);
+}
+
+/** The epochs a claim would pay now: unclaimed, a non-zero amount, claim window still open. */
+export function openRewards(view: MiningRewardsView, nowMs: number): MiningRewardView[] {
+  return view.rewards.filter(
+    (r) =>
+      !r.claimed &&
+      BigInt(r.amount) > 0n &&
+      (r.claimDeadline === null || Date.parse(r.claimDeadline) > nowMs),
+  );
+}
+
+/**
+ * Claims these epochs in one EmethMining.claimMany from `signer` (the node itself). Returns the
+ * receipt and what the transfer paid, read from the RewardClaimed events. Throws a ChainRefusal
+ * naming the contract's rule when it refuses.
+ */
+export async function claimRewards(
+  mining: EmethMining,
+  rewards: readonly MiningRewardView[],
+): Promise<{ receipt: TransactionReceipt; paid: bigint }> {
+  try {
+    const tx = await mining.claimMany(
+      rewards.map((r) => r.epoch),
+      rewards.map((r) => BigInt(r.fuel)),
+      rewards.map((r) => r.proof),
+    );
+    const receipt = await tx.wait();
+    if (!receipt || receipt.status !== 1)
+      throw new ChainRefusal(`claimMany was mined but reverted (tx ${receipt?.hash ?? '?'}); run it again`);
+    let paid = 0n;
+    for (const log of receipt.logs) {
+      const parsed = mining.interface.parseLog(log);
+      if (parsed?.name === 'RewardClaimed') paid += BigInt(parsed.args.amount);
+    }
+    return { receipt, paid };
+  } catch (err) {
+    throw miningRefusal(err);
+  }
+}
+
+/** EmethMining's refusal as one sentence with what to do; undefined when it is not one of its errors. */
+export function miningRefusal(err: unknown): EmethError {
+  if (err instanceof EmethError) return err;
+  const decoded = decodeRevert(err, 'EmethMining');
+  if (!decoded || decoded.contract !== 'EmethMining')
+    return new ChainRefusal(
+      `claimMany failed: ${(err as Error).message?.split('\n')[0] ?? String(err)}`,
+      undefined,
+      {
+        cause: err,
+      },
+    );
+  const a = [...decoded.error.args];
+  const at = (v: unknown) => when(Number(v), Math.floor(Date.now() / 1000));
+  const text = ((): string => {
+    switch (decoded.error.name) {
+      case 'AlreadyClaimed':
+        return `epoch ${a[0]} was claimed already by ${a[1]}; run \`emeth node rewards\` to see what is left`;
+      case 'MiningStakeTooLow':
+        return `the node's stake on EmethCore is ${emeth(BigInt(a[1] as bigint))} but a claim needs at least ${emeth(BigInt(a[2] as bigint))}; add stake on EmethCore (addStake), then claim again`;
+      case 'NodeNotRegistered':
+        return `${a[0]} is not a registered node on EmethCore; only a registered, staked node can claim`;
+      case 'ClaimWindowClosed':
+        return `the claim window of epoch ${a[0]} closed at ${at(a[1])}; its reward returns to the pool`;
+      case 'InvalidProof':
+        return `the proof for epoch ${a[0]} (fuel ${a[2]}) does not match the posted root; tell the L2 operator`;
+      case 'EpochNotPosted':
+        return `epoch ${a[0]} is not posted on EmethMining yet; try again after it is`;
+      case 'NotNode':
+        return `${a[0]} may not claim for ${a[1]}: a node claims only for itself, with its own key`;
+      case 'PoolExceeded':
+        return `epoch ${a[0]}'s claims would exceed its pool; tell the L2 operator`;
+      default:
+        return `${decoded.error.name}(${a.map(String).join(', ')}); see contracts/EmethMining.sol for the rule`;
+    }
+  })();
+  return new ChainRefusal(
+    `EmethMining refused the claim with ${decoded.error.name}: ${text}`,
+    decoded.error.name,
+    {
+      cause: err,
+    },
+  );
+}
+
+export function nodeRewards(argv: string[], config: EmethConfig, io: Io): Promise<number> {
+  return runCommand(REWARDS, argv, io, async (p) => {
+    const signer = await loadSigner(p, config, io, 'node');
+    const ctx = await chainContext(config, signer);
+    try {
+      const node = getAddress(signer.address);
+      if (!ctx.deployment.mining)
+        throw new EmethError(
+          'NO_MINING',
+          `the deployment in ${config.chain.deploymentFile} has no EmethMining contract (written before the GPU Mining Program); there are no mining rewards to show`,
+        );
+      const gw = new GatewayClient(config.gateway.url, signer, ctx.deployment.chainId);
+      const view = await fetchRewards(gw, node);
+      printRewards(view, ctx, io);
+      if (!p.values.claim) return;
+      const open = openRewards(view, (await ctx.now()) * 1000);
+      if (open.length === 0) {
+        io.out('nothing to claim: every epoch with a reward is claimed or its claim window has closed');
+        return;
+      }
+      const mining = emethMining(ctx.deployment.mining, signer.connect(ctx.provider));
+      const before = await ctx.token.balanceOf(node);
+      const { receipt, paid } = await claimRewards(mining, open).catch((err: unknown) => {
+        throw err instanceof ChainRefusal && err.errorName
+          ? err
+          : chainFailure(err, 'claimMany', config, ctx.decimals);
+      });
+      const got = (await ctx.token.balanceOf(node)) - before;
+      io.out(
+        `claimed ${open.length} epoch${open.length === 1 ? '' : 's'} (${open.map((r) => r.epoch).join(', ')}): ${ctx.fmt(paid)} to ${node} (wallet +${ctx.fmt(got)}, tx ${receipt.hash})`,
+      );
+    } finally {
+      ctx.close();
+    }
+  });
+}
+
+function printRewards(view: MiningRewardsView, ctx: ChainContext, io: Io): void {
+  io.out(`node ${getAddress(view.node)}, EmethMining ${getAddress(view.mining)}`);
+  if (view.rewards.length === 0) {
+    io.out('no posted mining epoch has verified work of this node yet (epochs are posted once they end)');
+    return;
+  }
+  const rows = [
+    ['epoch', 'fuel', 'total fuel', 'pool', 'amount', 'claimed', 'claimable until'],
+    ...view.rewards.map((r) => [
+      String(r.epoch),
+      r.fuel,
+      r.totalFuel,
+      ctx.fmt(BigInt(r.pool)),
+      ctx.fmt(BigInt(r.amount)),
+      r.claimed ? 'yes' : 'no',
+      r.claimDeadline ?? '-',
+    ]),
+  ];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  for (const r of rows)
+    io.out(
+      r
+        .map((c, i) => (i < 3 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+        .join('  ')
+        .trimEnd(),
+    );
+  io.out(
+    `claimable ${ctx.fmt(BigInt(view.totals.claimable))}, claimed ${ctx.fmt(BigInt(view.totals.claimed))}${BigInt(view.totals.expired) > 0n ? `, expired ${ctx.fmt(BigInt(view.totals.expired))}` : ''}`,
+  );
 }
