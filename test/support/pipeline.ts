@@ -101,13 +101,27 @@ export class TestPipeline {
     private readonly temporalConnection: Connection,
   ) {}
 
-  /** `env` overrides the suite's environment (e.g. EMETH_VERIFIERS, EMETH_VERIFY_*). */
-  static async start(opts: { env?: NodeJS.ProcessEnv } = {}): Promise<TestPipeline> {
+  /**
+   * `env` overrides the suite's environment (e.g. EMETH_VERIFIERS, EMETH_VERIFY_*).
+   * `prepareDeployment` runs before the L2 server starts, with the suite's chain and its L2 key's
+   * address; what it returns is merged into the deployment the L2 reads (e.g. a test EmethMining).
+   */
+  static async start(
+    opts: {
+      env?: NodeJS.ProcessEnv;
+      prepareDeployment?: (chain: TestChain, l2Address: string) => Promise<Partial<TestChain['deployment']>>;
+    } = {},
+  ): Promise<TestPipeline> {
     const [chain, db] = await Promise.all([startTestChain(), createTestDatabase()]);
     const home = fs.mkdtempSync(path.join(os.tmpdir(), 'emeth-pipeline-'));
     const deploymentFile = path.join(home, 'deployment.json');
     fs.writeFileSync(deploymentFile, JSON.stringify(chain.deployment));
     const l2Keys = await freshL2Keys(chain);
+    if (opts.prepareDeployment) {
+      const extra = await opts.prepareDeployment(chain, new Wallet(l2Keys.l2).address);
+      chain.deployment = { ...chain.deployment, ...extra };
+      fs.writeFileSync(deploymentFile, JSON.stringify(chain.deployment));
+    }
     const env: NodeJS.ProcessEnv = {
       ...process.env,
       EMETH_HOME: home,
@@ -461,11 +475,13 @@ export class TestPipeline {
 
   async stop(): Promise<void> {
     for (const p of this.processes.reverse()) await p.stop('SIGTERM', 10_000).catch(() => {});
-    const scheduleId = `${this.config.temporal.taskQueuePrefix}-l2-signer`;
-    await this.temporal.schedule
-      .getHandle(scheduleId)
-      .delete()
-      .catch(() => {});
+    for (const name of ['signer', 'mining']) {
+      const scheduleId = `${this.config.temporal.taskQueuePrefix}-l2-${name}`;
+      await this.temporal.schedule
+        .getHandle(scheduleId)
+        .delete()
+        .catch(() => {});
+    }
     await this.temporalConnection.close();
     await Promise.allSettled([this.chain.stop(), this.db.drop()]);
     if (!process.env.EMETH_TEST_KEEP_LOGS) fs.rmSync(this.home, { recursive: true, force: true });
