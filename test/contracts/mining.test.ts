@@ -1,8 +1,8 @@
 /**
  * GPU Mining Program (issue 13 item 2, paper §3-4): EmethMining shares each epoch's pool among
  * nodes pro rata to the verified fuel the L2 posted for them in a Merkle root of (node, epoch, fuel).
- * The contract is not in contracts/deploy.ts yet, so each suite deploys it here next to the
- * harness's token and EmethCore.
+ * Most suites deploy their own EmethMining (short epochs, a small "year") next to the harness's
+ * token and EmethCore; the last one checks what contracts/deploy.ts deploys.
  */
 import { Interface, MaxUint256, type BigNumberish } from 'ethers';
 import { StandardMerkleTree } from '@openzeppelin/merkle-tree';
@@ -18,6 +18,7 @@ import {
 import { revertData } from '../../contracts/errors';
 import { EmethMining__factory, type EmethMining } from '../../contracts/types';
 import { EMETH } from '../../lib/fees';
+import { deployContracts } from '../../contracts/deploy';
 
 jest.setTimeout(300_000);
 
@@ -452,5 +453,38 @@ describe('property', () => {
       ),
       { numRuns: 50, seed: 13, endOnFailure: true },
     );
+  });
+});
+
+describe('contracts/deploy.ts', () => {
+  it('deploys EmethMining with the paper schedule, hourly epochs on the hour, the L2 servers as posters', async () => {
+    const m = EmethMining__factory.connect(h.deployment.mining!, h.provider);
+    expect(await m.epochLength()).toBe(3_600n);
+    expect((await m.genesis()) % 3_600n).toBe(0n);
+    expect(await m.initialReward()).toBe(12_000n * EMETH);
+    expect(await m.rewardStep()).toBe(600n * EMETH);
+    expect(await m.stepEpochs()).toBe(8_760n);
+    expect(await m.claimWindow()).toBe(720n); // 30 days of hours
+    expect(await m.token()).toBe(h.deployment.token);
+    expect(await m.core()).toBe(h.deployment.core);
+    expect(await m.hasRole(await m.EPOCH_POSTER_ROLE(), poster.address)).toBe(true);
+    expect(await m.hasRole(await m.EPOCH_POSTER_ROLE(), outsider.address)).toBe(false);
+  });
+
+  it('with miningEpochSeconds and miningFund: that epoch length, and the pool funded from a mint', async () => {
+    const d = await deployContracts(admin.signer, {
+      l2Servers: [poster.address],
+      miningEpochSeconds: 30,
+      miningFund: 50_000n * EMETH,
+      registerDemoPrograms: false,
+    });
+    const m = EmethMining__factory.connect(d.mining!, h.provider);
+    expect(await m.epochLength()).toBe(30n);
+    expect((await m.genesis()) % 30n).toBe(0n);
+    expect(await m.claimWindow()).toBe(86_400n); // still 30 days, in 30-s epochs
+    expect(await m.unallocated()).toBe(50_000n * EMETH);
+    expect(await m.hasRole(await m.EPOCH_POSTER_ROLE(), poster.address)).toBe(true);
+    const none = await deployContracts(admin.signer, { mining: false, registerDemoPrograms: false });
+    expect(none.mining).toBeUndefined();
   });
 });
