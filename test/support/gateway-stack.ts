@@ -18,6 +18,8 @@ import { sealedBlobStore, type SealedBlobStore } from '../../activities/storage-
 import { createGateway } from '../../api/app';
 import { emethDomain } from '../../lib/tickets';
 import type { ChainView } from '../../api/deps';
+import type { ChainViewWithMining } from '../../api/routes/nodes';
+import { emethMining } from '../../contracts/typed';
 import { sealingKeysOf } from '../../lib/envelope';
 import { PROGRAM_SPECS } from '../../lib/programs';
 import { requestScope, type RequestScope } from '../../lib/request-auth';
@@ -97,7 +99,21 @@ export async function startGatewayStack(opts: GatewayStackOptions): Promise<Gate
     await Promise.allSettled([temporal.close(), db.drop(), rm(storeDir, { recursive: true, force: true })]);
     throw err;
   }
-  const chain = createL2Chain(testChain.deployment.core, testChain.provider);
+  const mining = testChain.deployment.mining
+    ? emethMining(testChain.deployment.mining, testChain.provider)
+    : undefined;
+  // As the L2 server hands it: EmethCore's reads, and EmethMining's claim bits for the rewards route.
+  const chain: ChainViewWithMining = {
+    ...createL2Chain(testChain.deployment.core, testChain.provider),
+    ...(mining
+      ? {
+          mining: {
+            address: testChain.deployment.mining!,
+            hasClaimed: (epoch: number, node: string) => mining.hasClaimed(epoch, node),
+          },
+        }
+      : {}),
+  };
 
   // Listening first: the origin signed requests name is the gateway's own (config gateway.url).
   const server = http.createServer();
