@@ -4,6 +4,7 @@ import { deployerAddress, describeStack, holdStack, startStackInterruptibly } fr
 import { runWiringCheck } from './wiring';
 import { runInferenceDemo } from './inference-demo';
 import { runTrainingDemo } from './training-demo';
+import { runMiningDemo } from './mining-demo';
 
 export interface DemoOptions {
   keep: boolean;
@@ -37,6 +38,8 @@ async function runDemo(config: EmethConfig, opts: DemoOptions, signals: StopSign
 
     await runInferenceDemo(stack, config, out);
     await runTrainingDemo(stack, config, out);
+    // The L1 Job (paper 7-2) goes here: after the L2 Jobs, before the mining epoch that pays their nodes.
+    await runMiningDemo(stack, config, out);
     out(
       `\nTemporal UI: ${stack.temporalUiUrl ?? config.temporalUiUrl}  (filter: EmethJobId = "<the Job id above>")`,
     );
