@@ -18,6 +18,7 @@ import {
   inputDigestOf,
   replicaCommitment,
   resultClaimOf,
+  l1ResultDigest,
   signDecline,
   signResult,
 } from '../lib/attestations';
@@ -25,6 +26,8 @@ import { attemptId } from '../lib/ids';
 import { randomBytes } from 'node:crypto';
 import { hexlify } from 'ethers';
 import type { BlobStore } from './storage';
+import type { L1Activities } from './chain/l1';
+import { SubJobStatus } from '../lib/types-chain';
 
 export interface NodeDeps {
   nodeId: string;
@@ -36,6 +39,33 @@ export interface NodeDeps {
   domain: TypedDataDomain;
   /** ms between heartbeats while a SubJob runs (the L2 times out silent nodes). */
   heartbeatMs?: number;
+  /** L1 Jobs' SubJobs, taken, submitted and given back on EmethCore with the node's own key. */
+  l1?: NodeL1;
+}
+
+/** What a node does on EmethCore for an L1 SubJob (paper 7-2), with its own key. */
+export interface NodeL1 {
+  /** `process`: the node takes the SubJob, locking its deposit; done already when it holds it. */
+  take(jobId: string, index: number): Promise<void>;
+  /** `submit`: the digest of its signed result (lib/attestations l1ResultDigest) and its fuel. */
+  submit(jobId: string, index: number, resultDigest: string, fuelUsed: string): Promise<void>;
+  /** `decline`: the SubJob handed back on chain, its decline penalty burned. */
+  giveBack(jobId: string, index: number): Promise<void>;
+}
+
+/** NodeL1 over the typed chain activities of the node's key. */
+export function nodeL1Of(
+  l1: Pick<L1Activities, 'processSubJob' | 'submitResult' | 'declineSubJob' | 'getSubJob'>,
+): NodeL1 {
+  return {
+    take: async (jobId, index) => void (await l1.processSubJob(jobId, index)),
+    submit: async (jobId, index, digest, fuelUsed) =>
+      void (await l1.submitResult(jobId, index, digest, fuelUsed)),
+    async giveBack(jobId, index) {
+      const s = await l1.getSubJob(jobId, index);
+      if (s.status === SubJobStatus.Processing) await l1.declineSubJob(jobId, index, s.retries);
+    },
+  };
 }
 
 /**
@@ -86,6 +116,7 @@ export function createNodeActivities(deps: NodeDeps): NodeActivities {
     const log = deps.logger.child({ jobId: task.jobId, subJobId: task.subJobId, nodeId: deps.nodeId });
     const started = Date.now();
     ctx.heartbeat({ phase: 'starting', rows: task.shard.rows });
+    if (task.l1) await takeOnChain(task, task.l1.index);
     const beat = setInterval(
       () => ctx.heartbeat({ phase: 'running', rows: task.shard.rows, elapsedMs: Date.now() - started }),
       deps.heartbeatMs ?? 2000,
@@ -111,6 +142,7 @@ export function createNodeActivities(deps: NodeDeps): NodeActivities {
           if (err instanceof EnvelopeError || err instanceof DeclineRequest) {
             const why = err instanceof EnvelopeError ? `cannot open its input: ${err.message}` : err.message;
             log.warn({ err: why }, 'handing the SubJob back');
+            if (task.l1) await deps.l1?.giveBack(task.jobId, task.l1.index);
             throw await signedDecline(deps, task, `node ${deps.nodeId} ${why}`);
           }
           // The program failed on this input: say how, so the verifier can re-run it and tell
@@ -126,6 +158,8 @@ export function createNodeActivities(deps: NodeDeps): NodeActivities {
         });
       const claim = resultClaimOf(task, deps.nodeId, out.outputBlobId, out.fuelUsed);
       const signature = await signResult(deps.signer, deps.domain, claim);
+      // On L1 the chain holds the result's digest before the L2 is told of it: that is the submission.
+      if (task.l1) await deps.l1!.submit(task.jobId, task.l1.index, l1ResultDigest(signature), out.fuelUsed);
       log.info(
         {
           rows: out.rows,
@@ -148,6 +182,23 @@ export function createNodeActivities(deps: NodeDeps): NodeActivities {
       };
     } finally {
       clearInterval(beat);
+    }
+  }
+  /** The SubJob taken on chain before any work: a refusal there (taken by another, failed) ends the attempt. */
+  async function takeOnChain(task: NodeTask, index: number): Promise<void> {
+    if (!deps.l1) {
+      throw ApplicationFailure.create({
+        message: `node ${deps.nodeId} runs without a chain key for L1 SubJobs`,
+        nonRetryable: true,
+      });
+    }
+    try {
+      await deps.l1.take(task.jobId, index);
+    } catch (err) {
+      throw ApplicationFailure.create({
+        message: `node ${deps.nodeId} could not take SubJob ${task.jobId}#${index} on chain: ${(err as Error).message}`,
+        nonRetryable: true,
+      });
     }
   }
   return self;

@@ -7,6 +7,9 @@ import { errorCodeOf } from '../lib/errors';
 import type { X25519KeyPair } from '../lib/envelope';
 import { openSealedValues } from './keyholder';
 import type { BlobStore } from './storage';
+import type { L1Activities } from './chain/l1';
+import { ChainStateError } from './chain/tx';
+import { SubJobStatus } from '../lib/types-chain';
 
 export interface VerifierDeps {
   signer: Signer;
@@ -17,6 +20,8 @@ export interface VerifierDeps {
   program(programId: number): ProgramModule;
   /** The blob store the verifier reads outputs through (opening what is sealed to it). */
   store: Pick<BlobStore, 'get'>;
+  /** The L1 market with the verifier's own key (VERIFIER_ROLE): it verifies, rejects and times out L1 SubJobs. */
+  l1?: Pick<L1Activities, 'getSubJob' | 'verifySubJob' | 'rejectSubJob' | 'timeoutSubJob'>;
   logger: Logger;
 }
 
@@ -77,6 +82,33 @@ export function createVerifierActivities(deps: VerifierDeps): VerifierActivities
       const identical = Buffer.from(a!).equals(Buffer.from(b!));
       deps.logger.info({ jobId, subJobId, identical, bytes: a!.length }, 'replicas compared');
       return { identical };
+    },
+
+    async actOnL1({ jobId, index, action, attempt, expect }) {
+      if (!deps.l1) throw new ChainStateError('this verifier has no chain key configured for L1 Jobs');
+      const log = deps.logger.child({ jobId, subJobIndex: index, action });
+      if (expect && action !== 'timeout') {
+        // The verifier pays (or fines) only the result it was shown: the chain must hold exactly it.
+        const s = await deps.l1.getSubJob(jobId, index);
+        const settled = s.status === SubJobStatus.Verified || s.status === SubJobStatus.Failed;
+        const held =
+          s.node?.toLowerCase() === expect.node.toLowerCase() &&
+          s.resultDigest === expect.resultDigest &&
+          s.fuelUsed === expect.fuelUsed;
+        if (!settled && !(s.status === SubJobStatus.Submitted && held)) {
+          throw new ChainStateError(
+            `SubJob ${jobId}#${index} on chain (${SubJobStatus[s.status]}, node ${s.node}, digest ${s.resultDigest}, fuel ${s.fuelUsed}) is not the result judged (node ${expect.node}, digest ${expect.resultDigest}, fuel ${expect.fuelUsed})`,
+          );
+        }
+      }
+      const tx =
+        action === 'verify'
+          ? await deps.l1.verifySubJob(jobId, index)
+          : action === 'reject'
+            ? await deps.l1.rejectSubJob(jobId, index, attempt)
+            : await deps.l1.timeoutSubJob(jobId, index, attempt);
+      log.info({ txHash: tx.txHash, alreadyDone: tx.alreadyDone }, `L1 ${action}`);
+      return { alreadyDone: tx.alreadyDone, ...(tx.txHash ? { txHash: tx.txHash } : {}) };
     },
 
     async reproduceFailure({ task, node, code, message }) {

@@ -35,6 +35,7 @@ export interface JobSummaryView {
   numEpoch: number;
   splitAllowed: boolean;
   capabilityClass: string;
+  layer: 'l1' | 'l2';
   fuelLimit: string;
   fuelPrice: string;
   deadline: string;
@@ -60,9 +61,31 @@ export interface SubJobView {
 
 export type ProgressView = JobProgress & { source: 'workflow' | 'database' };
 
+/** One of an L1 Job's steps on EmethCore, as its event was read back from the chain. */
+export interface ChainStepView {
+  event: string;
+  subJobIndex: number | null;
+  actor: string | null;
+  amount: string | null;
+  txHash: string;
+  blockNumber: number;
+}
+
 export interface JobView extends JobSummaryView {
   subJobs: SubJobView[];
   progress: ProgressView;
+  chainSteps: ChainStepView[];
+}
+
+export function chainStepView(s: Prisma.ChainStepGetPayload<object>): ChainStepView {
+  return {
+    event: s.event,
+    subJobIndex: s.subJobIndex,
+    actor: s.actor,
+    amount: s.amount ? holon(s.amount) : null,
+    txHash: s.txHash,
+    blockNumber: s.blockNumber,
+  };
 }
 
 export function temporalUiLink(base: string, namespace: string, workflowId: string): string {
@@ -101,6 +124,7 @@ export function jobSummaryView(job: Job, link: (workflowId: string) => string): 
     numEpoch: job.numEpoch,
     splitAllowed: job.splitAllowed,
     capabilityClass: job.capabilityClass,
+    layer: job.layer === 'l1' ? 'l1' : 'l2',
     fuelLimit: holon(job.fuelLimit),
     fuelPrice: holon(job.fuelPrice),
     deadline: job.deadline.toISOString(),

@@ -1,5 +1,6 @@
 import type { Signer } from 'ethers';
 import { signCommit } from '../activities/chain/commitments';
+import { datasetId32, signL1Request } from '../activities/chain/l1-requests';
 import { feeLimitOf, verifierFeeOf } from '../lib/fees';
 import { newJobId } from '../lib/ids';
 import { emethDomain } from '../lib/tickets';
@@ -39,6 +40,7 @@ export class GatewayClient {
     const deadlineMs = body.deadline
       ? Date.parse(body.deadline)
       : Date.now() + (body.deadlineSeconds ?? 3600) * 1000;
+    if (body.layer === 'l1') return this.submitL1Job<T>(body, requester, deadlineMs, core);
     const commit = {
       requester,
       jobId: newJobId(),
@@ -49,6 +51,41 @@ export class GatewayClient {
     return this.request<T>('POST', '/v1/jobs', {
       ...body,
       commit: { jobId: commit.jobId, deadline: Number(commit.deadline), signature },
+    });
+  }
+
+  /**
+   * Layer 'l1': the requester signs EmethL1's `Request` for exactly this Job (a fresh Job id, its
+   * deadline in whole seconds, the dataset's blob id hashed); the L2 relays it on chain, where the
+   * escrow leaves the requester's deposit. The dataset must already be a blob (PUT /v1/blobs).
+   */
+  private async submitL1Job<T>(
+    body: { fuelLimit: string; fuelPrice: string } & Record<string, unknown>,
+    requester: string,
+    deadlineMs: number,
+    core: string,
+  ): Promise<T> {
+    if (typeof body.dataset !== 'string' || typeof body.programId !== 'number')
+      throw new EmethError(
+        'USAGE',
+        'an L1 Job needs programId and dataset (a blob id): upload the dataset first',
+      );
+    const deadline = Math.floor(deadlineMs / 1000);
+    const request = {
+      requester,
+      jobId: newJobId(),
+      programId: body.programId,
+      fuelLimit: BigInt(body.fuelLimit),
+      fuelPrice: BigInt(body.fuelPrice),
+      deadline: BigInt(deadline),
+      dataset: datasetId32(body.dataset),
+    };
+    const signature = await signL1Request(this.signer, emethDomain(this.chainId, core), request);
+    const rest = Object.fromEntries(Object.entries(body).filter(([k]) => k !== 'deadlineSeconds'));
+    return this.request<T>('POST', '/v1/jobs', {
+      ...rest,
+      deadline: new Date(deadline * 1000).toISOString(),
+      l1Request: { jobId: request.jobId, signature },
     });
   }
 

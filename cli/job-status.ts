@@ -9,6 +9,24 @@ export interface JobView {
   result: string | null;
   temporalUiUrl: string;
   workflowId: string;
+  /** 'l1': every step on EmethCore, each in chainSteps with its transaction. */
+  layer?: 'l1' | 'l2';
+  chainSteps?: {
+    event: string;
+    subJobIndex: number | null;
+    actor: string | null;
+    amount: string | null;
+    txHash: string;
+    blockNumber: number;
+  }[];
+}
+
+/** One L1 chain step as a line: the event, its SubJob, whom it names, what it moved, its transaction. */
+export function chainStepLine(s: NonNullable<JobView['chainSteps']>[number]): string {
+  const sub = s.subJobIndex === null ? '' : ` SubJob ${s.subJobIndex}`;
+  const who = s.actor ? ` ${s.actor.slice(0, 10)}…` : '';
+  const amount = s.amount ? ` ${s.amount} holon` : '';
+  return `    chain: ${s.event}${sub}${who}${amount}  tx ${s.txHash} (block ${s.blockNumber})`;
 }
 
 function bar(done: number, total: number, width = 30): string {
@@ -24,8 +42,12 @@ export async function followJob(
   pollMs = 500,
 ): Promise<JobView> {
   let last = '';
+  let shownSteps = 0;
   for (;;) {
     const job = await client.request<JobView>('GET', `/v1/jobs/${jobId}`);
+    // An L1 Job's chain steps as they land, each with its transaction.
+    for (const step of (job.chainSteps ?? []).slice(shownSteps)) out(chainStepLine(step));
+    shownSteps = Math.max(shownSteps, job.chainSteps?.length ?? 0);
     const verified = job.subJobs.filter((s) => s.status === 'verified').length;
     const counts = new Map<string, number>();
     for (const s of job.subJobs)

@@ -25,8 +25,10 @@ commands:
                      decrypt a finished encrypted-stats Job's result and print it as JSON
   submit [--keystore <file> | --key-file <file>] --dataset <file> --model <file> [--parallel 6] [--fuel-limit N] [--fuel-price holon]
          [--inputs '{"X": "pixel_*"}'] [--outputs label,probabilities] [--format npy|npz|csv|parquet|emtx] [--detach]
+         [--layer l2|l1]
                      submit an onnx-inference Job through the gateway and follow it (any ONNX export; data
-                     as .npy, .npz, CSV, Parquet or EMTX: see the README's "Bring your model")
+                     as .npy, .npz, CSV, Parquet or EMTX: see the README's "Bring your model"); --layer l1
+                     runs every step on EmethCore (paper 7-2) and prints each step's transaction
   status [--keystore <file> | --key-file <file>] <jobId>
                      a Job's status with a live progress bar
 

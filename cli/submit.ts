@@ -37,9 +37,13 @@ export async function submit(config: EmethConfig, argv: string[], out: (l: strin
       inputs: { type: 'string' },
       outputs: { type: 'string' },
       format: { type: 'string' },
+      // l2 (default): tickets batched off chain; l1: every step on EmethCore (paper 7-2).
+      layer: { type: 'string', default: 'l2' },
     },
     strict: true,
   });
+  if (values.layer !== 'l1' && values.layer !== 'l2')
+    throw new EmethError('USAGE', `--layer must be l1 or l2; got ${values.layer}`);
   const client = requesterClient(config, values);
   let inputs: unknown;
   if (values.inputs !== undefined) {
@@ -72,10 +76,12 @@ export async function submit(config: EmethConfig, argv: string[], out: (l: strin
       ...(inputs !== undefined ? { inputs } : {}),
       ...(values.outputs ? { outputs: values.outputs.split(',').map((o) => o.trim()) } : {}),
       ...(values.format ? { datasetFormat: values.format } : {}),
+      // On L1 the requester signs EmethL1's Request instead: its escrow leaves the deposit on chain.
+      ...(values.layer === 'l1' ? { layer: 'l1' } : {}),
     },
     readDeployment(config.chain.deploymentFile).core,
   );
-  out(`Job ${job.id} submitted\nTemporal UI: ${job.temporalUiUrl}`);
+  out(`Job ${job.id} submitted on layer ${values.layer}\nTemporal UI: ${job.temporalUiUrl}`);
   if (values.detach) return 0;
   const final = await followJob(client, job.id, out);
   out(

@@ -81,7 +81,14 @@ export function inputDigestOf(
  * before it can see its twin's, and reveals nothing of them until the salt is shown.
  */
 export function replicaCommitment(
-  r: { subJobId: string; attempt: number; nodeId: string; output: BlobId; fuelUsed: string; signature: string },
+  r: {
+    subJobId: string;
+    attempt: number;
+    nodeId: string;
+    output: BlobId;
+    fuelUsed: string;
+    signature: string;
+  },
   salt: string,
 ): string {
   return keccak256(
@@ -94,6 +101,13 @@ export function replicaCommitment(
 
 /** A content id (sha-256 hex) as the bytes32 the statements carry. */
 export const blobDigest = (id: BlobId): string => `0x${id}`;
+
+/**
+ * What an L1 node `submit`s on EmethCore as its resultDigest: the hash of its signed result, so the
+ * chain entry names exactly one signed (task, node, output, fuel) statement and no other result can
+ * be passed off under it.
+ */
+export const l1ResultDigest = (resultSignature: string): string => keccak256(resultSignature);
 
 export interface ResultClaim {
   jobId: string;

@@ -10,6 +10,8 @@ export const EmethRequester = defineSearchAttributeKey('EmethRequester', SearchA
 export const EmethNode = defineSearchAttributeKey('EmethNode', SearchAttributeType.KEYWORD);
 export const EmethStatus = defineSearchAttributeKey('EmethStatus', SearchAttributeType.KEYWORD);
 export const EmethProgramId = defineSearchAttributeKey('EmethProgramId', SearchAttributeType.INT);
+/** 'l1' or 'l2': where the Job's money moves (issue 13). */
+export const EmethLayer = defineSearchAttributeKey('EmethLayer', SearchAttributeType.KEYWORD);
 
 /** name → Temporal CLI type, for `temporal server start-dev --search-attribute name=Type`. */
 export const SEARCH_ATTRIBUTES: Readonly<Record<string, 'Keyword' | 'Int'>> = {
@@ -18,4 +20,5 @@ export const SEARCH_ATTRIBUTES: Readonly<Record<string, 'Keyword' | 'Int'>> = {
   EmethNode: 'Keyword',
   EmethStatus: 'Keyword',
   EmethProgramId: 'Int',
+  EmethLayer: 'Keyword',
 };

@@ -60,8 +60,12 @@ export async function committedDeposit(
   exceptJob?: string,
 ): Promise<bigint> {
   const who = requester.toLowerCase();
-  const onChain = (
-    await prisma.ledgerEntry.findMany({ where: { requester: who, kind: 'commit' }, select: { jobId: true } })
+  const onChain = // A committed L2 Job, and an L1 Job whose escrow left the deposit: EmethCore counts both.
+  (
+    await prisma.ledgerEntry.findMany({
+      where: { requester: who, kind: { in: ['commit', 'l1-escrow'] } },
+      select: { jobId: true },
+    })
   ).map((e) => e.jobId);
   const offChain = { notIn: [...onChain, ...(exceptJob ? [exceptJob] : [])] };
   const [ledger, pending] = await Promise.all([

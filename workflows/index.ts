@@ -5,3 +5,4 @@ export { subJobWorkflow, canaryWorkflow } from './subjob';
 export { signerWorkflow } from './signer';
 export { reconcilerWorkflow } from './reconciler';
 export { miningEpochWorkflow } from './mining';
+export { l1CleanupWorkflow } from './layers';

@@ -10,6 +10,7 @@ import {
   isCancellation,
   proxyActivities,
   setHandler,
+  startChild,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -24,8 +25,15 @@ import type {
 import { sealTo } from '../lib/pipeline';
 import type { JobProgress, JobStatus } from '../lib/types';
 import { reasonOf } from './failures';
-import { EmethJobId, EmethProgramId, EmethRequester, EmethStatus } from '../lib/search-attributes';
+import {
+  EmethJobId,
+  EmethLayer,
+  EmethProgramId,
+  EmethRequester,
+  EmethStatus,
+} from '../lib/search-attributes';
 import { subJobWorkflow } from './subjob';
+import { l1CleanupId, l1CleanupWorkflow, openSubJobs } from './layers';
 
 export const cancelSignal = defineSignal('cancel');
 export const progressQuery = defineQuery<JobProgress>('progress');
@@ -86,6 +94,7 @@ export async function jobWorkflow({ jobId, resume }: JobWorkflowInput): Promise<
   let result: string | undefined;
   let failure: string | undefined;
   let nextEpoch = false;
+  let l1ProcessingMs: number | undefined;
   const stopped = () => cancelRequested || failure !== undefined;
   // Every path below ends in settlement: a refusal, an activity that gives up, a participant that
   // never comes. Verified work is paid and the rest of the reservation released.
@@ -97,11 +106,14 @@ export async function jobWorkflow({ jobId, resume }: JobWorkflowInput): Promise<
     if (!stopped()) {
       if (epoch === 0) await setStatus('splitting');
       subJobs = await l2.splitJob(jobId, epoch);
+      // L1: the SubJobs registered on EmethCore, where nodes take them (L2: nothing).
+      const opened = await openSubJobs(jobId);
+      if (opened) l1ProcessingMs = opened.processingMs;
     }
     if (!stopped()) {
       await setStatus('running');
       await runWithinWindow(subJobs, plan.window, stopped, running, async (sj) => {
-        const o = await runSubJob(jobId, plan, sj, children);
+        const o = await runSubJob(jobId, plan, sj, children, l1ProcessingMs);
         outcomes.set(sj.subJobId, o);
         if (o.fault === 'input' && failure === undefined) {
           // The requester's input fails on every executor: stop spending its deposit on the rest.
@@ -146,6 +158,15 @@ export async function jobWorkflow({ jobId, resume }: JobWorkflowInput): Promise<
   const settled = await CancellationScope.nonCancellable(async () => {
     await setStatus('settling');
     const s = await l2.settleJob(jobId, final, reason);
+    // L1: what is still open on chain is timed out when the chain allows, refunding the requester there.
+    if (plan.layer === 'l1' && (await l2.openOnChain(jobId)).length > 0) {
+      await startChild(l1CleanupWorkflow, {
+        workflowId: l1CleanupId(),
+        args: [{ jobId, dispatch: plan.dispatch }],
+        parentClosePolicy: ParentClosePolicy.ABANDON,
+        typedSearchAttributes: [{ key: EmethJobId, value: jobId }],
+      });
+    }
     await setStatus(final);
     return s;
   });
@@ -229,6 +250,7 @@ async function runSubJob(
   plan: Awaited<ReturnType<L2Activities['planJob']>>,
   sj: SubJobPlan,
   scope: CancellationScope,
+  l1ProcessingMs?: number,
 ): Promise<SubJobOutcome> {
   try {
     return await scope.run(() =>
@@ -244,6 +266,7 @@ async function runSubJob(
             capabilityClass: plan.capabilityClass,
             deadline: plan.deadline,
             maxAttempts: plan.maxAttempts,
+            ...(plan.layer === 'l1' ? { layer: plan.layer, l1ProcessingMs } : {}),
             ...(plan.replicas && plan.replicas > 1 ? { replicas: plan.replicas } : {}),
           },
         ],
@@ -255,6 +278,7 @@ async function runSubJob(
           { key: EmethRequester, value: plan.requester.toLowerCase() },
           { key: EmethProgramId, value: sj.programId },
           { key: EmethStatus, value: 'pending' },
+          { key: EmethLayer, value: plan.layer ?? 'l2' },
         ],
       }),
     );

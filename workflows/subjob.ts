@@ -30,6 +30,7 @@ import type {
 import type { AttemptOutcome, SubJobStatus } from '../lib/types';
 import { reasonOf } from './failures';
 import { EmethJobId, EmethNode, EmethStatus } from '../lib/search-attributes';
+import { checkSubmission, endChainAttempt, isL1, pay } from './layers';
 
 // The SubJob's control steps are short database (and, for penalties, chain) calls on the L2
 // worker that runs this workflow: local activities skip a server round trip each.
@@ -176,17 +177,23 @@ export async function subJobWorkflow(input: SubJobWorkflowInput): Promise<SubJob
       }
 
       if (end.outcome === 'verified') {
-        await accept(task, node.nodeId, end);
+        await accept(input, task, node.nodeId, end);
         await setStatus('verified', node.nodeId);
-        await mixInCanary(input, node.nodeId, end.verdict.rowsChecked);
+        if (!isL1(input)) await mixInCanary(input, node.nodeId, end.verdict.rowsChecked);
         return outcome('verified', attempt, {
           nodeId: node.nodeId,
           output: end.result.output,
           fuelUsed: end.verdict.fuelUsed,
         });
       }
-      await penalise(plan.subJobId, node.nodeId, attempt, end);
+      const { chainFailed } = await penalise(plan.subJobId, node.nodeId, attempt, end, { input, task });
       exclude.push(node.nodeId);
+      if (chainFailed) {
+        await setStatus('failed');
+        return outcome('failed', attempt, {
+          reason: `EmethCore failed the SubJob after attempt ${attempt} (its retries spent, or the Job's deadline past): ${end.reason}`,
+        });
+      }
     }
     await setStatus('failed');
     return outcome('failed', attempt, { reason: `retries exhausted after ${attempt} attempts` });
@@ -262,7 +269,8 @@ async function runOnNode(
 
 /** The node's activities on its own queue, with the node timeouts the L2 chose. */
 function nodeOn(input: SubJobWorkflowInput, node: NodeChoice) {
-  const remainingMs = input.deadline - Date.now();
+  // On L1 the node has EmethCore's processing window to submit; past it the chain times it out.
+  const remainingMs = Math.min(input.deadline - Date.now(), input.l1ProcessingMs ?? Infinity);
   return proxyActivities<NodeActivities>({
     taskQueue: `${input.dispatch.nodeQueuePrefix}${node.nodeId.toLowerCase()}`,
     scheduleToStartTimeout: Math.max(1000, Math.min(input.dispatch.nodePickupTimeoutMs, remainingMs)),
@@ -580,6 +588,8 @@ async function verify(
   // A result that is not the assigned node's signed answer to this very task is no answer at all.
   const binding = await l2.checkResult({ task, nodeId: node.nodeId, result });
   if (!binding.bound) return { outcome: 'timeout', reason: `no answer: ${binding.reason}` };
+  const submitted = await checkSubmission(input, task, node.nodeId, result);
+  if (!submitted.bound) return { outcome: 'timeout', reason: `no answer on chain: ${submitted.reason}` };
   const planned = await l2.planCheck({ subJobId: plan.subJobId, attempt: task.attempt, nodeId: node.nodeId });
   const check = forcedSampleRate === undefined ? planned : { ...planned, sampleRate: forcedSampleRate };
   const verifierKeys = await l2.verifierKeys();
@@ -606,7 +616,10 @@ async function verify(
   const first = await verifierOn(input, input.dispatch.verifierQueue).verifySubJob(
     sealed(check.sampleRate, check.seed),
   );
-  const verdict = await auditVerdict(input, task, result, first, check.sampleRate, sealed);
+  // On L1 the verifier's role on EmethCore is the paper's check (7-2): its verdict is not audited.
+  const verdict = isL1(input)
+    ? first
+    : await auditVerdict(input, task, result, first, check.sampleRate, sealed);
   if (verdict === 'undecided') {
     return { outcome: 'undecided', reason: 'the verifiers disagreed and no referee came' };
   }
@@ -744,24 +757,36 @@ async function openWithKeyholder(
   );
 }
 
-/** Step 4a: the verified result is recorded and the attempt closed as the node's success. */
+/**
+ * Step 4a: the verified result is recorded, paid (L2: tickets after the attempt closes; L1: the
+ * verifier's `verify` on chain before it does) and the attempt closed as the node's success.
+ */
 async function accept(
+  input: SubJobWorkflowInput,
   task: NodeTask,
   nodeId: string,
   end: Extract<AttemptEnd, { outcome: 'verified' }>,
 ): Promise<void> {
   await l2.acceptResult({ task, nodeId, result: end.result, verdict: end.verdict });
+  if (isL1(input)) await pay(input, task, nodeId, end.result, end.verdict);
   await l2.closeAttempt({ subJobId: task.subJobId, nodeId, attempt: task.attempt, outcome: 'verified' });
-  await l2.issueTicket({ subJobId: task.subJobId });
+  if (!isL1(input)) await pay(input, task, nodeId, end.result, end.verdict);
 }
 
-/** Step 4b: the attempt closed with the node's failure, which burns its penalty once. */
+/**
+ * Step 4b: the attempt closed with the node's failure, which burns its penalty once: on L2 from
+ * its stake by the L2, on L1 by EmethCore when a verifier ends the chain's attempt (`on`).
+ */
 async function penalise(
   subJobId: string,
   nodeId: string,
   attempt: number,
   end: Exclude<AttemptEnd, { outcome: 'verified' | 'input-fault' | 'undecided' }>,
-): Promise<void> {
+  on?: { input: SubJobWorkflowInput; task: NodeTask },
+): Promise<{ chainFailed: boolean }> {
+  const chain = on
+    ? await endChainAttempt(on.input, on.task, end.outcome === 'rejected', end.prover)
+    : { chainFailed: false };
   await l2.closeAttempt({
     subJobId,
     nodeId,
@@ -771,4 +796,5 @@ async function penalise(
     declineSignature: end.declineSignature,
     ...(end.prover ? { prover: end.prover } : {}),
   });
+  return chain;
 }

@@ -156,7 +156,11 @@ export function createL1Activities(tx: ChainTx) {
       penaltyAction('reject', jobId, index, attempt, [SubJobStatus.Submitted]),
     /** `attempt`: the SubJob's retries when the verifier found it overdue. */
     timeoutSubJob: (jobId: string, index: number, attempt: number) =>
-      penaltyAction('timeout', jobId, index, attempt, [SubJobStatus.Processing, SubJobStatus.Open]),
+      penaltyAction('timeout', jobId, index, attempt, [
+        SubJobStatus.Processing,
+        SubJobStatus.Open,
+        SubJobStatus.Submitted,
+      ]),
   };
 }
 

@@ -60,7 +60,37 @@ export function createDispatcherActivities(deps: DispatcherDeps): DispatcherActi
       ...(runParams ? { params: runParams } : {}),
       fuelLimit: sub.fuelLimit.toFixed(0),
       attempt,
+      // On L1 the node takes the SubJob on chain itself, by its index there.
+      ...(sub.job.layer === 'l1' ? { l1: { index: sub.index } } : {}),
     };
+  }
+
+  /**
+   * L1: the penalty EmethCore burned from `node` for this SubJob that no other attempt has claimed
+   * (the chain's reject, timeout or the node's own decline), read from the Job's recorded chain steps.
+   */
+  async function l1PenaltyOf(
+    sub: Awaited<ReturnType<typeof subJobWithJob>>,
+    node: string,
+    penaltyTx?: string,
+  ): Promise<{ penalty: bigint; penaltyTx: string } | undefined> {
+    const claimed = (
+      await prisma.attempt.findMany({
+        where: { subJobId: sub.id, penaltyTx: { not: null } },
+        select: { penaltyTx: true },
+      })
+    ).map((a) => a.penaltyTx!);
+    const step = await prisma.chainStep.findFirst({
+      where: {
+        jobId: sub.jobId,
+        subJobIndex: sub.index,
+        event: 'PenaltyBurned',
+        actor: node,
+        ...(penaltyTx ? { txHash: penaltyTx } : { txHash: { notIn: claimed } }),
+      },
+      orderBy: [{ blockNumber: 'asc' }, { logIndex: 'asc' }],
+    });
+    return step ? { penalty: big(step.amount), penaltyTx: step.txHash } : undefined;
   }
 
   return {
@@ -115,6 +145,9 @@ export function createDispatcherActivities(deps: DispatcherDeps): DispatcherActi
         });
       const node = await prisma.node.findUniqueOrThrow({ where: { id: assigned } });
       if (!node.encryptionKey) refuse(`node ${assigned} registered no X25519 key to seal its task to`);
+      // On L1 the node's own `process` locks its deposit on chain: the L2 locks nothing.
+      if (sub.job.layer === 'l1')
+        return { task: await taskOf(sub, attempt), nodeKey: node.encryptionKey, nodeId: assigned };
       // The attempt holds back its worst penalty on EmethCore: an unstake request cannot take it.
       const worst = worstPenaltyOf(
         big(sub.fuelLimit) * big(sub.job.fuelPrice),
@@ -146,8 +179,12 @@ export function createDispatcherActivities(deps: DispatcherDeps): DispatcherActi
           reason = `no answer: a decline not signed by the assigned node ${node} for attempt ${attempt} (${reason ?? ''})`;
         }
       }
-      const kind = outage ? undefined : penaltyKindOf(outcome);
+      const l1 = (await subJobWithJob(subJobId)).job.layer === 'l1';
+      const kind = outage || l1 ? undefined : penaltyKindOf(outcome);
       let burned: { penalty: bigint; penaltyTx?: string } | undefined;
+      // On L1 the chain fined the node (its rates, burned): the attempt records what it burned.
+      if (l1 && penaltyKindOf(outcome))
+        burned = await l1PenaltyOf(await subJobWithJob(subJobId), node, input.penaltyTx);
       if (kind) {
         const sub = await subJobWithJob(subJobId);
         // Keyed by the attempt: a retried activity never burns twice.
@@ -173,7 +210,7 @@ export function createDispatcherActivities(deps: DispatcherDeps): DispatcherActi
         );
       }
       // No penalty: the attempt's lock goes back to the node's free stake (a penalty closed it).
-      if (!kind) await chain.releaseStake(attemptStakeKey(id));
+      if (!kind && !l1) await chain.releaseStake(attemptStakeKey(id));
       if (row.outcome !== null) return;
       await prisma.$transaction([
         prisma.attempt.update({

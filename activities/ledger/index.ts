@@ -10,13 +10,39 @@ import type { LedgerActivities } from '../../lib/pipeline';
 import { hashTicket, subJobTickets, type Ticket, type TicketRole } from '../../lib/tickets';
 import { big, ticketOfRow, withRequesterLock } from '../../prisma/ledger';
 import type { L2Chain } from '../chain';
+import type { L1Activities } from '../chain/l1';
+import { datasetId32, type L1Request } from '../chain/l1-requests';
 import { loadJob, refuse } from '../shared/job-rows';
 import { freeToCommit } from './free-deposit';
+import { SubJobStatus } from '../../lib/types-chain';
 
 export interface LedgerDeps {
   prisma: PrismaClient;
   chain: Pick<L2Chain, 'freeDeposit' | 'commit' | 'settleCommitment'>;
+  /** L1 Jobs' escrow: the requester's signed Request relayed to EmethCore, and its SubJobs as paid there. */
+  l1?: Pick<L1Activities, 'requestJobFor' | 'getSubJob'>;
   logger: Logger;
+}
+
+/** The Request an L1 Job's requester signed, rebuilt from its row (the gateway checked the signature). */
+export function l1RequestOf(j: {
+  id: string;
+  requester: string;
+  programId: number;
+  fuelLimit: Prisma.Decimal;
+  fuelPrice: Prisma.Decimal;
+  deadline: Date;
+  dataset: string;
+}): L1Request {
+  return {
+    requester: j.requester,
+    jobId: j.id,
+    programId: j.programId,
+    fuelLimit: big(j.fuelLimit),
+    fuelPrice: big(j.fuelPrice),
+    deadline: BigInt(Math.floor(j.deadline.getTime() / 1000)),
+    dataset: datasetId32(j.dataset),
+  };
 }
 
 export function createLedgerActivities(deps: LedgerDeps): LedgerActivities {
@@ -117,6 +143,7 @@ export function createLedgerActivities(deps: LedgerDeps): LedgerActivities {
   return {
     async reserveJob(jobId) {
       const j = await loadJob(prisma, jobId);
+      if (j.layer === 'l1') return reserveOnL1(j);
       const existing = await prisma.ledgerEntry.findUnique({ where: { id: `${jobId}:commit` } });
       if (existing) return { reserved: existing.amount.toFixed(0) };
       if (!j.commitSignature || j.commitDeadline === null) {
@@ -170,6 +197,7 @@ export function createLedgerActivities(deps: LedgerDeps): LedgerActivities {
 
     async settleJob(jobId, status, reason) {
       const j = await loadJob(prisma, jobId);
+      if (j.layer === 'l1') return settleOnL1(j, status, reason);
       const settled = await prisma.ledgerEntry.findUnique({ where: { id: `${jobId}:charge` } });
       if (settled) {
         await settleOnChain(j, big(j.charged));
@@ -215,6 +243,8 @@ export function createLedgerActivities(deps: LedgerDeps): LedgerActivities {
 
     async issueTicket({ subJobId }) {
       const sub = await prisma.subJob.findUniqueOrThrow({ where: { id: subJobId }, include: { job: true } });
+      // An L1 SubJob is paid on chain by its verifier's `verify`: no ticket.
+      if (sub.job.layer === 'l1') return;
       const tickets = await ticketsOf(sub.job, subJobId);
       if (tickets.length === 0) refuse(`SubJob ${subJobId} has no verified result to issue a ticket for`);
       await prisma.$transaction(tickets.map((t) => upsertTicket(t)));
@@ -231,6 +261,106 @@ export function createLedgerActivities(deps: LedgerDeps): LedgerActivities {
       );
     },
   };
+
+  /**
+   * L1: the requester's signed Request relayed to EmethCore (requestFor), which moves the escrow out
+   * of its deposit. Under the requester's lock, as an L2 reservation: no two Jobs spend one deposit.
+   */
+  async function reserveOnL1(j: Awaited<ReturnType<typeof loadJob>>) {
+    const jobId = j.id;
+    const existing = await prisma.ledgerEntry.findUnique({ where: { id: `${jobId}:l1-escrow` } });
+    if (existing) return { reserved: existing.amount.toFixed(0) };
+    if (!deps.l1) refuse('this L2 has no L1 market configured: submit the Job on layer l2');
+    if (!j.l1Signature)
+      refuse('the requester signed no L1 Request for this Job: submit it again with l1Request');
+    const amount = big(j.fuelLimit) * big(j.fuelPrice) + big(j.verifierFee);
+    await withRequesterLock(prisma, j.requester, async (tx) => {
+      if (!(await tx.ledgerEntry.findUnique({ where: { id: `${jobId}:reserve` } }))) {
+        const free = await freeToCommit({ prisma: tx, chain: deps.chain }, j.requester, jobId);
+        if (free < amount) {
+          refuse(
+            `the requester's free deposit (${free} holon) does not cover this Job (${amount} holon): deposit more on EmethCore`,
+          );
+        }
+        await tx.ledgerEntry.create({
+          data: {
+            id: `${jobId}:reserve`,
+            requester: j.requester,
+            jobId,
+            kind: 'reserve',
+            amount: amount.toString(),
+          },
+        });
+        await tx.job.update({ where: { id: jobId }, data: { reserved: amount.toString() } });
+      }
+      try {
+        await deps.l1!.requestJobFor(l1RequestOf(j), j.l1Signature!);
+      } catch (err) {
+        refuse(`EmethCore refused the Job's signed Request: ${(err as Error).message}`);
+      }
+      // From here EmethCore holds the escrow itself: the deposit it left no longer counts it.
+      await tx.ledgerEntry.create({
+        data: {
+          id: `${jobId}:l1-escrow`,
+          requester: j.requester,
+          jobId,
+          kind: 'l1-escrow',
+          amount: amount.toString(),
+        },
+      });
+    });
+    logger.info({ jobId, escrow: amount.toString() }, 'L1 escrow taken from the deposit');
+    return { reserved: amount.toString() };
+  }
+
+  /**
+   * L1: what the chain paid is the truth — per SubJob verified on chain its node's fuel × price and
+   * its verifier's fee share; the rest of the escrow went back to the requester's wallet on chain.
+   */
+  async function settleOnL1(
+    j: Awaited<ReturnType<typeof loadJob>>,
+    status: Parameters<LedgerActivities['settleJob']>[1],
+    reason?: string,
+  ) {
+    const settled = await prisma.ledgerEntry.findUnique({ where: { id: `${j.id}:charge` } });
+    if (settled) return { charged: j.charged.toFixed(0), refunded: j.refunded.toFixed(0) };
+    const reserved = big(j.reserved);
+    const subs = await prisma.subJob.findMany({
+      where: { jobId: j.id, epoch: 0 },
+      orderBy: { index: 'asc' },
+    });
+    let charged = 0n;
+    if (deps.l1 && (await prisma.ledgerEntry.findUnique({ where: { id: `${j.id}:l1-escrow` } }))) {
+      for (const s of subs) {
+        const c = await deps.l1.getSubJob(j.id, s.index);
+        if (c.status === SubJobStatus.Verified)
+          charged += BigInt(c.fuelUsed) * big(j.fuelPrice) + BigInt(c.verifierFee);
+      }
+    }
+    const refunded = reserved - charged;
+    await prisma.$transaction([
+      entry(j, 'charge', charged),
+      entry(j, 'release', refunded),
+      prisma.subJob.updateMany({
+        where: { jobId: j.id, status: { notIn: ['verified', 'failed'] } },
+        data: { status: 'cancelled' },
+      }),
+      prisma.job.update({
+        where: { id: j.id },
+        data: {
+          charged: charged.toString(),
+          refunded: refunded.toString(),
+          status,
+          ...(reason ? { reason } : {}),
+        },
+      }),
+    ]);
+    logger.info(
+      { jobId: j.id, status, charged: charged.toString(), refunded: refunded.toString() },
+      'L1 Job settled (paid on chain)',
+    );
+    return { charged: charged.toString(), refunded: refunded.toString() };
+  }
 
   /** A ticket's row, once per (SubJob, payee): a retried issue or settlement finds it there. */
   function upsertTicket({ role, ticket }: IssuedTicket) {

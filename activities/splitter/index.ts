@@ -74,6 +74,7 @@ export function createSplitterActivities(deps: SplitterDeps): SplitterActivities
         maxAttempts: deps.maxAttempts ?? 3,
         window: Math.max(1, Math.min(j.numParallel, deps.window ?? 8)),
         numEpoch: j.numEpoch,
+        ...(j.layer === 'l1' ? { layer: 'l1' as const } : {}),
         ...(replicasOf(j) > 1 ? { replicas: replicasOf(j) } : {}),
         ...(getProgramSpec(j.programId).keyholderOpensOutputs
           ? { keyholderQueue: `${deps.dispatch.keyholderQueuePrefix}${j.requester.toLowerCase()}` }

@@ -10,11 +10,18 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import { feeLimitOf, formatEmeth, verifierFeeOf } from '../../lib/fees';
 import { jobWorkflowId, newJobId } from '../../lib/ids';
 import { QUERIES, SIGNALS } from '../../lib/pipeline';
-import { EmethJobId, EmethProgramId, EmethRequester, EmethStatus } from '../../lib/search-attributes';
+import {
+  EmethJobId,
+  EmethLayer,
+  EmethProgramId,
+  EmethRequester,
+  EmethStatus,
+} from '../../lib/search-attributes';
 import { TERMINAL_JOB_STATUSES, type JobProgress, type JobStatus } from '../../lib/types';
 import { withRequesterLock, type LedgerReader } from '../../prisma/ledger';
 import { freeToCommit } from '../../activities/ledger/free-deposit';
 import { recoverCommitSigner } from '../../activities/chain/commitments';
+import { datasetId32, recoverL1RequestSigner } from '../../activities/chain/l1-requests';
 import { MIN_COMMIT_WINDOW_S } from '../../lib/commit-window';
 import { findProgramSpec, InspectionError } from '../../lib/programs';
 import type { Prisma } from '../../prisma/client';
@@ -37,6 +44,7 @@ import {
   jobSummaryView,
   progressFromRows,
   subJobView,
+  chainStepView,
   temporalUiLink,
   holon,
   type JobView,
@@ -134,6 +142,82 @@ export function jobsRouter(ctx: ApiContext, auth: Authenticator): Router {
     return commit.jobId;
   }
 
+  /**
+   * Layer 'l1': the requester's own signed Request over exactly this Job (program, fuel, price,
+   * deadline, dataset), for a fresh Job id. The L2 relays it; the chain checks it again. Refusals
+   * name the field: what the chain's one-round L1 process cannot carry is refused here, not on chain.
+   */
+  async function checkL1Request(
+    requester: string,
+    body: ReturnType<typeof parseCreateJob>,
+    r: { programId: number; fuelLimit: bigint; fuelPrice: bigint; deadline: Date },
+  ): Promise<string> {
+    const l1 = body.l1Request;
+    if (!l1)
+      throw badRequest(
+        'invalid_field',
+        "layer 'l1' needs l1Request: your EIP-712 Request signature (GatewayClient.submitJob signs one)",
+        'l1Request',
+      );
+    if (body.commit)
+      throw badRequest(
+        'invalid_field',
+        "layer 'l1' takes no commit: the signed Request is the escrow",
+        'commit',
+      );
+    if (body.dataset === undefined)
+      throw badRequest(
+        'invalid_field',
+        "layer 'l1' needs dataset as a blob id (upload it with PUT /v1/blobs): the signed Request names it",
+        'dataset',
+      );
+    if ((body.numEpoch ?? 1) > 1)
+      throw badRequest(
+        'invalid_field',
+        "layer 'l1' runs one round: its SubJobs are registered on chain once; train over epochs on layer 'l2'",
+        'numEpoch',
+      );
+    if ((body as Record<string, unknown>).replicate === true)
+      throw badRequest(
+        'invalid_field',
+        "layer 'l1' runs each SubJob on one node (EmethCore assigns one); replicate on layer 'l2'",
+        'replicate',
+      );
+    if (!ctx.commitDomain) {
+      throw new HttpError(
+        503,
+        'l1_unavailable',
+        "this gateway cannot check Request signatures; submit on layer 'l2'",
+      );
+    }
+    const request = {
+      requester,
+      jobId: l1.jobId,
+      programId: r.programId,
+      fuelLimit: r.fuelLimit,
+      fuelPrice: r.fuelPrice,
+      deadline: BigInt(Math.floor(r.deadline.getTime() / 1000)),
+      dataset: datasetId32(body.dataset),
+    };
+    let signer: string;
+    try {
+      signer = recoverL1RequestSigner(ctx.commitDomain, request, l1.signature).toLowerCase();
+    } catch {
+      signer = 'nobody (a malformed signature)';
+    }
+    if (signer !== requester) {
+      throw badRequest(
+        'invalid_l1_request',
+        `l1Request.signature is by ${signer}, not by ${requester} over Request(requester, jobId ${l1.jobId}, programId ${r.programId}, fuelLimit ${r.fuelLimit}, fuelPrice ${r.fuelPrice}, deadline ${request.deadline}, dataset keccak256(${body.dataset}))`,
+        'l1Request',
+      );
+    }
+    if (await ctx.prisma.job.findUnique({ where: { id: l1.jobId }, select: { id: true } })) {
+      throw conflict('job_exists', `a Job ${l1.jobId} exists already: choose a fresh Job id and sign again`);
+    }
+    return l1.jobId;
+  }
+
   async function checkBlob(requester: string, id: string, field: string): Promise<void> {
     if (!(await ctx.store.has(id))) {
       throw badRequest(
@@ -169,8 +253,10 @@ export function jobsRouter(ctx: ApiContext, auth: Authenticator): Router {
     const now = ctx.now();
 
     // The pattern admits only date-times `new Date` reads; how far away they are is the clock's to say.
-    const deadline =
+    let deadline =
       body.deadline !== undefined ? new Date(body.deadline) : new Date(now + body.deadlineSeconds! * 1000);
+    // On L1 the deadline is a whole second on chain; the Job's row keeps exactly that one.
+    if (body.layer === 'l1') deadline = new Date(Math.floor(deadline.getTime() / 1000) * 1000);
     if (deadline.getTime() <= now)
       throw badRequest(
         'deadline_out_of_range',
@@ -264,7 +350,12 @@ export function jobsRouter(ctx: ApiContext, auth: Authenticator): Router {
     const feeLimit = feeLimitOf(fuelLimit, fuelPrice);
     const verifierFee = verifierFeeOf(feeLimit);
     const needed = feeLimit + verifierFee;
-    const jobId = body.commit ? await checkCommit(requester, body.commit, needed, deadline) : newJobId();
+    const l1 = body.layer === 'l1';
+    const jobId = l1
+      ? await checkL1Request(requester, body, { programId: program.id, fuelLimit, fuelPrice, deadline })
+      : body.commit
+        ? await checkCommit(requester, body.commit, needed, deadline)
+        : newJobId();
     const workflowId = jobWorkflowId(jobId);
     res.locals.jobId = jobId;
     // Admission holds the requester's lock (shared with the Ledger's reservation) from reading the
@@ -298,6 +389,7 @@ export function jobsRouter(ctx: ApiContext, auth: Authenticator): Router {
           ...(body.commit
             ? { commitSignature: body.commit.signature, commitDeadline: BigInt(body.commit.deadline) }
             : {}),
+          ...(l1 ? { layer: 'l1', l1Signature: body.l1Request!.signature } : {}),
         },
       });
     });
@@ -311,6 +403,7 @@ export function jobsRouter(ctx: ApiContext, auth: Authenticator): Router {
           { key: EmethRequester, value: requester },
           { key: EmethProgramId, value: program.id },
           { key: EmethStatus, value: 'submitted' },
+          { key: EmethLayer, value: l1 ? 'l1' : 'l2' },
         ],
       });
     } catch (err) {
@@ -324,7 +417,12 @@ export function jobsRouter(ctx: ApiContext, auth: Authenticator): Router {
       );
     }
     req.log.info({ jobId, requester, programId: program.id, feeLimit: feeLimit.toString() }, 'Job submitted');
-    const view: JobView = { ...jobSummaryView(job, link), subJobs: [], progress: progressFromRows(job, []) };
+    const view: JobView = {
+      ...jobSummaryView(job, link),
+      subJobs: [],
+      progress: progressFromRows(job, []),
+      chainSteps: [],
+    };
     res.status(201).location(`/v1/jobs/${jobId}`).json(view);
   });
 
@@ -369,7 +467,19 @@ export function jobsRouter(ctx: ApiContext, auth: Authenticator): Router {
       if (live) progress = { ...live, source: 'workflow' };
       else req.log.debug({ jobId: job.id }, 'progress query did not answer; derived from rows');
     }
-    const view: JobView = { ...jobSummaryView(job, link), subJobs: subJobs.map(subJobView), progress };
+    const chainSteps =
+      job.layer === 'l1'
+        ? await ctx.prisma.chainStep.findMany({
+            where: { jobId: job.id },
+            orderBy: [{ blockNumber: 'asc' }, { logIndex: 'asc' }],
+          })
+        : [];
+    const view: JobView = {
+      ...jobSummaryView(job, link),
+      subJobs: subJobs.map(subJobView),
+      progress,
+      chainSteps: chainSteps.map(chainStepView),
+    };
     res.json(view);
   });
 

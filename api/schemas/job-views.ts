@@ -40,17 +40,18 @@ const JobSummary = z
     numEpoch: z.int().min(1),
     splitAllowed: z.boolean(),
     capabilityClass: z.string(),
+    layer: z.enum(['l1', 'l2']).openapi({
+      description:
+        "where the Job's money moves: l2 (tickets, batched) or l1 (every step on EmethCore, paper 7-2)",
+    }),
     fuelLimit: HOLON,
     fuelPrice: HOLON,
     deadline: DATE_TIME,
     fees: Fees,
     result: BLOB_OR_NULL,
-    reason: z
-      .string()
-      .nullable()
-      .openapi({
-        description: 'why the Job failed (null unless it did): what went wrong and who is at fault',
-      }),
+    reason: z.string().nullable().openapi({
+      description: 'why the Job failed (null unless it did): what went wrong and who is at fault',
+    }),
     workflowId: z.string().regex(/^job-0x[0-9a-f]{64}$/),
     temporalUiUrl: z
       .string()
@@ -96,7 +97,34 @@ const Progress = z
   })
   .openapi('Progress');
 
-export const Job = JobSummary.extend({ subJobs: z.array(SubJob), progress: Progress }).openapi('Job');
+const ChainStep = z
+  .object({
+    event: z
+      .string()
+      .openapi({ description: "EmethCore's event: JobRequested, SubJobProcessing, SubJobVerified, …" }),
+    subJobIndex: z.int().min(0).nullable(),
+    actor: z
+      .string()
+      .regex(/^0x[0-9a-f]{40}$/)
+      .nullable()
+      .openapi({ description: 'the node, verifier or requester the event names' }),
+    amount: z
+      .string()
+      .regex(/^[0-9]+$/)
+      .nullable()
+      .openapi({ description: 'what the event moved (payout, penalty, refund, escrow), holon' }),
+    txHash: z.string().regex(/^0x[0-9a-f]{64}$/),
+    blockNumber: z.int().min(0),
+  })
+  .openapi('ChainStep');
+
+export const Job = JobSummary.extend({
+  subJobs: z.array(SubJob),
+  progress: Progress,
+  chainSteps: z.array(ChainStep).openapi({
+    description: "an L1 Job's steps on EmethCore, each with its transaction, in chain order (empty on l2)",
+  }),
+}).openapi('Job');
 
 export const JobList = z
   .object({ jobs: z.array(JobSummary), nextCursor: z.string().nullable() })

@@ -80,6 +80,31 @@ const tail = {
   capabilityClass: capabilityClass(
     'a capability class (lower-case letters, digits and -, at most 32), e.g. cpu',
   ).default('cpu'),
+  layer: z.enum(['l2', 'l1'], "'l2' or 'l1'").default('l2').openapi({
+    description:
+      "where the Job's money moves: 'l2' (default: off chain, paid by batched tickets) or 'l1' (every step on EmethCore: request, process, submit, verify; paper 7-2). 'l1' needs l1Request and a dataset blob id, and runs one round (numEpoch 1, no replicate)",
+  }),
+  l1Request: z
+    .strictObject({
+      jobId: textField({
+        pattern: /^0x[0-9a-f]{64}$/,
+        maxLength: 66,
+        expect: 'the Job id you chose, 0x and 64 lower-case hex digits',
+        description: 'the Job id the Request names; the Job gets this id on chain and here',
+      }),
+      signature: textField({
+        pattern: /^0x[0-9a-fA-F]{130}$/,
+        maxLength: 132,
+        expect: 'a 65-byte signature in hex (0x…)',
+        description:
+          "the requester's EIP-712 Request(requester, jobId, programId, fuelLimit, fuelPrice, deadline = the Job's deadline in unix seconds, dataset = keccak256 of the dataset blob id) under EmethCore's domain",
+      }),
+    })
+    .optional()
+    .openapi({
+      description:
+        "layer 'l1': the requester's signed Request, relayed on chain by the L2 (EmethL1.requestFor): the Job's feeLimit + verifierFee leave the requester's deposit for the Job's escrow",
+    }),
   commit: z
     .strictObject({
       jobId: textField({

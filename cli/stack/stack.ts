@@ -136,7 +136,10 @@ export async function startStack(config: EmethConfig, opts: StartStackOptions): 
     const { deployment, reused } = await ensureDeployment(config.chain.deploymentFile, provider, () =>
       deployContracts(signer, {
         signers: [signerAddress],
-        verifiers: [l2Address],
+        // The L2 burns L2 penalties as a verifier; the verifiers the L2 accepts judge L1 SubJobs on chain.
+        verifiers: [l2Address, ...config.l2.verifiers],
+        // The L2 key registers L1 Jobs' SubJobs (paper 7-2).
+        l1Servers: [l2Address],
         l2Servers: [l2Address],
         miningEpochSeconds: config.mining.epochSeconds,
         miningFund: config.mining.fund,
@@ -145,9 +148,16 @@ export async function startStack(config: EmethConfig, opts: StartStackOptions): 
     // An embedded chain state from before the signer had its own key: give the signer key its role.
     if (config.chain.embedded) {
       const core = emethCore(deployment.core, signer);
-      const signerRole = await core.SIGNER_ROLE();
-      if (!(await core.hasRole(signerRole, signerAddress)))
-        await (await core.grantRole(signerRole, signerAddress)).wait();
+      const wanted: [string, string][] = [
+        [await core.SIGNER_ROLE(), signerAddress],
+        // ... and from before L1 Jobs ran through the workflows.
+        [await core.L1_SERVER_ROLE(), l2Address],
+        ...(await Promise.all(
+          config.l2.verifiers.map(async (v) => [await core.VERIFIER_ROLE(), v] as [string, string]),
+        )),
+      ];
+      for (const [role, who] of wanted)
+        if (!(await core.hasRole(role, who))) await (await core.grantRole(role, who)).wait();
     }
     provider.destroy();
     opts.log(reused ? 'contracts found on chain (state resumed)' : 'contracts deployed');

@@ -18,6 +18,11 @@ export interface NodeTask {
   params?: Record<string, string>;
   fuelLimit: string;
   attempt: number;
+  /**
+   * An L1 Job's SubJob: the node takes it on chain (`process`, locking its deposit) before it
+   * runs, and `submit`s its result digest after, both with its own key.
+   */
+  l1?: { index: number };
 }
 
 /** The Dispatcher on `emeth-l2`: who runs a SubJob, the attempts it opens and closes, penalties. */
@@ -57,6 +62,8 @@ export interface DispatcherActivities {
      * honest replica). It receives EmethCore's proverShare of the fine; without one it is all burned.
      */
     prover?: Address;
+    /** An L1 attempt: the transaction of the verifier's reject or timeout that penalised it on chain. */
+    penaltyTx?: string;
   }): Promise<void>;
 }
 

@@ -12,6 +12,7 @@ export * from './ledger';
 export * from './signer';
 export * from './participants';
 export * from './reconciler';
+export * from './layer';
 
 import type { SplitterActivities } from './splitter';
 import type { DispatcherActivities, StatusActivities } from './dispatcher';
@@ -21,6 +22,7 @@ import type { AggregatorActivities } from './aggregator';
 import type { LedgerActivities } from './ledger';
 import type { SignerActivities } from './signer';
 import type { ReconcilerActivities } from './reconciler';
+import type { LayerActivities } from './layer';
 
 /** Everything the L2 worker serves on `emeth-l2`: they alone touch the database and the L2 keys. */
 export type L2Activities = SplitterActivities &
@@ -31,5 +33,6 @@ export type L2Activities = SplitterActivities &
   AggregatorActivities &
   LedgerActivities &
   SignerActivities &
-  ReconcilerActivities;
+  ReconcilerActivities &
+  LayerActivities;
 export * from './sealing';

@@ -3,6 +3,7 @@ import type { BlobId } from '../types';
 import type { NodeTask } from './dispatcher';
 import type { NodeResult } from './results';
 import type { Verdict, VerifyTask } from './verification';
+import type { L1ActionInput, L1ActionResult } from './layer';
 
 /** On `emeth-node-<id>`, served by the node worker. */
 export interface NodeActivities {
@@ -39,6 +40,11 @@ export interface VerifierActivities {
    * Re-runs a SubJob whose program failed on its node: `reproduced` when the same input fails here
    * with the same program error code (the requester's input is at fault), not when it runs.
    */
+  /**
+   * An L1 Job's SubJob judged: the verifier sends `verify` (paying the node, refunding the
+   * requester, earning its fee), `reject` or `timeout` on EmethCore with its own key.
+   */
+  actOnL1(input: L1ActionInput): Promise<L1ActionResult>;
   reproduceFailure(input: { task: NodeTask; node: string; code: string; message: string }): Promise<{
     reproduced: boolean;
     code?: string;

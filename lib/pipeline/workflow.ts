@@ -3,6 +3,7 @@
  * Temporal payloads: ids and small descriptors only, never data.
  */
 import type { Address, BlobId, Holon, JobStatus, SubJobStatus } from '../types';
+import type { Layer } from './layer';
 
 export interface JobWorkflowInput {
   jobId: string;
@@ -35,6 +36,8 @@ export interface DispatchSettings {
 
 export interface JobPlan {
   jobId: string;
+  /** Where the Job's money moves (lib/pipeline/layer.ts); absent: 'l2'. */
+  layer?: Layer;
   dispatch: DispatchSettings;
   requester: Address;
   programId: number;
@@ -60,6 +63,10 @@ export interface JobPlan {
 
 export interface SubJobWorkflowInput {
   jobId: string;
+  /** 'l1': the SubJob's steps happen on EmethCore (lib/pipeline/layer.ts); absent: 'l2'. */
+  layer?: Layer;
+  /** L1: how long a node has on chain from `process` to `submit` (EmethCore processingTimeLimit), ms. */
+  l1ProcessingMs?: number;
   dispatch: DispatchSettings;
   /** Where an audited, encrypted output is decrypted for the verifier (fedavg-train, encrypted-stats). */
   keyholderQueue?: string;

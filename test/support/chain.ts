@@ -21,7 +21,8 @@ export async function startTestChain(): Promise<TestChain> {
   try {
     // As on the embedded stack: the L2 key (its own account) signs batches and burns penalties.
     const l2 = new Wallet(ANVIL_DEV_L2_KEY).address;
-    const deployment = await deployContracts(deployer, { signers: [l2], verifiers: [l2] });
+    // The L2 key also registers L1 Jobs' SubJobs; test verifiers get VERIFIER_ROLE (grantVerifier).
+    const deployment = await deployContracts(deployer, { signers: [l2], verifiers: [l2], l1Servers: [l2] });
     return {
       anvil,
       provider,
@@ -37,6 +38,13 @@ export async function startTestChain(): Promise<TestChain> {
     await anvil.stop();
     throw err;
   }
+}
+
+/** VERIFIER_ROLE on EmethCore for `who`: it may verify, reject and time out L1 SubJobs. */
+export async function grantVerifier(chain: TestChain, who: string): Promise<void> {
+  const core = emethCore(chain.deployment.core, chain.deployer);
+  const role = await core.VERIFIER_ROLE();
+  if (!(await core.hasRole(role, who))) await (await core.grantRole(role, who)).wait();
 }
 
 async function funded(chain: TestChain, who: { address: string; privateKey: string }, amount: bigint) {

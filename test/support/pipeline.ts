@@ -18,7 +18,7 @@ import { freePort } from '../../cli/stack/ports';
 import { spawnWorkerProcess, type WorkerScript } from '../../cli/stack/worker-process';
 import { GatewayClient } from '../../cli/gateway-client';
 import type { JobView } from '../../cli/job-status';
-import { startTestChain, type TestChain } from './chain';
+import { grantVerifier, startTestChain, type TestChain } from './chain';
 import { createTestDatabase } from './db';
 import { testTemporalAddress } from './temporal';
 import type { NodeBehaviour } from '../../workers/node/drills';
@@ -40,6 +40,7 @@ async function freshL2Keys(chain: TestChain): Promise<{ l2: string; signer: stri
   for (const [role, who] of [
     [await core.VERIFIER_ROLE(), l2.address],
     [await core.L2_SERVER_ROLE(), l2.address],
+    [await core.L1_SERVER_ROLE(), l2.address],
     [await core.SIGNER_ROLE(), signer.address],
   ] as const)
     await (await core.grantRole(role, who)).wait();
@@ -57,6 +58,8 @@ export interface TestNode {
 }
 
 export interface SubmitOptions {
+  /** 'l1': the Job runs on EmethCore step by step (its Request signed instead of a Commit). */
+  layer?: 'l1' | 'l2';
   rows?: number;
   numParallel?: number;
   deadlineSeconds?: number;
@@ -289,6 +292,8 @@ export class TestPipeline {
     ];
     // The key in the environment (EMETH_KEY), the other way a participant takes it.
     const key = opts.wallet?.privateKey ?? devKey(DEV_ROLES.verifier);
+    // As the stack grants the verifiers it accepts: VERIFIER_ROLE, for L1 SubJobs.
+    await grantVerifier(this.chain, new Wallet(key).address);
     const name = opts.wallet ? `verifier-${opts.wallet.address.slice(2, 8).toLowerCase()}` : 'verifier';
     return this.spawn('verifier', path.join(this.home, `${name}.log`), args, key);
   }
@@ -340,6 +345,7 @@ export class TestPipeline {
         deadlineSeconds: opts.deadlineSeconds ?? 300,
         capabilityClass: opts.capabilityClass ?? 'cpu',
         ...(opts.replicate ? { replicate: true } : {}),
+        ...(opts.layer ? { layer: opts.layer } : {}),
       },
       this.chain.deployment.core,
     );

@@ -23,6 +23,7 @@ import { createLedgerActivities } from '../../activities/ledger';
 import { createSignerActivities } from '../../activities/signer';
 import { createReconcilerActivities } from '../../activities/reconciler';
 import { createMiningActivities, type MiningChain } from '../../activities/mining';
+import { createLayerActivities, type LayerDeps } from '../../activities/layer';
 
 export interface L2Deps {
   prisma: PrismaClient;
@@ -52,6 +53,8 @@ export interface L2Deps {
   participantKey(role: 'verifier' | 'keyholder', address: string): string | undefined;
   /** EmethMining, sending with the L2 key (EPOCH_POSTER_ROLE); absent: the deployment has none. */
   mining?: MiningChain;
+  /** EmethCore's L1 market with the L2's key (L1_SERVER_ROLE): L1 Jobs (activities/layer). */
+  l1?: LayerDeps['l1'];
 }
 
 /** When this process started: the dispatcher forgives timeouts of attempts opened before it. */
@@ -59,7 +62,7 @@ const STARTED_AT = new Date();
 
 export function createL2Activities(deps: L2Deps): L2Activities {
   const logger = (component: string) => deps.logger.child({ component });
-  const ledger = createLedgerActivities({ ...deps, logger: logger('ledger') });
+  const ledger = createLedgerActivities({ ...deps, l1: deps.l1?.tx, logger: logger('ledger') });
   return {
     ...createSplitterActivities({ ...deps, logger: logger('splitter') }),
     ...createDispatcherActivities({
@@ -82,5 +85,6 @@ export function createL2Activities(deps: L2Deps): L2Activities {
       logger: logger('reconciler'),
     }),
     ...createMiningActivities({ ...deps, logger: logger('mining') }),
+    ...createLayerActivities({ ...deps, logger: logger('layer') }),
   };
 }

@@ -24,7 +24,8 @@ import { createL2Metrics } from './metrics';
 import { startNodeEdge } from '../edge/server';
 import { ParticipantKeys } from './participant-keys';
 import { chainRegistry } from '../edge/registry';
-import { createL2Chain } from '../../activities/chain';
+import { createChainTx, createL1Activities, createL2Chain } from '../../activities/chain';
+import { emethCore } from '../../contracts/typed';
 import { createMiningChain, type MiningChain } from '../../activities/mining';
 import { SerialSigner } from '../../contracts/serial-signer';
 import type { ChainViewWithMining } from '../../api/routes/nodes';
@@ -163,6 +164,12 @@ export async function startL2Server(config: EmethConfig, logger: Logger): Promis
           verification: config.l2.verification,
           participantKey: (role, address) => participantKeys.of(role, address),
           mining: mining?.poster ? mining.chain : undefined,
+          // L1 Jobs (paper 7-2): the L2 key registers their SubJobs and relays their Requests.
+          l1: {
+            tx: createL1Activities(createChainTx({ provider, signer: l2Sender, deployment, logger })),
+            core: emethCore(deployment.core, provider),
+            fromBlock: deployment.blockNumber,
+          },
           metrics,
           chainCache: createChainCache({
             prisma,

@@ -29,7 +29,7 @@ import { inputDigestOf, resultClaimOf, signResult } from '../../lib/attestations
 import { subJobIdOf } from '../../lib/ids';
 import { EmethError } from '../../lib/errors';
 import type { TypedDataSigner } from '../../lib/tickets';
-import { DeclineRequest } from '../../activities/node';
+import { DeclineRequest, type NodeL1 } from '../../activities/node';
 import type { ProgramModule, RunInput, RunOutput } from '../../lib/programs';
 import { decodeMatrix, encodeMatrix } from '../../lib/matrix';
 import type { BlobStore } from '../../activities/storage';
@@ -72,6 +72,8 @@ const HONEST: Drill = { program: (p) => p, activities: (a) => a };
 export interface DrillOptions {
   store: () => BlobStore;
   slowMs: number;
+  /** slow, on an L1 SubJob: takes it on chain first (a node that takes work and then stalls). */
+  l1?: Pick<NodeL1, 'take'>;
   /** The node's own key and domain: a forging node signs its forgeries properly. */
   signer: TypedDataSigner;
   domain: TypedDataDomain;
@@ -104,6 +106,7 @@ export function drillFor(behaviour: NodeBehaviour, opts: DrillOptions): Drill {
           async runSubJob(task) {
             // Stalls while heartbeating: the node looks alive but never answers in time.
             const ctx = Context.current();
+            if (task.l1) await opts.l1?.take(task.jobId, task.l1.index);
             const beat = setInterval(() => ctx.heartbeat({ phase: 'stalling' }), 2000);
             try {
               await new Promise((r) => setTimeout(r, opts.slowMs));

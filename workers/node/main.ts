@@ -8,7 +8,9 @@ import { createLogger } from '../../lib/logger';
 import { parseEmeth } from '../../lib/fees';
 import { taskQueues } from '../../lib/task-queues';
 import { createGatewayBlobStore } from '../../activities/storage-gateway';
-import { createNodeActivities } from '../../activities/node';
+import { createNodeActivities, nodeL1Of } from '../../activities/node';
+import { SerialSigner } from '../../contracts/serial-signer';
+import { createChainTx, createL1Activities } from '../../activities/chain';
 import { emethDomain } from '../../lib/tickets';
 import { sealingKeysOf } from '../../lib/envelope';
 import { detectCuda } from '../../activities/programs';
@@ -54,10 +56,13 @@ export async function runNode(argv: string[]): Promise<void> {
     envKey: config.participantKey,
     argvKey: values.key,
   });
-  const { provider, wallet, signer } = chainSigner(config, key);
+  const { provider, wallet } = chainSigner(config, key);
+  // One nonce counter for every send of this key: its stake, its L1 steps and its redemptions.
+  const signer = new SerialSigner(wallet, provider);
   const nodeId = wallet.address.toLowerCase();
   const logger = createLogger(config.logLevel, { component: 'node', nodeId });
   const deployment = readDeployment(config.chain.deploymentFile);
+  const l1 = nodeL1Of(createL1Activities(createChainTx({ provider, signer, deployment, logger })));
   // Every gateway request this node signs names the gateway and the chain it is meant for.
   const scope = requestScope(config.gateway.url, deployment.chainId);
   bindRequestScope(wallet, scope);
@@ -77,6 +82,7 @@ export async function runNode(argv: string[]): Promise<void> {
   const drill = drillFor(behaviour, {
     store: () => store,
     slowMs: Number(values['slow-ms']),
+    l1,
     signer: wallet,
     domain,
     corruptRows: count('--corrupt-rows', values['corrupt-rows']!),
@@ -113,6 +119,7 @@ export async function runNode(argv: string[]): Promise<void> {
         domain,
         program: drill.program(programs.program),
         store,
+        l1,
         logger,
       }),
     ),

@@ -19,6 +19,8 @@ import { bindRequestScope, requestScope } from '../../lib/request-auth';
 import { emethDomain } from '../../lib/tickets';
 import { parseEmeth } from '../../lib/fees';
 import { ensureStake } from '../shared/stake';
+import { SerialSigner } from '../../contracts/serial-signer';
+import { createChainTx, createL1Activities } from '../../activities/chain';
 import { verifierBehaviourOf, verifierDrill } from './drills';
 import type { Signer } from 'ethers';
 import type { Logger } from '../../lib/logger';
@@ -40,7 +42,10 @@ async function stakeIfFunded(
     return await ensureStake(signer, deployment, amount, VERIFIER_CLASS, sealingKeysOf(key).x25519.publicKey);
   } catch (err) {
     // Unstaked, it still gives first verdicts, but is never chosen to audit or referee.
-    logger.warn({ err: (err as Error).message }, 'verifier runs without stake: it will not be asked to audit');
+    logger.warn(
+      { err: (err as Error).message },
+      'verifier runs without stake: it will not be asked to audit',
+    );
     return 0n;
   }
 }
@@ -87,8 +92,13 @@ export async function runVerifier(argv: string[]): Promise<void> {
   );
   const behaviour = verifierBehaviourOf(values.behaviour!);
   const chain = chainSigner(config, key);
-  bindRequestScope(chain.signer, requestScope(config.gateway.url, deployment.chainId));
-  const stake = await stakeIfFunded(chain.signer, deployment, parseEmeth(values.stake!), key, logger);
+  // One nonce counter for every send of this key: its stake, its L1 verdicts and its redemptions.
+  const sender = new SerialSigner(chain.wallet, chain.provider);
+  bindRequestScope(sender, requestScope(config.gateway.url, deployment.chainId));
+  const stake = await stakeIfFunded(sender, deployment, parseEmeth(values.stake!), key, logger);
+  const l1 = createL1Activities(
+    createChainTx({ provider: chain.provider, signer: sender, deployment, logger }),
+  );
   const activities = verifierDrill(
     behaviour,
     createVerifierActivities({
@@ -97,6 +107,7 @@ export async function runVerifier(argv: string[]): Promise<void> {
       keys: sealingKeysOf(key).x25519,
       program: programs.program,
       store,
+      l1,
       logger,
     }),
     { signer: wallet, domain: emethDomain(deployment.chainId, deployment.core) },
@@ -118,7 +129,7 @@ export async function runVerifier(argv: string[]): Promise<void> {
   // Its fee tickets pay it alone: it redeems them itself, whether or not the SubJobs' nodes redeem theirs.
   const redeemer = startRedeemer({
     gatewayUrl: config.gateway.url,
-    signer: chain.signer,
+    signer: sender,
     deployment,
     logger,
     minHolonPerGas: BigInt(values['min-holon-per-gas']!),
