@@ -118,17 +118,23 @@ export async function pay(
  * chain's attempt is ended by a verifier as EmethCore's rules say — a submitted result `reject`ed,
  * a SubJob still processing at its deadline `timeout`ed (whoever holds it on chain: the assigned
  * node, or one that took it unasked) — and the chain's events recorded. Returns whether the chain
- * failed the SubJob (its retries spent, or the Job's deadline past): no attempt can follow.
+ * failed the SubJob (its retries spent, or the Job's deadline past: no attempt can follow), and
+ * whether another node held it on chain (the assigned node could not take it: not its failure).
  */
 export async function endChainAttempt(
   input: SubJobWorkflowInput,
   task: NodeTask,
+  nodeId: string,
   rejected: boolean,
   verifier?: string,
-): Promise<{ chainFailed: boolean }> {
-  if (!isL1(input) || !task.l1) return { chainFailed: false };
+): Promise<{ chainFailed: boolean; heldByAnother: boolean }> {
+  if (!isL1(input) || !task.l1) return { chainFailed: false, heldByAnother: false };
   const index = task.l1.index;
   const state = await l2.l1SubJobState({ jobId: input.jobId, index });
+  const heldByAnother =
+    state.node !== null &&
+    state.node !== nodeId.toLowerCase() &&
+    (state.status === 'processing' || state.status === 'submitted');
   if (state.status === 'submitted') {
     // A result judged wrong, or one the assigned node never answered the L2 with: refused on chain.
     await actOnChain(
@@ -148,7 +154,7 @@ export async function endChainAttempt(
   }
   await l2.recordChainSteps(input.jobId);
   const after = await l2.l1SubJobState({ jobId: input.jobId, index });
-  return { chainFailed: after.status === 'failed' };
+  return { chainFailed: after.status === 'failed', heldByAnother };
 }
 
 export interface L1CleanupInput {

@@ -186,8 +186,12 @@ export async function subJobWorkflow(input: SubJobWorkflowInput): Promise<SubJob
           fuelUsed: end.verdict.fuelUsed,
         });
       }
-      const { chainFailed } = await penalise(plan.subJobId, node.nodeId, attempt, end, { input, task });
-      exclude.push(node.nodeId);
+      const { chainFailed, heldByAnother } = await penalise(plan.subJobId, node.nodeId, attempt, end, {
+        input,
+        task,
+      });
+      // A node refused on chain because another took the SubJob there may be asked again.
+      if (!heldByAnother) exclude.push(node.nodeId);
       if (chainFailed) {
         await setStatus('failed');
         return outcome('failed', attempt, {
@@ -783,10 +787,10 @@ async function penalise(
   attempt: number,
   end: Exclude<AttemptEnd, { outcome: 'verified' | 'input-fault' | 'undecided' }>,
   on?: { input: SubJobWorkflowInput; task: NodeTask },
-): Promise<{ chainFailed: boolean }> {
+): Promise<{ chainFailed: boolean; heldByAnother: boolean }> {
   const chain = on
-    ? await endChainAttempt(on.input, on.task, end.outcome === 'rejected', end.prover)
-    : { chainFailed: false };
+    ? await endChainAttempt(on.input, on.task, nodeId, end.outcome === 'rejected', end.prover)
+    : { chainFailed: false, heldByAnother: false };
   await l2.closeAttempt({
     subJobId,
     nodeId,

@@ -227,7 +227,7 @@ export function createDispatcherActivities(deps: DispatcherDeps): DispatcherActi
           data:
             outcome === 'verified'
               ? { completed: { increment: 1 } }
-              : kind
+              : kind || burned
                 ? { failures: { increment: 1 } }
                 : {},
         }),

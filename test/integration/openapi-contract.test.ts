@@ -156,6 +156,10 @@ beforeAll(async () => {
     // A generated Commit signature is never the requester's (400 invalid_commit, a semantic refusal):
     // most samples leave it out so that some Jobs are admitted. Signed Commits: admission.test.ts.
     commit: [undefined],
+    // Likewise an L1 Request's signature (400 invalid_l1_request): layer l1 is refused without one,
+    // so most samples stay on l2. Signed L1 Requests: test/pipeline/l1-jobs.test.ts.
+    layer: [undefined, 'l2'],
+    l1Request: [undefined],
   };
 });
 

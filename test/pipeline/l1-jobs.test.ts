@@ -6,9 +6,16 @@
  * key, a verifier `verify`s — and every step's event and transaction in the Job's view. Money to
  * the holon. Then a node that takes a SubJob on chain and never submits: the verifier times it out
  * on chain at EmethCore's processing deadline, its penalty is burned, and an honest node finishes
- * the SubJob. Real Temporal, database and anvil; the L2 server, nodes and verifier as processes.
+ * the SubJob; a node whose result is wrong is rejected on chain by the verifier that caught it; a
+ * staked stranger that takes an Open SubJob on chain unasked holds up nobody but itself: the
+ * assigned node is refused there, the stranger is timed out and fined, and the assigned node
+ * finishes. Real Temporal, database and anvil; the L2 server, nodes and verifier as processes.
  */
+import { NonceManager, Wallet } from 'ethers';
 import { EMETH } from '../../lib/fees';
+import { sealingKeysOf } from '../../lib/envelope';
+import { ensureStake } from '../../workers/shared/stake';
+import { NODE_FUNDING } from '../support/pipeline';
 import { ChainParameter } from '../../lib/types-chain';
 import { emethCore } from '../../contracts/typed';
 import { TestPipeline, type TestNode } from '../support/pipeline';
@@ -138,6 +145,89 @@ describe('an L1 node timeout on chain', () => {
     expect(attempts.map((a) => [a.nodeId, a.outcome, a.penalty?.toFixed(0) ?? null])).toEqual([
       [staller.address, 'timeout', burned.amount],
       [rescuer.address, 'verified', null],
+    ]);
+  });
+});
+
+describe('liars and thieves on chain', () => {
+  it("a node's wrong result is rejected on chain by the verifier, its penalty burned, and an honest node finishes", async () => {
+    const liar = await p.startNode({ behaviour: 'lie', capabilityClass: 'l1-lie' });
+    const burnedBefore = await p.totalBurned();
+    const { job } = await p.submit({ layer: 'l1', rows: 300, numParallel: 1, capabilityClass: 'l1-lie' });
+    await p.waitForJob(
+      job.id,
+      (j) => (j.chainSteps ?? []).some((s) => s.event === 'SubJobSubmitted'),
+      120_000,
+    );
+    const rescuer = await p.startNode({ capabilityClass: 'l1-lie' });
+    const final = await p.waitForEnd(job.id, 240_000);
+    expect(final.status).toBe('completed');
+    const steps = (await p.getJob(job.id)).chainSteps!;
+    expect(eventsOf(steps, 0)).toEqual([
+      'SubJobOffered',
+      'SubJobProcessing',
+      'SubJobSubmitted',
+      'PenaltyBurned',
+      'SubJobRejected',
+      'SubJobOffered',
+      'SubJobProcessing',
+      'SubJobSubmitted',
+      'SubJobVerified',
+    ]);
+    const burned = steps.find((s) => s.event === 'PenaltyBurned')!;
+    expect(burned.actor).toBe(liar.address);
+    expect(await p.totalBurned()).toBe(burnedBefore + BigInt(burned.amount!));
+    // The liar is paid nothing; the rescuer is paid its fuel.
+    const sub = await p.core().getSubJob(job.id, 0);
+    expect(sub.node.toLowerCase()).toBe(rescuer.address);
+    expect(steps.filter((s) => s.event === 'SubJobVerified').map((s) => s.actor)).toEqual([rescuer.address]);
+  });
+
+  it('a stranger that takes an Open SubJob on chain unasked is timed out and fined; the assigned node is not blamed and finishes', async () => {
+    // A staked node the L2 never assigns (its worker is not running): it calls process itself.
+    const thief = Wallet.createRandom().connect(p.chain.provider);
+    await p.chain.provider.send('anvil_setBalance', [thief.address, '0x56BC75E2D63100000']);
+    await p.mint(thief.address, NODE_FUNDING);
+    const thiefSigner = new NonceManager(thief);
+    await ensureStake(
+      thiefSigner,
+      p.chain.deployment,
+      100n * EMETH,
+      'l1-thief',
+      sealingKeysOf(thief.privateKey).x25519.publicKey,
+    );
+    const stakeBefore = await p.stakeOf(thief.address);
+
+    // No node of the class is online: the SubJob waits Open on chain, where the thief takes it.
+    const { job } = await p.submit({ layer: 'l1', rows: 300, numParallel: 1, capabilityClass: 'l1-thief' });
+    await p.waitForJob(job.id, (j) => (j.chainSteps ?? []).some((s) => s.event === 'SubJobOffered'), 120_000);
+    await (await emethCore(p.chain.deployment.core, thiefSigner).process(job.id, 0)).wait();
+    const assigned = await p.startNode({ capabilityClass: 'l1-thief' });
+
+    const final = await p.waitForEnd(job.id, 240_000);
+    expect(final.status).toBe('completed');
+    const steps = (await p.getJob(job.id)).chainSteps!;
+    const thiefAddress = thief.address.toLowerCase();
+    expect(eventsOf(steps, 0)).toEqual([
+      'SubJobOffered',
+      'SubJobProcessing',
+      'PenaltyBurned',
+      'SubJobTimedOut',
+      'SubJobOffered',
+      'SubJobProcessing',
+      'SubJobSubmitted',
+      'SubJobVerified',
+    ]);
+    const processing = steps.filter((s) => s.event === 'SubJobProcessing').map((s) => s.actor);
+    expect(processing).toEqual([thiefAddress, assigned.address]);
+    const burned = steps.find((s) => s.event === 'PenaltyBurned')!;
+    expect(burned.actor).toBe(thiefAddress);
+    expect(await p.stakeOf(thief.address)).toBe(stakeBefore - BigInt(burned.amount!));
+    // The assigned node was refused on chain, not fined, and asked again.
+    const attempts = await p.attemptsOf(job.id);
+    expect(attempts.map((a) => [a.nodeId, a.outcome, a.penalty?.toFixed(0) ?? null])).toEqual([
+      [assigned.address, 'timeout', null],
+      [assigned.address, 'verified', null],
     ]);
   });
 });
