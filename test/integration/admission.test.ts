@@ -5,8 +5,9 @@ import { EMETH, GHOLON } from '../../lib/fees';
 import { TestPipeline } from '../support/pipeline';
 import { ROOT } from '../support/process';
 import { generateExamples } from '../../examples/generate';
-import { Wallet } from 'ethers';
+import { Wallet, type Signer } from 'ethers';
 import { signCommit } from '../../activities/chain/commitments';
+import { datasetId32, signL1Request } from '../../activities/chain/l1-requests';
 import { emethDomain } from '../../lib/tickets';
 
 // Admission of Jobs at the gateway, as a requester meets it: a Job that cannot run is refused at
@@ -135,4 +136,111 @@ it('ten parallel submissions that each need the whole free deposit: exactly one 
   expect(outcomes.filter((s) => s === 201)).toHaveLength(1);
   expect(outcomes.filter((s) => s === 402)).toHaveLength(9);
   expect(await p.db.prisma.job.count({ where: { requester } })).toBe(1);
+});
+
+describe("layer 'l1': what the chain's one-round process cannot carry is refused at submit, naming the field", () => {
+  const domain = () => emethDomain(p.chain.deployment.chainId, p.chain.deployment.core);
+  // The race above left the deposit all but spent: these Jobs get a deposit of their own.
+  beforeAll(() => p.deposit(10n * EMETH));
+  let relayed: string;
+  /** An L1 body with `signer`'s Request over exactly (or, with `signedOver`, not exactly) these terms. */
+  async function l1Job(
+    over: Record<string, unknown> = {},
+    opts: { signer?: Signer; signedOver?: Partial<{ fuelLimit: bigint; jobId: string }> } = {},
+  ) {
+    const body = job({ layer: 'l1', capabilityClass: 'nobody', ...over });
+    const deadline = Math.floor(Date.now() / 1000) + 300;
+    const request = {
+      requester: (await p.requester.getAddress()).toLowerCase(),
+      jobId: opts.signedOver?.jobId ?? '0x' + randomBytes(32).toString('hex'),
+      programId: 1,
+      fuelLimit: opts.signedOver?.fuelLimit ?? BigInt(body.fuelLimit as string),
+      fuelPrice: BigInt(body.fuelPrice as string),
+      deadline: BigInt(deadline),
+      dataset: datasetId32(body.dataset as string),
+    };
+    const signature = await signL1Request(opts.signer ?? p.requester, domain(), request);
+    const { deadlineSeconds: _, ...rest } = body;
+    void _;
+    return {
+      ...rest,
+      deadline: new Date(deadline * 1000).toISOString(),
+      l1Request: { jobId: request.jobId, signature },
+    };
+  }
+  /** The refusal's status, error code, field and message, as the gateway's error shape has them. */
+  async function refused(
+    body: unknown,
+  ): Promise<{ status: number; error: string; field?: string; message: string }> {
+    const res = await p.gateway.send('POST', '/v1/jobs', body);
+    expect(res.status).toBeGreaterThanOrEqual(400);
+    return {
+      status: res.status,
+      ...((await res.json()) as { error: string; field?: string; message: string }),
+    };
+  }
+
+  it('no Request signature', async () => {
+    const r = await refused(job({ layer: 'l1' }));
+    expect([r.status, r.field]).toEqual([400, 'l1Request']);
+    expect(r.message).toMatch(/layer 'l1' needs l1Request/);
+  });
+
+  it('a Commit beside it, or replication', async () => {
+    const commit = {
+      jobId: '0x' + 'ab'.repeat(32),
+      deadline: Math.floor(Date.now() / 1000) + 864000,
+      signature: '0x' + '11'.repeat(65),
+    };
+    const withCommit = await refused(await l1Job({ commit }));
+    expect([withCommit.status, withCommit.field]).toEqual([400, 'commit']);
+    const replicated = await refused(await l1Job({ replicate: true }));
+    expect([replicated.status, replicated.field]).toEqual([400, 'replicate']);
+  });
+
+  it("a Request signed by another key, or over other terms than the body's", async () => {
+    const forged = await refused(await l1Job({}, { signer: Wallet.createRandom() }));
+    expect([forged.status, forged.error, forged.field]).toEqual([400, 'invalid_l1_request', 'l1Request']);
+    const altered = await refused(await l1Job({}, { signedOver: { fuelLimit: 1n } }));
+    expect([altered.status, altered.error, altered.field]).toEqual([400, 'invalid_l1_request', 'l1Request']);
+  });
+
+  it('a Request replayed for a Job id already taken', async () => {
+    const first = await l1Job();
+    await p.gateway.request('POST', '/v1/jobs', first);
+    relayed = first.l1Request.jobId;
+    const again = await refused(first);
+    expect([again.status, again.error]).toEqual([409, 'job_exists']);
+  });
+
+  it('two L1 Jobs racing for one deposit: exactly one accepted, the other 402', async () => {
+    const requester = (await p.requester.getAddress()).toLowerCase();
+    // The L1 Job accepted above holds its escrow on chain once the L2 relayed its Request.
+    for (
+      let i = 0;
+      !(await p.db.prisma.ledgerEntry.findUnique({ where: { id: `${relayed}:l1-escrow` } }));
+      i++
+    ) {
+      if (i > 100) throw new Error(`the L2 never relayed the Request of ${relayed}`);
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    const free = await p.core().freeDeposit(requester);
+    const fuelLimit = 1000n;
+    // Each needs just over half of what is free (and unreserved), so both cannot fit.
+    const submittedBefore = await p.db.prisma.job.count({ where: { requester } });
+    const fuelPrice = (free * 20n) / (21n * fuelLimit) / 2n + 1n;
+    const bodies = await Promise.all(
+      [0, 1].map(() => l1Job({ fuelLimit: fuelLimit.toString(), fuelPrice: fuelPrice.toString() })),
+    );
+    const outcomes = await Promise.all(
+      bodies.map((b) =>
+        p.gateway
+          .request('POST', '/v1/jobs', b)
+          .then(() => 201)
+          .catch((err: Error) => Number(/HTTP (\d{3})/.exec(err.message)?.[1] ?? 0)),
+      ),
+    );
+    expect(outcomes.sort()).toEqual([201, 402]);
+    expect(await p.db.prisma.job.count({ where: { requester } })).toBe(submittedBefore + 1);
+  });
 });
