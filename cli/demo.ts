@@ -5,6 +5,7 @@ import { runWiringCheck } from './wiring';
 import { runInferenceDemo } from './inference-demo';
 import { runTrainingDemo } from './training-demo';
 import { runMiningDemo } from './mining-demo';
+import { runL1Demo } from './l1-demo';
 
 export interface DemoOptions {
   keep: boolean;
@@ -38,7 +39,8 @@ async function runDemo(config: EmethConfig, opts: DemoOptions, signals: StopSign
 
     await runInferenceDemo(stack, config, out);
     await runTrainingDemo(stack, config, out);
-    // The L1 Job (paper 7-2) goes here: after the L2 Jobs, before the mining epoch that pays their nodes.
+    // The L1 Job (paper 7-2): after the L2 Jobs, before the mining epoch that pays their nodes.
+    await runL1Demo(stack, config, out);
     await runMiningDemo(stack, config, out);
     out(
       `\nTemporal UI: ${stack.temporalUiUrl ?? config.temporalUiUrl}  (filter: EmethJobId = "<the Job id above>")`,
