@@ -18,6 +18,7 @@ import {
   inputDigestOf,
   replicaCommitment,
   resultClaimOf,
+  l1FailureDigest,
   l1ResultDigest,
   signDecline,
   signResult,
@@ -149,6 +150,15 @@ export function createNodeActivities(deps: NodeDeps): NodeActivities {
           // whether the input (the requester) or this node is at fault.
           const code = errorCodeOf(err);
           log.warn({ code, err: (err as Error)?.message }, 'the program failed on this input');
+          // On L1 the failure is reported on chain (fuel 0), so the verifier's re-run can close it
+          // without a fine when the input is at fault; unreported, the chain would time it out.
+          if (task.l1) {
+            await deps
+              .l1!.submit(task.jobId, task.l1.index, l1FailureDigest(task, deps.nodeId), '0')
+              .catch((e: unknown) =>
+                log.warn({ err: (e as Error).message }, 'could not report the failure on chain'),
+              );
+          }
           throw ApplicationFailure.create({
             message: (err as Error)?.message ?? String(err),
             type: PROGRAM_ERROR,

@@ -109,6 +109,15 @@ export const blobDigest = (id: BlobId): string => `0x${id}`;
  */
 export const l1ResultDigest = (resultSignature: string): string => keccak256(resultSignature);
 
+/**
+ * What an L1 node `submit`s (with fuelUsed 0) when the program fails on its input: a report of
+ * exactly this attempt by this node. The verifier's re-run then decides: the same failure there
+ * (the requester's input) is `verify`d on chain, paying the node nothing and refunding the fuel;
+ * a clean re-run (the node's fault) is `reject`ed and fined.
+ */
+export const l1FailureDigest = (task: Pick<NodeTask, 'subJobId' | 'attempt'>, node: string): string =>
+  keccak256(toUtf8Bytes(`emeth:program-failure:${task.subJobId}:${task.attempt}:${node.toLowerCase()}`));
+
 export interface ResultClaim {
   jobId: string;
   subJobId: string;

@@ -62,10 +62,16 @@ export async function jobWorkflow({ jobId, resume }: JobWorkflowInput): Promise<
   let subJobs: SubJobPlan[] = [];
   let fees = { reserved: resume?.reserved ?? '0', charged: '0', refunded: '0' };
 
+  // On L1 a SubJob a node has taken on chain cannot be taken back without fining that node
+  // (EmethCore has no cancel after process): a stop lets running SubJobs finish, and offers no more.
+  let runningOnChain = false;
+  const stopChildren = () => {
+    if (!runningOnChain) children.cancel();
+  };
   setHandler(cancelSignal, () => {
     if (cancelRequested) return;
     cancelRequested = true;
-    children.cancel();
+    stopChildren();
   });
   setHandler(progressQuery, (): JobProgress => {
     const all = [...outcomes.values()];
@@ -108,7 +114,10 @@ export async function jobWorkflow({ jobId, resume }: JobWorkflowInput): Promise<
       subJobs = await l2.splitJob(jobId, epoch);
       // L1: the SubJobs registered on EmethCore, where nodes take them (L2: nothing).
       const opened = await openSubJobs(jobId);
-      if (opened) l1ProcessingMs = opened.processingMs;
+      if (opened) {
+        l1ProcessingMs = opened.processingMs;
+        runningOnChain = true;
+      }
     }
     if (!stopped()) {
       await setStatus('running');
@@ -118,7 +127,7 @@ export async function jobWorkflow({ jobId, resume }: JobWorkflowInput): Promise<
         if (o.fault === 'input' && failure === undefined) {
           // The requester's input fails on every executor: stop spending its deposit on the rest.
           failure = `SubJob ${o.index} failed: ${o.reason ?? 'no reason given'}`;
-          children.cancel();
+          stopChildren();
         }
       });
     }

@@ -157,6 +157,33 @@ export async function endChainAttempt(
   return { chainFailed: after.status === 'failed', heldByAnother };
 }
 
+/**
+ * The requester's input failed on every executor (the verifier's re-run agreed). L2: nothing (no
+ * penalty, the SubJob fails). L1: the node's failure report on chain is `verify`d — fuel 0 paid,
+ * the SubJob's fuel refunded, the verifier's fee earned for the re-run — so the honest node is not
+ * fined; a node that reported nothing is timed out as any node that holds a SubJob and is silent.
+ */
+export async function closeInputFault(
+  input: SubJobWorkflowInput,
+  task: NodeTask,
+  nodeId: string,
+): Promise<void> {
+  if (!isL1(input) || !task.l1) return;
+  const report = await l2.l1FailureReport({ task, nodeId });
+  if (report.reported) {
+    await actOnChain(input.dispatch, {
+      jobId: input.jobId,
+      index: task.l1.index,
+      action: 'verify',
+      attempt: 0,
+      expect: report.expect,
+    });
+    await l2.recordChainSteps(input.jobId);
+  } else {
+    await endChainAttempt(input, task, nodeId, false);
+  }
+}
+
 export interface L1CleanupInput {
   jobId: string;
   dispatch: SubJobWorkflowInput['dispatch'];

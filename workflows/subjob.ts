@@ -30,7 +30,7 @@ import type {
 import type { AttemptOutcome, SubJobStatus } from '../lib/types';
 import { reasonOf } from './failures';
 import { EmethJobId, EmethNode, EmethStatus } from '../lib/search-attributes';
-import { checkSubmission, endChainAttempt, isL1, pay } from './layers';
+import { checkSubmission, closeInputFault, endChainAttempt, isL1, pay } from './layers';
 
 // The SubJob's control steps are short database (and, for penalties, chain) calls on the L2
 // worker that runs this workflow: local activities skip a server round trip each.
@@ -153,6 +153,7 @@ export async function subJobWorkflow(input: SubJobWorkflowInput): Promise<SubJob
 
       if (end.outcome === 'input-fault') {
         // The requester's input fails on every executor: no node pays, and retrying cannot help.
+        await closeInputFault(input, task, node.nodeId);
         await l2.closeAttempt({
           subJobId: plan.subJobId,
           nodeId: node.nodeId,

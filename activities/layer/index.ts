@@ -12,7 +12,7 @@ import { SubJobStatus } from '../../lib/types-chain';
 import type { EmethCore } from '../../contracts/typed';
 import type { L1Activities } from '../chain/l1';
 import { refuse } from '../shared/job-rows';
-import { l1ResultDigest } from '../../lib/attestations';
+import { l1FailureDigest, l1ResultDigest } from '../../lib/attestations';
 
 export interface LayerDeps {
   prisma: PrismaClient;
@@ -111,6 +111,24 @@ export function createLayerActivities(deps: LayerDeps): LayerActivities {
         'L1 submission does not match the result',
       );
       return { bound: false, reason: problem };
+    },
+
+    async l1FailureReport({ task, nodeId }) {
+      if (!task.l1) return { reported: false, reason: 'the task is not an L1 SubJob' };
+      const node = nodeId.toLowerCase();
+      const expect = { node, resultDigest: l1FailureDigest(task, node), fuelUsed: '0' };
+      const s = await l1().tx.getSubJob(task.jobId, task.l1.index);
+      if (
+        s.node?.toLowerCase() === node &&
+        s.status === SubJobStatus.Submitted &&
+        s.resultDigest === expect.resultDigest &&
+        s.fuelUsed === '0'
+      )
+        return { reported: true, expect };
+      return {
+        reported: false,
+        reason: `the chain holds no failure report of ${node} (SubJob ${SubJobStatus[s.status]} by ${s.node ?? 'nobody'})`,
+      };
     },
 
     async openOnChain(jobId) {

@@ -76,6 +76,14 @@ export interface LayerActivities {
     | { bound: false; reason: string }
   >;
   /**
+   * L1: whether the chain holds the assigned node's report that the program failed on this attempt
+   * (lib/attestations l1FailureDigest, fuel 0), with what a verifier's `verify` must then find.
+   */
+  l1FailureReport(input: { task: NodeTask; nodeId: Address }): Promise<
+    | { reported: true; expect: { node: Address; resultDigest: string; fuelUsed: string } }
+    | { reported: false; reason: string }
+  >;
+  /**
    * L1: the SubJobs not closed on chain yet, each with the first moment (unix seconds) a verifier
    * may time it out: its processing deadline; the Job's deadline while open; the deadline plus
    * EmethCore's timeoutGrace once submitted and never judged.

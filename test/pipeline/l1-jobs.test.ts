@@ -16,6 +16,7 @@ import { EMETH } from '../../lib/fees';
 import { sealingKeysOf } from '../../lib/envelope';
 import { ensureStake } from '../../workers/shared/stake';
 import { NODE_FUNDING } from '../support/pipeline';
+import { buildBatchTrapModel } from '../../examples/models';
 import { ChainParameter } from '../../lib/types-chain';
 import { emethCore } from '../../contracts/typed';
 import { TestPipeline, type TestNode } from '../support/pipeline';
@@ -229,5 +230,52 @@ describe('liars and thieves on chain', () => {
       [assigned.address, 'timeout', null],
       [assigned.address, 'verified', null],
     ]);
+  });
+});
+
+describe("the requester's input at fault on L1", () => {
+  it('a program that fails on every executor: each node reports it on chain, the verifier closes it with no fine, the fuel is refunded', async () => {
+    const nodes = [
+      await p.startNode({ capabilityClass: 'l1-trap' }),
+      await p.startNode({ capabilityClass: 'l1-trap' }),
+    ];
+    const stakes = await Promise.all(nodes.map((n) => p.stakeOf(n.address)));
+    const burned = await p.totalBurned();
+    const requester = (await p.requester.getAddress()).toLowerCase();
+    const walletBefore = await p.balanceOf(requester);
+    const { job } = await p.submit({
+      layer: 'l1',
+      rows: 100, // shards of 50 rows do not reshape to [1, 32]; the one row inspected at submit does
+      numParallel: 2,
+      capabilityClass: 'l1-trap',
+      model: buildBatchTrapModel(32),
+    });
+    const done = await p.waitForEnd(job.id, 240_000);
+    expect(done.status).toBe('failed');
+    const view = await p.getJob(job.id);
+    const steps = view.chainSteps!;
+    for (const s of view.subJobs) {
+      expect(eventsOf(steps, s.index)).toEqual([
+        'SubJobOffered',
+        'SubJobProcessing',
+        'SubJobSubmitted',
+        'SubJobVerified',
+      ]);
+      // The failure report: fuel 0, so the node is paid nothing and the SubJob's fuel goes back.
+      expect((await p.core().getSubJob(job.id, s.index)).fuelUsed).toBe(0n);
+    }
+    const attempts = await p.attemptsOf(job.id);
+    expect(attempts.map((a) => [a.outcome, a.penalty])).toEqual(attempts.map(() => ['input-fault', null]));
+    expect(await p.totalBurned()).toBe(burned);
+    for (const [i, n] of nodes.entries()) expect(await p.stakeOf(n.address)).toBe(stakes[i]);
+    // The requester pays only the verifier's fee shares, for the re-runs that proved its input at fault.
+    const fees = (await Promise.all(view.subJobs.map((s) => p.core().getSubJob(job.id, s.index)))).reduce(
+      (a, s) => a + s.verifierFee,
+      0n,
+    );
+    const escrow = BigInt(view.fees.feeLimit) + BigInt(view.fees.verifierFee);
+    expect(BigInt(view.fees.charged)).toBe(fees);
+    expect(await p.balanceOf(requester)).toBe(walletBefore + escrow - fees);
+    expect((await p.core().getJob(job.id)).escrow).toBe(0n);
   });
 });
