@@ -6,6 +6,8 @@
  * was ticketed — a Ticket of role 'node' (the SubJob's node of record) or 'replica' (a replicated
  * SubJob's second run) for that SubJob and node. A canary run is never ticketed and never counts.
  * A run counts once, in the epoch of its first valid verdict; verifier fee tickets are no GPU work.
+ * An L1 Job's run is paid on chain, not by ticket: it counts once EmethCore's SubJobVerified for
+ * that SubJob names that node (read back from the chain into ChainStep).
  */
 import type { PrismaClient } from '../../prisma/client';
 import { big } from '../../prisma/ledger';
@@ -18,7 +20,7 @@ export interface WindowWork {
   pending: number;
 }
 
-type Reader = Pick<PrismaClient, 'verification' | 'result' | 'attempt' | 'ticket' | 'subJob'>;
+type Reader = Pick<PrismaClient, 'verification' | 'result' | 'attempt' | 'ticket' | 'subJob' | 'chainStep'>;
 
 /** The verified work of runs whose first valid verdict was recorded in [from, to). */
 export async function verifiedWorkIn(prisma: Reader, from: Date, to: Date): Promise<WindowWork> {
@@ -64,6 +66,22 @@ export async function verifiedWorkIn(prisma: Reader, from: Date, to: Date): Prom
     select: { subJobId: true, node: true },
   });
   const ticketed = new Set(tickets.map((t) => `${t.subJobId}|${t.node.toLowerCase()}`));
+  // L1 runs: paid by the verifier's `verify` on chain.
+  const l1Subs = await prisma.subJob.findMany({
+    where: { id: { in: subJobIds }, job: { layer: 'l1' } },
+    select: { id: true, jobId: true, index: true },
+  });
+  if (l1Subs.length > 0) {
+    const verifiedOnChain = await prisma.chainStep.findMany({
+      where: { jobId: { in: [...new Set(l1Subs.map((s) => s.jobId))] }, event: 'SubJobVerified' },
+      select: { jobId: true, subJobIndex: true, actor: true },
+    });
+    const subOf = new Map(l1Subs.map((s) => [`${s.jobId}|${s.index}`, s.id]));
+    for (const step of verifiedOnChain) {
+      const sub = subOf.get(`${step.jobId}|${step.subJobIndex}`);
+      if (sub && step.actor) ticketed.add(`${sub}|${step.actor.toLowerCase()}`);
+    }
+  }
 
   const fuel = new Map<string, bigint>();
   const unticketed: string[] = [];

@@ -13,6 +13,7 @@ import {
   type MiningChain,
 } from '../../activities/mining';
 import { EMETH } from '../../lib/fees';
+import { verifiedWorkIn } from '../../activities/mining/fuel';
 import { createLogger } from '../../lib/logger';
 import { createTestDatabase, type TestDatabase } from '../support/db';
 
@@ -308,4 +309,29 @@ it('counts verified, ticketed runs per epoch, waits for work being ticketed, ski
 it('without an EmethMining the activities are disabled', async () => {
   const m = createMiningActivities({ prisma: db.prisma, logger: createLogger('silent') });
   expect(await m.prepareNextMiningEpoch()).toEqual({ kind: 'disabled' });
+});
+
+it("an L1 run counts once EmethCore's SubJobVerified names its node (it has no ticket), and waits until then", async () => {
+  const sub = await subJob('running', [{ node: C!, at: 3_010, fuel: 42 }]);
+  const { jobId } = await db.prisma.subJob.findUniqueOrThrow({ where: { id: sub } });
+  await db.prisma.job.update({ where: { id: jobId }, data: { layer: 'l1' } });
+  const window = [at(3_000), at(3_060)] as const;
+  // Verified by the L2's verifier, not yet verified (paid) on chain: pending, not counted.
+  expect(await verifiedWorkIn(db.prisma, ...window)).toEqual({ fuel: new Map(), pending: 1 });
+  // SubJobVerified for another node does not count for C.
+  const step = (actor: string, logIndex: number) => ({
+    id: `${keccakId(`tx-${actor}`)}:${logIndex}`,
+    jobId,
+    subJobIndex: 0,
+    event: 'SubJobVerified',
+    actor,
+    amount: '42',
+    txHash: keccakId(`tx-${actor}`),
+    blockNumber: 7,
+    logIndex,
+  });
+  await db.prisma.chainStep.create({ data: step(A!, 0) });
+  expect((await verifiedWorkIn(db.prisma, ...window)).fuel.get(C!)).toBeUndefined();
+  await db.prisma.chainStep.create({ data: step(C!, 1) });
+  expect(await verifiedWorkIn(db.prisma, ...window)).toEqual({ fuel: new Map([[C!, 42n]]), pending: 0 });
 });
