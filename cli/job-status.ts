@@ -1,5 +1,6 @@
 import { TERMINAL_JOB_STATUSES } from '../lib/types';
 import type { GatewayClient } from './gateway-client';
+import type { ChainStepView } from '../api/views';
 
 export interface JobView {
   id: string;
@@ -11,18 +12,11 @@ export interface JobView {
   workflowId: string;
   /** 'l1': every step on EmethCore, each in chainSteps with its transaction. */
   layer?: 'l1' | 'l2';
-  chainSteps?: {
-    event: string;
-    subJobIndex: number | null;
-    actor: string | null;
-    amount: string | null;
-    txHash: string;
-    blockNumber: number;
-  }[];
+  chainSteps?: ChainStepView[];
 }
 
 /** One L1 chain step as a line: the event, its SubJob, whom it names, what it moved, its transaction. */
-export function chainStepLine(s: NonNullable<JobView['chainSteps']>[number]): string {
+export function chainStepLine(s: ChainStepView): string {
   const sub = s.subJobIndex === null ? '' : ` SubJob ${s.subJobIndex}`;
   const who = s.actor ? ` ${s.actor.slice(0, 10)}…` : '';
   const amount = s.amount ? ` ${s.amount} holon` : '';

@@ -20,7 +20,7 @@ export interface LedgerDeps {
   prisma: PrismaClient;
   chain: Pick<L2Chain, 'freeDeposit' | 'commit' | 'settleCommitment'>;
   /** L1 Jobs' escrow: the requester's signed Request relayed to EmethCore, and its SubJobs as paid there. */
-  l1?: Pick<L1Activities, 'requestJobFor' | 'getSubJob'>;
+  l1?: Pick<L1Activities, 'requestJobFor' | 'getSubJob' | 'getJob'>;
   logger: Logger;
 }
 
@@ -151,46 +151,14 @@ export function createLedgerActivities(deps: LedgerDeps): LedgerActivities {
           'the requester signed no Commit for this Job, so its work could not be paid on EmethCore: submit it with `commit` (the CLI and GatewayClient.submitJob sign one)',
         );
       }
-      const amount = big(j.fuelLimit) * big(j.fuelPrice) + big(j.verifierFee);
-      // Serialised per requester with the gateway's admission of new Jobs (the same lock).
-      await withRequesterLock(prisma, j.requester, async (tx) => {
-        if (await tx.ledgerEntry.findUnique({ where: { id: `${jobId}:reserve` } })) return;
-        const free = await freeToCommit({ prisma: tx, chain: deps.chain }, j.requester, jobId);
-        if (free < amount) {
-          refuse(
-            `the requester's free deposit (${free} holon) does not cover this Job (${amount} holon): deposit more on EmethCore`,
-          );
-        }
-        await tx.ledgerEntry.create({
-          data: {
-            id: `${jobId}:reserve`,
-            requester: j.requester,
-            jobId,
-            kind: 'reserve',
-            amount: amount.toString(),
-          },
-        });
-        await tx.job.update({ where: { id: jobId }, data: { reserved: amount.toString() } });
-        // Committed where EmethCore sees it, with the requester's own signature: from here on a
-        // withdrawal cannot take this money, and the Job's tickets are paid from it alone.
-        try {
-          await deps.chain.commit(
-            { requester: j.requester, jobId, amount, deadline: j.commitDeadline! },
-            j.commitSignature!,
-          );
-        } catch (err) {
-          refuse(`EmethCore refused the Job's commitment: ${(err as Error).message}`);
-        }
-        await tx.ledgerEntry.create({
-          data: {
-            id: `${jobId}:commit`,
-            requester: j.requester,
-            jobId,
-            kind: 'commit',
-            amount: amount.toString(),
-          },
-        });
-      });
+      // Committed where EmethCore sees it, with the requester's own signature: from here on a
+      // withdrawal cannot take this money, and the Job's tickets are paid from it alone.
+      const amount = await reserveAndLock(j, 'commit', "EmethCore refused the Job's commitment", (amount) =>
+        deps.chain.commit(
+          { requester: j.requester, jobId, amount, deadline: j.commitDeadline! },
+          j.commitSignature!,
+        ),
+      );
       logger.info({ jobId, reserved: amount.toString() }, 'deposit reserved');
       return { reserved: amount.toString() };
     },
@@ -263,6 +231,53 @@ export function createLedgerActivities(deps: LedgerDeps): LedgerActivities {
   };
 
   /**
+   * The Job's reservation of its requester's free deposit and, in the same database transaction,
+   * the chain step that locks it there (`send`: an L2 commitment or an L1 escrow), recorded as
+   * entry `kind`. Serialised per requester with the gateway's admission of new Jobs (the same
+   * lock): two Jobs never spend one deposit. Returns the amount (feeLimit + verifierFee).
+   */
+  async function reserveAndLock(
+    j: Awaited<ReturnType<typeof loadJob>>,
+    kind: 'commit' | 'l1-escrow',
+    refusal: string,
+    send: (amount: bigint) => Promise<unknown>,
+    lockedAlready?: () => Promise<boolean>,
+  ): Promise<bigint> {
+    const jobId = j.id;
+    const amount = big(j.fuelLimit) * big(j.fuelPrice) + big(j.verifierFee);
+    await withRequesterLock(prisma, j.requester, async (tx) => {
+      if (await tx.ledgerEntry.findUnique({ where: { id: `${jobId}:reserve` } })) return;
+      if (!(await lockedAlready?.())) {
+        const free = await freeToCommit({ prisma: tx, chain: deps.chain }, j.requester, jobId);
+        if (free < amount) {
+          refuse(
+            `the requester's free deposit (${free} holon) does not cover this Job (${amount} holon): deposit more on EmethCore`,
+          );
+        }
+      }
+      await tx.ledgerEntry.create({
+        data: {
+          id: `${jobId}:reserve`,
+          requester: j.requester,
+          jobId,
+          kind: 'reserve',
+          amount: amount.toString(),
+        },
+      });
+      await tx.job.update({ where: { id: jobId }, data: { reserved: amount.toString() } });
+      try {
+        await send(amount);
+      } catch (err) {
+        refuse(`${refusal}: ${(err as Error).message}`);
+      }
+      await tx.ledgerEntry.create({
+        data: { id: `${jobId}:${kind}`, requester: j.requester, jobId, kind, amount: amount.toString() },
+      });
+    });
+    return amount;
+  }
+
+  /**
    * L1: the requester's signed Request relayed to EmethCore (requestFor), which moves the escrow out
    * of its deposit. Under the requester's lock, as an L2 reservation: no two Jobs spend one deposit.
    */
@@ -273,42 +288,15 @@ export function createLedgerActivities(deps: LedgerDeps): LedgerActivities {
     if (!deps.l1) refuse('this L2 has no L1 market configured: submit the Job on layer l2');
     if (!j.l1Signature)
       refuse('the requester signed no L1 Request for this Job: submit it again with l1Request');
-    const amount = big(j.fuelLimit) * big(j.fuelPrice) + big(j.verifierFee);
-    await withRequesterLock(prisma, j.requester, async (tx) => {
-      if (!(await tx.ledgerEntry.findUnique({ where: { id: `${jobId}:reserve` } }))) {
-        const free = await freeToCommit({ prisma: tx, chain: deps.chain }, j.requester, jobId);
-        if (free < amount) {
-          refuse(
-            `the requester's free deposit (${free} holon) does not cover this Job (${amount} holon): deposit more on EmethCore`,
-          );
-        }
-        await tx.ledgerEntry.create({
-          data: {
-            id: `${jobId}:reserve`,
-            requester: j.requester,
-            jobId,
-            kind: 'reserve',
-            amount: amount.toString(),
-          },
-        });
-        await tx.job.update({ where: { id: jobId }, data: { reserved: amount.toString() } });
-      }
-      try {
-        await deps.l1!.requestJobFor(l1RequestOf(j), j.l1Signature!);
-      } catch (err) {
-        refuse(`EmethCore refused the Job's signed Request: ${(err as Error).message}`);
-      }
-      // From here EmethCore holds the escrow itself: the deposit it left no longer counts it.
-      await tx.ledgerEntry.create({
-        data: {
-          id: `${jobId}:l1-escrow`,
-          requester: j.requester,
-          jobId,
-          kind: 'l1-escrow',
-          amount: amount.toString(),
-        },
-      });
-    });
+    // From here EmethCore holds the escrow itself: the deposit it left no longer counts it.
+    const amount = await reserveAndLock(
+      j,
+      'l1-escrow',
+      "EmethCore refused the Job's signed Request",
+      () => deps.l1!.requestJobFor(l1RequestOf(j), j.l1Signature!),
+      // A relay that landed before a crash: the chain holds the escrow already, the deposit is not read again.
+      async () => (await deps.l1!.getJob(jobId)) !== null,
+    );
     logger.info({ jobId, escrow: amount.toString() }, 'L1 escrow taken from the deposit');
     return { reserved: amount.toString() };
   }
