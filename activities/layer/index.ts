@@ -154,14 +154,34 @@ export function createLayerActivities(deps: LayerDeps): LayerActivities {
       const address = await core.getAddress();
       const provider = core.runner?.provider;
       if (!provider) throw new Error('EmethCore handle has no provider to read logs with');
+      // From the last block already recorded for this Job (its logs again: duplicates are skipped).
+      const last = await prisma.chainStep.findFirst({ where: { jobId }, orderBy: { blockNumber: 'desc' } });
+      const from = Math.max(fromBlock, last?.blockNumber ?? 0);
       const [first, second] = await Promise.all([
-        provider.getLogs({ address, fromBlock, topics: [null, jobId] }),
-        provider.getLogs({ address, fromBlock, topics: [null, null, jobId] }),
+        provider.getLogs({ address, fromBlock: from, topics: [null, jobId] }),
+        provider.getLogs({ address, fromBlock: from, topics: [null, null, jobId] }),
       ]);
       const rows = [...first, ...second].flatMap((log) => stepOf(core, jobId, log) ?? []);
-      if (rows.length === 0) return 0;
-      const { count } = await prisma.chainStep.createMany({ data: rows, skipDuplicates: true });
-      return count;
+      if (rows.length === 0) return [];
+      const known = new Set(
+        (
+          await prisma.chainStep.findMany({
+            where: { id: { in: rows.map((r) => r.id) } },
+            select: { id: true },
+          })
+        ).map((r) => r.id),
+      );
+      const fresh = rows.filter((r) => !known.has(r.id));
+      await prisma.chainStep.createMany({ data: fresh, skipDuplicates: true });
+      return fresh
+        .sort((a, b) => a.blockNumber - b.blockNumber || a.logIndex - b.logIndex)
+        .map(({ event, subJobIndex, actor, txHash, blockNumber }) => ({
+          event,
+          subJobIndex,
+          actor,
+          txHash,
+          blockNumber,
+        }));
     },
   };
 }

@@ -51,6 +51,15 @@ export interface L1ActionResult {
   txHash?: string;
 }
 
+/** One EmethCore event of an L1 Job, as the workflow history shows it. */
+export interface ChainStepSeen {
+  event: string;
+  subJobIndex: number | null;
+  actor: string | null;
+  txHash: string;
+  blockNumber: number;
+}
+
 /** The L1 layer's own activities on `emeth-l2` (no-ops, or refusals, for L2 Jobs). */
 export interface LayerActivities {
   /**
@@ -60,8 +69,11 @@ export interface LayerActivities {
   openSubJobsOnLayer(jobId: string): Promise<{ processingMs: number } | null>;
   /** L1: how SubJob `index` stands on chain. */
   l1SubJobState(input: { jobId: string; index: number }): Promise<L1SubJobState>;
-  /** L1: the Job's chain events read back from EmethCore's logs into its view; returns how many are new. */
-  recordChainSteps(jobId: string): Promise<number>;
+  /**
+   * L1: the Job's chain events read back from EmethCore's logs into its view; returns the new ones
+   * (so each step's transaction also shows in the workflow's history, in the Temporal UI).
+   */
+  recordChainSteps(jobId: string): Promise<ChainStepSeen[]>;
   /**
    * L1: whether the chain holds exactly this signed result as the SubJob's submission — submitted by
    * the assigned node, with the digest of its signature and its fuel. A node that ran the task but
@@ -79,7 +91,10 @@ export interface LayerActivities {
    * L1: whether the chain holds the assigned node's report that the program failed on this attempt
    * (lib/attestations l1FailureDigest, fuel 0), with what a verifier's `verify` must then find.
    */
-  l1FailureReport(input: { task: NodeTask; nodeId: Address }): Promise<
+  l1FailureReport(input: {
+    task: NodeTask;
+    nodeId: Address;
+  }): Promise<
     | { reported: true; expect: { node: Address; resultDigest: string; fuelUsed: string } }
     | { reported: false; reason: string }
   >;
