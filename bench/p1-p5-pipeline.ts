@@ -17,13 +17,23 @@ import { bareFanOut, median } from './support';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { subjobs: { type: 'string', default: '24' }, rounds: { type: 'string', default: '3' } },
+    options: {
+      subjobs: { type: 'string', default: '24' },
+      rounds: { type: 'string', default: '3' },
+      // The dev server's transfer-queue poll rate (cli/stack/temporal.ts); 20 is the server's own default.
+      'transfer-rps': { type: 'string' },
+    },
   });
   const n = Number(values.subjobs);
   const rounds = Number(values.rounds);
   // Every process of the run shares one payload key (as jest's global setup does for tests).
   process.env.EMETH_CODEC_KEYS ??= `k1:${randomBytes(32).toString('base64')}`;
-  const temporal = await startTemporalDevServer({ headless: true });
+  const temporal = await startTemporalDevServer({
+    headless: true,
+    ...(values['transfer-rps']
+      ? { dynamicConfig: { 'history.transferProcessorMaxPollRPS': Number(values['transfer-rps']) } }
+      : {}),
+  });
   process.env.EMETH_TEST_TEMPORAL_ADDRESS = temporal.address;
   const p = await TestPipeline.start().catch(async (err) => {
     await temporal.stop();

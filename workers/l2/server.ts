@@ -215,13 +215,28 @@ export async function startL2Server(config: EmethConfig, logger: Logger): Promis
       await workerRun;
     });
 
-    await ensureSchedule(client, 'signer', 'signerWorkflow', config.l2.signerInterval, queues.l2);
-    await ensureSchedule(client, 'reconciler', 'reconcilerWorkflow', config.l2.reconcileInterval, queues.l2);
+    await ensureSchedule(client, 'signer', 'signerWorkflow', config.l2.signerInterval, queues.l2, logger);
+    await ensureSchedule(
+      client,
+      'reconciler',
+      'reconcilerWorkflow',
+      config.l2.reconcileInterval,
+      queues.l2,
+      logger,
+    );
     // The GPU Mining Program: one run per epoch, a tenth of an epoch (at most a minute) after its end.
     if (mining?.poster)
-      await ensureSchedule(client, 'mining', 'miningEpochWorkflow', `${mining.epochLength}s`, queues.l2, {
-        offset: `${Math.min(60, Math.ceil(mining.epochLength / 10))}s`,
-      });
+      await ensureSchedule(
+        client,
+        'mining',
+        'miningEpochWorkflow',
+        `${mining.epochLength}s`,
+        queues.l2,
+        logger,
+        {
+          offset: `${Math.min(60, Math.ceil(mining.epochLength / 10))}s`,
+        },
+      );
 
     // The gateway reads the claim bits of GET /v1/nodes/:address/rewards through the chain view.
     const gatewayChain: ChainViewWithMining = {
@@ -411,6 +426,7 @@ async function ensureSchedule(
   workflowType: string,
   every: string,
   taskQueue: string,
+  logger: Logger,
   opts: { offset?: string } = {},
 ): Promise<void> {
   // lib/config checked the format (10s, 500ms, ...).
@@ -426,6 +442,23 @@ async function ensureSchedule(
     await client.schedule.create(options);
   } catch (err) {
     if (!(err instanceof ScheduleAlreadyRunning)) throw err;
-    await client.schedule.getHandle(scheduleId).update((prev) => ({ ...prev, spec: options.spec }));
+    // It exists and keeps running: updating its interval is worth a few tries, not the L2's start.
+    // Right after a Temporal restart on kept state, describing a schedule can time out while the
+    // server's own scheduler worker comes back.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await client.schedule.getHandle(scheduleId).update((prev) => ({ ...prev, spec: options.spec }));
+        return;
+      } catch (updateErr) {
+        if (attempt >= 3) {
+          logger.warn(
+            { scheduleId, err: (updateErr as Error).message },
+            'the schedule exists but its interval could not be updated; it keeps its old one until the next start',
+          );
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 2000 * attempt));
+      }
+    }
   }
 }
