@@ -33,8 +33,8 @@ async function main(): Promise<void> {
     options: {
       requests: { type: 'string', default: '300' },
       rows: { type: 'string', default: '1' },
-      // The dev server's transfer-queue poll rate (cli/stack/temporal.ts DEV_SERVER_DYNAMIC_CONFIG,
-      // 1000); --transfer-rps 20 is the server's own default, 50 ms per task.
+      // The dev server's transfer-queue poll rate (default 20 a second: up to 50 ms per task; see
+      // cli/stack/temporal.ts DEV_SERVER_DYNAMIC_CONFIG); --transfer-rps 1000 lifts it.
       'transfer-rps': { type: 'string' },
     },
   });

@@ -20,7 +20,7 @@ async function main(): Promise<void> {
     options: {
       subjobs: { type: 'string', default: '24' },
       rounds: { type: 'string', default: '3' },
-      // The dev server's transfer-queue poll rate (cli/stack/temporal.ts); 20 is the server's own default.
+      // The dev server's transfer-queue poll rate (cli/stack/temporal.ts); its own default is 20.
       'transfer-rps': { type: 'string' },
     },
   });

@@ -5,11 +5,11 @@
  * the paper names — the L1 server (the L2 key), the node, the verifier — read back from the chain's
  * own events into the Job's view. No I/O here: activities do it.
  */
-import { proxyActivities, proxyLocalActivities, sleep, workflowInfo } from '@temporalio/workflow';
+import { proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
+import { l2Control } from './control-steps';
 import { sealTo } from '../lib/pipeline';
 import type {
   L1ActionInput,
-  L2Activities,
   NodeResult,
   NodeTask,
   SubJobWorkflowInput,
@@ -17,10 +17,7 @@ import type {
   VerifierActivities,
 } from '../lib/pipeline';
 
-const l2 = proxyLocalActivities<L2Activities>({
-  startToCloseTimeout: '1 minute',
-  retry: { initialInterval: '500 ms', maximumInterval: '10 seconds', maximumAttempts: 20 },
-});
+const l2 = l2Control;
 
 /** How long a verdict's own verifier has to pick up its chain step before any verifier is asked. */
 const OWN_VERIFIER_PICKUP_MS = 60_000;

@@ -9,14 +9,12 @@ import {
   proxyActivities,
   startChild,
   workflowInfo,
-  proxyLocalActivities,
   sleep,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
 import { DECLINE_ERROR, PROGRAM_ERROR, sealTo } from '../lib/pipeline';
 import type {
   KeyholderActivities,
-  L2Activities,
   NodeActivities,
   NodeChoice,
   NodeResult,
@@ -31,13 +29,9 @@ import type { AttemptOutcome, SubJobStatus } from '../lib/types';
 import { reasonOf } from './failures';
 import { EmethJobId, EmethNode, EmethStatus } from '../lib/search-attributes';
 import { checkSubmission, closeInputFault, endChainAttempt, isL1, pay } from './layers';
+import { l2Control } from './control-steps';
 
-// The SubJob's control steps are short database (and, for penalties, chain) calls on the L2
-// worker that runs this workflow: local activities skip a server round trip each.
-const l2 = proxyLocalActivities<L2Activities>({
-  startToCloseTimeout: '1 minute',
-  retry: { initialInterval: '500 ms', maximumInterval: '10 seconds', maximumAttempts: 20 },
-});
+const l2 = l2Control;
 
 /** How one attempt ended, before it is closed: a verified result, or a failure the node pays for. */
 type AttemptEnd =

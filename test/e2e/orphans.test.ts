@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort, isPortFree } from '../../cli/stack/ports';
+import { isPortFree } from '../../cli/stack/ports';
 import { pidFilePath, procStat, readPidFiles, type PidRecord } from '../../cli/stack/pid-files';
 import { processesMentioning, runCli, type CliRun } from '../support/process';
 
@@ -19,14 +19,31 @@ describe('emeth up leaves no part behind', () => {
   let env: NodeJS.ProcessEnv;
   let ports: Record<string, number>;
 
+  /**
+   * A free port below the kernel's ephemeral range: this suite binds and frees its ports four times,
+   * and in between any outgoing connection of a suite running alongside may be handed a port from
+   * that range as its local port (a port freePort gave out: "already in use" on the next start).
+   */
+  async function portOutsideEphemeralRange(taken: Set<number>): Promise<number> {
+    for (;;) {
+      const port = 20_000 + Math.floor(Math.random() * 12_000);
+      if (!taken.has(port) && (await isPortFree(port))) {
+        taken.add(port);
+        return port;
+      }
+    }
+  }
+
   beforeAll(async () => {
+    const taken = new Set<number>();
+    const port = () => portOutsideEphemeralRange(taken);
     ports = {
-      EMETH_TEMPORAL_PORT: await freePort(),
-      EMETH_TEMPORAL_UI_PORT: await freePort(),
-      EMETH_ANVIL_PORT: await freePort(),
-      EMETH_PGLITE_PORT: await freePort(),
-      EMETH_GATEWAY_PORT: await freePort(),
-      EMETH_EDGE_PORT: await freePort(),
+      EMETH_TEMPORAL_PORT: await port(),
+      EMETH_TEMPORAL_UI_PORT: await port(),
+      EMETH_ANVIL_PORT: await port(),
+      EMETH_PGLITE_PORT: await port(),
+      EMETH_GATEWAY_PORT: await port(),
+      EMETH_EDGE_PORT: await port(),
     };
     env = { ...process.env, EMETH_HOME: home, EMETH_LOG_LEVEL: 'warn' };
     for (const v of [
