@@ -72,7 +72,6 @@ export function createDispatcherActivities(deps: DispatcherDeps): DispatcherActi
   async function l1PenaltyOf(
     sub: Awaited<ReturnType<typeof subJobWithJob>>,
     node: string,
-    penaltyTx?: string,
   ): Promise<{ penalty: bigint; penaltyTx: string } | undefined> {
     const claimed = (
       await prisma.attempt.findMany({
@@ -86,7 +85,7 @@ export function createDispatcherActivities(deps: DispatcherDeps): DispatcherActi
         subJobIndex: sub.index,
         event: 'PenaltyBurned',
         actor: node,
-        ...(penaltyTx ? { txHash: penaltyTx } : { txHash: { notIn: claimed } }),
+        txHash: { notIn: claimed },
       },
       orderBy: [{ blockNumber: 'asc' }, { logIndex: 'asc' }],
     });
@@ -165,12 +164,13 @@ export function createDispatcherActivities(deps: DispatcherDeps): DispatcherActi
       const row = await prisma.attempt.findUnique({ where: { id } });
       if (!row) return; // never opened (cancelled before the node was asked)
       const node = nodeId.toLowerCase();
+      const sub = await subJobWithJob(subJobId);
       const outage = outcome === 'timeout' && deps.startedAt !== undefined && row.startedAt < deps.startedAt;
       if (outage)
         reason = `${reason ?? 'the node did not answer'} during an L2 restart: not held against the node`;
       if (outcome === 'declined') {
         // A decline counts against a node only when that node signed it for this attempt.
-        const claim = declineClaimOf(await taskOf(await subJobWithJob(subJobId), attempt), node);
+        const claim = declineClaimOf(await taskOf(sub, attempt), node);
         const signer = input.declineSignature
           ? declineSigner(deps.domain, claim, input.declineSignature)
           : undefined;
@@ -179,14 +179,12 @@ export function createDispatcherActivities(deps: DispatcherDeps): DispatcherActi
           reason = `no answer: a decline not signed by the assigned node ${node} for attempt ${attempt} (${reason ?? ''})`;
         }
       }
-      const l1 = (await subJobWithJob(subJobId)).job.layer === 'l1';
+      const l1 = sub.job.layer === 'l1';
       const kind = outage || l1 ? undefined : penaltyKindOf(outcome);
       let burned: { penalty: bigint; penaltyTx?: string } | undefined;
       // On L1 the chain fined the node (its rates, burned): the attempt records what it burned.
-      if (l1 && penaltyKindOf(outcome))
-        burned = await l1PenaltyOf(await subJobWithJob(subJobId), node, input.penaltyTx);
+      if (l1 && penaltyKindOf(outcome)) burned = await l1PenaltyOf(sub, node);
       if (kind) {
-        const sub = await subJobWithJob(subJobId);
         // Keyed by the attempt: a retried activity never burns twice.
         burned = await penaltyFor(chain, feeParams, {
           kind,

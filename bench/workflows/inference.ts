@@ -23,6 +23,14 @@ type Warm = { inferWarm(r: InferRequest): Promise<InferAnswer> };
 export const inferUpdate = defineUpdate<InferAnswer, [InferRequest]>('infer');
 export const stopSignal = defineSignal('stop');
 
+/** Answers each `infer` Update with `node`, until the `stop` signal. */
+async function serveUntilStopped(node: Warm): Promise<void> {
+  let stop = false;
+  setHandler(inferUpdate, (r) => node.inferWarm(r));
+  setHandler(stopSignal, () => void (stop = true));
+  await condition(() => stop);
+}
+
 /** (b) One long-running replica workflow on the L2's queue; each request an Update → an activity on the node's queue. */
 export async function replicaWorkflow(input: { nodeQueue: string }): Promise<void> {
   const node = proxyActivities<Warm>({
@@ -30,10 +38,7 @@ export async function replicaWorkflow(input: { nodeQueue: string }): Promise<voi
     startToCloseTimeout: '10 seconds',
     retry: { maximumAttempts: 1 },
   });
-  let stop = false;
-  setHandler(inferUpdate, (r) => node.inferWarm(r));
-  setHandler(stopSignal, () => void (stop = true));
-  await condition(() => stop);
+  await serveUntilStopped(node);
 }
 
 /** (c) A workflow per request: start, one activity on the node's queue, result. */
@@ -55,8 +60,5 @@ export async function nodeHostedReplicaWorkflow(): Promise<void> {
     startToCloseTimeout: '10 seconds',
     retry: { maximumAttempts: 1 },
   });
-  let stop = false;
-  setHandler(inferUpdate, (r) => node.inferWarm(r));
-  setHandler(stopSignal, () => void (stop = true));
-  await condition(() => stop);
+  await serveUntilStopped(node);
 }

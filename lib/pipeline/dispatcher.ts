@@ -62,8 +62,6 @@ export interface DispatcherActivities {
      * honest replica). It receives EmethCore's proverShare of the fine; without one it is all burned.
      */
     prover?: Address;
-    /** An L1 attempt: the transaction of the verifier's reject or timeout that penalised it on chain. */
-    penaltyTx?: string;
   }): Promise<void>;
 }
 

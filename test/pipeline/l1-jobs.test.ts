@@ -42,6 +42,9 @@ const TIMED_OUT_THEN_VERIFIED = [
   'SubJobSubmitted',
   'SubJobVerified',
 ];
+/** Until the Job's view shows `event` on chain (a test's cue to let the next party in). */
+const untilChainEvent = (jobId: string, event: string) =>
+  p.waitForJob(jobId, (j) => (j.chainSteps ?? []).some((s) => s.event === event), 120_000);
 const eventsOf = (steps: Step[], index: number | null) =>
   steps.filter((s) => s.subJobIndex === index).map((s) => s.event);
 
@@ -126,11 +129,7 @@ describe('an L1 node timeout on chain', () => {
     const stakeBefore = await p.stakeOf(staller.address);
     // Only the staller serves this class at first; the honest node joins once it has taken the SubJob.
     const { job } = await p.submit({ layer: 'l1', rows: 300, numParallel: 1, capabilityClass: 'l1-slow' });
-    await p.waitForJob(
-      job.id,
-      (j) => (j.chainSteps ?? []).some((s) => s.event === 'SubJobProcessing'),
-      120_000,
-    );
+    await untilChainEvent(job.id, 'SubJobProcessing');
     const rescuer = await p.startNode({ capabilityClass: 'l1-slow' });
 
     const final = await p.waitForEnd(job.id, 240_000);
@@ -157,11 +156,7 @@ describe('liars and thieves on chain', () => {
     const liar = await p.startNode({ behaviour: 'lie', capabilityClass: 'l1-lie' });
     const burnedBefore = await p.totalBurned();
     const { job } = await p.submit({ layer: 'l1', rows: 300, numParallel: 1, capabilityClass: 'l1-lie' });
-    await p.waitForJob(
-      job.id,
-      (j) => (j.chainSteps ?? []).some((s) => s.event === 'SubJobSubmitted'),
-      120_000,
-    );
+    await untilChainEvent(job.id, 'SubJobSubmitted');
     const rescuer = await p.startNode({ capabilityClass: 'l1-lie' });
     const final = await p.waitForEnd(job.id, 240_000);
     expect(final.status).toBe('completed');
@@ -203,7 +198,7 @@ describe('liars and thieves on chain', () => {
 
     // No node of the class is online: the SubJob waits Open on chain, where the thief takes it.
     const { job } = await p.submit({ layer: 'l1', rows: 300, numParallel: 1, capabilityClass: 'l1-thief' });
-    await p.waitForJob(job.id, (j) => (j.chainSteps ?? []).some((s) => s.event === 'SubJobOffered'), 120_000);
+    await untilChainEvent(job.id, 'SubJobOffered');
     await (await emethCore(p.chain.deployment.core, thiefSigner).process(job.id, 0)).wait();
     const assigned = await p.startNode({ capabilityClass: 'l1-thief' });
 
