@@ -48,6 +48,12 @@ export async function canReadBlob(
 
   const node = await prisma.node.findUnique({ where: { id: who }, select: { id: true } });
   if (!node) return false;
+  // A node placed as a replica of a deployment loads its model (activities/inference/node).
+  const replicaOf = await prisma.replica.findFirst({
+    where: { nodeId: who, status: { in: ['loading', 'serving'] }, deployment: { model: id } },
+    select: { id: true },
+  });
+  if (replicaOf) return true;
   const assigned = { OR: [{ nodeId: who }, { history: { some: { nodeId: who, outcome: null } } }] };
   const nodeUse = await prisma.subJob.findFirst({
     where: { AND: [assigned, { OR: [...subJobUses.OR, { job: { OR: jobUses } }] }] },

@@ -1,3 +1,4 @@
+import type { InferenceRouter } from '../activities/inference/router';
 import type { Client } from '@temporalio/client';
 import type { TypedDataDomain } from 'ethers';
 import type { PayloadCodec } from '@temporalio/common';
@@ -63,6 +64,8 @@ export interface ApiDeps {
   inspectJob?: (programId: number, input: InspectInput) => Promise<InspectReport>;
   /** EmethCore's EIP-712 domain: a Job's Commit signature is checked at submit against it. */
   commitDomain?: TypedDataDomain;
+  /** The inference service's request path (activities/inference/router). Absent: /v1/deployments answers 503. */
+  inference?: InferenceRouter;
 }
 
 /** ApiDeps with the defaults filled in, as the routes see them. */
@@ -78,9 +81,10 @@ export interface ApiContext
         | 'codecAllowLoopback'
         | 'inspectJob'
         | 'commitDomain'
+        | 'inference'
       >
     >,
-    Pick<ApiDeps, 'inspectJob' | 'commitDomain'> {
+    Pick<ApiDeps, 'inspectJob' | 'commitDomain' | 'inference'> {
   logger: Logger;
   /** Lower-case verifier and L2 addresses. */
   readAll: ReadonlySet<string>;

@@ -20,6 +20,8 @@ export function bodyPolicyFor(method: string, path: string): BodyPolicy {
   const p = path.replace(/\/+$/, '') || '/';
   if (method === 'PUT' && p === '/blobs') return { limit: MAX_BLOB_BYTES, signedOnly: false };
   if (method === 'POST' && p === '/jobs') return { limit: MAX_JSON_BYTES, signedOnly: false };
+  if (method === 'POST' && /^\/deployments\/[^/]+\/infer$/.test(p))
+    return { limit: MAX_JSON_BYTES, signedOnly: false };
   const signedOnly = method === 'POST' && (p === '/api-keys' || p === '/nodes');
   return { limit: MAX_SMALL_JSON_BYTES, signedOnly };
 }

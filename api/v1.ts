@@ -15,6 +15,7 @@ import { openApiDocument } from './schemas/document';
 import { apiKeysRouter } from './routes/api-keys';
 import { blobsRouter } from './routes/blobs';
 import { jobsRouter } from './routes/jobs';
+import { deploymentsRouter } from './routes/deployments';
 import { nodesRouter } from './routes/nodes';
 
 export function apiContext(deps: ApiDeps, logger: Logger): ApiContext {
@@ -31,6 +32,7 @@ export function apiContext(deps: ApiDeps, logger: Logger): ApiContext {
     progressQueryTimeoutMs: deps.progressQueryTimeoutMs ?? 2000,
     inspectJob: deps.inspectJob,
     commitDomain: deps.commitDomain,
+    inference: deps.inference,
     logger,
     readAll: new Set([...deps.verifiers, deps.l2Address].filter(Boolean).map((a) => a.toLowerCase())),
   };
@@ -59,6 +61,7 @@ export function createV1Router(deps: ApiDeps, logger: Logger): Router {
   router.use(bodyAfterAdmission(auth));
   router.use('/blobs', blobsRouter(ctx, auth));
   router.use('/jobs', jobsRouter(ctx, auth));
+  router.use('/deployments', deploymentsRouter(ctx, auth));
   router.use('/nodes', nodesRouter(ctx, auth));
   router.use('/api-keys', apiKeysRouter(ctx, auth));
 

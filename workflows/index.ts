@@ -6,3 +6,4 @@ export { signerWorkflow } from './signer';
 export { reconcilerWorkflow } from './reconciler';
 export { miningEpochWorkflow } from './mining';
 export { l1CleanupWorkflow } from './layers';
+export { deploymentWorkflow } from './deployment';

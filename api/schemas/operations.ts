@@ -8,6 +8,7 @@ import { apiKeyOperations } from './api-keys';
 import { blobOperations } from './blobs';
 import type { Operation } from './common';
 import { jobOperations } from './jobs';
+import { deploymentOperations } from './deployments';
 import { nodeOperations } from './nodes';
 import { serviceOperations } from './service';
 
@@ -15,6 +16,7 @@ export const OPERATIONS = {
   ...serviceOperations,
   ...blobOperations,
   ...jobOperations,
+  ...deploymentOperations,
   ...nodeOperations,
   ...apiKeyOperations,
 } satisfies Record<string, Operation>;

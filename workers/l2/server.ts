@@ -33,7 +33,7 @@ import { createLocalBlobStore } from '../../activities/storage';
 import { sealedBlobStore } from '../../activities/storage-sealed';
 import { createChainCache } from '../../activities/chain-cache';
 import { sealingKeysOf } from '../../lib/envelope';
-import { PROGRAM_SPECS, type InspectInput } from '../../lib/programs';
+import { PROGRAM_SPECS, ProgramId, getProgramSpec, type InspectInput } from '../../lib/programs';
 import { emethDomain } from '../../lib/tickets';
 import { requestScope } from '../../lib/request-auth';
 import type { PrismaClient } from '../../prisma/client';
@@ -45,6 +45,10 @@ import { readDeployment } from '../shared/deployment';
 import { loadKeyring } from '../shared/codec-keys';
 import { l2DataConverter } from '../shared/data-converter';
 import { L2PayloadCodec } from '../../lib/sealed-payloads';
+import { createServingHub } from '../../activities/inference/hub';
+import { createInferenceRouter } from '../../activities/inference/router';
+import { createInferenceActivities } from '../../activities/inference';
+import { withOverrides } from '../../lib/verification-policy';
 
 export interface L2Server {
   gatewayUrl: string;
@@ -120,6 +124,32 @@ export async function startL2Server(config: EmethConfig, logger: Logger): Promis
       dataConverter: converter,
     });
 
+    // The inference service's request path (paper 5-1): nodes' serving streams and the router over them.
+    const inferencePolicy = withOverrides(
+      getProgramSpec(ProgramId.ONNX_INFERENCE).verification,
+      config.l2.verification,
+    );
+    const hub = createServingHub({
+      scope: requestScope(config.gateway.url, deployment.chainId),
+      isNode: async (address) => (await prisma.node.findUnique({ where: { id: address } })) !== null,
+      logger,
+    });
+    stops.push(() => hub.close());
+    const router = createInferenceRouter({
+      prisma,
+      store,
+      hub,
+      logger,
+      sampleRate: inferencePolicy.auditRate,
+    });
+    stops.push(() => router.close());
+    const nodesOnline = (ids: string[]) =>
+      nodesPolling(
+        client,
+        config.temporal.namespace,
+        ids.map((id) => queues.node(id)),
+      );
+
     const nativeConnection = await NativeConnection.connect({ address: config.temporal.address });
     stops.push(() => nativeConnection.close());
     const worker = await Worker.create({
@@ -130,6 +160,23 @@ export async function startL2Server(config: EmethConfig, logger: Logger): Promis
       workflowsPath: require.resolve('../../workflows'),
       activities: {
         ...createWiringActivities({ prisma, provider, tokenAddress: deployment.token }),
+        ...createInferenceActivities({
+          prisma,
+          chain,
+          store,
+          router,
+          hub,
+          nodesOnline,
+          verification: config.l2.verification,
+          settings: {
+            nodeQueuePrefix: queues.node(''),
+            verifierQueue: queues.verifier,
+            windowMs: config.l2.inferenceWindowMs,
+            scaleUpRps: 50,
+            idleWindowsToScaleDown: 10,
+          },
+          logger: logger.child({ component: 'inference' }),
+        }),
         ...createL2Activities({
           prisma,
           store,
@@ -138,12 +185,7 @@ export async function startL2Server(config: EmethConfig, logger: Logger): Promis
           signer: ticketSigner,
           domain: emethDomain(deployment.chainId, deployment.core),
           verifiers: config.l2.verifiers,
-          nodesOnline: (ids) =>
-            nodesPolling(
-              client,
-              config.temporal.namespace,
-              ids.map((id) => queues.node(id)),
-            ),
+          nodesOnline,
           verifiersOnline: (addresses) =>
             nodesPolling(
               client,
@@ -259,6 +301,7 @@ export async function startL2Server(config: EmethConfig, logger: Logger): Promis
       codecToken: config.codec.token,
       inspectJob: (programId: number, input: InspectInput) => programs.program(programId).inspect(input),
       commitDomain: emethDomain(deployment.chainId, deployment.core),
+      inference: router,
       // The embedded UI cannot send a token; a gateway on loopback lets local callers decode.
       codecAllowLoopback:
         config.temporal.embedded && ['127.0.0.1', 'localhost', '::1'].includes(config.gateway.host),
@@ -308,6 +351,7 @@ export async function startL2Server(config: EmethConfig, logger: Logger): Promis
       }
       app(req, res);
     });
+    server.on('upgrade', hub.handleUpgrade);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(config.gateway.port, config.gateway.host, resolve);

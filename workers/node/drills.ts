@@ -55,6 +55,8 @@ export const NODE_BEHAVIOURS = [
   'copycat',
   'stale',
   'scaled',
+  // Serves inference requests with every float output moved by +1 (workers/node/main.ts).
+  'lie-serving',
 ] as const;
 export type NodeBehaviour = (typeof NODE_BEHAVIOURS)[number];
 
@@ -90,6 +92,7 @@ export interface DrillOptions {
 export function drillFor(behaviour: NodeBehaviour, opts: DrillOptions): Drill {
   switch (behaviour) {
     case 'honest':
+    case 'lie-serving':
       return HONEST;
     case 'decline':
       return {

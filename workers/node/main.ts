@@ -21,6 +21,9 @@ import { announceReady } from '../shared/ready';
 import { announce, ensureStake } from './register';
 import { startRedeemer } from './redeemer';
 import { NODE_BEHAVIOURS, drillFor, type NodeBehaviour } from './drills';
+import { createWarmSessions } from '../../activities/inference/node';
+import { openServingStream } from './serving';
+import type { Tensor } from '../../lib/tensors';
 
 export async function runNode(argv: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -100,6 +103,21 @@ export async function runNode(argv: string[]): Promise<void> {
     cuda.available ? 'CUDA execution provider available' : 'running on the CPU execution provider',
   );
 
+  // Deployments this node serves (paper 5-1): warm sessions, loaded by the deployment workflow and
+  // answered over the serving stream the node dials out to the gateway.
+  const inference = createWarmSessions({
+    nodeId,
+    store,
+    logger,
+    ...(behaviour === 'lie-serving' ? { alterOutputs: moveFloats } : {}),
+  });
+  const serving = openServingStream({
+    gatewayUrl: config.gateway.url,
+    signer: wallet,
+    sessions: inference.sessions,
+    logger,
+  });
+
   const { connection, close, dataConverter } = await participantTemporal(
     config,
     wallet,
@@ -112,17 +130,20 @@ export async function runNode(argv: string[]): Promise<void> {
     namespace: config.temporal.namespace,
     dataConverter,
     taskQueue: taskQueues(config.temporal.taskQueuePrefix).node(nodeId),
-    activities: drill.activities(
-      createNodeActivities({
-        nodeId,
-        signer: wallet,
-        domain,
-        program: drill.program(programs.program),
-        store,
-        l1,
-        logger,
-      }),
-    ),
+    activities: {
+      ...inference.activities,
+      ...drill.activities(
+        createNodeActivities({
+          nodeId,
+          signer: wallet,
+          domain,
+          program: drill.program(programs.program),
+          store,
+          l1,
+          logger,
+        }),
+      ),
+    },
     // One SubJob at a time: the node's compute is the scarce resource.
     maxConcurrentActivityTaskExecutions: 1,
   });
@@ -140,10 +161,20 @@ export async function runNode(argv: string[]): Promise<void> {
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   await worker.run();
+  await serving.stop();
   await redeemer.stop();
   await programs.close();
   await close();
   provider.destroy();
+}
+
+/** The lie-serving drill: every float output moved by +1 (a canary or a sampled check must catch it). */
+function moveFloats(outputs: Tensor[]): Tensor[] {
+  return outputs.map((t) =>
+    t.data instanceof Float32Array || t.data instanceof Float64Array
+      ? { ...t, data: t.data.map((v) => v + 1) as typeof t.data }
+      : t,
+  );
 }
 
 /** A non-negative integer option, or a sentence saying what to give. */

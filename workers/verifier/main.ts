@@ -11,6 +11,7 @@ import { taskQueues } from '../../lib/task-queues';
 import { createGatewayBlobStore } from '../../activities/storage-gateway';
 import { sealingKeysOf } from '../../lib/envelope';
 import { createVerifierActivities } from '../../activities/verifier';
+import { createInferenceVerifierActivities } from '../../activities/inference/verifier';
 import { programRegistry } from '../shared/programs';
 import { announceReady } from '../shared/ready';
 import { chainSigner, participantTemporal } from '../shared/connect';
@@ -99,19 +100,23 @@ export async function runVerifier(argv: string[]): Promise<void> {
   const l1 = createL1Activities(
     createChainTx({ provider: chain.provider, signer: sender, deployment, logger }),
   );
-  const activities = verifierDrill(
-    behaviour,
-    createVerifierActivities({
-      signer: wallet,
-      domain: emethDomain(deployment.chainId, deployment.core),
-      keys: sealingKeysOf(key).x25519,
-      program: programs.program,
-      store,
-      l1,
-      logger,
-    }),
-    { signer: wallet, domain: emethDomain(deployment.chainId, deployment.core) },
-  );
+  const activities = {
+    // Served inference: sampled requests and canaries re-run on the verifier's own session.
+    ...createInferenceVerifierActivities({ signer: wallet, store, logger }),
+    ...verifierDrill(
+      behaviour,
+      createVerifierActivities({
+        signer: wallet,
+        domain: emethDomain(deployment.chainId, deployment.core),
+        keys: sealingKeysOf(key).x25519,
+        program: programs.program,
+        store,
+        l1,
+        logger,
+      }),
+      { signer: wallet, domain: emethDomain(deployment.chainId, deployment.core) },
+    ),
+  };
   const queues = taskQueues(config.temporal.taskQueuePrefix);
   const own = queues.verifierOf(wallet.address);
   const workers = await Promise.all(
