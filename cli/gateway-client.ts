@@ -89,6 +89,34 @@ export class GatewayClient {
     });
   }
 
+  /**
+   * POST /v1/deployments with the requester's Commit for the budget: a fresh deployment id, open a
+   * week (the L2 needs at least a day after a stop for nodes to redeem the last window's tickets).
+   */
+  async deploy<T>(
+    body: { budget: string } & Record<string, unknown>,
+    core: string,
+    openSeconds = 7 * 24 * 3600,
+  ): Promise<T> {
+    const requester = (await this.signer.getAddress()).toLowerCase();
+    const commit = {
+      requester,
+      jobId: newJobId(),
+      amount: BigInt(body.budget),
+      deadline: BigInt(Math.floor(Date.now() / 1000) + openSeconds),
+    };
+    const signature = await signCommit(this.signer, emethDomain(this.chainId, core), commit);
+    return this.request<T>('POST', '/v1/deployments', {
+      ...body,
+      commit: { deploymentId: commit.jobId, deadline: Number(commit.deadline), signature },
+    });
+  }
+
+  /** POST /v1/deployments/:id/infer with JSON inputs (named, or the rows of a one-input model). */
+  infer<T>(deploymentId: string, inputs: unknown): Promise<T> {
+    return this.request<T>('POST', `/v1/deployments/${deploymentId}/infer`, { inputs });
+  }
+
   async request<T>(method: string, route: string, body?: unknown): Promise<T> {
     const res = await this.send(method, route, body);
     const text = await res.text();

@@ -66,6 +66,8 @@ export interface EmethConfig {
     reconcileInterval: string;
     /** Jobs younger than this are left to their workflow by the reconciler. */
     reconcileGraceMs: number;
+    /** Inference deployments: ms per metered window (tickets, canaries, checks, replica health). */
+    inferenceWindowMs: number;
     /** A node that has not picked up its SubJob within this many ms counts as gone. */
     nodePickupTimeoutMs: number;
     /** A running node that sends no heartbeat for this many ms counts as dead. */
@@ -325,6 +327,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
       signerInterval,
       reconcileInterval,
       reconcileGraceMs: positiveInt(env, 'EMETH_RECONCILE_GRACE_MS', 60_000),
+      inferenceWindowMs: positiveInt(env, 'EMETH_INFERENCE_WINDOW_MS', 30_000),
       nodePickupTimeoutMs: positiveInt(env, 'EMETH_NODE_PICKUP_TIMEOUT_MS', 30_000),
       nodeHeartbeatTimeoutMs: positiveInt(env, 'EMETH_NODE_HEARTBEAT_TIMEOUT_MS', 15_000),
       verification: verificationOverrides(env),
