@@ -46,6 +46,11 @@ the requester's and node's money and Jobs (each takes --keystore <file> or --key
   result <jobId> -o <file> [--format npy|npz|csv]
                      download a Job's result (format from --format or the file's extension)
   cancel <jobId>     cancel a Job
+  deploy <model.onnx> --budget <EMETH> --price-per-request <EMETH> [--replicas N] [--min N] [--max N] [--class cpu]
+                     deploy a model on warm replicas (paper 5-1); \`deploy status|scale|stop <id>\` follow,
+                     scale (--replicas/--min/--max) and stop it (the rest of the budget is refunded)
+  infer <deploymentId> --input <file.npy|file.json> [-o <out.npy>]
+                     one request to a deployment, answered synchronously (or --json '{"inputs": …}')
   node status [--address <a>]
                      stake, locked, unstaking, earned, penalties, tickets pending
   node unstake [<EMETH>]
@@ -159,6 +164,10 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./requester/jobs')).result(rest, loadConfig(), processIo());
     case 'cancel':
       return (await import('./requester/jobs')).cancel(rest, loadConfig(), processIo());
+    case 'deploy':
+      return (await import('./requester/deploy')).deploy(rest, loadConfig(), processIo());
+    case 'infer':
+      return (await import('./requester/deploy')).infer(rest, loadConfig(), processIo());
     case undefined:
     case 'help':
     case '--help':

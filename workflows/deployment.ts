@@ -7,22 +7,14 @@ import {
   setHandler,
   allHandlersFinished,
 } from '@temporalio/workflow';
-import type { InferenceActivities } from '../activities/inference';
-import type { InferenceNodeActivities } from '../activities/inference/node';
-import type { InferenceVerifierActivities } from '../activities/inference/verifier';
+import type {
+  InferenceActivities,
+  InferenceNodeActivities,
+  InferenceSettings,
+  InferenceVerifierActivities,
+} from '../lib/pipeline/inference';
+export type { InferenceSettings } from '../lib/pipeline/inference';
 import { sealTo } from '../lib/pipeline';
-
-/** What the deployment workflow needs from the L2's configuration (one activity reads it). */
-export interface InferenceSettings {
-  nodeQueuePrefix: string;
-  verifierQueue: string;
-  /** Milliseconds per metered window: tickets, canaries, checks and replica health once per window. */
-  windowMs: number;
-  /** Requests per replica per second above which one more replica is placed (up to the maximum). */
-  scaleUpRps: number;
-  /** Idle windows after which one replica is retired (down to the minimum). */
-  idleWindowsToScaleDown: number;
-}
 
 export interface DeploymentInput {
   deploymentId: string;
@@ -178,9 +170,9 @@ export async function deploymentWorkflow(
   await l2.setDeploymentStatus({ deploymentId, status: 'stopping', reason: stop.reason });
   const retired = await l2.retireReplicas({ deploymentId, all: true });
   await Promise.all(retired.map((n) => unload(onNode(n), deploymentId)));
-  await checkAndClose(++window);
+  await checkAndClose(window + 1);
   // Samples drawn in the last window are checked before the final bill.
-  await checkAndClose(++window);
+  await checkAndClose(window + 2);
   return {
     status: 'stopped',
     ...(await l2.settleDeployment({ deploymentId, status: 'stopped', reason: stop.reason })),

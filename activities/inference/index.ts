@@ -11,7 +11,7 @@ import { hashTicket } from '../../lib/tickets';
 import { DEFAULT_FEE_PARAMS } from '../../lib/fees';
 import { ProgramId, getProgramSpec } from '../../lib/programs';
 import { withOverrides, type VerificationPolicy } from '../../lib/verification-policy';
-import { toWire, type DeploymentStatus, type ReplicaSpec, type WireTensor } from '../../lib/inference';
+import { toWire, type WireTensor } from '../../lib/inference';
 import type { L2Chain } from '../chain';
 import { refuse } from '../shared/job-rows';
 import { freeToCommit } from '../ledger/free-deposit';
@@ -21,64 +21,9 @@ import type { BlobStore } from '../storage';
 import type { InferenceRouter } from './router';
 import { canaryInputs } from './router';
 import type { ServingHub } from './hub';
-import type { InferenceSettings } from '../../workflows/deployment';
+import type { InferenceActivities, InferenceSettings, PlacedReplica } from '../../lib/pipeline/inference';
+export type { InferenceActivities, InferenceVerdict } from '../../lib/pipeline/inference';
 import { tensorsDigest } from '../../lib/inference';
-
-export interface PlacedReplica {
-  replicaId: string;
-  nodeId: string;
-  /** The node's X25519 key: the replica spec is sealed to it. */
-  nodeKey: string;
-  spec: ReplicaSpec;
-}
-
-export interface WindowClosed {
-  window: number;
-  /** The deployment's model blob (what a verifier re-runs samples on). */
-  model: string;
-  /** Requests answered in the window (canaries left out). */
-  requests: number;
-  billed: string;
-  /** Sampled requests and canaries waiting for a verifier's re-run. */
-  samples: { requestId: string; nodeId: string; blob: string }[];
-}
-
-export interface InferenceVerdict {
-  requestId: string;
-  valid: boolean;
-  reason?: string;
-}
-
-export interface InferenceActivities {
-  reserveDeployment(input: { deploymentId: string }): Promise<{ budget: string }>;
-  setDeploymentStatus(input: {
-    deploymentId: string;
-    status: DeploymentStatus;
-    reason?: string;
-  }): Promise<void>;
-  /** The replicas to place so that `want` serve: new rows in 'loading', on eligible warm nodes. */
-  placeReplicas(input: { deploymentId: string; want: number }): Promise<PlacedReplica[]>;
-  replicaLoaded(input: { replicaId: string; ok: boolean; reason?: string }): Promise<void>;
-  /** Serving replicas whose node's stream is gone, marked failed; returns what still serves. */
-  checkReplicas(input: { deploymentId: string }): Promise<{ serving: string[]; lost: string[] }>;
-  /** Marks `count` serving replicas (newest first) or the named ones stopped; returns their nodes. */
-  retireReplicas(input: { deploymentId: string; count?: number; all?: boolean }): Promise<string[]>;
-  /** One canary request per serving replica, recorded as a sample (never billed). */
-  sendCanaries(input: { deploymentId: string; window: number }): Promise<number>;
-  /** Tickets for the window's answered, unsampled-or-verified requests; lists samples to check. */
-  closeWindow(input: { deploymentId: string; window: number }): Promise<WindowClosed>;
-  /** A verifier's verdicts: a lie is unpaid, its node fined and its replica failed. */
-  recordInferenceVerdicts(input: {
-    deploymentId: string;
-    verifier: string;
-    verdicts: InferenceVerdict[];
-  }): Promise<{ lies: string[] }>;
-  inferenceSettings(): Promise<InferenceSettings>;
-  settleDeployment(input: { deploymentId: string; status: DeploymentStatus; reason?: string }): Promise<{
-    charged: string;
-    refunded: string;
-  }>;
-}
 
 export interface InferenceDeps {
   prisma: PrismaClient;

@@ -4,17 +4,11 @@
  * them, and the answer to one request arriving over its serving stream.
  */
 import type { Logger } from '../../lib/logger';
-import { fromWire, toWire, type FromNode, type ReplicaSpec, type ToNode } from '../../lib/inference';
+import { fromWire, toWire, type FromNode, type ToNode } from '../../lib/inference';
 import type { Tensor } from '../../lib/tensors';
 import { createOnnxSession, type OnnxSession } from '../programs/onnx-runtime';
 import type { BlobStore } from '../storage';
-
-export interface InferenceNodeActivities {
-  /** Loads the deployment's model into a warm session (once; a retry finds it loaded). */
-  loadReplica(spec: ReplicaSpec): Promise<{ provider: string; inputs: string[]; outputs: string[] }>;
-  /** Releases the deployment's session. */
-  unloadReplica(input: { deploymentId: string }): Promise<void>;
-}
+import type { InferenceNodeActivities } from '../../lib/pipeline/inference';
 
 export interface WarmSessions {
   get(deploymentId: string): OnnxSession | undefined;

@@ -8,18 +8,7 @@ import type { Logger } from '../../lib/logger';
 import { fromWire, outputsMatch, type WireTensor } from '../../lib/inference';
 import { createOnnxSession, type OnnxSession } from '../programs/onnx-runtime';
 import type { BlobStore } from '../storage';
-import type { InferenceVerdict } from './index';
-
-export interface InferenceCheckTask {
-  deploymentId: string;
-  /** The model's blob id. */
-  model: string;
-  samples: { requestId: string; nodeId: string; blob: string }[];
-}
-
-export interface InferenceVerifierActivities {
-  checkInference(task: InferenceCheckTask): Promise<{ verifier: string; verdicts: InferenceVerdict[] }>;
-}
+import type { InferenceVerdict, InferenceVerifierActivities } from '../../lib/pipeline/inference';
 
 export function createInferenceVerifierActivities(deps: {
   signer: Pick<Signer, 'getAddress'>;

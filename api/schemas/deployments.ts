@@ -129,17 +129,23 @@ export const Inference = z
     charged: HOLON,
     outputs: z.record(
       z.string(),
-      z.object({ dtype: z.string(), shape: z.array(z.number().int()), data: z.array(z.unknown()) }),
+      z.object({
+        dtype: z.string(),
+        shape: z.array(z.number().int()),
+        data: z.array(z.union([z.number(), z.boolean(), z.string()])),
+      }),
     ),
   })
   .openapi('Inference');
 
 const JSON_INPUTS = z
   .object({
-    inputs: z.union([z.record(z.string(), z.unknown()), z.array(z.unknown())]).openapi({
-      description:
-        'one entry per model input, each an array of rows (nested arrays of numbers); a one-input model also takes the rows directly',
-    }),
+    inputs: z
+      .union([z.record(z.string(), z.array(z.array(z.number()))), z.array(z.array(z.number()))])
+      .openapi({
+        description:
+          'one entry per model input, each an array of rows (nested arrays of numbers); a one-input model also takes the rows directly',
+      }),
   })
   .openapi('InferInputs');
 
@@ -154,6 +160,7 @@ export const deploymentOperations = {
       '201': ok('deploying: its replicas load, then it serves', Deployment),
       ...AUTH_ERRORS,
       '402': error('the free deposit does not cover the budget'),
+      '403': error('the model blob was not uploaded by the caller'),
       '409': error('a deployment with this id exists'),
       '503': error('this gateway serves no inference'),
     },

@@ -175,6 +175,14 @@ afterAll(async () => {
   await stack?.stop();
 });
 
+/**
+ * Resources that exist only once a requester's EIP-712 Commit (never generated valid) was accepted:
+ * generated requests reach their refusals (no 5xx, no shape refusal of a valid request), never a 2xx.
+ * Their successes are tested with signed Commits: test/pipeline/inference.test.ts (deployments) and
+ * test/integration/leases.test.ts (leases).
+ */
+const NEEDS_SIGNED_COMMIT = ['/v1/deployments', '/v1/leases'];
+
 function operations(): { template: string; method: string }[] {
   return Object.entries(contract.doc.paths).flatMap(([template, item]) =>
     Object.keys(item)
@@ -224,7 +232,7 @@ describe('requests generated from the served document', () => {
     expect(
       operations()
         .map((o) => `${o.method.toUpperCase()} ${o.template}`)
-        .filter((o) => !succeeded.has(o)),
+        .filter((o) => !succeeded.has(o) && !NEEDS_SIGNED_COMMIT.some((t) => o.includes(t))),
     ).toEqual([]);
     // 630 requests, each POST /v1/jobs inspected with onnxruntime: about a minute alone, longer
     // beside other suites on two cores.

@@ -26,6 +26,8 @@ import { requestScope, type RequestScope } from '../../lib/request-auth';
 import { openLogFile } from '../../lib/logger';
 import { startTestChain, type TestChain } from './chain';
 import { createTestDatabase, type TestDatabase } from './db';
+import { createServingHub } from '../../activities/inference/hub';
+import { createInferenceRouter } from '../../activities/inference/router';
 import { connectTestTemporal, type TestTemporal } from './temporal';
 
 export interface GatewayStack {
@@ -122,7 +124,19 @@ export async function startGatewayStack(opts: GatewayStackOptions): Promise<Gate
   const scope = requestScope(base, testChain.deployment.chainId);
   const logFd = opts.logFile ? openLogFile(opts.logFile) : undefined;
 
+  // The inference request path with no node connected: the deployment routes answer as they would.
+  const hub = createServingHub({ scope, isNode: async () => false, logger: pino({ level: 'silent' }) });
+  const inference = createInferenceRouter({
+    prisma: db.prisma,
+    store,
+    hub,
+    logger: pino({ level: 'silent' }),
+    sampleRate: 0.1,
+  });
+  server.on('upgrade', hub.handleUpgrade);
+
   const app = createGateway({
+    inference,
     logger:
       logFd === undefined
         ? pino({ level: 'silent' })
@@ -166,6 +180,8 @@ export async function startGatewayStack(opts: GatewayStackOptions): Promise<Gate
     scope,
     async stop() {
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await inference.close();
+      await hub.close();
       if (logFd !== undefined) fs.closeSync(logFd);
       await temporal.close();
       await db.drop();
