@@ -6,6 +6,7 @@ import { runInferenceDemo } from './inference-demo';
 import { runTrainingDemo } from './training-demo';
 import { runMiningDemo } from './mining-demo';
 import { runL1Demo } from './l1-demo';
+import { runDeploymentDemo } from './deployment-demo';
 
 export interface DemoOptions {
   keep: boolean;
@@ -41,6 +42,7 @@ async function runDemo(config: EmethConfig, opts: DemoOptions, signals: StopSign
     await runTrainingDemo(stack, config, out);
     // The L1 Job (paper 7-2): after the L2 Jobs, before the mining epoch that pays their nodes.
     await runL1Demo(stack, config, out);
+    await runDeploymentDemo(stack, config, out);
     await runMiningDemo(stack, config, out);
     out(
       `\nTemporal UI: ${stack.temporalUiUrl ?? config.temporalUiUrl}  (filter: EmethJobId = "<the Job id above>")`,

@@ -133,7 +133,7 @@ export function createInferenceRouter(deps: InferenceRouterDeps): InferenceRoute
     const previous = await states.get(deploymentId)?.catch(() => undefined);
     const modelBytes = previous?.modelBlob === d.model ? previous.modelBytes : await deps.store.get(d.model);
     const billed = await prisma.inferenceRequest.aggregate({
-      where: { deploymentId, canary: false, NOT: { valid: false } },
+      where: { deploymentId, canary: false, OR: [{ valid: null }, { valid: true }] },
       _sum: { amount: true },
     });
     const pending = buffer

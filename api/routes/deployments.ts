@@ -74,7 +74,7 @@ export function deploymentsRouter(ctx: ApiContext, auth: Authenticator): Router 
 
   async function view(d: NonNullable<Awaited<ReturnType<typeof ownDeployment>>>) {
     const answered = await ctx.prisma.inferenceRequest.aggregate({
-      where: { deploymentId: d.id, canary: false, NOT: { valid: false } },
+      where: { deploymentId: d.id, canary: false, OR: [{ valid: null }, { valid: true }] },
       _count: true,
       _sum: { amount: true },
     });

@@ -7,7 +7,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { Wallet } from 'ethers';
 import { TestPipeline, type TestNode } from '../support/pipeline';
+import { GatewayClient } from '../../cli/gateway-client';
 import { EMETH, GHOLON } from '../../lib/fees';
 import { generateExamples } from '../../examples/generate';
 import { createOnnxSession } from '../../activities/programs/onnx-runtime';
@@ -127,6 +129,10 @@ test('deploy, infer (JSON and .npy) equal to a local run, scale down and up, sto
   expect(res.status).toBe(200);
   expect(readNpy(new Uint8Array(await res.arrayBuffer())).data).toEqual(expected);
 
+  // Another requester cannot call (and so spend) this deployment.
+  const stranger = new GatewayClient(p.config.gateway.url, Wallet.createRandom(), p.chain.deployment.chainId);
+  await expect(stranger.infer(d.id, rows)).rejects.toThrow(/HTTP 403/);
+
   // A refusal names the field.
   const bad = await p.gateway.infer(d.id, [[1, 2, 3]]).catch((e: Error) => e.message);
   expect(bad).toMatch(/HTTP 400.*input/);
@@ -214,4 +220,20 @@ test('a replica that lies is caught by a canary: fined, replaced, and its lies a
   const stopped = await waitFor(d.id, 'stopped', (v) => v.status === 'stopped');
   expect(stopped.charged).toBe('0');
   expect(BigInt(stopped.refunded)).toBe(BUDGET);
+});
+
+test('a budget is never overspent: the request past it is refused (402) before any node runs it', async () => {
+  const budget = PRICE * 3n;
+  const created = await deploy({ budget: budget.toString(), maxRowsPerRequest: 4 });
+  await waitFor(created.id, 'serving', (v) => v.status === 'serving');
+  const answers = await Promise.allSettled(
+    [0, 1, 2, 3, 4].map(() => p.gateway.infer<Inference>(created.id, rows)),
+  );
+  expect(answers.filter((a) => a.status === 'fulfilled')).toHaveLength(3);
+  for (const a of answers.filter((a) => a.status === 'rejected'))
+    expect(String((a as PromiseRejectedResult).reason)).toMatch(/HTTP 402/);
+  await p.gateway.request('DELETE', `/v1/deployments/${created.id}`);
+  const d = await waitFor(created.id, 'stopped', (v) => v.status === 'stopped');
+  expect(BigInt(d.charged)).toBe(budget);
+  expect(d.refunded).toBe('0');
 });
