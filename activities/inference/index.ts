@@ -171,17 +171,23 @@ export function createInferenceActivities(deps: InferenceDeps): InferenceActivit
 
     async checkReplicas({ deploymentId }) {
       const serving = await prisma.replica.findMany({ where: { deploymentId, status: 'serving' } });
-      const lost = serving.filter((r) => !hub.connected(r.nodeId));
+      // Gone: its stream closed, or its node came back without the session (it restarted).
+      const unloaded = new Set(router.takeUnloaded(deploymentId));
+      const lost = serving.filter((r) => !hub.connected(r.nodeId) || unloaded.has(r.nodeId));
       if (lost.length > 0) {
         await prisma.replica.updateMany({
           where: { id: { in: lost.map((r) => r.id) } },
-          data: { status: 'failed', reason: 'its node closed the serving stream', endedAt: new Date() },
+          data: {
+            status: 'failed',
+            reason: 'its node closed the serving stream or lost the session',
+            endedAt: new Date(),
+          },
         });
         await router.refresh(deploymentId);
         logger.warn({ deploymentId, lost: lost.map((r) => r.nodeId) }, 'replicas lost');
       }
       return {
-        serving: serving.filter((r) => hub.connected(r.nodeId)).map((r) => r.nodeId),
+        serving: serving.filter((r) => !lost.includes(r)).map((r) => r.nodeId),
         lost: lost.map((r) => r.nodeId),
       };
     },

@@ -96,6 +96,11 @@ export interface InferenceRouter {
   probe(deploymentId: string, nodeId: string, inputs: Tensor[]): Promise<Tensor[]>;
   /** Reread a deployment's row and replicas (the deployment workflow's activities call it after changes). */
   refresh(deploymentId: string): Promise<void>;
+  /**
+   * Replicas whose node answered that it holds no session for the deployment (it restarted and
+   * redialled its stream): drained by the deployment workflow's replica check, which replaces them.
+   */
+  takeUnloaded(deploymentId: string): string[];
   /** Writes every answered request still buffered (before a window is billed). */
   flush(): Promise<void>;
   close(): Promise<void>;
@@ -110,6 +115,11 @@ export function createInferenceRouter(deps: InferenceRouterDeps): InferenceRoute
   const states = new Map<string, Promise<DeploymentState>>();
   const inFlight = new Map<string, number>();
   let buffer: MeterRow[] = [];
+  const unloaded = new Map<string, Set<string>>();
+  const markUnloaded = (s: DeploymentState, nodeId: string) => {
+    s.replicas = s.replicas.filter((n) => n !== nodeId);
+    unloaded.set(s.id, (unloaded.get(s.id) ?? new Set()).add(nodeId));
+  };
   let flushing: Promise<void> = Promise.resolve();
 
   const timer = setInterval(
@@ -281,6 +291,11 @@ export function createInferenceRouter(deps: InferenceRouterDeps): InferenceRoute
               s.replicas = s.replicas.filter((n) => n !== nodeId);
               continue;
             }
+            if (err instanceof ReplicaError && err.code === 'not_loaded') {
+              log.warn({ deploymentId, nodeId, requestId }, 'replica lost its session: retrying on another');
+              markUnloaded(s, nodeId);
+              continue;
+            }
             if (err instanceof ReplicaError) {
               log.warn(
                 { deploymentId, nodeId, requestId, err: lastError.message },
@@ -310,8 +325,20 @@ export function createInferenceRouter(deps: InferenceRouterDeps): InferenceRoute
     },
 
     async probe(deploymentId, nodeId, inputs) {
-      const wire = await hub.infer(nodeId, deploymentId, inputs.map(toWire), timeoutMs);
-      return wire.map(fromWire);
+      try {
+        const wire = await hub.infer(nodeId, deploymentId, inputs.map(toWire), timeoutMs);
+        return wire.map(fromWire);
+      } catch (err) {
+        if (err instanceof ReplicaError && err.code === 'not_loaded')
+          markUnloaded(await stateOf(deploymentId), nodeId);
+        throw err;
+      }
+    },
+
+    takeUnloaded(deploymentId) {
+      const nodes = [...(unloaded.get(deploymentId) ?? [])];
+      unloaded.delete(deploymentId);
+      return nodes;
     },
 
     async refresh(deploymentId) {

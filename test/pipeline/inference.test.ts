@@ -15,6 +15,8 @@ import { generateExamples } from '../../examples/generate';
 import { createOnnxSession } from '../../activities/programs/onnx-runtime';
 import { createTensor, readNpy, writeNpy } from '../../lib/tensors';
 import { signRequest, withNonce } from '../../lib/request-auth';
+import { runCli } from '../support/process';
+import { DEV_ROLES, devKey } from '../../lib/dev-accounts';
 
 jest.setTimeout(300_000);
 
@@ -236,4 +238,47 @@ test('a budget is never overspent: the request past it is refused (402) before a
   const d = await waitFor(created.id, 'stopped', (v) => v.status === 'stopped');
   expect(BigInt(d.charged)).toBe(budget);
   expect(d.refunded).toBe('0');
+});
+
+test('the CLI: emeth deploy, infer (a .npy file in, .npy out), deploy status and stop; a wrong command line exits 2', async () => {
+  const env = { ...p.env, EMETH_KEY: devKey(DEV_ROLES.requester), EMETH_LOG_LEVEL: 'warn' };
+  const modelFile = path.join(p.home, 'served.onnx');
+  fs.writeFileSync(modelFile, modelBytes);
+  const run = async (args: string[]) => {
+    const r = runCli(args, env);
+    const code = await r.exited;
+    return { code, out: r.output() };
+  };
+  const deployed = await run([
+    'deploy',
+    modelFile,
+    '--budget',
+    '1',
+    '--price-per-request',
+    '0.000005',
+    '--max-rows',
+    '16',
+  ]);
+  expect(deployed.code).toBe(0);
+  const id = /deployment (0x[0-9a-f]{64})/.exec(deployed.out)![1]!;
+  await waitFor(id, 'serving', (v) => v.status === 'serving');
+
+  const input = path.join(p.home, 'rows.npy');
+  const output = path.join(p.home, 'out.npy');
+  fs.writeFileSync(input, writeNpy(createTensor('x', 'float32', [4, 32], Float32Array.from(rows.flat()))));
+  const inferred = await run(['infer', id, '--input', input, '-o', output]);
+  expect(inferred.code).toBe(0);
+  expect(readNpy(new Uint8Array(fs.readFileSync(output))).data).toEqual(await localRun(rows));
+
+  const status = await run(['deploy', 'status', id]);
+  expect(status.out).toMatch(/serving/);
+  expect(status.out).toMatch(/requests: 1;/);
+  const wrong = await run(['infer', id]);
+  expect(wrong.code).toBe(2);
+  expect(wrong.out).toMatch(/exactly one of --input/);
+
+  expect((await run(['deploy', 'stop', id])).code).toBe(0);
+  const stopped = await waitFor(id, 'stopped', (v) => v.status === 'stopped');
+  expect(BigInt(stopped.charged)).toBe(5n * 10n ** 12n);
+  expect(BigInt(stopped.refunded)).toBe(EMETH - 5n * 10n ** 12n);
 });
