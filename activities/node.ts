@@ -110,6 +110,11 @@ export function createNodeActivities(deps: NodeDeps): NodeActivities {
     },
 
     runSubJob: (task: NodeTask) => run(task, false),
+
+    async confirmLease({ leaseId, period }) {
+      deps.logger.info({ jobId: leaseId, nodeId: deps.nodeId, period }, 'lease period confirmed');
+      return { nodeId: deps.nodeId };
+    },
   };
 
   async function run(task: NodeTask, replica: boolean): Promise<NodeResult> {

@@ -66,6 +66,8 @@ export interface ApiDeps {
   commitDomain?: TypedDataDomain;
   /** The inference service's request path (activities/inference/router). Absent: /v1/deployments answers 503. */
   inference?: InferenceRouter;
+  /** GPU rental: seconds per paid lease period (config l2.leasePeriodSeconds; default 3600). */
+  leasePeriodSeconds?: number;
 }
 
 /** ApiDeps with the defaults filled in, as the routes see them. */
@@ -82,9 +84,10 @@ export interface ApiContext
         | 'inspectJob'
         | 'commitDomain'
         | 'inference'
+        | 'leasePeriodSeconds'
       >
     >,
-    Pick<ApiDeps, 'inspectJob' | 'commitDomain' | 'inference'> {
+    Pick<ApiDeps, 'inspectJob' | 'commitDomain' | 'inference' | 'leasePeriodSeconds'> {
   logger: Logger;
   /** Lower-case verifier and L2 addresses. */
   readAll: ReadonlySet<string>;

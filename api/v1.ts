@@ -17,6 +17,7 @@ import { blobsRouter } from './routes/blobs';
 import { jobsRouter } from './routes/jobs';
 import { deploymentsRouter } from './routes/deployments';
 import { nodesRouter } from './routes/nodes';
+import { leasesRouter } from './routes/leases';
 
 export function apiContext(deps: ApiDeps, logger: Logger): ApiContext {
   return {
@@ -33,6 +34,7 @@ export function apiContext(deps: ApiDeps, logger: Logger): ApiContext {
     inspectJob: deps.inspectJob,
     commitDomain: deps.commitDomain,
     inference: deps.inference,
+    leasePeriodSeconds: deps.leasePeriodSeconds,
     logger,
     readAll: new Set([...deps.verifiers, deps.l2Address].filter(Boolean).map((a) => a.toLowerCase())),
   };
@@ -61,6 +63,7 @@ export function createV1Router(deps: ApiDeps, logger: Logger): Router {
   router.use(bodyAfterAdmission(auth));
   router.use('/blobs', blobsRouter(ctx, auth));
   router.use('/jobs', jobsRouter(ctx, auth));
+  router.use('/leases', leasesRouter(ctx, auth));
   router.use('/deployments', deploymentsRouter(ctx, auth));
   router.use('/nodes', nodesRouter(ctx, auth));
   router.use('/api-keys', apiKeysRouter(ctx, auth));

@@ -112,6 +112,32 @@ export class GatewayClient {
     });
   }
 
+  /**
+   * POST /v1/leases (paper 5-2) with the requester's Commit for the whole lease: a fresh lease id,
+   * amount = nodes × periods × pricePerPeriod at the gateway's period (GET /v1/leases/terms), open
+   * COMMIT_REDEEM_WINDOW_S past the lease's end for nodes to redeem the last period's tickets.
+   */
+  async createLease<T>(
+    body: { capabilityClass: string; nodes: number; durationSeconds: number; hourlyPrice: string },
+    core: string,
+  ): Promise<T> {
+    const requester = (await this.signer.getAddress()).toLowerCase();
+    const terms = await this.call<{ periodSeconds: number }>('GET', '/v1/leases/terms');
+    const periods = Math.floor(body.durationSeconds / terms.periodSeconds);
+    const perPeriod = (BigInt(body.hourlyPrice) * BigInt(terms.periodSeconds)) / 3600n;
+    const commit = {
+      requester,
+      jobId: newJobId(),
+      amount: BigInt(body.nodes) * BigInt(periods) * perPeriod,
+      deadline: BigInt(Math.floor(Date.now() / 1000) + body.durationSeconds + COMMIT_REDEEM_WINDOW_S),
+    };
+    const signature = await signCommit(this.signer, emethDomain(this.chainId, core), commit);
+    return this.call<T>('POST', '/v1/leases', {
+      ...body,
+      commit: { leaseId: commit.jobId, deadline: Number(commit.deadline), signature },
+    });
+  }
+
   /** POST /v1/deployments/:id/infer with JSON inputs (named, or the rows of a one-input model). */
   infer<T>(deploymentId: string, inputs: unknown): Promise<T> {
     return this.request<T>('POST', `/v1/deployments/${deploymentId}/infer`, { inputs });

@@ -51,6 +51,9 @@ the requester's and node's money and Jobs (each takes --keystore <file> or --key
                      scale (--replicas/--min/--max) and stop it (the rest of the budget is refunded)
   infer <deploymentId> --input <file.npy|file.json> [-o <out.npy>]
                      one request to a deployment, answered synchronously (or --json '{"inputs": …}')
+  lease create --class <c> --nodes N --hours H --hourly-price <EMETH>
+                     lease N nodes of a class (paper 5-2), paid per period from your deposit;
+                     \`lease status|end <id>\` follow it and end it early (the rest is refunded)
   node status [--address <a>]
                      stake, locked, unstaking, earned, penalties, tickets pending
   node unstake [<EMETH>]
@@ -168,6 +171,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./requester/deploy')).deploy(rest, loadConfig(), processIo());
     case 'infer':
       return (await import('./requester/deploy')).infer(rest, loadConfig(), processIo());
+    case 'lease':
+      return (await import('./requester/lease')).lease(rest, loadConfig(), processIo());
     case undefined:
     case 'help':
     case '--help':

@@ -70,6 +70,10 @@ export interface EmethConfig {
     inferenceWindowMs: number;
     /** A node that has not picked up its SubJob within this many ms counts as gone. */
     nodePickupTimeoutMs: number;
+    /** GPU rental: seconds per paid lease period (EMETH_LEASE_PERIOD_SECONDS, default 3600). */
+    leasePeriodSeconds: number;
+    /** A leased node that does not confirm a period within this many ms has left early (EMETH_LEASE_CONFIRM_TIMEOUT_MS). */
+    leaseConfirmTimeoutMs: number;
     /** A running node that sends no heartbeat for this many ms counts as dead. */
     nodeHeartbeatTimeoutMs: number;
     /** EMETH_VERIFY_*: overrides of every program's verification policy (lib/verification-policy.ts). */
@@ -329,6 +333,8 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
       reconcileGraceMs: positiveInt(env, 'EMETH_RECONCILE_GRACE_MS', 60_000),
       inferenceWindowMs: positiveInt(env, 'EMETH_INFERENCE_WINDOW_MS', 30_000),
       nodePickupTimeoutMs: positiveInt(env, 'EMETH_NODE_PICKUP_TIMEOUT_MS', 30_000),
+      leasePeriodSeconds: positiveInt(env, 'EMETH_LEASE_PERIOD_SECONDS', 3600),
+      leaseConfirmTimeoutMs: positiveInt(env, 'EMETH_LEASE_CONFIRM_TIMEOUT_MS', 120_000),
       nodeHeartbeatTimeoutMs: positiveInt(env, 'EMETH_NODE_HEARTBEAT_TIMEOUT_MS', 15_000),
       verification: verificationOverrides(env),
     },

@@ -7,3 +7,4 @@ export { reconcilerWorkflow } from './reconciler';
 export { miningEpochWorkflow } from './mining';
 export { l1CleanupWorkflow } from './layers';
 export { deploymentWorkflow } from './deployment';
+export { leaseWorkflow } from './lease';

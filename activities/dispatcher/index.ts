@@ -17,6 +17,7 @@ import { jobParams, refuse, runParamsOf } from '../shared/job-rows';
 import { modelOfEpoch } from '../aggregator/checkpoints';
 import { declineClaimOf, declineSigner } from '../../lib/attestations';
 import { rankNodes } from './ranking';
+import { leasedElsewhere } from '../lease/occupancy';
 import { attemptStakeKey, penaltyKindOf, penaltyFor, worstPenaltyOf } from './penalties';
 
 export interface DispatcherDeps {
@@ -101,8 +102,12 @@ export function createDispatcherActivities(deps: DispatcherDeps): DispatcherActi
         orderBy: [{ completed: 'desc' }, { registeredAt: 'asc' }],
       });
       if (candidates.length === 0) return null;
-      const online = await deps.nodesOnline(candidates.map((c) => c.id));
       const sub = await subJobWithJob(subJobId);
+      // A node a lease holds serves only that lease's requester (paper 5-2).
+      const leased = await leasedElsewhere(prisma, sub.job.requester);
+      const free = candidates.filter((c) => !leased.has(c.id));
+      if (free.length === 0) return null;
+      const online = await deps.nodesOnline(free.map((c) => c.id));
       // A node must be able to pay the worst penalty for this SubJob (a lie's fine) out of its stake.
       const worstPenalty = worstPenaltyOf(
         big(sub.fuelLimit) * big(sub.job.fuelPrice),
@@ -110,7 +115,7 @@ export function createDispatcherActivities(deps: DispatcherDeps): DispatcherActi
         policyOf(sub.job.programId),
       );
       const eligible = [];
-      for (const c of candidates) {
+      for (const c of free) {
         if (!online.has(c.id)) continue;
         if ((await chain.stakeOf(c.id)) < worstPenalty) continue;
         eligible.push(c);

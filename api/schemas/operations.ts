@@ -10,6 +10,7 @@ import type { Operation } from './common';
 import { jobOperations } from './jobs';
 import { deploymentOperations } from './deployments';
 import { nodeOperations } from './nodes';
+import { leaseOperations } from './leases';
 import { serviceOperations } from './service';
 
 export const OPERATIONS = {
@@ -17,6 +18,7 @@ export const OPERATIONS = {
   ...blobOperations,
   ...jobOperations,
   ...deploymentOperations,
+  ...leaseOperations,
   ...nodeOperations,
   ...apiKeyOperations,
 } satisfies Record<string, Operation>;

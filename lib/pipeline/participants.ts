@@ -16,6 +16,8 @@ export interface NodeActivities {
   commitSubJob(task: NodeTask): Promise<NodeCommitment>;
   /** Replication, phase 2: the result committed to, and the salt that opens the commitment. */
   revealSubJob(input: { subJobId: string; attempt: number }): Promise<{ result: NodeResult; salt: string }>;
+  /** GPU rental (paper 5-2): the node is there for this period of a lease that holds it. */
+  confirmLease(input: { leaseId: string; period: number }): Promise<{ nodeId: string }>;
 }
 
 /** A replica's phase-1 answer: keccak256 of its signed result and a secret salt. */

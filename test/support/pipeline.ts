@@ -75,6 +75,8 @@ export interface SubmitOptions {
   replicate?: boolean;
   /** Called with the uploaded blob ids before the Job is submitted (e.g. to lose a blob). */
   beforeSubmit?: (ids: { dataset: string; model: string }) => void;
+  /** Uploads and submits as this requester instead of the suite's (e.g. a second requester). */
+  as?: GatewayClient;
 }
 
 export interface Submitted {
@@ -317,8 +319,9 @@ export class TestPipeline {
     const modelBytes = opts.model ?? new Uint8Array(fs.readFileSync(ex.model.path));
     const generated = new Uint8Array(fs.readFileSync(ex.rows.path));
     const datasetBytes = opts.dataset ? opts.dataset(generated) : generated;
-    const model = await this.gateway.putBlob(modelBytes);
-    const dataset = await this.gateway.putBlob(datasetBytes);
+    const gateway = opts.as ?? this.gateway;
+    const model = await gateway.putBlob(modelBytes);
+    const dataset = await gateway.putBlob(datasetBytes);
     opts.beforeSubmit?.({ dataset: dataset.id, model: model.id });
     const fuelPrice = 120n * GHOLON;
     const needed = BigInt(
@@ -334,7 +337,7 @@ export class TestPipeline {
     const runs = opts.replicate ? 2n : 1n;
     const fuelLimit =
       runs * ((needed * BigInt(Math.round((opts.fuelHeadroom ?? 1.5) * 100))) / 100n + BigInt(numParallel));
-    const job = await this.gateway.submitJob<JobView>(
+    const job = await gateway.submitJob<JobView>(
       {
         programId: 1,
         dataset: dataset.id,

@@ -48,6 +48,7 @@ import { L2PayloadCodec } from '../../lib/sealed-payloads';
 import { createServingHub } from '../../activities/inference/hub';
 import { createInferenceRouter } from '../../activities/inference/router';
 import { createInferenceActivities } from '../../activities/inference';
+import { createLeaseActivities } from '../../activities/lease';
 import { withOverrides } from '../../lib/verification-policy';
 
 export interface L2Server {
@@ -177,6 +178,13 @@ export async function startL2Server(config: EmethConfig, logger: Logger): Promis
           },
           logger: logger.child({ component: 'inference' }),
         }),
+        ...createLeaseActivities({
+          prisma,
+          chain,
+          nodesOnline,
+          settings: { nodeQueuePrefix: queues.node(''), confirmTimeoutMs: config.l2.leaseConfirmTimeoutMs },
+          logger: logger.child({ component: 'lease' }),
+        }),
         ...createL2Activities({
           prisma,
           store,
@@ -302,6 +310,7 @@ export async function startL2Server(config: EmethConfig, logger: Logger): Promis
       inspectJob: (programId: number, input: InspectInput) => programs.program(programId).inspect(input),
       commitDomain: emethDomain(deployment.chainId, deployment.core),
       inference: router,
+      leasePeriodSeconds: config.l2.leasePeriodSeconds,
       // The embedded UI cannot send a token; a gateway on loopback lets local callers decode.
       codecAllowLoopback:
         config.temporal.embedded && ['127.0.0.1', 'localhost', '::1'].includes(config.gateway.host),
