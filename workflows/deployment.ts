@@ -117,7 +117,7 @@ export async function deploymentWorkflow(
     const { serving: live } = await l2.checkReplicas({ deploymentId });
     if (live.length > targetReplicas) {
       const retired = await l2.retireReplicas({ deploymentId, count: live.length - targetReplicas });
-      await Promise.all(retired.map((n) => unload(onNode(n), deploymentId)));
+      await Promise.all(retired.map((n) => unload(onNode(n.nodeId), n.nodeKey, deploymentId)));
     } else if (live.length < targetReplicas) {
       const placed = await l2.placeReplicas({ deploymentId, want: targetReplicas - live.length });
       await Promise.all(
@@ -169,7 +169,7 @@ export async function deploymentWorkflow(
   // Stopping: no new requests, every answered one checked and billed, the rest of the budget freed.
   await l2.setDeploymentStatus({ deploymentId, status: 'stopping', reason: stop.reason });
   const retired = await l2.retireReplicas({ deploymentId, all: true });
-  await Promise.all(retired.map((n) => unload(onNode(n), deploymentId)));
+  await Promise.all(retired.map((n) => unload(onNode(n.nodeId), n.nodeKey, deploymentId)));
   await checkAndClose(window + 1);
   // Samples drawn in the last window are checked before the final bill.
   await checkAndClose(window + 2);
@@ -194,9 +194,14 @@ export async function deploymentWorkflow(
   }
 }
 
-async function unload(node: InferenceNodeActivities, deploymentId: string): Promise<void> {
-  // Best effort: a node that is gone has nothing loaded to release.
-  await node.unloadReplica({ deploymentId }).catch(() => undefined);
+async function unload(
+  node: InferenceNodeActivities,
+  nodeKey: string | null,
+  deploymentId: string,
+): Promise<void> {
+  // Best effort: a node that is gone (or never gave a key) has nothing loaded to release.
+  if (!nodeKey) return;
+  await node.unloadReplica(sealTo([nodeKey], { deploymentId })).catch(() => undefined);
 }
 
 function causeOf(err: unknown): string {

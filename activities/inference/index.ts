@@ -205,7 +205,12 @@ export function createInferenceActivities(deps: InferenceDeps): InferenceActivit
       });
       await router.refresh(deploymentId);
       logger.info({ deploymentId, retired: retire.map((r) => r.nodeId) }, 'replicas retired');
-      return retire.map((r) => r.nodeId);
+      const keys = await prisma.node.findMany({
+        where: { id: { in: retire.map((r) => r.nodeId) } },
+        select: { id: true, encryptionKey: true },
+      });
+      const keyOf = new Map(keys.map((n) => [n.id, n.encryptionKey]));
+      return retire.map((r) => ({ nodeId: r.nodeId, nodeKey: keyOf.get(r.nodeId) ?? null }));
     },
 
     async sendCanaries({ deploymentId, window }) {

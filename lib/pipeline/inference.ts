@@ -53,8 +53,15 @@ export interface InferenceActivities {
   replicaLoaded(input: { replicaId: string; ok: boolean; reason?: string }): Promise<void>;
   /** Serving replicas whose node's stream is gone, marked failed; returns what still serves. */
   checkReplicas(input: { deploymentId: string }): Promise<{ serving: string[]; lost: string[] }>;
-  /** Marks `count` serving replicas (newest first) or the named ones stopped; returns their nodes. */
-  retireReplicas(input: { deploymentId: string; count?: number; all?: boolean }): Promise<string[]>;
+  /**
+   * Marks `count` serving replicas (newest first), or all, stopped; returns their nodes with the keys
+   * their unload must be sealed to (a node refuses an unsealed payload).
+   */
+  retireReplicas(input: {
+    deploymentId: string;
+    count?: number;
+    all?: boolean;
+  }): Promise<{ nodeId: string; nodeKey: string | null }[]>;
   /** One canary request per serving replica, recorded as a sample (never billed). */
   sendCanaries(input: { deploymentId: string; window: number }): Promise<number>;
   /** Tickets for the window's answered, unsampled-or-verified requests; lists samples to check. */

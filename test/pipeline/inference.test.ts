@@ -87,6 +87,14 @@ async function waitFor(id: string, what: string, ok: (d: DeploymentView) => bool
   throw new Error(`deployment ${id} never reached "${what}": ${JSON.stringify(last)}`);
 }
 
+async function waitUntil(ok: () => boolean, what: string, timeoutMs = 30_000) {
+  const until = Date.now() + timeoutMs;
+  while (!ok()) {
+    if (Date.now() > until) throw new Error(`never saw ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
 const serving = (d: DeploymentView) => d.replicas.filter((r) => r.status === 'serving');
 
 async function localRun(input: number[][]): Promise<Float32Array> {
@@ -142,6 +150,10 @@ test('deploy, infer (JSON and .npy) equal to a local run, scale down and up, sto
   // Scale down to 1, then up to 3.
   await p.gateway.request('PATCH', `/v1/deployments/${d.id}`, { replicas: 1 });
   d = await waitFor(d.id, '1 serving', (v) => serving(v).length === 1);
+  // The retired replica's node released its session (its unload is sealed to it like its load).
+  const retired = d.replicas.find((r) => r.status === 'stopped')!;
+  const retiredLog = nodes.find((n) => n.address === retired.nodeId)!.logFile;
+  await waitUntil(() => fs.readFileSync(retiredLog, 'utf8').includes('replica unloaded'), 'the session released');
   await p.gateway.request('PATCH', `/v1/deployments/${d.id}`, { replicas: 3 });
   d = await waitFor(d.id, '3 serving', (v) => serving(v).length === 3);
   for (let i = 0; i < 10; i++) await p.gateway.infer(d.id, rows.slice(0, 1 + (i % 4)));
