@@ -62,7 +62,7 @@ export async function runDeploymentDemo(
     const d = await until(
       client,
       created.id,
-      (v) => v.replicas.filter((r) => r.status === 'serving').length === 2,
+      (v) => v.status === 'serving' && v.replicas.filter((r) => r.status === 'serving').length === 2,
       120_000,
     );
     out(

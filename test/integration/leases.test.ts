@@ -1,5 +1,8 @@
 import { NonceManager, Wallet } from 'ethers';
-import { DEFAULT_FEE_PARAMS, EMETH } from '../../lib/fees';
+import fs from 'node:fs';
+import path from 'node:path';
+import { DEFAULT_FEE_PARAMS, EMETH, GHOLON } from '../../lib/fees';
+import { generateExamples } from '../../examples/generate';
 import { emethCore, emethToken } from '../../contracts/typed';
 import { GatewayClient } from '../../cli/gateway-client';
 import { leaveEarlyPenaltyOf } from '../../activities/lease/pricing';
@@ -29,9 +32,15 @@ interface LeaseView {
   temporal: { workflowId: string };
 }
 
+interface DeploymentView {
+  id: string;
+  replicas: { nodeId: string; status: string }[];
+}
+
 let p: TestPipeline;
 let nodes: TestNode[];
 let lessee: string;
+let modelBytes: Uint8Array;
 beforeAll(async () => {
   p = await TestPipeline.start({
     env: { EMETH_LEASE_PERIOD_SECONDS: String(PERIOD_S), EMETH_LEASE_CONFIRM_TIMEOUT_MS: '2500' },
@@ -41,6 +50,8 @@ beforeAll(async () => {
   await p.startVerifier();
   nodes = [];
   for (let i = 0; i < 3; i++) nodes.push(await p.startNode());
+  const ex = await generateExamples(path.join(p.home, 'examples-lease'), { rows: 8 });
+  modelBytes = new Uint8Array(fs.readFileSync(ex.model.path));
 });
 afterAll(() => p?.stop());
 
@@ -147,7 +158,7 @@ it('a lease ended early pays the period under way and refunds every later one to
   await expect(p.gateway.call('DELETE', `/v1/leases/${l.id}`)).rejects.toMatchObject({ code: 'lease_ended' });
 });
 
-it("while a lease is active another requester's Job never runs on its nodes, and the lessee's own may", async () => {
+it("while a lease is active another requester's Jobs and deployments never run on its nodes, and the lessee's own may", async () => {
   // A second requester with its own deposit.
   const other = new NonceManager(new Wallet(Wallet.createRandom().privateKey, p.chain.provider));
   const otherAddress = await other.getAddress();
@@ -159,7 +170,7 @@ it("while a lease is active another requester's Job never runs on its nodes, and
   await (await emethCore(p.chain.deployment.core, other).deposit(50n * EMETH)).wait();
   const asOther = new GatewayClient(p.config.gateway.url, other, p.chain.deployment.chainId);
 
-  const l = await lease(2, 16);
+  const l = await lease(2, 24);
   const active = await until(l.id, (v) => v.status === 'active');
   const leased = new Set(active.nodes.map((n) => n.nodeId));
   const third = nodes.find((n) => !leased.has(n.address))!;
@@ -177,6 +188,45 @@ it("while a lease is active another requester's Job never runs on its nodes, and
     for (const a of attempts) expect(a.nodeId).toBe(third.address);
     const ownNodes = new Set((await p.attemptsOf(own.job.id)).map((a) => a.nodeId));
     expect([...ownNodes].some((n) => leased.has(n))).toBe(true);
+
+    // Deployments too: another requester's replicas avoid the leased nodes (it asks for 2 and gets
+    // the one free node); the lessee's deployment on its lease is placed on the lease's nodes only.
+    const model = await p.gateway.putBlob(modelBytes);
+    const modelOfOther = await asOther.putBlob(modelBytes);
+    const deployment = (extra: Record<string, unknown>, gateway = p.gateway, blob = model.id) =>
+      gateway.deploy<DeploymentView>(
+        {
+          model: blob,
+          pricing: 'request',
+          price: (5n * GHOLON * 1000n).toString(),
+          budget: EMETH.toString(),
+          maxRowsPerRequest: 16,
+          minReplicas: 1,
+          maxReplicas: 2,
+          replicas: 2,
+          ...extra,
+        },
+        p.chain.deployment.core,
+      );
+    const theirs = await deployment({}, asOther, modelOfOther.id);
+    const mine = await deployment({ leaseId: l.id });
+    const servingOn = async (gateway: GatewayClient, id: string, want: number) => {
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        const d = await gateway.call<DeploymentView>('GET', `/v1/deployments/${id}`);
+        const on = d.replicas.filter((r) => r.status === 'serving').map((r) => r.nodeId);
+        if (on.length >= want) return on;
+        if (Date.now() > deadline)
+          throw new Error(`deployment ${id} never served on ${want}: ${JSON.stringify(d)}`);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    };
+    expect((await servingOn(p.gateway, mine.id, 2)).sort()).toEqual([...leased].sort());
+    expect(await servingOn(asOther, theirs.id, 1)).toEqual([third.address]);
+    const theirsNow = await asOther.call<DeploymentView>('GET', `/v1/deployments/${theirs.id}`);
+    expect(theirsNow.replicas.map((r) => r.nodeId)).toEqual([third.address]);
+    await p.gateway.call('DELETE', `/v1/deployments/${mine.id}`);
+    await asOther.call('DELETE', `/v1/deployments/${theirs.id}`);
 
     // Its nodes stayed in the lease throughout (busy with the lessee's SubJobs counts as there).
     const still = await view(l.id);
