@@ -6,6 +6,7 @@ import { generateExamples } from '../../examples/generate';
 import { emethCore, emethToken } from '../../contracts/typed';
 import { GatewayClient } from '../../cli/gateway-client';
 import { leaveEarlyPenaltyOf } from '../../activities/lease/pricing';
+import { deploymentWorkflowId } from '../../api/routes/deployments';
 import { TestPipeline, type TestNode } from '../support/pipeline';
 
 // GPU rental (paper 5-2): leases of short periods on a real stack (Temporal, PostgreSQL, anvil; the
@@ -227,6 +228,9 @@ it("while a lease is active another requester's Jobs and deployments never run o
     expect(theirsNow.replicas.map((r) => r.nodeId)).toEqual([third.address]);
     await p.gateway.call('DELETE', `/v1/deployments/${mine.id}`);
     await asOther.call('DELETE', `/v1/deployments/${theirs.id}`);
+    // Settled before the next test reads the lessee's free deposit.
+    for (const id of [mine.id, theirs.id])
+      await p.temporal.workflow.getHandle(deploymentWorkflowId(id)).result();
 
     // Its nodes stayed in the lease throughout (busy with the lessee's SubJobs counts as there).
     const still = await view(l.id);
