@@ -153,7 +153,10 @@ test('deploy, infer (JSON and .npy) equal to a local run, scale down and up, sto
   // The retired replica's node released its session (its unload is sealed to it like its load).
   const retired = d.replicas.find((r) => r.status === 'stopped')!;
   const retiredLog = nodes.find((n) => n.address === retired.nodeId)!.logFile;
-  await waitUntil(() => fs.readFileSync(retiredLog, 'utf8').includes('replica unloaded'), 'the session released');
+  await waitUntil(
+    () => fs.readFileSync(retiredLog, 'utf8').includes('replica unloaded'),
+    'the session released',
+  );
   await p.gateway.request('PATCH', `/v1/deployments/${d.id}`, { replicas: 3 });
   d = await waitFor(d.id, '3 serving', (v) => serving(v).length === 3);
   for (let i = 0; i < 10; i++) await p.gateway.infer(d.id, rows.slice(0, 1 + (i % 4)));
