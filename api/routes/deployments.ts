@@ -14,7 +14,7 @@ import { authenticated, callerOf, jsonBody, rawBody } from '../http';
 import { CreateDeploymentBody, DeploymentPath, ScaleDeploymentBody } from '../schemas/deployments';
 import { parseObject, parsePath } from '../schemas/parse';
 import { canReadBlob } from '../blob-access';
-import { recoverCommitSigner } from '../../activities/chain/commitments';
+import { checkRequesterCommit } from '../commit-check';
 import { freeToCommit } from '../../activities/ledger/free-deposit';
 import { withRequesterLock } from '../../prisma/ledger';
 import {
@@ -317,31 +317,11 @@ export function deploymentsRouter(ctx: ApiContext, auth: Authenticator): Router 
     commit: { deploymentId: string; deadline: number; signature: string },
     budget: bigint,
   ) {
-    const earliest = Math.floor(ctx.now() / 1000) + MIN_COMMIT_OPEN_S;
-    if (commit.deadline < earliest)
-      throw badRequest(
-        'invalid_commit',
-        `commit.deadline ${commit.deadline} is too early: sign it for at least ${earliest} (a day from now, for nodes to redeem)`,
-        'commit',
-      );
-    if (!ctx.commitDomain)
-      throw new HttpError(503, 'commit_unavailable', 'this gateway cannot check Commit signatures');
-    let signer: string;
-    try {
-      signer = recoverCommitSigner(
-        ctx.commitDomain,
-        { requester, jobId: commit.deploymentId, amount: budget, deadline: BigInt(commit.deadline) },
-        commit.signature,
-      ).toLowerCase();
-    } catch {
-      signer = 'nobody (a malformed signature)';
-    }
-    if (signer !== requester)
-      throw badRequest(
-        'invalid_commit',
-        `commit.signature is by ${signer}, not by ${requester} over Commit(requester, jobId ${commit.deploymentId}, amount ${budget} = budget, deadline ${commit.deadline})`,
-        'commit',
-      );
+    checkRequesterCommit(ctx.commitDomain, requester, { ...commit, jobId: commit.deploymentId }, budget, {
+      earliest: Math.floor(ctx.now() / 1000) + MIN_COMMIT_OPEN_S,
+      earliestWhy: 'a day from now, for nodes to redeem',
+      amountIs: 'budget',
+    });
   }
 
   return router;

@@ -20,7 +20,7 @@ import {
 import { TERMINAL_JOB_STATUSES, type JobProgress, type JobStatus } from '../../lib/types';
 import { withRequesterLock, type LedgerReader } from '../../prisma/ledger';
 import { freeToCommit } from '../../activities/ledger/free-deposit';
-import { recoverCommitSigner } from '../../activities/chain/commitments';
+import { checkRequesterCommit } from '../commit-check';
 import { datasetId32, recoverL1RequestSigner } from '../../activities/chain/l1-requests';
 import { MIN_COMMIT_WINDOW_S } from '../../lib/commit-window';
 import { findProgramSpec, InspectionError } from '../../lib/programs';
@@ -101,38 +101,12 @@ export function jobsRouter(ctx: ApiContext, auth: Authenticator): Router {
     amount: bigint,
     deadline: Date,
   ): Promise<string> {
-    const earliest = Math.floor(deadline.getTime() / 1000) + MIN_COMMIT_WINDOW_S;
-    if (commit.deadline < earliest) {
-      throw badRequest(
-        'invalid_commit',
-        `commit.deadline ${commit.deadline} is too early: sign it for at least ${earliest} (the Job's deadline + ${MIN_COMMIT_WINDOW_S} s for nodes to redeem)`,
-        'commit',
-      );
-    }
-    if (!ctx.commitDomain) {
-      throw new HttpError(
-        503,
-        'commit_unavailable',
-        'this gateway cannot check Commit signatures; submit without one',
-      );
-    }
-    let signer: string;
-    try {
-      signer = recoverCommitSigner(
-        ctx.commitDomain,
-        { requester, jobId: commit.jobId, amount, deadline: BigInt(commit.deadline) },
-        commit.signature,
-      ).toLowerCase();
-    } catch {
-      signer = 'nobody (a malformed signature)';
-    }
-    if (signer !== requester) {
-      throw badRequest(
-        'invalid_commit',
-        `commit.signature is by ${signer}, not by ${requester} over Commit(requester, jobId ${commit.jobId}, amount ${amount} = feeLimit + verifierFee, deadline ${commit.deadline})`,
-        'commit',
-      );
-    }
+    checkRequesterCommit(ctx.commitDomain, requester, commit, amount, {
+      earliest: Math.floor(deadline.getTime() / 1000) + MIN_COMMIT_WINDOW_S,
+      earliestWhy: `the Job's deadline + ${MIN_COMMIT_WINDOW_S} s for nodes to redeem`,
+      amountIs: 'feeLimit + verifierFee',
+      unavailableHint: '; submit without one',
+    });
     if (await ctx.prisma.job.findUnique({ where: { id: commit.jobId }, select: { id: true } })) {
       throw conflict(
         'job_exists',

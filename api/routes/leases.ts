@@ -12,7 +12,7 @@ import { HttpError, badRequest, conflict, notFound } from '../errors';
 import { authenticated, callerOf, jsonBody } from '../http';
 import { CreateLeaseBody, LeasePath } from '../schemas/leases';
 import { parseObject, parsePath } from '../schemas/parse';
-import { recoverCommitSigner } from '../../activities/chain/commitments';
+import { checkRequesterCommit } from '../commit-check';
 import { freeToCommit } from '../../activities/ledger/free-deposit';
 import { leaseBudgetOf, pricePerPeriodOf } from '../../activities/lease/pricing';
 import { big, withRequesterLock } from '../../prisma/ledger';
@@ -175,31 +175,11 @@ export function leasesRouter(ctx: ApiContext, auth: Authenticator): Router {
     budget: bigint,
     durationSeconds: number,
   ) {
-    const earliest = Math.floor(ctx.now() / 1000) + durationSeconds + MIN_COMMIT_WINDOW_S;
-    if (commit.deadline < earliest)
-      throw badRequest(
-        'invalid_commit',
-        `commit.deadline ${commit.deadline} is too early: sign it for at least ${earliest} (the lease's end + ${MIN_COMMIT_WINDOW_S} s for nodes to redeem)`,
-        'commit',
-      );
-    if (!ctx.commitDomain)
-      throw new HttpError(503, 'commit_unavailable', 'this gateway cannot check Commit signatures');
-    let signer: string;
-    try {
-      signer = recoverCommitSigner(
-        ctx.commitDomain,
-        { requester, jobId: commit.leaseId, amount: budget, deadline: BigInt(commit.deadline) },
-        commit.signature,
-      ).toLowerCase();
-    } catch {
-      signer = 'nobody (a malformed signature)';
-    }
-    if (signer !== requester)
-      throw badRequest(
-        'invalid_commit',
-        `commit.signature is by ${signer}, not by ${requester} over Commit(requester, jobId ${commit.leaseId}, amount ${budget} = nodes × periods × pricePerPeriod, deadline ${commit.deadline})`,
-        'commit',
-      );
+    checkRequesterCommit(ctx.commitDomain, requester, { ...commit, jobId: commit.leaseId }, budget, {
+      earliest: Math.floor(ctx.now() / 1000) + durationSeconds + MIN_COMMIT_WINDOW_S,
+      earliestWhy: `the lease's end + ${MIN_COMMIT_WINDOW_S} s for nodes to redeem`,
+      amountIs: 'nodes × periods × pricePerPeriod',
+    });
   }
 
   return router;

@@ -1,0 +1,63 @@
+/**
+ * The check every budget a requester commits through the gateway passes (a Job's fee, a
+ * deployment's budget, a lease's): its EIP-712 `Commit` must be the requester's own signature over
+ * exactly that amount, open long enough for nodes to redeem. The L2 relays the Commit to EmethCore
+ * later; refusing here names the field before anything is held.
+ */
+import type { TypedDataDomain } from 'ethers';
+import { recoverCommitSigner } from '../activities/chain/commitments';
+import { HttpError, badRequest } from './errors';
+
+export interface SignedCommit {
+  /** The bytes32 id the commitment is filed under (the Job's, deployment's or lease's id). */
+  jobId: string;
+  deadline: number;
+  signature: string;
+}
+
+export interface CommitTerms {
+  /** The earliest `deadline` accepted (seconds since the epoch), and why, for the refusal. */
+  earliest: number;
+  earliestWhy: string;
+  /** What the amount is made of, for the refusal (`feeLimit + verifierFee`, `budget`, …). */
+  amountIs: string;
+  /** Appended to the 503 when this gateway has no chain domain to check against. */
+  unavailableHint?: string;
+}
+
+export function checkRequesterCommit(
+  domain: TypedDataDomain | undefined,
+  requester: string,
+  commit: SignedCommit,
+  amount: bigint,
+  terms: CommitTerms,
+): void {
+  if (commit.deadline < terms.earliest)
+    throw badRequest(
+      'invalid_commit',
+      `commit.deadline ${commit.deadline} is too early: sign it for at least ${terms.earliest} (${terms.earliestWhy})`,
+      'commit',
+    );
+  if (!domain)
+    throw new HttpError(
+      503,
+      'commit_unavailable',
+      `this gateway cannot check Commit signatures${terms.unavailableHint ?? ''}`,
+    );
+  let signer: string;
+  try {
+    signer = recoverCommitSigner(
+      domain,
+      { requester, jobId: commit.jobId, amount, deadline: BigInt(commit.deadline) },
+      commit.signature,
+    ).toLowerCase();
+  } catch {
+    signer = 'nobody (a malformed signature)';
+  }
+  if (signer !== requester)
+    throw badRequest(
+      'invalid_commit',
+      `commit.signature is by ${signer}, not by ${requester} over Commit(requester, jobId ${commit.jobId}, amount ${amount} = ${terms.amountIs}, deadline ${commit.deadline})`,
+      'commit',
+    );
+}
