@@ -98,6 +98,8 @@ it('trains over 3 epochs with the secret key only at the keyholder, accuracy ris
   for await (const w of p.temporal.workflow.list({ query: `WorkflowId='${job.workflowId}'` }))
     runs.push(w.runId);
   expect(runs.length).toBe(3);
+  // The Job's row reads completed a step before its workflow returns: wait for the return.
+  await handle.result();
   expect((await handle.describe()).status.name).toBe('COMPLETED');
 
   // The CKKS secret key exists in the keyholder's directory and nowhere else in this deployment.
