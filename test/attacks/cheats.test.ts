@@ -147,13 +147,18 @@ it('a node’s reputation survives a restart of the L2 (it is read from the atte
   const before = await reputationOf(p.db.prisma, node.address, PROGRAM);
   expect(before).toBe(3);
 
+  const restarted = Date.now();
   await p.restartL2();
   expect(await reputationOf(p.db.prisma, node.address, PROGRAM)).toBe(before);
+  // The node reconnects to the restarted L2's edge with its channel's backoff (once over two
+  // minutes on a loaded machine, and a SubJob offered meanwhile times out on it, a penalty that
+  // moves the reputation under test): submit once it polls again.
+  await p.waitForPolling(node.address, restarted);
   // The restarted L2 plans the node's next check from the same reputation.
   const next = await p.submit({ rows: 50, numParallel: 1, capabilityClass: cls });
-  // The node reconnects to the restarted L2's edge with its worker's backoff: on a loaded machine
-  // that took longer than the default two minutes once (the SubJob waited for a node meanwhile).
-  expect((await p.waitForEnd(next.job.id, 300_000)).status).toBe('completed');
+  const end = await p.waitForEnd(next.job.id, 300_000);
+  // The SubJobs' states and attempts are printed when it did not complete.
+  expect({ status: end.status, subJobs: end.subJobs }).toMatchObject({ status: 'completed' });
   const plan = checksPlanned().find((c) => c.jobId === next.job.id);
   expect(plan).toMatchObject({ nodeId: node.address, reputation: before });
   expect(await reputationOf(p.db.prisma, node.address, PROGRAM)).toBe(before + 1);

@@ -8,6 +8,8 @@ import { GatewayClient } from '../../cli/gateway-client';
 import { leaveEarlyPenaltyOf } from '../../activities/lease/pricing';
 import { deploymentWorkflowId } from '../../api/routes/deployments';
 import { TestPipeline, type TestNode } from '../support/pipeline';
+import { runCli } from '../support/process';
+import { DEV_ROLES, devKey } from '../../lib/dev-accounts';
 
 // GPU rental (paper 5-2): leases of short periods on a real stack (Temporal, PostgreSQL, anvil; the
 // L2 server, three nodes and a verifier as processes). Every amount is checked to the holon.
@@ -271,4 +273,43 @@ it('a node that leaves early is penalised as for a timeout, unpaid for the perio
   expect(BigInt(end.refunded)).toBe(2n * PER_PERIOD);
   // The stayer's lock came back whole: nothing of its stake is held for the lease any more.
   expect((await p.core().getNode(stayer)).locked).toBe(0n);
+});
+
+it('the CLI: emeth lease create, status and end; a wrong command line exits 2', async () => {
+  const env = { ...p.env, EMETH_KEY: devKey(DEV_ROLES.requester), EMETH_LOG_LEVEL: 'warn' };
+  const run = async (args: string[]) => {
+    const r = runCli(args, env);
+    const code = await r.exited;
+    return { code, out: r.output() };
+  };
+  const created = await run([
+    'lease',
+    'create',
+    '--nodes',
+    '1',
+    '--seconds',
+    String(4 * PERIOD_S),
+    '--hourly-price',
+    '900',
+  ]);
+  expect(created.code).toBe(0);
+  const id = /lease (0x[0-9a-f]{64})/.exec(created.out)![1]!;
+  expect(created.out).toMatch(/1 cpu node\(s\) × 4 period\(s\) of 5 s at 1\.25 EMETH per node per period/);
+  await until(id, (l) => l.status === 'active' && l.nodes[0]?.paidPeriods === 1);
+  const status = await run(['lease', 'status', id]);
+  expect(status.code).toBe(0);
+  expect(status.out).toMatch(/: active/);
+  expect(status.out).toMatch(/1 period\(s\) paid/);
+  const ended = await run(['lease', 'end', id]);
+  expect(ended.code).toBe(0);
+  const end = await until(id, (l) => l.status === 'ended');
+  expect(BigInt(end.charged) + BigInt(end.refunded)).toBe(4n * PER_PERIOD);
+  expect(BigInt(end.refunded)).toBeGreaterThan(0n);
+
+  const wrong = await run(['lease', 'create', '--nodes', '1', '--hours', '1']);
+  expect(wrong.code).toBe(2);
+  expect(wrong.out).toMatch(/needs --hourly-price/);
+  const notAnId = await run(['lease', 'status', 'abc']);
+  expect(notAnId.code).toBe(2);
+  expect(notAnId.out).toMatch(/is not a lease id/);
 });

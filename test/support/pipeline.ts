@@ -26,6 +26,7 @@ import { loadKeyring } from '../../workers/shared/codec-keys';
 import { dataConverter } from '../../workers/shared/data-converter';
 import { ROOT } from './process';
 import { READY_MARKER } from '../../workers/shared/ready';
+import { taskQueues } from '../../lib/task-queues';
 import { writeKeyFile } from '../../lib/participant-key';
 
 /**
@@ -385,6 +386,32 @@ export class TestPipeline {
       if (Date.now() > deadline)
         throw new Error(`no ${outcome} attempt on Job ${jobId} within ${timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, 300));
+    }
+  }
+
+  /**
+   * Resolves once the node's worker polls its own queue again after `since` (ms since the epoch).
+   * After an L2 restart the node's gRPC channel redials the edge with its own backoff (up to two
+   * minutes), while Temporal still lists the old poller as recent: a SubJob offered meanwhile
+   * waits out its pickup timeout on a node that is not there yet.
+   */
+  async waitForPolling(nodeId: string, since: number, timeoutMs = 240_000): Promise<void> {
+    const queue = taskQueues(this.config.temporal.taskQueuePrefix).node(nodeId.toLowerCase());
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const res = await this.temporal.workflowService.describeTaskQueue({
+        namespace: this.config.temporal.namespace,
+        taskQueue: { name: queue },
+        taskQueueType: 2, // activity
+      });
+      const polled = (res.pollers ?? []).some(
+        (p) =>
+          Number(p.lastAccessTime?.seconds ?? 0) * 1000 + Number(p.lastAccessTime?.nanos ?? 0) / 1e6 > since,
+      );
+      if (polled) return;
+      if (Date.now() > deadline)
+        throw new Error(`node ${nodeId} did not poll ${queue} within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 500));
     }
   }
 

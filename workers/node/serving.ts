@@ -62,6 +62,10 @@ export function openServingStream(opts: {
     });
     ws.on('unexpected-response', (_req, res) => {
       log.warn({ status: res.statusCode }, 'the gateway refused the serving stream');
+      // With this listener ws leaves the handshake open; aborting it emits 'close', which redials
+      // (a gateway that refused while it was starting accepts a later try).
+      res.resume();
+      ws.terminate();
     });
     ws.on('error', (err) => log.debug({ err: err.message }, 'serving stream error'));
     ws.on('close', () => {
