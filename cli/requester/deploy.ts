@@ -103,8 +103,8 @@ function describe(d: DeploymentView): string[] {
   return [
     `deployment ${d.id}: ${d.status}${d.reason ? ` (${d.reason})` : ''}`,
     `  replicas: ${serving.length} serving of ${d.targetReplicas} wanted [${d.minReplicas}..${d.maxReplicas}]${serving.length ? ': ' + serving.map((r) => r.nodeId).join(', ') : ''}`,
-    `  price: ${d.pricing === 'request' ? `${emeth(BigInt(d.price))} EMETH per request` : `${d.price} holon per fuel`}`,
-    `  requests: ${d.requests}; spent ${emeth(BigInt(d.spent))} of ${emeth(BigInt(d.budget))} EMETH; charged ${emeth(BigInt(d.charged))}, refunded ${emeth(BigInt(d.refunded))}`,
+    `  price: ${d.pricing === 'request' ? `${emeth(BigInt(d.price))} per request` : `${d.price} holon per fuel`}`,
+    `  requests: ${d.requests}; spent ${emeth(BigInt(d.spent))} of ${emeth(BigInt(d.budget))}; charged ${emeth(BigInt(d.charged))}, refunded ${emeth(BigInt(d.refunded))}`,
   ];
 }
 

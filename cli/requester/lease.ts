@@ -90,9 +90,9 @@ function nodesOf(p: Parsed): number {
 function describe(l: LeaseView): string[] {
   return [
     `lease ${l.id}: ${l.status}${l.reason ? ` (${l.reason})` : ''}`,
-    `  ${l.nodeCount} ${l.capabilityClass} node(s) × ${l.periods} period(s) of ${l.periodSeconds} s at ${emeth(BigInt(l.pricePerPeriod))} EMETH per node per period`,
+    `  ${l.nodeCount} ${l.capabilityClass} node(s) × ${l.periods} period(s) of ${l.periodSeconds} s at ${emeth(BigInt(l.pricePerPeriod))} per node per period`,
     `  from ${l.startsAt ?? '(not started)'} to ${l.endsAt ?? '(not started)'}`,
-    `  budget ${emeth(BigInt(l.budget))} EMETH; charged ${emeth(BigInt(l.charged))}, refunded ${emeth(BigInt(l.refunded))}`,
+    `  budget ${emeth(BigInt(l.budget))}; charged ${emeth(BigInt(l.charged))}, refunded ${emeth(BigInt(l.refunded))}`,
     ...l.nodes.map((n) => `  node ${n.nodeId}: ${n.status}, ${n.paidPeriods} period(s) paid`),
   ];
 }

@@ -287,7 +287,7 @@ test('the CLI: emeth deploy, infer (a .npy file in, .npy out), deploy status and
 
   const status = await run(['deploy', 'status', id]);
   expect(status.out).toMatch(/serving/);
-  expect(status.out).toMatch(/requests: 1;/);
+  expect(status.out).toMatch(/requests: 1; spent 0\.000005 EMETH of 1 EMETH;/);
   const wrong = await run(['infer', id]);
   expect(wrong.code).toBe(2);
   expect(wrong.out).toMatch(/exactly one of --input/);
