@@ -40,6 +40,9 @@ export interface LeaseDeps {
   logger: Logger;
 }
 
+/** Longer than the poller freshness nodesOnline allows (90 s), so a gone node has aged out of it. */
+const JUST_LEFT_MS = 120_000;
+
 export function createLeaseActivities(deps: LeaseDeps): LeaseActivities {
   const { prisma, chain, logger } = deps;
   const feeParams = deps.feeParams ?? DEFAULT_FEE_PARAMS;
@@ -111,9 +114,20 @@ export function createLeaseActivities(deps: LeaseDeps): LeaseActivities {
         orderBy: [{ completed: 'desc' }, { registeredAt: 'asc' }],
       });
       const online = await deps.nodesOnline(candidates.map((n) => n.id));
+      // Temporal lists a gone worker's poller as recent for a while (nodesOnline's freshness): a
+      // node that just missed a lease's confirmation is not offered the next lease meanwhile.
+      const justLeft = new Set(
+        (
+          await prisma.leaseNode.findMany({
+            where: { status: 'left', leftAt: { gt: new Date(Date.now() - JUST_LEFT_MS) } },
+            select: { nodeId: true },
+          })
+        ).map((n) => n.nodeId),
+      );
       const eligible: string[] = [];
       for (const n of candidates)
-        if (online.has(n.id) && (await chain.stakeOf(n.id)) >= penalty) eligible.push(n.id);
+        if (online.has(n.id) && !justLeft.has(n.id) && (await chain.stakeOf(n.id)) >= penalty)
+          eligible.push(n.id);
       // One placement at a time: two leases starting together never choose the same node.
       const chosen = await prisma.$transaction(
         async (tx) => {
