@@ -6,6 +6,7 @@
  */
 import type { TypedDataDomain } from 'ethers';
 import { recoverCommitSigner } from '../activities/chain/commitments';
+import { freeToCommit } from '../activities/ledger/free-deposit';
 import { HttpError, badRequest } from './errors';
 
 export interface SignedCommit {
@@ -60,4 +61,37 @@ export function checkRequesterCommit(
       `commit.signature is by ${signer}, not by ${requester} over Commit(requester, jobId ${commit.jobId}, amount ${amount} = ${terms.amountIs}, deadline ${commit.deadline})`,
       'commit',
     );
+}
+
+type FreeDepositDeps = Parameters<typeof freeToCommit>[0];
+
+/**
+ * Holon the requester can still commit (the Ledger's own computation), read inside its requester
+ * lock; a 503 when EmethCore cannot be read, so a caller retries rather than being refused.
+ */
+export async function freeDepositOf(deps: FreeDepositDeps, requester: string): Promise<bigint> {
+  try {
+    return await freeToCommit(deps, requester);
+  } catch (err) {
+    if (err instanceof HttpError) throw err;
+    throw new HttpError(
+      503,
+      'chain_unavailable',
+      `could not read the deposit of ${requester} from EmethCore (${(err as Error).message}); try again shortly`,
+    );
+  }
+}
+
+/** The 402 for a budget the free deposit does not cover; `what` says what costs `amount`. */
+export function insufficientDeposit(
+  requester: string,
+  free: bigint,
+  amount: bigint,
+  what: string,
+): HttpError {
+  return new HttpError(
+    402,
+    'insufficient_deposit',
+    `the free deposit of ${requester} is ${free < 0n ? 0n : free} holon but ${what} is ${amount}; deposit more on EmethCore`,
+  );
 }

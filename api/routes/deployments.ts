@@ -14,8 +14,7 @@ import { authenticated, callerOf, jsonBody, rawBody } from '../http';
 import { CreateDeploymentBody, DeploymentPath, ScaleDeploymentBody } from '../schemas/deployments';
 import { parseObject, parsePath } from '../schemas/parse';
 import { canReadBlob } from '../blob-access';
-import { checkRequesterCommit } from '../commit-check';
-import { freeToCommit } from '../../activities/ledger/free-deposit';
+import { checkRequesterCommit, freeDepositOf, insufficientDeposit } from '../commit-check';
 import { withRequesterLock } from '../../prisma/ledger';
 import {
   assertRunnable,
@@ -173,22 +172,8 @@ export function deploymentsRouter(ctx: ApiContext, auth: Authenticator): Router 
 
     const workflowId = deploymentWorkflowId(id);
     const row = await withRequesterLock(ctx.prisma, requester, async (tx) => {
-      let free: bigint;
-      try {
-        free = await freeToCommit({ prisma: tx, chain: ctx.chain }, requester);
-      } catch (err) {
-        throw new HttpError(
-          503,
-          'chain_unavailable',
-          `could not read the deposit of ${requester} (${(err as Error).message}); try again shortly`,
-        );
-      }
-      if (free < budget)
-        throw new HttpError(
-          402,
-          'insufficient_deposit',
-          `the free deposit of ${requester} is ${free < 0n ? 0n : free} holon but the budget is ${budget}; deposit more on EmethCore`,
-        );
+      const free = await freeDepositOf({ prisma: tx, chain: ctx.chain }, requester);
+      if (free < budget) throw insufficientDeposit(requester, free, budget, 'the budget');
       return tx.deployment.create({
         data: {
           id,

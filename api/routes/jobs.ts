@@ -19,8 +19,7 @@ import {
 } from '../../lib/search-attributes';
 import { TERMINAL_JOB_STATUSES, type JobProgress, type JobStatus } from '../../lib/types';
 import { withRequesterLock, type LedgerReader } from '../../prisma/ledger';
-import { freeToCommit } from '../../activities/ledger/free-deposit';
-import { checkRequesterCommit } from '../commit-check';
+import { checkRequesterCommit, freeDepositOf } from '../commit-check';
 import { datasetId32, recoverL1RequestSigner } from '../../activities/chain/l1-requests';
 import { MIN_COMMIT_WINDOW_S } from '../../lib/commit-window';
 import { findProgramSpec, InspectionError } from '../../lib/programs';
@@ -78,18 +77,8 @@ export function jobsRouter(ctx: ApiContext, auth: Authenticator): Router {
   const link = (workflowId: string) => temporalUiLink(ctx.temporalUiUrl, ctx.namespace, workflowId);
 
   /** Holon the requester can still commit (the Ledger's own computation), read inside its lock. */
-  async function freeToCommitIn(tx: LedgerReader, requester: string): Promise<bigint> {
-    try {
-      return await freeToCommit({ prisma: tx, chain: ctx.chain }, requester);
-    } catch (err) {
-      if (err instanceof HttpError) throw err;
-      throw new HttpError(
-        503,
-        'chain_unavailable',
-        `could not read the deposit of ${requester} from EmethCore (${(err as Error).message}); try again shortly`,
-      );
-    }
-  }
+  const freeToCommitIn = (tx: LedgerReader, requester: string) =>
+    freeDepositOf({ prisma: tx, chain: ctx.chain }, requester);
 
   /**
    * The requester's Commit must be its own signature over exactly this Job's amount, for a Job id

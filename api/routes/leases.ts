@@ -12,8 +12,7 @@ import { HttpError, badRequest, conflict, notFound } from '../errors';
 import { authenticated, callerOf, jsonBody } from '../http';
 import { CreateLeaseBody, LeasePath } from '../schemas/leases';
 import { parseObject, parsePath } from '../schemas/parse';
-import { checkRequesterCommit } from '../commit-check';
-import { freeToCommit } from '../../activities/ledger/free-deposit';
+import { checkRequesterCommit, freeDepositOf, insufficientDeposit } from '../commit-check';
 import { leaseBudgetOf, pricePerPeriodOf } from '../../activities/lease/pricing';
 import { big, withRequesterLock } from '../../prisma/ledger';
 import { MIN_COMMIT_WINDOW_S } from '../../lib/commit-window';
@@ -96,21 +95,13 @@ export function leasesRouter(ctx: ApiContext, auth: Authenticator): Router {
 
     const workflowId = leaseWorkflowId(id);
     const row = await withRequesterLock(ctx.prisma, requester, async (tx) => {
-      let free: bigint;
-      try {
-        free = await freeToCommit({ prisma: tx, chain: ctx.chain }, requester);
-      } catch (err) {
-        throw new HttpError(
-          503,
-          'chain_unavailable',
-          `could not read the deposit of ${requester} (${(err as Error).message}); try again shortly`,
-        );
-      }
+      const free = await freeDepositOf({ prisma: tx, chain: ctx.chain }, requester);
       if (free < budget)
-        throw new HttpError(
-          402,
-          'insufficient_deposit',
-          `the free deposit of ${requester} is ${free < 0n ? 0n : free} holon but the lease costs ${budget} (${body.nodes} nodes × ${periods} periods × ${price}); deposit more on EmethCore`,
+        throw insufficientDeposit(
+          requester,
+          free,
+          budget,
+          `the lease (${body.nodes} nodes × ${periods} periods × ${price})`,
         );
       return tx.lease.create({
         data: {
