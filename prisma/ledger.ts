@@ -2,7 +2,7 @@ import type { Ticket } from '../lib/tickets';
 import type { Prisma, PrismaClient } from './client';
 
 /** What the money computations read: the client itself or an open transaction on it. */
-export type LedgerReader = Pick<PrismaClient, 'ledgerEntry' | 'ticket' | 'job'>;
+export type LedgerReader = Pick<PrismaClient, 'ledgerEntry' | 'ticket' | 'job' | 'deployment' | 'lease'>;
 
 /**
  * Runs `fn` in a transaction that holds the requester's advisory lock until it ends, so that two
@@ -61,12 +61,12 @@ export async function committedDeposit(
 ): Promise<bigint> {
   const who = requester.toLowerCase();
   const onChain = // A committed L2 Job, and an L1 Job whose escrow left the deposit: EmethCore counts both.
-  (
-    await prisma.ledgerEntry.findMany({
-      where: { requester: who, kind: { in: ['commit', 'l1-escrow'] } },
-      select: { jobId: true },
-    })
-  ).map((e) => e.jobId);
+    (
+      await prisma.ledgerEntry.findMany({
+        where: { requester: who, kind: { in: ['commit', 'l1-escrow'] } },
+        select: { jobId: true },
+      })
+    ).map((e) => e.jobId);
   const offChain = { notIn: [...onChain, ...(exceptJob ? [exceptJob] : [])] };
   const [ledger, pending] = await Promise.all([
     prisma.ledgerEntry.groupBy({

@@ -161,6 +161,53 @@ it('a lease ended early pays the period under way and refunds every later one to
   await expect(p.gateway.call('DELETE', `/v1/leases/${l.id}`)).rejects.toMatchObject({ code: 'lease_ended' });
 });
 
+it('a requester racing a lease and a deployment for one deposit: the gateway admits one, refuses the other (402), and holds nothing for it', async () => {
+  // Each budget is 60% of what is free: either fits, both do not.
+  const free = await p.core().freeDeposit(lessee);
+  const periods = Number((free * 3n) / 5n / PER_PERIOD);
+  const budget = BigInt(periods) * PER_PERIOD;
+  const model = await p.gateway.putBlob(modelBytes);
+  const before = {
+    leases: await p.db.prisma.lease.count({ where: { requester: lessee } }),
+    deployments: await p.db.prisma.deployment.count({ where: { requester: lessee } }),
+  };
+  const [leased, deployed] = await Promise.allSettled([
+    lease(1, periods),
+    p.gateway.deploy<DeploymentView>(
+      {
+        model: model.id,
+        pricing: 'request',
+        price: (5n * GHOLON * 1000n).toString(),
+        budget: budget.toString(),
+        maxRowsPerRequest: 16,
+      },
+      p.chain.deployment.core,
+    ),
+  ]);
+  const outcomes = [leased, deployed];
+  expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(1);
+  const refused = outcomes.find((o) => o.status === 'rejected') as PromiseRejectedResult;
+  expect(String(refused.reason)).toMatch(/HTTP 402.*free deposit/);
+  const after = {
+    leases: await p.db.prisma.lease.count({ where: { requester: lessee } }),
+    deployments: await p.db.prisma.deployment.count({ where: { requester: lessee } }),
+  };
+  expect(after.leases + after.deployments).toBe(before.leases + before.deployments + 1);
+
+  // The one admitted ends, settled: what it charged plus what it refunded is its budget.
+  if (leased.status === 'fulfilled') {
+    await p.gateway.call('DELETE', `/v1/leases/${leased.value.id}`);
+    await p.temporal.workflow.getHandle(leased.value.temporal.workflowId).result();
+    const end = await view(leased.value.id);
+    expect(BigInt(end.charged) + BigInt(end.refunded)).toBe(budget);
+  } else if (deployed.status === 'fulfilled') {
+    await p.gateway.call('DELETE', `/v1/deployments/${deployed.value.id}`);
+    await p.temporal.workflow.getHandle(deploymentWorkflowId(deployed.value.id)).result();
+    const d = await p.db.prisma.deployment.findUniqueOrThrow({ where: { id: deployed.value.id } });
+    expect(BigInt(d.charged.toFixed(0)) + BigInt(d.refunded.toFixed(0))).toBe(budget);
+  }
+});
+
 it("while a lease is active another requester's Jobs and deployments never run on its nodes, and the lessee's own may", async () => {
   // A second requester with its own deposit.
   const other = new NonceManager(new Wallet(Wallet.createRandom().privateKey, p.chain.provider));
