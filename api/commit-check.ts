@@ -1,8 +1,8 @@
 /**
- * The check every budget a requester commits through the gateway passes (a Job's fee, a
+ * The checks every budget a requester commits through the gateway passes (a Job's fee, a
  * deployment's budget, a lease's): its EIP-712 `Commit` must be the requester's own signature over
- * exactly that amount, open long enough for nodes to redeem. The L2 relays the Commit to EmethCore
- * later; refusing here names the field before anything is held.
+ * exactly that amount, open long enough for nodes to redeem, and its free deposit must cover it.
+ * The L2 relays the Commit to EmethCore later; refusing here names the field before anything is held.
  */
 import type { TypedDataDomain } from 'ethers';
 import { recoverCommitSigner } from '../activities/chain/commitments';

@@ -111,7 +111,6 @@ export async function deploymentWorkflow(
 
   let window = input.window ?? 0;
   let idle = input.idleWindows ?? 0;
-  let serving = false;
   while (!stop) {
     // Keep the target: replace what was lost, place what is missing, retire what is too many.
     const { serving: live } = await l2.checkReplicas({ deploymentId });
@@ -132,10 +131,6 @@ export async function deploymentWorkflow(
       );
     }
     const now = (await l2.checkReplicas({ deploymentId })).serving.length;
-    if (now > 0 && !serving) {
-      serving = true;
-      await l2.setDeploymentStatus({ deploymentId, status: 'serving' });
-    }
 
     rescaled = false;
     await condition(() => stop !== undefined || rescaled, settings.windowMs);

@@ -162,6 +162,13 @@ export function createInferenceActivities(deps: InferenceDeps): InferenceActivit
           ? { status: 'serving' }
           : { status: 'failed', reason: reason ?? 'could not load the model', endedAt: new Date() },
       });
+      // The first replica up makes the deployment serving, in the same step the router learns of
+      // it: a caller that sees a serving replica is never refused as "deploying".
+      if (ok)
+        await prisma.deployment.updateMany({
+          where: { id: r.deploymentId, status: 'deploying' },
+          data: { status: 'serving' },
+        });
       await router.refresh(r.deploymentId);
       logger.info(
         { deploymentId: r.deploymentId, nodeId: r.nodeId, ok, reason },

@@ -229,10 +229,7 @@ export function createInferenceRouter(deps: InferenceRouterDeps): InferenceRoute
           'forbidden',
           `deployment ${deploymentId} serves its requester ${s.requester} only`,
         );
-      // 'deploying' with a replica up is serving already: the workflow marks the status after its
-      // first placement, and a caller that saw a serving replica must not be refused meanwhile.
-      // Replicas are placed only once the budget is committed.
-      if (s.status !== 'serving' && !(s.status === 'deploying' && s.replicas.length > 0))
+      if (s.status !== 'serving')
         throw new InferRefused('not_serving', `deployment ${deploymentId} is ${s.status}, not serving`);
       const first = Object.values(feeds)[0]!;
       const rows = first.shape[0] ?? 0;

@@ -18,7 +18,7 @@ import {
   EmethStatus,
 } from '../../lib/search-attributes';
 import { TERMINAL_JOB_STATUSES, type JobProgress, type JobStatus } from '../../lib/types';
-import { withRequesterLock, type LedgerReader } from '../../prisma/ledger';
+import { withRequesterLock } from '../../prisma/ledger';
 import { checkRequesterCommit, freeDepositOf } from '../commit-check';
 import { datasetId32, recoverL1RequestSigner } from '../../activities/chain/l1-requests';
 import { MIN_COMMIT_WINDOW_S } from '../../lib/commit-window';
@@ -75,10 +75,6 @@ const describe = (holonAmount: bigint) => `${holonAmount} holon (${formatEmeth(h
 export function jobsRouter(ctx: ApiContext, auth: Authenticator): Router {
   const router = Router();
   const link = (workflowId: string) => temporalUiLink(ctx.temporalUiUrl, ctx.namespace, workflowId);
-
-  /** Holon the requester can still commit (the Ledger's own computation), read inside its lock. */
-  const freeToCommitIn = (tx: LedgerReader, requester: string) =>
-    freeDepositOf({ prisma: tx, chain: ctx.chain }, requester);
 
   /**
    * The requester's Commit must be its own signature over exactly this Job's amount, for a Job id
@@ -324,7 +320,7 @@ export function jobsRouter(ctx: ApiContext, auth: Authenticator): Router {
     // Admission holds the requester's lock (shared with the Ledger's reservation) from reading the
     // free deposit to writing the Job row: concurrent submissions cannot spend the same deposit.
     const job = await withRequesterLock(ctx.prisma, requester, async (tx) => {
-      const free = await freeToCommitIn(tx, requester);
+      const free = await freeDepositOf({ prisma: tx, chain: ctx.chain }, requester);
       if (free < needed) {
         throw new HttpError(
           402,

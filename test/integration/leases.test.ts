@@ -8,7 +8,7 @@ import { GatewayClient } from '../../cli/gateway-client';
 import { leaveEarlyPenaltyOf } from '../../activities/lease/pricing';
 import { deploymentWorkflowId } from '../../api/routes/deployments';
 import { TestPipeline, type TestNode } from '../support/pipeline';
-import { runCli } from '../support/process';
+import { runCliToEnd } from '../support/process';
 import { DEV_ROLES, devKey } from '../../lib/dev-accounts';
 
 // GPU rental (paper 5-2): leases of short periods on a real stack (Temporal, PostgreSQL, anvil; the
@@ -324,11 +324,7 @@ it('a node that leaves early is penalised as for a timeout, unpaid for the perio
 
 it('the CLI: emeth lease create, status and end; a wrong command line exits 2', async () => {
   const env = { ...p.env, EMETH_KEY: devKey(DEV_ROLES.requester), EMETH_LOG_LEVEL: 'warn' };
-  const run = async (args: string[]) => {
-    const r = runCli(args, env);
-    const code = await r.exited;
-    return { code, out: r.output() };
-  };
+  const run = (args: string[]) => runCliToEnd(args, env);
   const created = await run([
     'lease',
     'create',

@@ -15,7 +15,7 @@ import { generateExamples } from '../../examples/generate';
 import { createOnnxSession } from '../../activities/programs/onnx-runtime';
 import { createTensor, readNpy, writeNpy } from '../../lib/tensors';
 import { signRequest, withNonce } from '../../lib/request-auth';
-import { runCli } from '../support/process';
+import { runCliToEnd } from '../support/process';
 import { DEV_ROLES, devKey } from '../../lib/dev-accounts';
 
 jest.setTimeout(300_000);
@@ -259,11 +259,7 @@ test('the CLI: emeth deploy, infer (a .npy file in, .npy out), deploy status and
   const env = { ...p.env, EMETH_KEY: devKey(DEV_ROLES.requester), EMETH_LOG_LEVEL: 'warn' };
   const modelFile = path.join(p.home, 'served.onnx');
   fs.writeFileSync(modelFile, modelBytes);
-  const run = async (args: string[]) => {
-    const r = runCli(args, env);
-    const code = await r.exited;
-    return { code, out: r.output() };
-  };
+  const run = (args: string[]) => runCliToEnd(args, env);
   const deployed = await run([
     'deploy',
     modelFile,

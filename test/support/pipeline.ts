@@ -27,6 +27,7 @@ import { dataConverter } from '../../workers/shared/data-converter';
 import { ROOT } from './process';
 import { READY_MARKER } from '../../workers/shared/ready';
 import { taskQueues } from '../../lib/task-queues';
+import { lastActivityPoll } from '../../workers/shared/presence';
 import { writeKeyFile } from '../../lib/participant-key';
 
 /**
@@ -399,16 +400,7 @@ export class TestPipeline {
     const queue = taskQueues(this.config.temporal.taskQueuePrefix).node(nodeId.toLowerCase());
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const res = await this.temporal.workflowService.describeTaskQueue({
-        namespace: this.config.temporal.namespace,
-        taskQueue: { name: queue },
-        taskQueueType: 2, // activity
-      });
-      const polled = (res.pollers ?? []).some(
-        (p) =>
-          Number(p.lastAccessTime?.seconds ?? 0) * 1000 + Number(p.lastAccessTime?.nanos ?? 0) / 1e6 > since,
-      );
-      if (polled) return;
+      if ((await lastActivityPoll(this.temporal, this.config.temporal.namespace, queue)) > since) return;
       if (Date.now() > deadline)
         throw new Error(`node ${nodeId} did not poll ${queue} within ${timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, 500));

@@ -62,6 +62,16 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv): CliRun {
   };
 }
 
+/** Runs `emeth <args>` to its end: its exit code and everything it printed. */
+export async function runCliToEnd(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<{ code: number | null; out: string }> {
+  const run = runCli(args, env);
+  const code = await run.exited;
+  return { code, out: run.output() };
+}
+
 /** PIDs of live processes whose command line or environment mentions `needle`. */
 export function processesMentioning(needle: string): number[] {
   const found: number[] = [];

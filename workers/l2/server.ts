@@ -42,6 +42,7 @@ import { createPrismaClient } from '../../prisma/client';
 import { migrateDeploy } from '../../prisma/migrate';
 import { startEmbeddedPostgres } from '../../prisma/embedded/server';
 import { readDeployment } from '../shared/deployment';
+import { lastActivityPoll } from '../shared/presence';
 import { loadKeyring } from '../shared/codec-keys';
 import { l2DataConverter } from '../shared/data-converter';
 import { L2PayloadCodec } from '../../lib/sealed-payloads';
@@ -435,24 +436,14 @@ async function seedPrograms(prisma: PrismaClient): Promise<void> {
 
 /** A node is online when a worker polled its queue recently (Temporal itself is the presence service). */
 const POLLER_FRESH_MS = 90_000;
-const TASK_QUEUE_TYPE_ACTIVITY = 2;
 
 /** Which of these node (or verifier) queues a worker polled recently; returns the ids (the queue suffixes). */
 async function nodesPolling(client: Client, namespace: string, nodeQueues: string[]): Promise<Set<string>> {
   const online = new Set<string>();
   await Promise.all(
     nodeQueues.map(async (queue) => {
-      const id = queue.slice(queue.lastIndexOf('-') + 1);
-      const res = await client.workflowService.describeTaskQueue({
-        namespace,
-        taskQueue: { name: queue },
-        taskQueueType: TASK_QUEUE_TYPE_ACTIVITY,
-      });
-      const fresh = (res.pollers ?? []).some((p) => {
-        const seconds = Number(p.lastAccessTime?.seconds ?? 0);
-        return Date.now() - seconds * 1000 < POLLER_FRESH_MS;
-      });
-      if (fresh) online.add(id);
+      if (Date.now() - (await lastActivityPoll(client, namespace, queue)) < POLLER_FRESH_MS)
+        online.add(queue.slice(queue.lastIndexOf('-') + 1));
     }),
   );
   return online;
