@@ -187,7 +187,8 @@ it('a requester racing a lease and a deployment for one deposit: the gateway adm
   const outcomes = [leased, deployed];
   expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(1);
   const refused = outcomes.find((o) => o.status === 'rejected') as PromiseRejectedResult;
-  expect(String(refused.reason)).toMatch(/HTTP 402.*free deposit/);
+  // GatewayClient.call throws the gateway's sentence (code insufficient_deposit), deploy its HTTP line.
+  expect(String(refused.reason)).toMatch(/free deposit of 0x[0-9a-f]{40} is \d+ holon but/);
   const after = {
     leases: await p.db.prisma.lease.count({ where: { requester: lessee } }),
     deployments: await p.db.prisma.deployment.count({ where: { requester: lessee } }),
